@@ -1,0 +1,33 @@
+# prefsweep: one preference-learning experiment as one DAG.
+#
+#   snakemake --cores 2                     # the embedded default (config/config.yaml)
+#   snakemake --profile profiles/slurm --configfile config/pythia-2.8b-shp.yaml
+#   snakemake data_all | train_all | eval_all | plots_all
+#
+# Stages live in workflow/rules/*.smk, logic in the prefsweep package, one CLI per heavy
+# step in scripts/. See README.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: workflow.source_path("config/config.yaml")
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/sft.smk"
+include: "workflow/rules/dpo.smk"
+include: "workflow/rules/convert.smk"
+include: "workflow/rules/answers.smk"
+include: "workflow/rules/judge.smk"
+include: "workflow/rules/plots.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

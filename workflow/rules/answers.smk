@@ -1,0 +1,23 @@
+# Stage 4a: answers to the held-out eval questions, FastChat model_answer format.
+
+
+rule answers:
+    input:
+        model=f"{R}/hf/{{model_id}}",
+        questions=f"{R}/eval/question.jsonl",
+    output:
+        f"{R}/eval/model_answer/{{model_id}}.jsonl",
+    log:
+        f"{L}/eval/model_answer/{{model_id}}.log",
+    benchmark:
+        f"{B}/eval/model_answer/{{model_id}}.tsv"
+    params:
+        config=cfg("answers"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=32000,
+        runtime=60,
+    shell:
+        "python {SCRIPTS}/answers.py --config-json {params.config:q} --model {input.model}"
+        " --model-id {wildcards.model_id} --questions {input.questions} --out {output} > {log} 2>&1"

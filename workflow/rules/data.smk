@@ -1,0 +1,101 @@
+# Stage 1: ballots -> held-out split -> per-arm pair pools -> nested, matched series.
+
+
+rule ballots:
+    output:
+        f"{R}/data/ballots.jsonl",
+    log:
+        f"{L}/data/ballots.log",
+    params:
+        config=cfg("ballots"),
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "python {SCRIPTS}/ballots.py --config-json {params.config:q} --out {output} > {log} 2>&1"
+
+
+rule split:
+    input:
+        ballots=rules.ballots.output[0],
+    output:
+        f"{R}/data/split.json",
+    log:
+        f"{L}/data/split.log",
+    params:
+        config=cfg("split"),
+    shell:
+        "python {SCRIPTS}/split.py --config-json {params.config:q} --ballots {input.ballots}"
+        " --out {output} > {log} 2>&1"
+
+
+rule pool:
+    input:
+        ballots=rules.ballots.output[0],
+        split=rules.split.output[0],
+    output:
+        f"{R}/data/pool/{{arm}}.parquet",
+    log:
+        f"{L}/data/pool/{{arm}}.log",
+    params:
+        config=cfg("data"),
+    resources:
+        mem_mb=4000,
+    shell:
+        "python {SCRIPTS}/pool.py --config-json {params.config:q} --ballots {input.ballots}"
+        " --split {input.split} --arm {wildcards.arm} --out {output} > {log} 2>&1"
+
+
+rule series:
+    input:
+        ref_pool=f"{R}/data/pool/{REF_ARM}.parquet",
+        pool=f"{R}/data/pool/{{arm}}.parquet",
+    output:
+        pairs=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/pairs.parquet",
+        manifest=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/manifest.json",
+    log:
+        f"{L}/data/{{arm}}/{{matching}}/n{{size}}.log",
+    params:
+        config=cfg("data"),
+        out_dir=series_out_dir,
+    shell:
+        "python {SCRIPTS}/series.py --config-json {params.config:q} --ref-pool {input.ref_pool}"
+        " --pool {input.pool} --arm {wildcards.arm} --matching {wildcards.matching}"
+        " --size {wildcards.size} --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule sft_corpus:
+    input:
+        ballots=rules.ballots.output[0],
+        split=rules.split.output[0],
+    output:
+        f"{R}/data/sft.jsonl",
+    log:
+        f"{L}/data/sft_corpus.log",
+    params:
+        config=cfg("data"),
+    shell:
+        "python {SCRIPTS}/sft_corpus.py --config-json {params.config:q} --ballots {input.ballots}"
+        " --split {input.split} --out {output} > {log} 2>&1"
+
+
+rule eval_questions:
+    input:
+        ballots=rules.ballots.output[0],
+        split=rules.split.output[0],
+    output:
+        questions=f"{R}/eval/question.jsonl",
+        reference=f"{R}/eval/reference_answer/reference.jsonl",
+    log:
+        f"{L}/data/eval_questions.log",
+    params:
+        config=cfg("data"),
+    shell:
+        "python {SCRIPTS}/eval_questions.py --config-json {params.config:q} --ballots {input.ballots}"
+        " --split {input.split} --questions {output.questions} --reference {output.reference}"
+        " > {log} 2>&1"
+
+
+rule data_all:
+    input:
+        data_targets(),

@@ -1,0 +1,66 @@
+# Stage 2b: reference log-probs once per arm, then DPO per arm x matching x size x seed.
+# Size 0 is the zero point: the init model itself, no job here.
+
+
+def ref_logps_pairs(wildcards):
+    """The arm's largest series under every matching: their union is every pair the arm's
+    DPO jobs can see, because series are nested."""
+    return [f"{series_dir(wildcards.arm, m, max_size())}/pairs.parquet" for m in arm_matchings(wildcards.arm)]
+
+
+rule ref_logps:
+    input:
+        model=init_model_dir(),
+        pairs=ref_logps_pairs,
+    output:
+        f"{R}/ref_logps/{{arm}}.parquet",
+    log:
+        f"{L}/ref_logps/{{arm}}.log",
+    benchmark:
+        f"{B}/ref_logps/{{arm}}.tsv"
+    params:
+        config=cfg("ref_logps"),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=32000,
+        runtime=120,
+    shell:
+        "python {SCRIPTS}/ref_logps.py --config-json {params.config:q} --model {input.model}"
+        " --pairs {input.pairs} --out {output} > {log} 2>&1"
+
+
+checkpoint dpo:
+    input:
+        model=init_model_dir(),
+        pairs=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/pairs.parquet",
+        manifest=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/manifest.json",
+        # ancient(): the values for a pair never change while the init model does not; a
+        # larger size added later recomputes the file but must not retrain smaller sizes.
+        ref_logps=ancient(f"{R}/ref_logps/{{arm}}.parquet"),
+    output:
+        directory(f"{R}/dpo/{{arm}}/{{matching}}/n{{size}}/seed{{seed}}/final"),
+    log:
+        f"{L}/dpo/{{arm}}/{{matching}}/n{{size}}/seed{{seed}}.log",
+    benchmark:
+        f"{B}/dpo/{{arm}}/{{matching}}/n{{size}}/seed{{seed}}.tsv"
+    params:
+        config=cfg("dpo"),
+        # Not an output: Snakemake deletes the outputs of a failed job, and a killed run must
+        # find its checkpoints to resume.
+        checkpoints=dpo_checkpoints_dir,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=32000,
+        runtime=480,
+    shell:
+        "{WANDB_ENV} python {SCRIPTS}/dpo.py --config-json {params.config:q} --model {input.model}"
+        " --pairs {input.pairs} --manifest {input.manifest} --ref-logps {input.ref_logps}"
+        " --seed {wildcards.seed} --arm {wildcards.arm} --matching {wildcards.matching}"
+        " --size {wildcards.size} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+
+
+rule train_all:
+    input:
+        train_targets(),
