@@ -3,6 +3,7 @@
 
 rule answers:
     input:
+        script=script_path("answers.py"),
         model=f"{R}/hf/{{model_id}}",
         questions=f"{R}/eval/question.jsonl",
     output:
@@ -18,6 +19,8 @@ rule answers:
         gpu=1,
         mem_mb=32000,
         runtime=60,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/answers.py --config-json {params.config:q} --model {input.model}"
+        "python {input.script} --config-json {params.config:q} --model {input.model}"
         " --model-id {wildcards.model_id} --questions {input.questions} --out {output} > {log} 2>&1"

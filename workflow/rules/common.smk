@@ -14,18 +14,11 @@ EXP = config["experiment"]
 R = f"results/{EXP}"
 L = f"logs/{EXP}"
 B = f"{R}/benchmarks"
-SCRIPTS = os.path.join(workflow.basedir, "scripts")
 REF_ARM = config["data"]["reference_arm"]
 OTHER_ARM = "sc" if REF_ARM == "maj" else "maj"
 INIT = config["dpo"]["init"]
 ZERO = P.zero_point_id(config)
 JUDGE = config["eval"]["judge"]["type"]
-# wandb settings reach jobs through the environment: they change logging, not results,
-# so changing them must not rerun training (params would).
-WANDB_ENV = (
-    f"WANDB_MODE={config['wandb']['mode']} WANDB_PROJECT={config['wandb']['project']} "
-    f"WANDB_DIR={R}/wandb WANDB_SILENT=true"
-)
 
 
 wildcard_constraints:
@@ -35,7 +28,12 @@ wildcard_constraints:
     seed=r"\d+",
     step=r"\d+",
     model_id=r"[A-Za-z0-9_.-]+",
-    name=r"[A-Za-z0-9_.]+",
+    name=r"[A-Za-z0-9_.-]+",
+
+
+def script_path(name):
+    """A script of scripts/, as an input: editing it reruns the jobs that ran it."""
+    return os.path.join(workflow.basedir, "scripts", name)
 
 
 def cfg(step):
@@ -124,4 +122,113 @@ def baseline_sft_corpus(wildcards):
 shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
     "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
+    # wandb settings reach jobs through the environment: they change logging, not results,
+    # so changing them must not rerun training (a params change would).
+    f"export WANDB_MODE={config['wandb']['mode']} WANDB_PROJECT={config['wandb']['project']} "
+    f"WANDB_DIR={R}/wandb WANDB_SILENT=true; "
 )
+
+
+def base_model_input(wildcards):
+    # The tiny preset trains its tokenizer on the experiment's SFT corpus.
+    return {"corpus": f"{R}/data/sft.jsonl"} if config["model"]["preset"] == "tiny" else {}
+
+
+def base_model_corpus(wildcards, input):
+    return input.get("corpus", "")
+
+
+def ref_logps_pairs(wildcards):
+    """The arm's largest series under every matching: their union is every pair the arm's
+    DPO jobs can see, because series are nested."""
+    return [f"{series_dir(wildcards.arm, m, max_size())}/pairs.parquet" for m in arm_matchings(wildcards.arm)]
+
+
+def convert_input(wildcards):
+    """Source directory of a model id, plus what must exist before it (see prefsweep.paths)."""
+    cell = P.parse_model_id(wildcards.model_id)
+    if cell.kind in ("base", "sft"):
+        return {"source": f"{R}/models/{cell.kind}"}
+    if cell.kind == "baseline":
+        spec = baseline_spec(cell.baseline)
+        return {"source": f"{R}/models/{cell.model_id}"} if spec.get("sft_on") else {}
+    run = f"{R}/dpo/{cell.arm}/{cell.matching}/n{cell.size}/seed{cell.seed}"
+    inputs = {"final": f"{run}/final", "base": init_model_dir()}
+    if cell.kind == "checkpoint":
+        inputs["source"] = f"{run}/checkpoints/checkpoint-{cell.step}"
+    else:
+        inputs["source"] = f"{run}/final"
+    return inputs
+
+
+def convert_source(wildcards, input):
+    """Path the converter reads: an input, or a baseline's hub id used as it is."""
+    if "source" in input.keys():
+        return input.source
+    return baseline_spec(P.parse_model_id(wildcards.model_id).baseline)["name_or_path"]
+
+
+def convert_base(wildcards, input):
+    return f"--base {input.base}" if "base" in input.keys() else ""
+
+
+def baseline_answers():
+    if config["eval"]["baseline"] == "reference":
+        return f"{R}/eval/reference_answer/reference.jsonl"
+    return f"{R}/eval/model_answer/{ZERO}.jsonl"
+
+
+def judgment_path(model_id):
+    return f"{R}/eval/model_judgment/{JUDGE}_pair/{model_id}.jsonl"
+
+
+def judged_model_ids():
+    """Final models judged against the baseline; the zero point is the baseline itself when
+    eval.baseline is zero, and gets win rate 0.5 by definition rather than a self-match."""
+    ids = P.final_model_ids(config)
+    if config["eval"]["baseline"] == "zero":
+        ids = [m for m in ids if m != ZERO]
+    return ids
+
+
+def checkpoint_model_ids(wildcards):
+    """Kept checkpoints of every DPO run: known once the runs have finished."""
+    ids = []
+    for arm, m, size in P.series_cells(config):
+        for seed in config["dpo"]["seeds"]:
+            final = checkpoints.dpo.get(arm=arm, matching=m, size=size, seed=seed).output[0]
+            ckpt_dir = os.path.join(os.path.dirname(final), "checkpoints")
+            steps = sorted(
+                int(d.split("-")[1]) for d in os.listdir(ckpt_dir) if d.startswith("checkpoint-")
+            ) if os.path.isdir(ckpt_dir) else []
+            ids += [P.dpo_model_id(arm, m, size, seed, step) for step in steps]
+    return ids
+
+
+def manifests():
+    return [f"{series_dir(arm, m, size)}/manifest.json" for arm, m, size in P.series_cells(config)]
+
+
+def evolution_judgments(wildcards):
+    return [judgment_path(m) for m in checkpoint_model_ids(wildcards)] + [
+        judgment_path(m) for m in judged_model_ids() if P.parse_model_id(m).kind == "dpo"
+    ]
+
+
+def plot_inputs(wildcards):
+    inputs = {
+        "win_rates": f"{R}/eval/win_rates.csv",
+        "groups": f"{R}/eval/win_rates_groups.csv",
+        "diffs": f"{R}/eval/arm_differences.csv",
+    }
+    if config["eval"]["checkpoints"]:
+        inputs["evolution"] = f"{R}/eval/evolution.csv"
+    return inputs
+
+
+def plot_evolution_arg(wildcards, input):
+    return f"--evolution {input.evolution}" if "evolution" in input.keys() else ""
+
+
+def plots_out_dir(wildcards, output):
+    return os.path.dirname(output.done)

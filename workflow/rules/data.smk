@@ -2,6 +2,8 @@
 
 
 rule ballots:
+    input:
+        script=script_path("ballots.py"),
     output:
         f"{R}/data/ballots.jsonl",
     log:
@@ -11,12 +13,15 @@ rule ballots:
     resources:
         mem_mb=4000,
         runtime=30,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/ballots.py --config-json {params.config:q} --out {output} > {log} 2>&1"
+        "python {input.script} --config-json {params.config:q} --out {output} > {log} 2>&1"
 
 
 rule split:
     input:
+        script=script_path("split.py"),
         ballots=rules.ballots.output[0],
     output:
         f"{R}/data/split.json",
@@ -24,13 +29,16 @@ rule split:
         f"{L}/data/split.log",
     params:
         config=cfg("split"),
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/split.py --config-json {params.config:q} --ballots {input.ballots}"
+        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
         " --out {output} > {log} 2>&1"
 
 
 rule pool:
     input:
+        script=script_path("pool.py"),
         ballots=rules.ballots.output[0],
         split=rules.split.output[0],
     output:
@@ -41,13 +49,16 @@ rule pool:
         config=cfg("data"),
     resources:
         mem_mb=4000,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/pool.py --config-json {params.config:q} --ballots {input.ballots}"
+        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
         " --split {input.split} --arm {wildcards.arm} --out {output} > {log} 2>&1"
 
 
 rule series:
     input:
+        script=script_path("series.py"),
         ref_pool=f"{R}/data/pool/{REF_ARM}.parquet",
         pool=f"{R}/data/pool/{{arm}}.parquet",
     output:
@@ -58,14 +69,17 @@ rule series:
     params:
         config=cfg("data"),
         out_dir=series_out_dir,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/series.py --config-json {params.config:q} --ref-pool {input.ref_pool}"
+        "python {input.script} --config-json {params.config:q} --ref-pool {input.ref_pool}"
         " --pool {input.pool} --arm {wildcards.arm} --matching {wildcards.matching}"
         " --size {wildcards.size} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule sft_corpus:
     input:
+        script=script_path("sft_corpus.py"),
         ballots=rules.ballots.output[0],
         split=rules.split.output[0],
     output:
@@ -74,13 +88,16 @@ rule sft_corpus:
         f"{L}/data/sft_corpus.log",
     params:
         config=cfg("data"),
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/sft_corpus.py --config-json {params.config:q} --ballots {input.ballots}"
+        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
         " --split {input.split} --out {output} > {log} 2>&1"
 
 
 rule eval_questions:
     input:
+        script=script_path("eval_questions.py"),
         ballots=rules.ballots.output[0],
         split=rules.split.output[0],
     output:
@@ -90,8 +107,10 @@ rule eval_questions:
         f"{L}/data/eval_questions.log",
     params:
         config=cfg("data"),
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/eval_questions.py --config-json {params.config:q} --ballots {input.ballots}"
+        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
         " --split {input.split} --questions {output.questions} --reference {output.reference}"
         " > {log} 2>&1"
 

@@ -2,14 +2,9 @@
 # Size 0 is the zero point: the init model itself, no job here.
 
 
-def ref_logps_pairs(wildcards):
-    """The arm's largest series under every matching: their union is every pair the arm's
-    DPO jobs can see, because series are nested."""
-    return [f"{series_dir(wildcards.arm, m, max_size())}/pairs.parquet" for m in arm_matchings(wildcards.arm)]
-
-
 rule ref_logps:
     input:
+        script=script_path("ref_logps.py"),
         model=init_model_dir(),
         pairs=ref_logps_pairs,
     output:
@@ -25,13 +20,16 @@ rule ref_logps:
         gpu=1,
         mem_mb=32000,
         runtime=120,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/ref_logps.py --config-json {params.config:q} --model {input.model}"
+        "python {input.script} --config-json {params.config:q} --model {input.model}"
         " --pairs {input.pairs} --out {output} > {log} 2>&1"
 
 
 checkpoint dpo:
     input:
+        script=script_path("dpo.py"),
         model=init_model_dir(),
         pairs=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/pairs.parquet",
         manifest=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/manifest.json",
@@ -54,8 +52,10 @@ checkpoint dpo:
         gpu=1,
         mem_mb=32000,
         runtime=480,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "{WANDB_ENV} python {SCRIPTS}/dpo.py --config-json {params.config:q} --model {input.model}"
+        "python {input.script} --config-json {params.config:q} --model {input.model}"
         " --pairs {input.pairs} --manifest {input.manifest} --ref-logps {input.ref_logps}"
         " --seed {wildcards.seed} --arm {wildcards.arm} --matching {wildcards.matching}"
         " --size {wildcards.size} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -3,24 +3,10 @@
 PLOTS = ["win_rate_vs_pairs", "evolution", "groups", "length"]
 
 
-def plot_inputs(wildcards):
-    inputs = {
-        "win_rates": f"{R}/eval/win_rates.csv",
-        "groups": f"{R}/eval/win_rates_groups.csv",
-        "diffs": f"{R}/eval/arm_differences.csv",
-    }
-    if config["eval"]["checkpoints"]:
-        inputs["evolution"] = f"{R}/eval/evolution.csv"
-    return inputs
-
-
-def plot_evolution_arg(wildcards, input):
-    return f"--evolution {input.evolution}" if "evolution" in input.keys() else ""
-
-
 rule plots:
     input:
         unpack(plot_inputs),
+        script=script_path("plots.py"),
     output:
         **{
             f"{name}_{fmt}": report(
@@ -38,9 +24,11 @@ rule plots:
     params:
         config=cfg("plots"),
         evolution=plot_evolution_arg,
-        out_dir=f"{R}/plots",
+        out_dir=plots_out_dir,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "{WANDB_ENV} python {SCRIPTS}/plots.py --config-json {params.config:q}"
+        "python {input.script} --config-json {params.config:q}"
         " --win-rates {input.win_rates} --groups {input.groups} --diffs {input.diffs}"
         " {params.evolution} --out-dir {params.out_dir} > {log} 2>&1"
 

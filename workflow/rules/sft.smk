@@ -1,18 +1,10 @@
 # Stage 2a: the base model (tiny: built here; hf: a saved copy) and the common SFT model.
 
 
-def base_model_input(wildcards):
-    # The tiny preset trains its tokenizer on the experiment's SFT corpus.
-    return {"corpus": f"{R}/data/sft.jsonl"} if config["model"]["preset"] == "tiny" else {}
-
-
-def base_model_corpus(wildcards, input):
-    return input.get("corpus", "")
-
-
 rule base_model:
     input:
         unpack(base_model_input),
+        script=script_path("base_model.py"),
     output:
         directory(f"{R}/models/base"),
     log:
@@ -23,13 +15,16 @@ rule base_model:
     resources:
         mem_mb=16000,
         runtime=60,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "python {SCRIPTS}/base_model.py --config-json {params.config:q}"
+        "python {input.script} --config-json {params.config:q}"
         " --sft-corpus {params.corpus:q} --out {output} > {log} 2>&1"
 
 
 rule sft:
     input:
+        script=script_path("sft.py"),
         model=rules.base_model.output[0],
         corpus=f"{R}/data/sft.jsonl",
     output:
@@ -46,6 +41,8 @@ rule sft:
         gpu=1,
         mem_mb=32000,
         runtime=240,
+    conda:
+        "../../envs/prefsweep.yaml"
     shell:
-        "{WANDB_ENV} python {SCRIPTS}/sft.py --config-json {params.config:q} --model {input.model}"
+        "python {input.script} --config-json {params.config:q} --model {input.model}"
         " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -1,0 +1,341 @@
+"""Normalized ballots: the record format, its validation, and the source adapters.
+
+One record per prompt (``data/ballots.jsonl``, one JSON object per line; also the ``jsonl``
+source format)::
+
+    {"prompt_id": str, "prompt": str (raw question text), "topic": str,
+     "candidates": [{"id": str, "text": str}, ...]          # at least two, distinct ids
+     "votes": [vote, ...]}                                   # at least one
+
+    vote = {"ranking": [["a"], ["b", "c"], ["d"]], "weight": 1.0, "voter": "v3", "group": "g1"}
+         | {"pair": ["a", "b"], "winner": "a" | null, "weight": 1.0, "voter"?: str, "group"?: str}
+
+A ranking is a list of tiers, best first; candidates within a tier are tied, candidates not
+listed are tied below every listed one. A pair vote compares two candidates; ``winner: null``
+is a tie. ``weight`` (default 1.0) is a finite number >= 0; ``voter`` and ``group`` are optional
+strings. Unknown keys are errors (a typo must not be silently ignored).
+
+Every problem raises :class:`BallotError` whose message names the file, the record (line number
+and ``prompt_id``), the field, and what was expected, e.g.::
+
+    ballots.jsonl: line 7 (prompt_id 'p6'): votes[2].pair[1]: unknown candidate 'x'
+    (expected one of 'a', 'b', 'c')
+
+Adapters: :func:`load_jsonl` (the format above) and :func:`load_shp` (Stanford Human
+Preferences through ``datasets.load_dataset``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any, NotRequired, TypedDict
+
+from prefsweep.io import atomic_write_jsonl
+
+
+class Candidate(TypedDict):
+    id: str
+    text: str
+
+
+class Vote(TypedDict, total=False):
+    ranking: list[list[str]]
+    pair: list[str]
+    winner: str | None
+    weight: float
+    voter: str
+    group: str
+
+
+class BallotRecord(TypedDict):
+    prompt_id: str
+    prompt: str
+    topic: str
+    candidates: list[Candidate]
+    votes: list[Vote]
+    meta: NotRequired[dict[str, Any]]
+
+
+RECORD_KEYS = ("prompt_id", "prompt", "topic", "candidates", "votes")
+#: ``meta`` is an optional free-form dict (kept, never interpreted).
+OPTIONAL_RECORD_KEYS = ("meta",)
+CANDIDATE_KEYS = ("id", "text")
+RANKING_VOTE_KEYS = ("ranking", "weight", "voter", "group")
+PAIR_VOTE_KEYS = ("pair", "winner", "weight", "voter", "group")
+
+#: Stanford Human Preferences columns the adapter reads.
+SHP_COLUMNS = (
+    "post_id", "domain", "history", "c_root_id_A", "c_root_id_B",
+    "human_ref_A", "human_ref_B", "labels",
+)
+
+
+class BallotError(ValueError):
+    """A ballot record breaks the format; the message says where and what was expected."""
+
+
+def _where(source: str, line: int | None, prompt_id: Any, unit: str = "line") -> str:
+    loc = str(source) if line is None else f"{source}: {unit} {line}"
+    if prompt_id is not None:
+        loc += f" (prompt_id {prompt_id!r})"
+    return loc
+
+
+def _quote_all(ids: Iterable[str], limit: int = 8) -> str:
+    ids = list(ids)
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    return shown + (f", ... ({len(ids)} in all)" if len(ids) > limit else "")
+
+
+def validate_record(
+    record: Any, source: str = "<ballots>", line: int | None = None, unit: str = "line"
+) -> BallotRecord:
+    """Check one record against the format above; return it unchanged.
+
+    ``source``, ``line`` and ``unit`` (what ``line`` counts) only shape the error message.
+    Raises :class:`BallotError`.
+    """
+    pid = record.get("prompt_id") if isinstance(record, dict) else None
+
+    def fail(field: str, msg: str) -> BallotError:
+        return BallotError(f"{_where(source, line, pid, unit)}: {field}: {msg}")
+
+    if not isinstance(record, dict):
+        raise fail("record", f"expected a JSON object, got {type(record).__name__}")
+    for key in RECORD_KEYS:
+        if key not in record:
+            raise fail(key, f"missing field (a record needs {', '.join(RECORD_KEYS)})")
+    extra = [k for k in record if k not in RECORD_KEYS and k not in OPTIONAL_RECORD_KEYS]
+    if extra:
+        raise fail(extra[0], f"unknown field (allowed: {', '.join(RECORD_KEYS + OPTIONAL_RECORD_KEYS)})")
+    for key in ("prompt_id", "topic"):
+        if not isinstance(record[key], str) or not record[key]:
+            raise fail(key, f"expected a non-empty string, got {record[key]!r}")
+    if not isinstance(record["prompt"], str):
+        raise fail("prompt", f"expected a string, got {type(record['prompt']).__name__}")
+    if "meta" in record and not isinstance(record["meta"], dict):
+        raise fail("meta", "expected a JSON object")
+
+    cands = record["candidates"]
+    if not isinstance(cands, list) or len(cands) < 2:
+        n = len(cands) if isinstance(cands, list) else type(cands).__name__
+        raise fail("candidates", f"expected a list of at least two candidates, got {n}")
+    ids: set[str] = set()
+    for i, cand in enumerate(cands):
+        f = f"candidates[{i}]"
+        if not isinstance(cand, dict):
+            raise fail(f, "expected an object {\"id\": str, \"text\": str}")
+        for key in CANDIDATE_KEYS:
+            if key not in cand:
+                raise fail(f"{f}.{key}", "missing field")
+        if len(cand) != len(CANDIDATE_KEYS):
+            bad = next(k for k in cand if k not in CANDIDATE_KEYS)
+            raise fail(f"{f}.{bad}", "unknown field (allowed: id, text)")
+        if not isinstance(cand["id"], str) or not cand["id"]:
+            raise fail(f"{f}.id", f"expected a non-empty string, got {cand['id']!r}")
+        if not isinstance(cand["text"], str):
+            raise fail(f"{f}.text", f"expected a string, got {type(cand['text']).__name__}")
+        if cand["id"] in ids:
+            raise fail(f"{f}.id", f"duplicate candidate id {cand['id']!r}")
+        ids.add(cand["id"])
+    known = [c["id"] for c in cands]
+
+    def check_id(field: str, cid: Any) -> None:
+        if cid not in ids:
+            raise fail(field, f"unknown candidate {cid!r} (expected one of {_quote_all(known)})")
+
+    votes = record["votes"]
+    if not isinstance(votes, list) or not votes:
+        raise fail("votes", "expected a non-empty list of votes")
+    for v, vote in enumerate(votes):
+        f = f"votes[{v}]"
+        if not isinstance(vote, dict):
+            raise fail(f, "expected an object with 'ranking' or 'pair'")
+        if ("ranking" in vote) == ("pair" in vote):
+            raise fail(f, "expected exactly one of 'ranking' (list of tiers) or 'pair' ([a, b] + winner)")
+        allowed = RANKING_VOTE_KEYS if "ranking" in vote else PAIR_VOTE_KEYS
+        for key in vote:
+            if key not in allowed:
+                raise fail(f"{f}.{key}", f"unknown field (allowed: {', '.join(allowed)})")
+        weight = vote.get("weight", 1.0)
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, (int, float))
+            or not math.isfinite(weight)
+            or weight < 0
+        ):
+            raise fail(f"{f}.weight", f"expected a finite number >= 0, got {weight!r}")
+        for key in ("voter", "group"):
+            if key in vote and not isinstance(vote[key], str):
+                raise fail(f"{f}.{key}", f"expected a string, got {vote[key]!r}")
+        if "ranking" in vote:
+            ranking = vote["ranking"]
+            if not isinstance(ranking, list) or not ranking:
+                raise fail(f"{f}.ranking", "expected a non-empty list of tiers, e.g. [[\"a\"], [\"b\", \"c\"]]")
+            seen: set[str] = set()
+            for t, tier in enumerate(ranking):
+                ft = f"{f}.ranking[{t}]"
+                if not isinstance(tier, list) or not tier:
+                    raise fail(ft, f"expected a non-empty list of candidate ids (a tier), got {tier!r}")
+                for c, cid in enumerate(tier):
+                    check_id(f"{ft}[{c}]", cid)
+                    if cid in seen:
+                        raise fail(f"{ft}[{c}]", f"candidate {cid!r} listed twice (each at most once)")
+                    seen.add(cid)
+        else:
+            pair = vote["pair"]
+            if not isinstance(pair, list) or len(pair) != 2:
+                raise fail(f"{f}.pair", f"expected two candidate ids [a, b], got {pair!r}")
+            check_id(f"{f}.pair[0]", pair[0])
+            check_id(f"{f}.pair[1]", pair[1])
+            if pair[0] == pair[1]:
+                raise fail(f"{f}.pair", f"expected two different candidates, got {pair!r}")
+            if "winner" not in vote:
+                raise fail(f"{f}.winner", "missing field (a candidate of the pair, or null for a tie)")
+            if vote["winner"] is not None and vote["winner"] not in pair:
+                raise fail(f"{f}.winner", f"expected {pair[0]!r}, {pair[1]!r} or null, got {vote['winner']!r}")
+    return record  # type: ignore[return-value]
+
+
+def validate_ballots(
+    records: Sequence[Any],
+    source: str = "<ballots>",
+    lines: Sequence[int] | None = None,
+    unit: str = "line",
+) -> list[BallotRecord]:
+    """Validate every record and check that prompt ids are unique; return the records as a list.
+
+    ``lines[i]`` is the line number of ``records[i]`` in ``source`` (default ``i + 1``);
+    ``unit`` names what it counts in messages ("line", "record", "post").
+    """
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        line = lines[i] if lines is not None else i + 1
+        validate_record(rec, source, line, unit)
+        pid = rec["prompt_id"]
+        if pid in seen:
+            raise BallotError(
+                f"{_where(source, line, pid, unit)}: prompt_id: duplicate prompt id "
+                f"(first at {unit} {seen[pid]}; expected every prompt_id once)"
+            )
+        seen[pid] = line
+    return list(records)
+
+
+def load_jsonl(path: str | os.PathLike) -> list[BallotRecord]:
+    """Read and validate a ballots file (format above); errors name file, line and field."""
+    records: list[Any] = []
+    lines: list[int] = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise BallotError(f"{path}: line {lineno}: record: not valid JSON ({exc.msg})") from None
+            lines.append(lineno)
+    return validate_ballots(records, str(path), lines)
+
+
+def write_ballots(path: str | os.PathLike, records: Sequence[BallotRecord]) -> None:
+    """Validate ``records`` and write them atomically, one JSON object per line, in order."""
+    validate_ballots(records, str(path), unit="record")
+    atomic_write_jsonl(path, records)
+
+
+def load_shp(
+    path: str,
+    split: str = "train",
+    domains: Sequence[str] | None = None,
+    max_posts: int | None = None,
+) -> list[BallotRecord]:
+    """Stanford Human Preferences (SHP) as ballots, one record per post.
+
+    ``path`` goes to ``datasets.load_dataset(path, split=split)``: a hub name
+    (``stanfordnlp/SHP``) or a local directory / data files in the SHP schema
+    (``post_id, domain, upvote_ratio, history, c_root_id_A, c_root_id_B, created_at_utc_A,
+    created_at_utc_B, score_A, score_B, human_ref_A, human_ref_B, labels, seconds_difference,
+    score_ratio``). Each SHP row is one pairwise human judgement of two comments on a post:
+
+    - ``prompt_id`` = ``post_id``, ``prompt`` = ``history``, ``topic`` = ``domain``;
+    - candidates = the distinct comments of the post (``id`` = ``c_root_id``, ``text`` =
+      ``human_ref``), in order of first appearance;
+    - one vote per row: ``{"pair": [A, B], "winner": A if labels == 1 else B, "weight": 1.0}``.
+
+    Rows are kept in file order; ``domains`` keeps only those ``domain`` values; ``max_posts``
+    stops after that many posts (counted after the domain filter).
+    """
+    import datasets
+
+    ds = datasets.load_dataset(path, split=split)
+    missing = [c for c in SHP_COLUMNS if c not in ds.column_names]
+    if missing:
+        raise BallotError(
+            f"{path} (split {split}): columns {missing} missing; expected the SHP schema "
+            f"({', '.join(SHP_COLUMNS)}, ...)"
+        )
+    ds = ds.select_columns(list(SHP_COLUMNS))
+    keep = set(domains) if domains else None
+    posts: dict[str, dict[str, Any]] = {}
+    row_no = 0
+    done = False
+    for batch in ds.iter(batch_size=4096):
+        for i in range(len(batch["post_id"])):
+            row_no += 1
+            row = {c: batch[c][i] for c in SHP_COLUMNS}
+            if keep is not None and row["domain"] not in keep:
+                continue
+            pid = str(row["post_id"])
+            post = posts.get(pid)
+            if post is None:
+                if max_posts is not None and len(posts) >= max_posts:
+                    done = True
+                    break
+                post = posts[pid] = {
+                    "prompt_id": pid, "prompt": row["history"], "topic": row["domain"],
+                    "candidates": {}, "votes": [],
+                }
+            a, b = str(row["c_root_id_A"]), str(row["c_root_id_B"])
+            post["candidates"].setdefault(a, row["human_ref_A"])
+            post["candidates"].setdefault(b, row["human_ref_B"])
+            if row["labels"] not in (0, 1):
+                raise BallotError(
+                    f"{path} (split {split}): row {row_no} (post_id {pid!r}): labels: "
+                    f"expected 1 (A preferred) or 0 (B preferred), got {row['labels']!r}"
+                )
+            post["votes"].append({"pair": [a, b], "winner": a if row["labels"] == 1 else b, "weight": 1.0})
+        if done:
+            break
+    records = [
+        {**p, "candidates": [{"id": cid, "text": text} for cid, text in p["candidates"].items()]}
+        for p in posts.values()
+    ]
+    return validate_ballots(records, f"{path} (split {split})", unit="post")
+
+
+def load_source(config: dict) -> list[BallotRecord]:
+    """Ballots of the source named by ``config["data"]["source"]`` (synthetic, jsonl or shp)."""
+    data = config["data"]
+    source = data["source"]
+    if source == "synthetic":
+        from prefsweep.synthetic import Electorate
+
+        syn = data["synthetic"]
+        electorate = Electorate.from_config(config)
+        return electorate.make_ballots(syn["n_prompts"], syn["n_candidates"], data["seed"])
+    if source == "jsonl":
+        path = (data.get("jsonl") or {}).get("path")
+        if not path:
+            raise ValueError("data.jsonl.path: expected the path of a ballots file for source 'jsonl'")
+        return load_jsonl(path)
+    if source == "shp":
+        shp = data.get("shp") or {}
+        return load_shp(
+            shp.get("path", "stanfordnlp/SHP"), shp.get("split", "train"),
+            shp.get("domains"), shp.get("max_posts"),
+        )
+    raise ValueError(f"data.source: unknown source {source!r} (expected synthetic, jsonl or shp)")
