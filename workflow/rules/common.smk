@@ -178,6 +178,10 @@ def baseline_answers():
     return f"{R}/eval/model_answer/{ZERO}.jsonl"
 
 
+def answer_path(model_id):
+    return f"{R}/eval/model_answer/{model_id}.jsonl"
+
+
 def judgment_path(model_id):
     return f"{R}/eval/model_judgment/{JUDGE}_pair/{model_id}.jsonl"
 
@@ -209,10 +213,18 @@ def manifests():
     return [f"{series_dir(arm, m, size)}/manifest.json" for arm, m, size in P.series_cells(config)]
 
 
+def evolution_model_ids(wildcards):
+    """Every kept checkpoint and every final DPO model, for training-evolution curves."""
+    finals = [m for m in judged_model_ids() if P.parse_model_id(m).kind == "dpo"]
+    return checkpoint_model_ids(wildcards) + finals
+
+
 def evolution_judgments(wildcards):
-    return [judgment_path(m) for m in checkpoint_model_ids(wildcards)] + [
-        judgment_path(m) for m in judged_model_ids() if P.parse_model_id(m).kind == "dpo"
-    ]
+    return [judgment_path(m) for m in evolution_model_ids(wildcards)]
+
+
+def evolution_answers(wildcards):
+    return [answer_path(m) for m in evolution_model_ids(wildcards)]
 
 
 def plot_inputs(wildcards):
@@ -232,3 +244,13 @@ def plot_evolution_arg(wildcards, input):
 
 def plots_out_dir(wildcards, output):
     return os.path.dirname(output.done)
+
+
+def answers_dir(wildcards, input):
+    """eval/model_answer/, inferred from an input so it also holds without a shared FS."""
+    return os.path.dirname(input.answers[0])
+
+
+def manifests_dir(wildcards, input):
+    """The experiment's data/ dir: manifests live at data/{arm}/{matching}/n{size}/."""
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(input.manifests[0]))))

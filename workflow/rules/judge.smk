@@ -53,7 +53,7 @@ rule win_rates:
     input:
         script=script_path("win_rates.py"),
         judgments=[judgment_path(m) for m in judged_model_ids()],
-        answers=[f"{R}/eval/model_answer/{m}.jsonl" for m in P.final_model_ids(config)],
+        answers=[answer_path(m) for m in P.final_model_ids(config)],
         manifests=manifests(),
     output:
         table=report(
@@ -71,8 +71,8 @@ rule win_rates:
         f"{L}/eval/win_rates.log",
     params:
         config=cfg("win_rates"),
-        answers_dir=f"{R}/eval/model_answer",
-        manifests_dir=f"{R}/data",
+        answers_dir=answers_dir,
+        manifests_dir=manifests_dir,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
@@ -85,6 +85,7 @@ rule evolution:
     input:
         script=script_path("win_rates.py"),
         judgments=evolution_judgments,
+        answers=evolution_answers,
         manifests=manifests(),
     output:
         table=f"{R}/eval/evolution.csv",
@@ -94,8 +95,8 @@ rule evolution:
         f"{L}/eval/evolution.log",
     params:
         config=cfg("win_rates"),
-        answers_dir=f"{R}/eval/model_answer",
-        manifests_dir=f"{R}/data",
+        answers_dir=answers_dir,
+        manifests_dir=manifests_dir,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
