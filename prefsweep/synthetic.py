@@ -56,6 +56,8 @@ POLITENESS_RE = re.compile(
 )
 DETAIL_RE = re.compile(r"\b\d+(?:\.\d+)?\b|\b(?:for example|for instance|specifically)\b")
 HUMOUR_RE = re.compile(r"\b(?:haha|lol|just kidding|fun fact|no joke)\b")
+#: The three marker patterns as groups 1, 2, 3 (= feature columns) of one regex.
+_MARKERS_RE = re.compile(f"({POLITENESS_RE.pattern})|({DETAIL_RE.pattern})|({HUMOUR_RE.pattern})")
 
 #: Question templates shared by all topics; ``{task}`` is a topic task plus a modifier.
 PROMPT_TEMPLATES = (
@@ -176,13 +178,15 @@ PHRASE_COUNT_PROBS: dict[str, tuple[float, ...]] = {
 
 def text_features(texts: Sequence[str]) -> np.ndarray:
     """Feature matrix ``[len(texts), len(FEATURES)]`` (float64), see the module docstring."""
-    out = np.empty((len(texts), len(FEATURES)), dtype=np.float64)
+    out = np.zeros((len(texts), len(FEATURES)), dtype=np.float64)
     for i, text in enumerate(texts):
         low = text.lower()
-        out[i, 0] = len(low.split()) / 10.0
-        out[i, 1] = min(len(POLITENESS_RE.findall(low)), MARKER_CAP)
-        out[i, 2] = min(len(DETAIL_RE.findall(low)), MARKER_CAP)
-        out[i, 3] = min(len(HUMOUR_RE.findall(low)), MARKER_CAP)
+        out[i, 0] = len(low.split())
+        # One pass over the text: each match fills exactly one of the three groups.
+        for m in _MARKERS_RE.finditer(low):
+            out[i, m.lastindex] += 1.0  # type: ignore[index]
+    out[:, 0] /= 10.0
+    np.minimum(out[:, 1:], MARKER_CAP, out=out[:, 1:])
     return out
 
 
@@ -270,98 +274,135 @@ class Electorate:
         """``n_prompts`` ballot records with ``n_candidates`` responses each, every voter
         ranking every candidate (one tier per candidate, best first).
 
-        Prompt ids are ``syn-00000``...; topics cycle through :data:`TOPICS` after a seeded
-        shuffle of the prompt texts (distinct texts while the inventory allows). Candidate ids
-        are ``c0``...; votes carry ``voter`` and ``group``, weight 1.0.
+        Prompt ids are ``syn-00000``...; topics are balanced over :data:`TOPICS` and prompt texts
+        distinct while the inventory allows. Candidate ids are ``c0``...; votes carry ``voter``
+        and ``group``, weight 1.0. The candidates' features come from their construction and
+        equal :func:`text_features` of their texts (a unit test checks this).
         """
+        if n_prompts < 1:
+            raise ValueError(f"data.synthetic.n_prompts: expected >= 1, got {n_prompts}")
         if n_candidates < 2:
             raise ValueError(f"data.synthetic.n_candidates: expected >= 2, got {n_candidates}")
         rng = np.random.default_rng([int(seed), 1])
         prompts = _draw_prompts(rng, n_prompts)
-        texts: list[str] = []
-        for topic, task, _ in prompts:
-            for _k in range(n_candidates):
-                texts.append(_compose_response(rng, TOPICS[topic], task))
-        feats = text_features(texts).reshape(n_prompts, n_candidates, len(FEATURES))
-        # utility[v, p, k] + noise; rank each voter's candidates best first.
+        texts, feats = _compose_responses(rng, prompts, n_candidates)
+        feats = feats.reshape(n_prompts, n_candidates, len(FEATURES))
+        # Random-utility voting: u[v, p, k] = w_v . f(text_pk) + eps, ranked best first.
         util = np.einsum("vf,pkf->vpk", self.weights, feats)
         util += rng.normal(0.0, self.noise, size=util.shape)
-        order = np.argsort(-util, axis=2, kind="stable")
+        order = np.argsort(-util, axis=2, kind="stable").tolist()
         cand_ids = [f"c{k}" for k in range(n_candidates)]
+        tiers = [[c] for c in cand_ids]
         voters, groups = self.voters, self._groups
         width = max(5, len(str(n_prompts - 1)))
         records: list[BallotRecord] = []
         for p, (topic, _task, prompt) in enumerate(prompts):
-            votes = [
-                {
-                    "ranking": [[cand_ids[k]] for k in order[v, p].tolist()],
-                    "weight": 1.0,
-                    "voter": voters[v],
-                    "group": groups[v],
-                }
-                for v in range(self.n_voters)
-            ]
+            base = p * n_candidates
             records.append({
                 "prompt_id": f"syn-{p:0{width}d}",
                 "prompt": prompt,
                 "topic": topic,
-                "candidates": [
-                    {"id": cand_ids[k], "text": texts[p * n_candidates + k]} for k in range(n_candidates)
+                "candidates": [{"id": cand_ids[k], "text": texts[base + k]} for k in range(n_candidates)],
+                "votes": [
+                    {
+                        "ranking": [tiers[k] for k in order[v][p]],
+                        "weight": 1.0,
+                        "voter": voters[v],
+                        "group": groups[v],
+                    }
+                    for v in range(len(voters))
                 ],
-                "votes": votes,
             })
         return records
 
 
 def _draw_prompts(rng: np.random.Generator, n: int) -> list[tuple[str, str, str]]:
-    """``n`` (topic, task, prompt text) triples: distinct texts while the inventory allows
-    (then with repeats), topics balanced."""
-    per_topic = len(PROMPT_TEMPLATES) * len(MODIFIERS)
+    """``n`` (topic, task, prompt text) triples, topics balanced (round robin, then shuffled),
+    texts distinct within a topic until its inventory is used up (then it starts over)."""
     topics = sorted(TOPICS)
-    out = []
-    pools: dict[str, np.ndarray] = {}
-    used: dict[str, int] = {}
+    # Every topic has the same number of tasks: j in range(size) indexes (task, template, modifier).
+    size = len(PROMPT_TEMPLATES) * len(MODIFIERS) * len(TOPICS[topics[0]].tasks)
+    per_topic = -(-n // len(topics))
+    out: list[tuple[str, str, str]] = []
+    draws = {t: np.concatenate([rng.permutation(size) for _ in range(-(-per_topic // size))]) for t in topics}
     for i in range(n):
         topic = topics[i % len(topics)]
+        j = int(draws[topic][i // len(topics)])
         tasks = TOPICS[topic].tasks
-        size = per_topic * len(tasks)
-        if topic not in pools or used[topic] == size:
-            pools[topic], used[topic] = rng.permutation(size), 0
-        j = int(pools[topic][used[topic]])
-        used[topic] += 1
         task = tasks[j % len(tasks)]
         rest = j // len(tasks)
         template = PROMPT_TEMPLATES[rest % len(PROMPT_TEMPLATES)]
         modifier = MODIFIERS[rest // len(PROMPT_TEMPLATES)]
         out.append((topic, task, template.format(task=task + modifier)))
-    # Topics were assigned round-robin; shuffle so prompt ids carry no topic pattern.
-    perm = rng.permutation(n)
-    return [out[i] for i in perm]
+    perm = rng.permutation(n)  # prompt ids carry no topic pattern
+    return [out[i] for i in perm.tolist()]
 
 
-def _count(rng: np.random.Generator, kind: str) -> int:
+def _n_words(text: str) -> int:
+    return len(text.split())
+
+
+def _draw_counts(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
     probs = PHRASE_COUNT_PROBS[kind]
-    return int(rng.choice(len(probs), p=probs))
+    return rng.choice(len(probs), size=n, p=probs)
 
 
-def _compose_response(rng: np.random.Generator, topic: Topic, task: str) -> str:
-    """One response in the fixed phrase order; redrawn until it has 10-40 words."""
-    while True:
-        n_pol, n_det, n_fil, n_hum = (_count(rng, k) for k in ("politeness", "detail", "filler", "humour"))
-        parts: list[str] = []
-        if n_pol >= 1:
-            parts.append(POLITE_OPENERS[rng.integers(len(POLITE_OPENERS))])
-        advice = topic.advice[rng.integers(len(topic.advice))]
-        parts.append(f"To {task}, {advice}.")
-        detail_pool = topic.details + GENERIC_DETAILS
-        for d in rng.choice(len(detail_pool), size=n_det, replace=False).tolist():
-            parts.append(detail_pool[d].format(n=int(rng.integers(2, 30))))
-        for f in rng.choice(len(FILLERS), size=n_fil, replace=False).tolist():
-            parts.append(FILLERS[f])
-        for h in rng.choice(len(HUMOUR_PHRASES), size=n_hum, replace=False).tolist():
-            parts.append(HUMOUR_PHRASES[h])
-        if n_pol >= 2:
-            parts.append(POLITE_CLOSERS[rng.integers(len(POLITE_CLOSERS))])
-        text = " ".join(parts)
-        if MIN_WORDS <= len(text.split()) <= MAX_WORDS:
-            return text
+def _first_k(rng: np.random.Generator, n: int, pool: int) -> np.ndarray:
+    """``[n, pool]`` random permutations of ``range(pool)`` (take the first k: k draws
+    without replacement)."""
+    return np.argsort(rng.random((n, pool)), axis=1)
+
+
+def _compose_responses(
+    rng: np.random.Generator, prompts: Sequence[tuple[str, str, str]], k: int
+) -> tuple[list[str], np.ndarray]:
+    """``k`` responses per prompt in the fixed phrase order, 10-40 words each.
+
+    Returns the texts (prompt-major) and their ``[n, n_features]`` features, computed from the
+    phrases' known word and marker counts (each optional phrase carries one marker).
+    Vectorized: every choice is drawn for all responses at once; responses outside the word
+    range are redrawn as a batch.
+    """
+    n = len(prompts) * k
+    topic_of = [TOPICS[t] for t, _, _ in prompts for _ in range(k)]
+    task_of = [task for _, task, _ in prompts for _ in range(k)]
+    n_details = len(next(iter(TOPICS.values())).details) + len(GENERIC_DETAILS)
+    texts: list[str | None] = [None] * n
+    feats = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    todo = np.arange(n)
+    while todo.size:
+        m = todo.size
+        n_pol = _draw_counts(rng, m, "politeness")
+        n_det = _draw_counts(rng, m, "detail")
+        n_fil = _draw_counts(rng, m, "filler")
+        n_hum = _draw_counts(rng, m, "humour")
+        opener = rng.integers(len(POLITE_OPENERS), size=m).tolist()
+        closer = rng.integers(len(POLITE_CLOSERS), size=m).tolist()
+        advice = rng.integers(4, size=m).tolist()
+        det = _first_k(rng, m, n_details).tolist()
+        fil = _first_k(rng, m, len(FILLERS)).tolist()
+        hum = _first_k(rng, m, len(HUMOUR_PHRASES)).tolist()
+        nums = rng.integers(2, 30, size=(m, n_details)).tolist()
+        again = []
+        for r, i in enumerate(todo.tolist()):
+            topic = topic_of[i]
+            parts: list[str] = []
+            p, d, f, h = int(n_pol[r]), int(n_det[r]), int(n_fil[r]), int(n_hum[r])
+            if p >= 1:
+                parts.append(POLITE_OPENERS[opener[r]])
+            parts.append(f"To {task_of[i]}, {topic.advice[advice[r] % len(topic.advice)]}.")
+            pool = topic.details + GENERIC_DETAILS
+            parts.extend(pool[j].format(n=nums[r][j]) for j in det[r][:d])
+            parts.extend(FILLERS[j] for j in fil[r][:f])
+            parts.extend(HUMOUR_PHRASES[j] for j in hum[r][:h])
+            if p >= 2:
+                parts.append(POLITE_CLOSERS[closer[r]])
+            text = " ".join(parts)
+            words = _n_words(text)
+            if not MIN_WORDS <= words <= MAX_WORDS:
+                again.append(i)
+                continue
+            texts[i] = text
+            feats[i] = (words / 10.0, min(p, MARKER_CAP), min(d, MARKER_CAP), min(h, MARKER_CAP))
+        todo = np.array(again, dtype=np.int64)
+    return texts, feats  # type: ignore[return-value]

@@ -1,0 +1,319 @@
+"""Turn what training leaves behind into self-contained Hugging Face model directories.
+
+Three kinds of source become the same kind of output directory, ``hf/{model_id}/``:
+
+* a full HF model directory (``config.json`` + weights), e.g. ``models/sft/``;
+* a PEFT adapter directory (``adapter_config.json``), merged into its base model with
+  ``merge_and_unload`` (base from ``--base`` or the adapter's ``base_model_name_or_path``);
+* a ``transformers.Trainer`` checkpoint (``checkpoint-{step}/`` with ``trainer_state.json``),
+  holding either of the above;
+* and, through :func:`import_policy`, a ``policy.pt`` of the DPO reference implementation
+  (eric-mitchell/direct-preference-optimization: ``{"step_idx", "state", "metrics"}``).
+
+Output directory (written atomically with :func:`prefsweep.io.atomic_dir`)::
+
+    config.json  generation_config.json  model.safetensors  tokenizer files  provenance.json
+
+``generation_config.json`` carries the tokenizer's ``eos_token_id`` and a ``pad_token_id``
+(the eos token when the tokenizer has no pad token), so batched generation needs nothing else.
+
+``provenance.json``::
+
+    {"model_id": str, "source": str (path as given), "source_kind": "full"|"adapter"|"policy_pt",
+     "checkpoint": bool, "step": int|null, "base": str|null (base of an adapter or policy),
+     "config_sha256": str|null (prefsweep.io.sha256_json of the job's config),
+     "dataset_manifest_sha256": str|null, "run_info": str|null (the run_info.json it came from),
+     "wandb_run_id": str|null, "metrics": dict|null (policy.pt only), "versions": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefsweep.io import atomic_dir, atomic_write_json, library_versions, sha256_json
+
+#: Buffers that older transformers versions kept in ``state_dict`` and newer ones do not
+#: (causal-mask and rotary caches). A legacy ``policy.pt`` may carry them; they hold no weights.
+LEGACY_BUFFER_RE = re.compile(r"(^|\.)(attention|attn)\.(bias|masked_bias)$|(^|\.)rotary_emb\.inv_freq$")
+
+#: Keys of a run_info.json (top level or under "extra"/"data") that may hold the sha256 of the
+#: series manifest the model was trained on; the first present one is recorded.
+MANIFEST_SHA_KEYS = ("dataset_manifest_sha256", "manifest_sha256", "pairs_sha256", "dataset_sha256")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a training output directory holds."""
+
+    path: Path
+    kind: str  # "full" | "adapter"
+    checkpoint: bool
+    step: int | None
+
+
+def inspect_source(path: str | os.PathLike) -> Source:
+    """Classify a model directory; raise ``FileNotFoundError`` if it holds no model.
+
+    A Trainer checkpoint is recognised by ``trainer_state.json``; its step is that file's
+    ``global_step`` (falling back to the ``checkpoint-{step}`` directory name).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: model source directory does not exist")
+    if (path / "adapter_config.json").exists():
+        kind = "adapter"
+    elif (path / "config.json").exists():
+        kind = "full"
+    else:
+        raise FileNotFoundError(
+            f"{path}: neither adapter_config.json (PEFT adapter) nor config.json (HF model) found"
+        )
+    step = None
+    state = path / "trainer_state.json"
+    checkpoint = state.exists()
+    if checkpoint:
+        step = json.loads(state.read_text()).get("global_step")
+        if step is None and (m := re.fullmatch(r"checkpoint-(\d+)", path.name)):
+            step = int(m[1])
+    return Source(path, kind, checkpoint, None if step is None else int(step))
+
+
+def find_run_info(source: str | os.PathLike) -> Path | None:
+    """The ``run_info.json`` of the training run a source belongs to, if any.
+
+    Looked for in the source itself, then (for ``.../seed{s}/checkpoints/checkpoint-{n}``) in
+    the run's ``final/`` directory and the parents up to the run directory.
+    """
+    source = Path(source)
+    candidates = [source, source.parent, source.parent.parent / "final", source.parent.parent]
+    for c in candidates:
+        if (c / "run_info.json").is_file():
+            return c / "run_info.json"
+    return None
+
+
+def _first_key(d: dict, keys: tuple[str, ...]) -> Any:
+    for section in (d, d.get("extra") or {}, d.get("data") or {}):
+        if not isinstance(section, dict):
+            continue
+        for k in keys:
+            if section.get(k):
+                return section[k]
+    return None
+
+
+def run_info_fields(run_info: Path | None) -> dict[str, Any]:
+    """``dataset_manifest_sha256`` and ``wandb_run_id`` from a run_info.json (None if absent).
+
+    A nested ``{"manifest": {"sha256": ...}}`` is accepted too.
+    """
+    out: dict[str, Any] = {"run_info": None, "dataset_manifest_sha256": None, "wandb_run_id": None}
+    if run_info is None:
+        return out
+    info = json.loads(Path(run_info).read_text())
+    sha = _first_key(info, MANIFEST_SHA_KEYS)
+    if sha is None and isinstance(info.get("manifest"), dict):
+        sha = info["manifest"].get("sha256")
+    out.update(run_info=str(run_info), dataset_manifest_sha256=sha, wandb_run_id=_first_key(info, ("wandb_run_id",)))
+    return out
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json", "vocab.json"))
+
+
+def load_tokenizer(*candidates: str | os.PathLike | None):
+    """The tokenizer of the first candidate directory (or hub name) that has one."""
+    from transformers import AutoTokenizer
+
+    tried = []
+    for c in candidates:
+        if c is None:
+            continue
+        p = Path(c)
+        if p.is_dir() and not _has_tokenizer(p):
+            tried.append(str(c))
+            continue
+        return AutoTokenizer.from_pretrained(str(c))
+    raise FileNotFoundError(f"no tokenizer found in {tried}; pass --base DIR with a tokenizer")
+
+
+def adapter_base(source: Path, base: str | os.PathLike | None) -> str:
+    """Base model of a PEFT adapter: ``base`` if given, else the adapter's own record."""
+    if base is not None:
+        return str(base)
+    cfg = json.loads((source / "adapter_config.json").read_text())
+    name = cfg.get("base_model_name_or_path")
+    if not name:
+        raise ValueError(f"{source}/adapter_config.json names no base_model_name_or_path: pass --base DIR")
+    return str(name)
+
+
+def load_merged(source: Source, base: str | os.PathLike | None = None):
+    """Load a source as a plain ``PreTrainedModel`` (LoRA merged) and its tokenizer.
+
+    Returns ``(model, tokenizer, base_used)``; ``base_used`` is None for a full model.
+    """
+    from transformers import AutoModelForCausalLM
+
+    if source.kind == "full":
+        model = AutoModelForCausalLM.from_pretrained(str(source.path))
+        tok = load_tokenizer(source.path, base)
+        return model, tok, (None if base is None else str(base))
+    from peft import PeftModel
+
+    base_name = adapter_base(source.path, base)
+    base_model = AutoModelForCausalLM.from_pretrained(base_name)
+    model = PeftModel.from_pretrained(base_model, str(source.path)).merge_and_unload()
+    tok = load_tokenizer(source.path, base_name)
+    return model, tok, base_name
+
+
+def set_generation_ids(model, tokenizer) -> None:
+    """Give tokenizer, model config and generation config the same eos and pad token ids.
+
+    A tokenizer without a pad token gets its eos token as pad (the usual choice for decoder-only
+    models; generation pads on the left, so the pad id is never a prediction target).
+    """
+    if tokenizer.eos_token_id is None:
+        raise ValueError("tokenizer has no eos token: cannot set generation_config.eos_token_id")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    for cfg in (model.config, model.generation_config):
+        cfg.eos_token_id = tokenizer.eos_token_id
+        cfg.pad_token_id = tokenizer.pad_token_id
+        if tokenizer.bos_token_id is not None:
+            cfg.bos_token_id = tokenizer.bos_token_id
+
+
+def save_hf_dir(model, tokenizer, out: str | os.PathLike, provenance: dict[str, Any]) -> Path:
+    """Write model (safetensors), tokenizer, generation config and provenance.json atomically."""
+    set_generation_ids(model, tokenizer)
+    out = Path(out)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(str(tmp))  # safetensors is the only format transformers 5 writes
+        tokenizer.save_pretrained(str(tmp))
+        if not any(tmp.glob("*.safetensors")):
+            raise RuntimeError(f"{out}: save_pretrained wrote no safetensors file")
+        atomic_write_json(tmp / "provenance.json", {**provenance, "versions": library_versions()})
+    return out
+
+
+def convert(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    model_id: str,
+    config: dict | None = None,
+    base: str | os.PathLike | None = None,
+) -> Path:
+    """Convert a full model, adapter or Trainer checkpoint directory into ``out``."""
+    src = inspect_source(source)
+    model, tok, base_used = load_merged(src, base)
+    prov = {
+        "model_id": model_id,
+        "source": str(source),
+        "source_kind": src.kind,
+        "checkpoint": src.checkpoint,
+        "step": src.step,
+        "base": base_used,
+        "config_sha256": None if config is None else sha256_json(config),
+        "metrics": None,
+        **run_info_fields(find_run_info(src.path)),
+    }
+    return save_hf_dir(model, tok, out, prov)
+
+
+class StateDictMismatch(ValueError):
+    """A policy.pt whose keys do not match the base model's parameters."""
+
+
+def check_state_dict_keys(model, state: dict) -> list[str]:
+    """Strict key check of ``state`` against ``model``; returns the legacy buffers to drop.
+
+    Raises :class:`StateDictMismatch` listing missing and unexpected keys. Keys that the
+    model ties to another present key (e.g. ``lm_head.weight`` tied to the embeddings) may be
+    absent; legacy attention/rotary buffers (:data:`LEGACY_BUFFER_RE`) may be present.
+    """
+    expected = set(model.state_dict().keys())
+    given = set(state.keys())
+    legacy = sorted(k for k in given - expected if LEGACY_BUFFER_RE.search(k))
+    unexpected = sorted(given - expected - set(legacy))
+    missing = expected - given
+    tied = set()
+    if getattr(model.config, "tie_word_embeddings", False):
+        out_emb = model.get_output_embeddings()
+        in_emb = model.get_input_embeddings()
+        if out_emb is not None and out_emb.weight is in_emb.weight:
+            names = {n for n, p in model.named_parameters(remove_duplicate=False) if p is in_emb.weight}
+            if names & given:
+                tied = names
+    missing = sorted(missing - tied)
+    if missing or unexpected:
+        def _fmt(keys: list[str]) -> str:
+            return ", ".join(keys[:10]) + (f" ... ({len(keys)} in all)" if len(keys) > 10 else "")
+
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_fmt(missing)}")
+        if unexpected:
+            parts.append(f"unexpected keys: {_fmt(unexpected)}")
+        raise StateDictMismatch(
+            f"policy state dict does not match {type(model).__name__}: " + "; ".join(parts)
+            + " (is --base the model the policy was trained from?)"
+        )
+    return legacy
+
+
+def load_policy_pt(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a DPO-reference ``policy.pt`` safely (``weights_only=True``).
+
+    Format (direct-preference-optimization ``BasicTrainer.write_state_dict``):
+    ``{"step_idx": int, "state": {param name: tensor}, "metrics": {name: float}}``.
+    """
+    import torch
+
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise ValueError(f"{path}: cannot be read with torch.load(weights_only=True): {exc}") from exc
+    if not isinstance(obj, dict) or "state" not in obj:
+        keys = list(obj) if isinstance(obj, dict) else type(obj).__name__
+        raise ValueError(f"{path}: expected a dict with 'state' (and 'step_idx', 'metrics'), got {keys}")
+    return obj
+
+
+def import_policy(
+    policy: str | os.PathLike,
+    base: str | os.PathLike,
+    out: str | os.PathLike,
+    model_id: str | None = None,
+    config: dict | None = None,
+) -> Path:
+    """Load a DPO-reference ``policy.pt`` into ``base``'s architecture and save an HF dir."""
+    from transformers import AutoModelForCausalLM
+
+    obj = load_policy_pt(policy)
+    model = AutoModelForCausalLM.from_pretrained(str(base))
+    legacy = check_state_dict_keys(model, obj["state"])
+    state = {k: v for k, v in obj["state"].items() if k not in set(legacy)}
+    model.load_state_dict(state, strict=False)  # keys checked above; tied weights fill in
+    tok = load_tokenizer(base)
+    step = obj.get("step_idx")
+    prov = {
+        "model_id": model_id or Path(out).name,
+        "source": str(policy),
+        "source_kind": "policy_pt",
+        "checkpoint": False,
+        "step": None if step is None else int(step),
+        "base": str(base),
+        "config_sha256": None if config is None else sha256_json(config),
+        "metrics": obj.get("metrics"),
+        "dropped_legacy_buffers": legacy,
+        **run_info_fields(None),
+    }
+    return save_hf_dir(model, tok, out, prov)

@@ -1,0 +1,1055 @@
+"""The paper's figures, built from the win-rate tables of one experiment.
+
+Inputs (CSV, written by the win-rate step; see design.md, "Conversion & eval"):
+
+``eval/win_rates.csv`` (and ``eval/evolution.csv``, same columns), one row per judged model:
+    model_id, kind (base|sft|dpo|checkpoint|baseline), arm (maj|sc|""), matching
+    (prompt|size|shared|""), size (nominal pairs; 0 = zero point), n_pairs (actual training
+    pairs), seed, step ("" for finals), baseline (model id or "reference"), judge, wins, ties,
+    losses, errors, n, win_rate (ties count 1/2), ci_low, ci_high, flip_rate, mean_length.
+    The zero point (the DPO init model) appears once per arm x matching line with size 0,
+    n_pairs 0 and arm/matching filled; base, sft and baselines appear with arm "".
+``eval/win_rates_groups.csv``:
+    model_id, arm, matching, size, n_pairs, seed, group, win_rate, ci_low, ci_high.
+``eval/arm_differences.csv``:
+    matching, size, diff (other arm - reference arm win rate), ci_low, ci_high, n.
+
+Figures (each returned with the table of exactly the values it draws, see ``PLOT_COLUMNS``):
+
+1. ``win_rate_vs_pairs``: (a) win rate vs actual training pairs, one line per arm x matching,
+   mean over seeds with a t-interval band; the zero point at the left end of every line on a
+   broken log axis; SFT and baseline models as dashed horizontal lines; (b) the arm difference.
+2. ``evolution``: win rate vs training step, one panel per arm x matching, one line per size.
+3. ``groups``: win rate per voter group at the largest size, and per group vs training pairs.
+4. ``length``: mean answer length and position-flip rate vs training pairs.
+
+Uncertainty: a point that averages k >= 2 models (seeds) gets the two-sided Student-t interval
+``mean +- t_{(1+ci)/2, k-1} * sd / sqrt(k)`` (sd with ddof=1) at level ``ci`` (config
+``plots.ci``). A point backed by one model (the zero point, a one-seed run) gets that model's
+own interval from the table (``ci_low``/``ci_high``: uncertainty over eval questions) instead.
+The ``interval`` column of every plotted-values table says which was used.
+
+Every figure is drawn inside :func:`paper_style` (8 pt text, 9 pt titles, TrueType fonts in
+PDF) at ``plots.width_in`` inches wide; legends sit outside the axes. An empty input gives a
+placeholder figure that says what is missing instead of an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # the workflow and the tests run headless
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from prefsweep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file  # noqa: E402
+
+#: Figure names, in the order the CLI builds them; files are ``<out_dir>/<name>.<fmt|csv>``.
+FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length")
+
+WIN_RATE_COLUMNS = (
+    "model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "baseline", "judge",
+    "wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate",
+    "mean_length",
+)
+GROUP_COLUMNS = (
+    "model_id", "arm", "matching", "size", "n_pairs", "seed", "group", "win_rate", "ci_low", "ci_high",
+)
+DIFF_COLUMNS = ("matching", "size", "diff", "ci_low", "ci_high", "n")
+_STR_COLUMNS = ("model_id", "kind", "arm", "matching", "baseline", "judge", "group")
+_REQUIRED = {
+    "win_rates": ("model_id", "kind", "arm", "matching", "size", "n_pairs", "win_rate"),
+    "groups": ("arm", "matching", "size", "group", "win_rate"),
+    "diffs": ("matching", "size", "diff"),
+}
+
+#: Columns of every plotted-values table (one row per drawn point, bar or horizontal line).
+#: panel: which axes; element: line|hline|bar|point|final; label: legend text of the element;
+#: x: the value (training pairs, nominal size or step; 0 for the zero point); x_plot: where it
+#: sits on the axis (the zero point's stand-in position on a broken log axis); y, y_low, y_high:
+#: the value and its drawn interval; n_models: models averaged; interval: how y_low/y_high
+#: were obtained ("t<ci> over seeds", "model CI", or "").
+PLOT_COLUMNS = (
+    "panel", "element", "label", "arm", "matching", "size", "group", "step", "x", "x_plot",
+    "y", "y_low", "y_high", "n_models", "interval",
+)
+
+SHARED = "shared"
+_CB = sns.color_palette("colorblind")
+#: One color per arm x matching, fixed whatever subset an experiment has, so that a series keeps
+#: its color in every figure and across experiments.
+SERIES_COLORS: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("maj", "shared"): _CB[0], ("maj", "prompt"): _CB[9], ("maj", "size"): _CB[4],
+    ("sc", "shared"): _CB[3], ("sc", "prompt"): _CB[1], ("sc", "size"): _CB[2],
+}
+_SPARE_COLORS = [_CB[i] for i in (5, 6, 8)]
+MATCHING_MARKERS = {"shared": "o", "prompt": "^", "size": "s"}
+_SERIES_ORDER = list(SERIES_COLORS)
+#: Horizontal reference models: SFT black, baselines in colors no series uses.
+_HLINE_COLORS = [_CB[5], _CB[7], _CB[6], _CB[8]]
+_HLINE_DASHES = [(0, (5, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1.5, 2)), (0, (3, 1, 1, 1, 1, 1))]
+TIE_COLOR = "0.55"
+
+#: Decades between the zero point's stand-in position and the smallest positive x.
+ZERO_GAP_DECADES = 0.7
+
+
+# --------------------------------------------------------------------------------------------
+# Options and style
+
+
+@dataclass(frozen=True)
+class PlotOptions:
+    """The config section ``plots`` (defaults match workflow/schemas/config.schema.yaml).
+
+    formats: file formats besides the CSV (png, pdf, svg); dpi: raster resolution; width_in:
+    figure width in inches (3.3 one column, 6.8 two columns); ci: interval level in percent;
+    length_unit: unit of ``mean_length`` in the win-rate table, for the axis label.
+    """
+
+    formats: tuple[str, ...] = ("png", "pdf")
+    dpi: int = 200
+    width_in: float = 6.8
+    ci: float = 95.0
+    length_unit: str = "words"
+
+    @classmethod
+    def from_config(cls, plots: dict | None) -> "PlotOptions":
+        """Options from the ``plots`` config dict; an unknown key or bad value raises ValueError."""
+        plots = dict(plots or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(plots) - known)
+        if unknown:
+            raise ValueError(f"plots: unknown key(s) {unknown}; known: {sorted(known)}")
+        if "formats" in plots:
+            plots["formats"] = tuple(plots["formats"])
+            bad = [f for f in plots["formats"] if f not in ("png", "pdf", "svg")]
+            if bad or not plots["formats"]:
+                raise ValueError(f"plots.formats: expected a non-empty list of png|pdf|svg, got {plots['formats']}")
+        opts = cls(**plots)
+        if not 0 < opts.ci < 100:
+            raise ValueError(f"plots.ci: expected a level in percent between 0 and 100, got {opts.ci}")
+        if opts.width_in < 2 or opts.dpi < 50:
+            raise ValueError(f"plots: width_in >= 2 and dpi >= 50 expected, got {opts.width_in}, {opts.dpi}")
+        return opts
+
+    @property
+    def interval_name(self) -> str:
+        return f"t{self.ci:g} over seeds"
+
+    @property
+    def narrow(self) -> bool:
+        """A one-column figure: legends go below the axes instead of to their right."""
+        return self.width_in < 5.0
+
+
+@contextlib.contextmanager
+def paper_style(opts: PlotOptions = PlotOptions()) -> Iterator[None]:
+    """Seaborn's paper context and ticks style at 8 pt (titles 9 pt), without touching globals."""
+    rc = {
+        "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 8,
+        "ytick.labelsize": 8, "legend.fontsize": 8, "legend.title_fontsize": 8,
+        "axes.linewidth": 0.6, "lines.linewidth": 1.3, "lines.markersize": 4.5,
+        "xtick.major.width": 0.6, "ytick.major.width": 0.6, "xtick.minor.width": 0.4,
+        "legend.frameon": False, "legend.handlelength": 2.2, "figure.dpi": 100,
+        "savefig.dpi": opts.dpi, "pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none",
+        "axes.titlelocation": "left",
+    }
+    with sns.axes_style("ticks"), sns.plotting_context("paper"), plt.rc_context(rc):
+        yield
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and normalizing the tables
+
+
+def read_table(path: str | os.PathLike | None, columns: Sequence[str], name: str) -> pd.DataFrame:
+    """Read a CSV table; a missing path, a missing file or an empty file give an empty frame.
+
+    Columns in ``columns`` that the file lacks are added empty; the required columns of
+    ``name`` (win_rates | groups | diffs) must be present in a non-empty file (ValueError).
+    """
+    empty = pd.DataFrame({c: pd.Series(dtype=object if c in _STR_COLUMNS else float) for c in columns})
+    if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
+        return empty
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in _STR_COLUMNS}, keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        return empty
+    return normalize_table(df, columns, name, source=str(path))
+
+
+def normalize_table(df: pd.DataFrame, columns: Sequence[str], name: str, source: str = "table") -> pd.DataFrame:
+    """Types as documented: text columns '' when empty, numbers float (NaN when empty)."""
+    df = df.copy()
+    if len(df):
+        missing = [c for c in _REQUIRED[name] if c not in df.columns]
+        if missing:
+            raise ValueError(f"{source}: missing column(s) {missing} (expected {list(columns)})")
+    for c in columns:
+        if c not in df.columns:
+            df[c] = "" if c in _STR_COLUMNS else np.nan
+    for c in df.columns:
+        if c in _STR_COLUMNS:
+            df[c] = df[c].fillna("").astype(str).str.strip()
+        elif c in columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    if "arm" in df.columns and "matching" in df.columns:
+        df = _shared_matching(df)
+    return df
+
+
+def _shared_matching(df: pd.DataFrame) -> pd.DataFrame:
+    """An arm stored as ``shared`` (the reference arm) is one series in every matching.
+
+    Rows of that arm labelled with a matching (e.g. its zero point written once per matching)
+    are folded into the shared series, so it is drawn once, as "maj (shared)".
+    """
+    shared_arms = set(df.loc[df["matching"] == SHARED, "arm"])
+    mask = df["arm"].isin(shared_arms) & (df["arm"] != "")
+    df.loc[mask, "matching"] = SHARED
+    return df
+
+
+def series_label(arm: str, matching: str) -> str:
+    return f"{arm} ({matching})"
+
+
+def series_color(arm: str, matching: str) -> tuple[float, float, float]:
+    if (arm, matching) in SERIES_COLORS:
+        return SERIES_COLORS[(arm, matching)]
+    return _SPARE_COLORS[hash((arm, matching)) % len(_SPARE_COLORS)]
+
+
+def _series_key(key: tuple[str, str]) -> tuple[int, str, str]:
+    order = _SERIES_ORDER.index(key) if key in _SERIES_ORDER else len(_SERIES_ORDER)
+    return (order, *key)
+
+
+def series_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
+    """Final models of the arm x matching lines, zero point included (not checkpoints)."""
+    wr = win_rates
+    is_ckpt = (wr["kind"] == "checkpoint") | wr["step"].notna()
+    return wr[(wr["arm"] != "") & ~is_ckpt]
+
+
+def reference_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
+    """SFT and baseline models (horizontal lines); the comparison baseline itself is left out."""
+    wr = win_rates
+    rows = wr[(wr["arm"] == "") & wr["kind"].isin(["sft", "baseline"])]
+    rows = rows[rows["model_id"] != rows["baseline"]]
+    order = rows["kind"].map({"sft": 0, "baseline": 1})
+    return rows.assign(_o=order).sort_values(["_o", "model_id"]).drop(columns="_o").drop_duplicates("model_id")
+
+
+def comparison(win_rates: pd.DataFrame) -> tuple[str, str]:
+    """The (judge, baseline) all rows are measured with; ValueError if the table mixes several."""
+    pairs = sorted({(j, b) for j, b in zip(win_rates["judge"], win_rates["baseline"])})
+    if len(pairs) > 1:
+        raise ValueError(
+            f"win-rate table mixes judges/baselines {pairs}: the figures compare models under one "
+            "judge and one baseline; split the table first"
+        )
+    return pairs[0] if pairs else ("", "")
+
+
+def baseline_label(baseline: str) -> str:
+    """How a comparison baseline reads on an axis: 'SFT', 'reference answers', a model name."""
+    if baseline == "reference":
+        return "reference answers"
+    if baseline == "sft":
+        return "SFT"
+    if baseline == "base":
+        return "base model"
+    if baseline.startswith("baseline-"):
+        return baseline[len("baseline-"):]
+    return baseline or "baseline"
+
+
+def model_label(row: pd.Series) -> str:
+    """Legend text of a reference model row: 'SFT' or the baseline's config name."""
+    if row["kind"] == "sft":
+        return "SFT"
+    return baseline_label(row["model_id"])
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics
+
+
+def seed_interval(values: Iterable[float], ci: float = 95.0) -> tuple[float, float, float, int]:
+    """Mean and two-sided Student-t interval over models: ``(mean, low, high, k)``.
+
+    ``mean +- t_{(1+ci/100)/2, k-1} * s / sqrt(k)`` with ``s`` the sample sd (ddof=1) of the k
+    finite values. k < 2 gives NaN bounds; k = 0 a NaN mean.
+    """
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    k = len(v)
+    if k == 0:
+        return math.nan, math.nan, math.nan, 0
+    mean = float(v.mean())
+    if k < 2:
+        return mean, math.nan, math.nan, k
+    half = float(stats.t.ppf(0.5 + ci / 200.0, k - 1) * v.std(ddof=1) / math.sqrt(k))
+    return mean, mean - half, mean + half, k
+
+
+def aggregate_over_seeds(
+    df: pd.DataFrame,
+    keys: Sequence[str],
+    value: str,
+    ci: float,
+    x: str | None = None,
+    fallback: tuple[str, str] | None = ("ci_low", "ci_high"),
+    bounds: tuple[float, float] | None = (0.0, 1.0),
+) -> pd.DataFrame:
+    """One row per ``keys`` group: y (mean over distinct models), y_low/y_high, n_models, x.
+
+    Distinct models are distinct ``model_id``s, except at size 0 where every row is the one
+    zero-point model. A group of one model takes its interval from the ``fallback`` columns.
+    ``x`` (if given) is averaged over the models (actual pairs are the same for every seed).
+    Bounds are clipped to ``bounds``, the range of the quantity.
+    """
+    out: list[dict[str, Any]] = []
+    if df.empty:
+        return pd.DataFrame(columns=[*keys, "x", "y", "y_low", "y_high", "n_models", "interval"])
+    for key, g in df.groupby(list(keys), sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        g = g[np.isfinite(g[value])]
+        if g.empty:
+            continue
+        if "size" in g.columns and (g["size"] == 0).all():
+            g = g.iloc[:1]
+        elif "model_id" in g.columns and (g["model_id"] != "").all():
+            g = g.drop_duplicates("model_id")
+        mean, lo, hi, k = seed_interval(g[value], ci)
+        interval = f"t{ci:g} over seeds" if k >= 2 else ""
+        if k == 1 and fallback is not None and all(c in g.columns for c in fallback):
+            lo, hi = float(g[fallback[0]].iloc[0]), float(g[fallback[1]].iloc[0])
+            interval = "model CI" if np.isfinite(lo) and np.isfinite(hi) else ""
+        if bounds is not None and np.isfinite(lo):
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+        row = dict(zip(keys, key))
+        row.update(
+            x=float(g[x].mean()) if x else math.nan, y=mean, y_low=lo, y_high=hi, n_models=k,
+            interval=interval,
+        )
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+# --------------------------------------------------------------------------------------------
+# The broken log axis of training pairs
+
+
+@dataclass(frozen=True)
+class PairsAxis:
+    """A log axis of training pairs with the zero point drawn left of an axis break.
+
+    A log axis cannot show 0, so the zero point sits at ``x_zero`` (ZERO_GAP_DECADES left of
+    the smallest positive value), is labelled "0", and is separated from the positive range by
+    a break mark at ``x_break``.
+    """
+
+    x_zero: float
+    x_break: float
+    x_min: float
+    x_max: float
+
+    @classmethod
+    def for_values(cls, values: Iterable[float]) -> "PairsAxis":
+        v = np.asarray([x for x in values if np.isfinite(x) and x > 0], dtype=float)
+        lo, hi = (float(v.min()), float(v.max())) if len(v) else (1.0, 1.0)
+        x_zero = lo / 10**ZERO_GAP_DECADES
+        return cls(x_zero=x_zero, x_break=math.sqrt(x_zero * lo), x_min=lo, x_max=hi)
+
+    def pos(self, x: Any) -> Any:
+        """Axis position of value(s) ``x``: ``x`` itself, ``x_zero`` for 0."""
+        arr = np.asarray(x, dtype=float)
+        out = np.where(arr > 0, arr, self.x_zero)
+        return float(out) if out.ndim == 0 else out
+
+    def apply(self, ax: plt.Axes, label: str = "training pairs (log scale)") -> None:
+        """Log scale, limits, ticks ("0" at the zero point, none inside the break), break mark."""
+        ax.set_xscale("log")
+        pad = 10**0.18
+        left, right = self.x_zero / pad, max(self.x_max, self.x_min * 10**0.5) * pad
+        ax.set_xlim(left, right)
+        k0, k1 = math.floor(math.log10(self.x_break)), math.ceil(math.log10(right))
+        decades = [10.0**k for k in range(k0, k1 + 1) if self.x_break < 10.0**k <= right]
+        majors = decades
+        if len(decades) < 2:
+            majors = [m * 10.0**k for k in range(k0, k1 + 1) for m in (1, 2, 5)
+                      if self.x_break * 1.15 < m * 10.0**k <= right]
+        minors = [m * 10.0**k for k in range(k0, k1 + 1) for m in range(2, 10)
+                  if self.x_break < m * 10.0**k <= right and m * 10.0**k not in majors]
+        ax.xaxis.set_major_locator(FixedLocator([self.x_zero, *majors]))
+        ax.xaxis.set_minor_locator(FixedLocator(minors))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: self._fmt(x)))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        # The break: a white gap in the spine with two slashes.
+        ax.text(self.x_break, 0.0, "//", transform=ax.get_xaxis_transform(), ha="center",
+                va="center", fontsize=8, clip_on=False, zorder=10,
+                bbox=dict(facecolor="white", edgecolor="none", pad=0.3), gid="axis-break")
+        ax.set_xlabel(label)
+
+    def _fmt(self, x: float) -> str:
+        if math.isclose(x, self.x_zero):
+            return "0"
+        if x >= 1000:
+            return f"{x / 1000:g}k"
+        return f"{x:g}"
+
+
+# --------------------------------------------------------------------------------------------
+# Drawing helpers
+
+
+def _new_figure(opts: PlotOptions, height_in: float) -> Figure:
+    return plt.figure(figsize=(opts.width_in, height_in), layout="constrained")
+
+
+def _figure_legend(fig: Figure, handles: list, opts: PlotOptions, title: str | None = None) -> None:
+    """One legend for the whole figure, outside every axes (right, or below when narrow)."""
+    if not handles:
+        return
+    if opts.narrow:
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, title=title)
+    else:
+        fig.legend(handles=handles, loc="outside right upper", ncols=1, title=title)
+
+
+def _series_handle(arm: str, matching: str, label: str | None = None) -> Line2D:
+    return Line2D([], [], color=series_color(arm, matching), marker=MATCHING_MARKERS.get(matching, "o"),
+                  label=label or series_label(arm, matching))
+
+
+def _draw_series(ax: plt.Axes, agg: pd.DataFrame, axis: PairsAxis | None, band: bool = True,
+                 gid_prefix: str = "series") -> None:
+    """Lines (sns.lineplot on the aggregated values) + interval bands + zero-point error bars."""
+    for (arm, matching), g in sorted(agg.groupby(["arm", "matching"]), key=lambda kv: _series_key(kv[0])):
+        g = g.sort_values("x_plot")
+        color, marker = series_color(arm, matching), MATCHING_MARKERS.get(matching, "o")
+        label = series_label(arm, matching)
+        n_before = len(ax.lines)
+        sns.lineplot(x=g["x_plot"].to_numpy(), y=g["y"].to_numpy(), ax=ax, color=color, marker=marker,
+                     estimator=None, sort=False, legend=False, markeredgewidth=0, zorder=3)
+        for line in ax.lines[n_before:]:
+            line.set_gid(f"{gid_prefix}:{label}")
+        if not band:
+            continue
+        pos = g[g["x"] > 0] if axis is not None else g
+        ok = np.isfinite(pos["y_low"]) & np.isfinite(pos["y_high"])
+        if ok.sum() >= 2:
+            ax.fill_between(pos["x_plot"][ok], pos["y_low"][ok], pos["y_high"][ok], color=color,
+                            alpha=0.18, linewidth=0, zorder=2, gid=f"band:{label}")
+        single = g[ok.reindex(g.index, fill_value=False)] if ok.sum() == 1 else g.iloc[0:0]
+        zero = g[(g["x"] == 0) & np.isfinite(g["y_low"])] if axis is not None else g.iloc[0:0]
+        for _, r in pd.concat([zero, single]).iterrows():
+            ax.errorbar(r["x_plot"], r["y"], yerr=[[r["y"] - r["y_low"]], [r["y_high"] - r["y"]]],
+                        color=color, capsize=2, elinewidth=0.8, capthick=0.8, fmt="none", zorder=2,
+                        gid=f"errorbar:{label}")
+
+
+def _tie_line(ax: plt.Axes, y: float = 0.5) -> None:
+    ax.axhline(y, color=TIE_COLOR, linewidth=0.7, zorder=1, gid="tie")
+
+
+def _win_rate_ylim(ax: plt.Axes, values: Iterable[float]) -> None:
+    """Limits that contain every drawn value and the tie line, padded, inside [0, 1]."""
+    v = np.asarray([x for x in values if np.isfinite(x)] + [0.5], dtype=float)
+    lo, hi = float(v.min()), float(v.max())
+    pad = max(0.04, 0.08 * (hi - lo))
+    ax.set_ylim(max(-0.02, lo - pad), min(1.02, hi + pad))
+
+
+def _hline_style(i_baseline: int | None) -> dict[str, Any]:
+    if i_baseline is None:  # SFT
+        return dict(color="0.15", linestyle=(0, (5, 2)), linewidth=1.0)
+    j = i_baseline % len(_HLINE_COLORS)
+    return dict(color=_HLINE_COLORS[j], linestyle=_HLINE_DASHES[(j + 1) % len(_HLINE_DASHES)], linewidth=1.0)
+
+
+def _draw_reference_lines(ax: plt.Axes, refs: pd.DataFrame, value: str, panel: str,
+                          records: list[dict], fmt: str = "{:.2f}") -> list[Line2D]:
+    """Dashed horizontal lines for SFT and baselines at their ``value``; returns legend handles."""
+    handles = []
+    i_baseline = 0
+    for _, r in refs.iterrows():
+        y = r[value]
+        if not np.isfinite(y):
+            continue
+        style = _hline_style(None if r["kind"] == "sft" else i_baseline)
+        i_baseline += r["kind"] != "sft"
+        label = f"{model_label(r)} ({fmt.format(y)})"
+        ax.axhline(y, zorder=1, gid=f"hline:{r['model_id']}", **style)
+        handles.append(Line2D([], [], label=label, **style))
+        records.append(_record(panel, "hline", label, y=y, n_models=1, model=r))
+    return handles
+
+
+def _record(panel: str, element: str, label: str, *, y: float, x: float = math.nan,
+            x_plot: float = math.nan, y_low: float = math.nan, y_high: float = math.nan,
+            n_models: int = 0, interval: str = "", model: pd.Series | None = None,
+            **extra: Any) -> dict[str, Any]:
+    rec = dict.fromkeys(PLOT_COLUMNS, math.nan)
+    rec.update(panel=panel, element=element, label=label, x=x, x_plot=x_plot, y=y, y_low=y_low,
+               y_high=y_high, n_models=n_models, interval=interval, arm="", matching="", group="")
+    if model is not None:
+        rec.update(arm=model.get("arm", ""), matching=model.get("matching", ""), size=model.get("size", math.nan))
+    rec.update(extra)
+    return rec
+
+
+def _series_records(agg: pd.DataFrame, panel: str, **extra: Any) -> list[dict[str, Any]]:
+    recs = []
+    for _, r in agg.iterrows():
+        recs.append(_record(
+            panel, "line", series_label(r["arm"], r["matching"]), x=r["x"], x_plot=r["x_plot"], y=r["y"],
+            y_low=r["y_low"], y_high=r["y_high"], n_models=int(r["n_models"]), interval=r["interval"],
+            arm=r["arm"], matching=r["matching"], size=r["size"], **extra,
+            **({"group": r["group"]} if "group" in r else {}),
+        ))
+    return recs
+
+
+def plotted_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(records, columns=list(PLOT_COLUMNS))
+    return df
+
+
+def placeholder_figure(opts: PlotOptions, title: str, reason: str) -> Figure:
+    """A figure that says why there is nothing to draw (keeps the workflow's outputs complete)."""
+    fig = _new_figure(opts, 1.6)
+    ax = fig.add_subplot()
+    ax.set_axis_off()
+    ax.text(0.5, 0.62, title, ha="center", va="center", fontsize=9, weight="bold", transform=ax.transAxes)
+    ax.text(0.5, 0.35, reason, ha="center", va="center", fontsize=8, wrap=True, transform=ax.transAxes,
+            gid="placeholder")
+    return fig
+
+
+def _panel_placeholder(ax: plt.Axes, reason: str) -> None:
+    ax.text(0.5, 0.5, reason, ha="center", va="center", fontsize=8, wrap=True, transform=ax.transAxes,
+            color="0.3", gid="placeholder")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+@dataclass
+class PlotResult:
+    """A built figure, the table of what it draws, and why it is a placeholder (or None)."""
+
+    name: str
+    figure: Figure
+    data: pd.DataFrame
+    placeholder: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 1: win rate vs training pairs (+ arm difference)
+
+
+def _with_positions(agg: pd.DataFrame, axis: PairsAxis) -> pd.DataFrame:
+    agg = agg.copy()
+    agg["x_plot"] = axis.pos(agg["x"].to_numpy()) if len(agg) else []
+    return agg
+
+
+def win_rate_vs_pairs(
+    win_rates: pd.DataFrame,
+    diffs: pd.DataFrame | None = None,
+    opts: PlotOptions = PlotOptions(),
+    reference_arm: str | None = None,
+) -> PlotResult:
+    """Figure 1: (a) win rate vs actual training pairs; (b) arm difference vs series size.
+
+    (a) x = mean ``n_pairs`` of a cell's models (the prompt-matched other arm at its real pair
+    count), y = mean win rate over seeds with the interval band; the zero point (size 0) starts
+    every line at the "0" tick; SFT and baselines as dashed lines; the tie line at 0.5.
+    (b) drawn when ``diffs`` is given: ``diff`` per matching vs nominal size N, with the
+    table's ``ci_low``/``ci_high`` as error bars and 0 as reference.
+    """
+    name = "win_rate_vs_pairs"
+    with paper_style(opts):
+        lines = series_rows(win_rates)
+        if lines.empty:
+            return _placeholder(name, opts, "Win rate vs training pairs",
+                                "No DPO or zero-point rows in eval/win_rates.csv: nothing to draw.")
+        judge, baseline = comparison(win_rates)
+        agg = aggregate_over_seeds(lines, ["arm", "matching", "size"], "win_rate", opts.ci, x="n_pairs")
+        axis = PairsAxis.for_values(agg["x"])
+        agg = _with_positions(agg, axis)
+        refs = reference_rows(win_rates)
+        has_diffs = diffs is not None
+        fig = _new_figure(opts, 2.55 + (2.0 if has_diffs else 0.0))
+        axes = fig.subplots(2 if has_diffs else 1, 1, squeeze=False)[:, 0]
+        ax = axes[0]
+        records = _series_records(agg, "a")
+        _tie_line(ax)
+        _draw_series(ax, agg, axis)
+        ref_handles = _draw_reference_lines(ax, refs, "win_rate", "a", records)
+        records.append(_record("a", "hline", "tie (0.5)", y=0.5))
+        axis.apply(ax)
+        ax.set_ylabel(f"win rate vs {baseline_label(baseline)}")
+        _win_rate_ylim(ax, [*agg["y"], *agg["y_low"], *agg["y_high"], *refs["win_rate"]])
+        ax.set_title("a   win rate vs training pairs" if has_diffs else "")
+        handles = [_series_handle(a, m) for a, m in sorted({*zip(agg["arm"], agg["matching"])}, key=_series_key)]
+        handles.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
+        handles += ref_handles
+        handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="tie (0.5)"))
+        if has_diffs:
+            records += _draw_differences(axes[1], diffs, opts, reference_arm or _infer_reference_arm(lines))
+        _figure_legend(fig, handles, opts)
+        fig.get_layout_engine().set(h_pad=0.06)
+    return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"])
+
+
+def _infer_reference_arm(lines: pd.DataFrame) -> str:
+    shared = sorted(set(lines.loc[lines["matching"] == SHARED, "arm"]))
+    return shared[0] if shared else "maj"
+
+
+def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions, reference_arm: str) -> list[dict]:
+    other = "sc" if reference_arm == "maj" else "maj"
+    ax.set_title(f"b   {other} − {reference_arm} at matched series size")
+    d = diffs[np.isfinite(diffs["diff"])] if len(diffs) else diffs
+    if d.empty:
+        _panel_placeholder(ax, "No rows in eval/arm_differences.csv: no arm difference to draw.")
+        return []
+    axis = PairsAxis.for_values(d["size"])
+    records = []
+    ax.axhline(0.0, color=TIE_COLOR, linewidth=0.7, zorder=1, gid="zero-difference")
+    handles = []
+    for matching, g in sorted(d.groupby("matching"), key=lambda kv: _series_key((other, kv[0]))):
+        g = g.sort_values("size")
+        color, marker = series_color(other, matching), MATCHING_MARKERS.get(matching, "o")
+        xp = axis.pos(g["size"].to_numpy())
+        label = f"{matching}-matched"
+        n_before = len(ax.lines)
+        sns.lineplot(x=xp, y=g["diff"].to_numpy(), ax=ax, color=color, marker=marker, estimator=None,
+                     sort=False, legend=False, markeredgewidth=0, zorder=3)
+        for line in ax.lines[n_before:]:
+            line.set_gid(f"diff:{matching}")
+        lo, hi = g["ci_low"].to_numpy(), g["ci_high"].to_numpy()
+        ok = np.isfinite(lo) & np.isfinite(hi)
+        if ok.any():
+            ax.errorbar(xp[ok], g["diff"].to_numpy()[ok],
+                        yerr=[g["diff"].to_numpy()[ok] - lo[ok], hi[ok] - g["diff"].to_numpy()[ok]],
+                        color=color, fmt="none", capsize=2, elinewidth=0.8, capthick=0.8, zorder=2)
+        handles.append(Line2D([], [], color=color, marker=marker, label=label))
+        for (_, r), x_plot in zip(g.iterrows(), xp):
+            records.append(_record("b", "line", label, x=r["size"], x_plot=float(x_plot), y=r["diff"],
+                                   y_low=r["ci_low"], y_high=r["ci_high"],
+                                   n_models=int(r["n"]) if np.isfinite(r["n"]) else 0,
+                                   interval="table CI", matching=matching, size=r["size"]))
+    records.append(_record("b", "hline", "no difference (0)", y=0.0))
+    axis.apply(ax, label=f"series size N ({reference_arm} pairs, log scale)")
+    ax.set_ylabel("win-rate difference")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="matching")
+    return records
+
+
+def _placeholder(name: str, opts: PlotOptions, title: str, reason: str) -> PlotResult:
+    return PlotResult(name, placeholder_figure(opts, title, reason), plotted_frame([]), placeholder=reason)
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 2: training evolution
+
+
+def evolution(
+    win_rates: pd.DataFrame,
+    evolution_table: pd.DataFrame | None = None,
+    opts: PlotOptions = PlotOptions(),
+) -> PlotResult:
+    """Figure 2: win rate vs training step, a panel per arm x matching, a line per size N.
+
+    Points: step 0 = the zero point of the line (the init model), then every evaluated
+    checkpoint (mean over seeds at each step); a star marks the final model, drawn at the last
+    checkpoint step of its run (the trainer saves a last checkpoint when training ends).
+    Checkpoint rows come from ``evolution_table`` (eval/evolution.csv) and/or ``win_rates``.
+    """
+    name = "evolution"
+    with paper_style(opts):
+        frames = [win_rates] + ([evolution_table] if evolution_table is not None and len(evolution_table) else [])
+        allrows = pd.concat(frames, ignore_index=True).drop_duplicates("model_id", keep="first")
+        ckpt = allrows[(allrows["kind"] == "checkpoint") & allrows["step"].notna() & (allrows["arm"] != "")]
+        if ckpt.empty:
+            return _placeholder(name, opts, "Training evolution",
+                                "No evaluated checkpoints (eval.checkpoints is off, or no checkpoint rows "
+                                "in eval/win_rates.csv or eval/evolution.csv).")
+        judge, baseline = comparison(allrows)
+        finals = series_rows(allrows)
+        zero = finals[finals["size"] == 0]
+        finals = finals[finals["size"] > 0]
+        last_step = ckpt.groupby(["arm", "matching", "size", "seed"], dropna=False)["step"].max().rename("step")
+        finals = finals.drop(columns="step").merge(last_step.reset_index(), on=["arm", "matching", "size", "seed"])
+        sizes = sorted(ckpt["size"].unique())
+        palette = dict(zip(sizes, sns.color_palette("crest", len(sizes))))
+        series = sorted({*zip(ckpt["arm"], ckpt["matching"])}, key=_series_key)
+        ncols = min(3, len(series))
+        nrows = math.ceil(len(series) / ncols)
+        fig = _new_figure(opts, 0.5 + 1.85 * nrows)
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+        records: list[dict] = []
+        all_y: list[float] = []
+        for i, (arm, matching) in enumerate(series):
+            ax = axes.flat[i]
+            label = series_label(arm, matching)
+            ax.set_title(label)
+            _tie_line(ax)
+            s_ckpt = ckpt[(ckpt["arm"] == arm) & (ckpt["matching"] == matching)]
+            s_zero = zero[(zero["arm"] == arm) & (zero["matching"] == matching)]
+            for size in sorted(s_ckpt["size"].unique()):
+                pts = s_ckpt[s_ckpt["size"] == size]
+                agg = aggregate_over_seeds(pts, ["step"], "win_rate", opts.ci, fallback=None)
+                if len(s_zero):
+                    z = s_zero.iloc[0]
+                    agg = pd.concat([pd.DataFrame([dict(step=0.0, y=z["win_rate"], y_low=math.nan, y_high=math.nan,
+                                                        n_models=1, interval="")]), agg], ignore_index=True)
+                agg = agg.sort_values("step")
+                n_before = len(ax.lines)
+                sns.lineplot(x=agg["step"].to_numpy(), y=agg["y"].to_numpy(), ax=ax, color=palette[size],
+                             marker="o", markersize=3, estimator=None, sort=False, legend=False,
+                             markeredgewidth=0, zorder=3)
+                for line in ax.lines[n_before:]:
+                    line.set_gid(f"evolution:{label}:n{int(size)}")
+                all_y += list(agg["y"])
+                for _, r in agg.iterrows():
+                    records.append(_record(label, "line", f"N = {int(size)}", x=r["step"], x_plot=r["step"],
+                                           y=r["y"], y_low=r["y_low"], y_high=r["y_high"],
+                                           n_models=int(r["n_models"]), interval=r["interval"], arm=arm,
+                                           matching=matching, size=size, step=r["step"]))
+                fin = finals[(finals["arm"] == arm) & (finals["matching"] == matching) & (finals["size"] == size)]
+                if len(fin):
+                    fagg = aggregate_over_seeds(fin, ["size"], "win_rate", opts.ci, x="step", fallback=None)
+                    r = fagg.iloc[0]
+                    ax.plot([r["x"]], [r["y"]], marker="*", markersize=8, color=palette[size],
+                            markeredgecolor="black", markeredgewidth=0.5, linestyle="none", zorder=4,
+                            gid=f"final:{label}:n{int(size)}")
+                    all_y.append(r["y"])
+                    records.append(_record(label, "final", f"N = {int(size)} final", x=r["x"], x_plot=r["x"],
+                                           y=r["y"], n_models=int(r["n_models"]), arm=arm, matching=matching,
+                                           size=size, step=r["x"]))
+            ax.set_xlim(left=0)
+            records.append(_record(label, "hline", "tie (0.5)", y=0.5, arm=arm, matching=matching))
+        for ax in axes.flat[len(series):]:
+            ax.set_axis_off()
+        for ax in axes[-1, :]:
+            ax.set_xlabel("training step")
+        for ax in axes.flat[len(series) - ncols: len(series)]:
+            ax.set_xlabel("training step")
+        for row in axes:
+            row[0].set_ylabel(f"win rate vs {baseline_label(baseline)}")
+        _win_rate_ylim(axes.flat[0], all_y)
+        handles = [Line2D([], [], color=palette[s], marker="o", markersize=3, label=f"N = {int(s)}") for s in sizes]
+        handles.append(Line2D([], [], color="0.5", marker="*", markersize=8, markeredgecolor="black",
+                              markeredgewidth=0.5, linestyle="none", label="final model"))
+        handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="tie (0.5)"))
+        _figure_legend(fig, handles, opts, title="series size")
+    return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"])
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 3: voter groups
+
+
+def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseline: str = "") -> PlotResult:
+    """Figure 3: (a) win rate per voter group and series at the largest size N (bars: mean over
+    seeds, error bars: interval); (b) one panel per group, win rate vs training pairs."""
+    name = "groups"
+    with paper_style(opts):
+        g = groups[(groups["arm"] != "") & np.isfinite(groups["win_rate"])] if len(groups) else groups
+        if g.empty:
+            return _placeholder(name, opts, "Win rate per voter group",
+                                "No per-group win rates (eval/win_rates_groups.csv is empty or missing: "
+                                "the judge has no voter groups).")
+        group_names = list(dict.fromkeys(g["group"]))
+        series = sorted({*zip(g["arm"], g["matching"])}, key=_series_key)
+        n_max = g["size"].max()
+        ncols = min(4, len(group_names))
+        nrows_b = math.ceil(len(group_names) / ncols)
+        fig = _new_figure(opts, 2.0 + 1.75 * nrows_b)
+        gs = fig.add_gridspec(1 + nrows_b, ncols, height_ratios=[1.15] + [1.0] * nrows_b)
+        ax_a = fig.add_subplot(gs[0, :])
+        ylabel = f"win rate vs {baseline_label(baseline)}" if baseline else "win rate"
+        records: list[dict] = []
+        # (a) bars at the largest size.
+        top = aggregate_over_seeds(g[g["size"] == n_max], ["group", "arm", "matching"], "win_rate", opts.ci,
+                                   x="n_pairs")
+        width = 0.8 / len(series)
+        _tie_line(ax_a)
+        for j, (arm, matching) in enumerate(series):
+            s = top[(top["arm"] == arm) & (top["matching"] == matching)].set_index("group")
+            xs, ys, lo, hi = [], [], [], []
+            for i, grp in enumerate(group_names):
+                if grp not in s.index:
+                    continue
+                r = s.loc[grp]
+                xs.append(i - 0.4 + width * (j + 0.5))
+                ys.append(r["y"])
+                lo.append(r["y"] - r["y_low"] if np.isfinite(r["y_low"]) else 0.0)
+                hi.append(r["y_high"] - r["y"] if np.isfinite(r["y_high"]) else 0.0)
+                records.append(_record("a", "bar", series_label(arm, matching), x=r["x"], x_plot=xs[-1], y=r["y"],
+                                       y_low=r["y_low"], y_high=r["y_high"], n_models=int(r["n_models"]),
+                                       interval=r["interval"], arm=arm, matching=matching, size=n_max, group=grp))
+            ax_a.bar(xs, ys, width=width * 0.92, color=series_color(arm, matching), zorder=2,
+                     gid=f"bars:{series_label(arm, matching)}")
+            ax_a.errorbar(xs, ys, yerr=[lo, hi], fmt="none", color="0.2", capsize=1.5, elinewidth=0.7,
+                          capthick=0.7, zorder=3)
+        records.append(_record("a", "hline", "tie (0.5)", y=0.5))
+        ax_a.set_xticks(range(len(group_names)), group_names)
+        ax_a.set_xlim(-0.6, len(group_names) - 0.4)
+        ax_a.set_xlabel("voter group")
+        ax_a.set_ylabel(ylabel)
+        ax_a.set_title(f"a   per voter group at the largest series size, N = {int(n_max)}")
+        _win_rate_ylim(ax_a, [*top["y"], *top["y_low"], *top["y_high"], 0.0])
+        # (b) per group vs training pairs.
+        agg = aggregate_over_seeds(g, ["group", "arm", "matching", "size"], "win_rate", opts.ci, x="n_pairs")
+        axis = PairsAxis.for_values(agg["x"])
+        agg = _with_positions(agg, axis)
+        first = None
+        for i, grp in enumerate(group_names):
+            ax = fig.add_subplot(gs[1 + i // ncols, i % ncols], sharey=first)
+            first = first or ax
+            sub = agg[agg["group"] == grp]
+            _tie_line(ax)
+            _draw_series(ax, sub, axis, gid_prefix=f"group:{grp}")
+            axis.apply(ax, label="training pairs (log)")
+            ax.set_title(("b   " if i == 0 else "") + grp)
+            if i % ncols == 0:
+                ax.set_ylabel(ylabel)
+            else:
+                ax.tick_params(labelleft=False)
+            records += _series_records(sub, f"b:{grp}")
+        if first is not None:
+            _win_rate_ylim(first, [*agg["y"], *agg["y_low"], *agg["y_high"]])
+        handles = [_series_handle(a, m) for a, m in series]
+        handles.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
+        handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="tie (0.5)"))
+        _figure_legend(fig, handles, opts)
+    return PlotResult(name, fig, plotted_frame(records))
+
+
+# --------------------------------------------------------------------------------------------
+# Figure 4: length and position diagnostics
+
+
+def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions()) -> PlotResult:
+    """Figure 4: (a) mean answer length vs training pairs (mean over seeds, interval band);
+    (b) position-flip rate of the judge per model (one dot per model, line = mean over seeds).
+    SFT and baselines appear as dashed lines in both panels."""
+    name = "length"
+    with paper_style(opts):
+        lines = series_rows(win_rates)
+        if lines.empty:
+            return _placeholder(name, opts, "Answer length and position flips",
+                                "No DPO or zero-point rows in eval/win_rates.csv: nothing to draw.")
+        refs = reference_rows(win_rates)
+        axis = PairsAxis.for_values(lines["n_pairs"])
+        fig = _new_figure(opts, 2.45)
+        ax_len, ax_flip = fig.subplots(1, 2)
+        records: list[dict] = []
+        handles: dict[str, Any] = {}
+        # (a) length.
+        ln = lines[np.isfinite(lines["mean_length"])]
+        if ln.empty:
+            _panel_placeholder(ax_len, "No mean_length in eval/win_rates.csv.")
+        else:
+            agg = _with_positions(aggregate_over_seeds(ln, ["arm", "matching", "size"], "mean_length", opts.ci,
+                                                       x="n_pairs", fallback=None, bounds=(0, math.inf)), axis)
+            _draw_series(ax_len, agg, axis)
+            records += _series_records(agg, "a")
+            for h in _draw_reference_lines(ax_len, refs, "mean_length", "a", records, fmt="{:.0f}"):
+                handles.setdefault(h.get_label().rsplit(" (", 1)[0], h)
+            axis.apply(ax_len)
+            ax_len.set_ylabel(f"mean answer length ({opts.length_unit})")
+        ax_len.set_title("a   answer length")
+        # (b) position flips.
+        fl = lines[np.isfinite(lines["flip_rate"])]
+        if fl.empty:
+            _panel_placeholder(ax_flip, "No flip_rate in eval/win_rates.csv\n(the judge is not asked "
+                                        "both orders).")
+        else:
+            fl = fl[~((fl["size"] == 0) & fl.duplicated(["arm", "matching", "size"]))]
+            agg = _with_positions(aggregate_over_seeds(fl, ["arm", "matching", "size"], "flip_rate", opts.ci,
+                                                       x="n_pairs", fallback=None), axis)
+            _draw_series(ax_flip, agg, axis, band=False)
+            for (arm, matching), s in fl.groupby(["arm", "matching"]):
+                xp = axis.pos(s["n_pairs"].to_numpy())
+                ax_flip.scatter(xp, s["flip_rate"], s=9, color=series_color(arm, matching), alpha=0.55,
+                                linewidths=0, zorder=4, marker=MATCHING_MARKERS.get(matching, "o"),
+                                gid=f"models:{series_label(arm, matching)}")
+                for (_, r), x_plot in zip(s.iterrows(), xp):
+                    records.append(_record("b", "point", r["model_id"], x=r["n_pairs"], x_plot=float(x_plot),
+                                           y=r["flip_rate"], n_models=1, arm=arm, matching=matching,
+                                           size=r["size"]))
+            records += _series_records(agg, "b")
+            for h in _draw_reference_lines(ax_flip, refs, "flip_rate", "b", records):
+                handles.setdefault(h.get_label().rsplit(" (", 1)[0], h)
+            axis.apply(ax_flip)
+            ax_flip.set_ylabel("position-flip rate (share of questions)")
+            top = max(0.1, float(np.nanmax([*fl["flip_rate"], *refs["flip_rate"].fillna(0)])) * 1.15)
+            ax_flip.set_ylim(0, min(1.0, top))
+        ax_flip.set_title("b   judge position flips")
+        series = sorted({*zip(lines["arm"], lines["matching"])}, key=_series_key)
+        legend = [_series_handle(a, m) for a, m in series]
+        legend.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
+        legend += [Line2D([], [], label=k, color=h.get_color(), linestyle=h.get_linestyle(),
+                          linewidth=h.get_linewidth()) for k, h in handles.items()]
+        _figure_legend(fig, legend, opts)
+    return PlotResult(name, fig, plotted_frame(records))
+
+
+# --------------------------------------------------------------------------------------------
+# All figures, saving, wandb
+
+
+def build_all(
+    win_rates: pd.DataFrame,
+    groups: pd.DataFrame | None,
+    diffs: pd.DataFrame | None,
+    evolution_table: pd.DataFrame | None = None,
+    opts: PlotOptions = PlotOptions(),
+    reference_arm: str | None = None,
+    only: Sequence[str] = FIGURES,
+) -> list[PlotResult]:
+    """Build the figures named in ``only`` (default: all four) from the input tables."""
+    judge, baseline = comparison(win_rates) if len(win_rates) else ("", "")
+    builders = {
+        "win_rate_vs_pairs": lambda: win_rate_vs_pairs(win_rates, diffs, opts, reference_arm),
+        "evolution": lambda: evolution(win_rates, evolution_table, opts),
+        "groups": lambda: voter_groups(groups if groups is not None else _empty(GROUP_COLUMNS), opts, baseline),
+        "length": lambda: length_and_order(win_rates, opts),
+    }
+    unknown = [n for n in only if n not in builders]
+    if unknown:
+        raise ValueError(f"unknown figure(s) {unknown}; known: {list(builders)}")
+    return [builders[n]() for n in FIGURES if n in only]
+
+
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return normalize_table(pd.DataFrame(columns=list(columns)), columns, "groups")
+
+
+def save_result(result: PlotResult, out_dir: str | os.PathLike, opts: PlotOptions) -> list[Path]:
+    """Write ``<name>.<fmt>`` for every format and ``<name>.csv`` atomically; close the figure."""
+    out_dir = Path(out_dir)
+    written = []
+    with paper_style(opts):
+        for fmt in opts.formats:
+            buf = io.BytesIO()
+            # No timestamps in the files: equal figures give equal bytes.
+            metadata = {"CreationDate": None} if fmt == "pdf" else ({"Date": None} if fmt == "svg" else None)
+            result.figure.savefig(buf, format=fmt, dpi=opts.dpi, metadata=metadata)
+            path = out_dir / f"{result.name}.{fmt}"
+            atomic_write_bytes(path, buf.getvalue())
+            written.append(path)
+    csv_path = out_dir / f"{result.name}.csv"
+    atomic_write_text(csv_path, result.data.to_csv(index=False, float_format="%.6g"))
+    written.append(csv_path)
+    plt.close(result.figure)
+    return written
+
+
+def write_done(out_dir: str | os.PathLike, results: list[PlotResult], files: dict[str, list[Path]],
+               inputs: dict[str, str | None]) -> Path:
+    """``done.json``: what was written, which figures are placeholders (and why), input hashes."""
+    path = Path(out_dir) / "done.json"
+    atomic_write_json(path, {
+        "figures": {n: [str(p) for p in ps] for n, ps in files.items()},
+        "placeholders": {r.name: r.placeholder for r in results if r.placeholder},
+        "notes": {r.name: r.notes for r in results if r.notes},
+        "inputs": {k: (sha256_file(v) if v and Path(v).is_file() else None) for k, v in inputs.items()},
+    })
+    return path
+
+
+_SECRET_RE = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
+
+
+def scrub_secrets(obj: Any) -> Any:
+    """A copy of a config without any key that looks like a credential (for logging)."""
+    if isinstance(obj, dict):
+        return {k: scrub_secrets(v) for k, v in obj.items() if not _SECRET_RE.search(str(k))}
+    if isinstance(obj, list):
+        return [scrub_secrets(v) for v in obj]
+    return obj
+
+
+def wandb_settings(config: dict, default_dir: str | os.PathLike) -> dict[str, Any]:
+    """mode/project/entity/dir for the eval run: config ``wandb`` first, then the WANDB_*
+    environment the workflow sets, then offline / prefsweep / ``default_dir``."""
+    w = config.get("wandb") or {}
+    return {
+        "mode": w.get("mode") or os.environ.get("WANDB_MODE") or "offline",
+        "project": w.get("project") or os.environ.get("WANDB_PROJECT") or "prefsweep",
+        "entity": w.get("entity") or os.environ.get("WANDB_ENTITY") or None,
+        "dir": str(w.get("dir") or os.environ.get("WANDB_DIR") or default_dir),
+    }
+
+
+def log_to_wandb(
+    config: dict,
+    figures: dict[str, Path],
+    tables: dict[str, pd.DataFrame],
+    wandb_dir: str | os.PathLike,
+) -> str | None:
+    """Log PNG figures and tables to an eval run of the experiment; returns the run dir or None.
+
+    ``wandb.init(mode=..., project=..., dir=wandb_dir, job_type="eval", group=<experiment>)``
+    with the secret-free config. Mode ``disabled`` does nothing (wandb is not even imported).
+    """
+    settings = wandb_settings(config, wandb_dir)
+    if settings["mode"] == "disabled":
+        return None
+    import wandb
+
+    Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
+    experiment = config.get("experiment", "experiment")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = wandb.init(
+            mode=settings["mode"], project=settings["project"], entity=settings["entity"], dir=settings["dir"],
+            job_type="eval", group=str(experiment), name=f"{experiment}-plots",
+            config=scrub_secrets(config), tags=["plots"],
+        )
+    try:
+        payload: dict[str, Any] = {f"plots/{n}": wandb.Image(str(p), caption=n) for n, p in figures.items()}
+        for n, df in tables.items():
+            payload[f"tables/{n}"] = wandb.Table(dataframe=df.astype(object).where(df.notna(), None),
+                                                 allow_mixed_types=True)
+        run.log(payload)
+        return str(getattr(run, "dir", "") or "")
+    finally:
+        run.finish()
+
+
+def parse_config_arg(value: str) -> dict:
+    """``--config-json``: a path to a JSON file, or the JSON text itself (the workflow's params)."""
+    if value.lstrip().startswith("{"):
+        return json.loads(value)
+    with open(value, encoding="utf-8") as fh:
+        return json.load(fh)

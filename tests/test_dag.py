@@ -1,0 +1,90 @@
+"""The DAG as a user sees it: lint, dry-runs of both shipped configs, errors before any job."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.conftest import BIN, REPO
+
+
+def snakemake(*args: str, cwd, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a dry-run."""
+    table = output.split("Job stats:")[1]
+    counts = {}
+    for line in table.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m[1]] = int(m[2])
+    return counts
+
+
+def test_lint_is_clean(tmp_path):
+    proc = snakemake("--lint", cwd=tmp_path)
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr
+
+
+def test_default_config_dry_run_job_counts(tmp_path):
+    proc = snakemake("-n", "--quiet", "rules", cwd=tmp_path)
+    assert job_counts(proc.stdout) == {
+        "ballots": 1, "split": 1, "pool": 2, "sft_corpus": 1, "eval_questions": 1,
+        # 2 sizes x (maj shared + sc prompt + sc size)
+        "series": 6,
+        "base_model": 1, "sft": 1, "ref_logps": 2,
+        # each distinct dataset x 2 seeds: maj is trained once for both matchings
+        "dpo": 12,
+        # 12 DPO models + the zero point (the SFT model); it is the baseline, so not judged
+        "convert": 13, "answers": 13, "judge": 12,
+        "win_rates": 1, "evolution": 1, "plots": 1, "all": 1,
+    }
+
+
+def test_paper_config_dry_run_job_counts(tmp_path):
+    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config/pythia-2.8b-shp.yaml"), cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    # 7 sizes (1k..64k) x 3 distinct series x 5 seeds
+    assert counts["series"] == 21 and counts["dpo"] == 105
+    assert counts["ref_logps"] == 2 and counts["sft"] == 1 and counts["sft_baseline"] == 1
+    # sft (zero point) + 105 DPO + 2 baselines
+    assert counts["convert"] == counts["answers"] == 108
+    assert counts["judge"] == 107
+
+
+@pytest.mark.parametrize("target, rules", [
+    ("data_all", {"ballots", "split", "pool", "series", "sft_corpus", "eval_questions", "data_all"}),
+    ("train_all", {"ballots", "split", "pool", "series", "sft_corpus", "base_model", "sft", "ref_logps", "dpo", "train_all"}),
+])
+def test_partial_targets(tmp_path, target, rules):
+    proc = snakemake("-n", "--quiet", "rules", target, cwd=tmp_path)
+    assert set(job_counts(proc.stdout)) == rules
+
+
+def test_typo_in_config_stops_before_any_job(tmp_path):
+    proc = snakemake("-n", "--config", "dpo={'betta': 0.2}", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "betta" in out and "Additional properties are not allowed" in out
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_value_names_key_and_allowed_values(tmp_path):
+    proc = snakemake("-n", "--config", "sc={'pairs': 'all'}", cwd=tmp_path, check=False)
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "'all' is not one of ['winner_loser', 'winner_vs_all']" in out
+    assert "instance['sc']['pairs']" in out
