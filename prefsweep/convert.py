@@ -37,10 +37,6 @@ from typing import Any
 
 from prefsweep.io import atomic_dir, atomic_write_json, library_versions, sha256_json
 
-#: Buffers that older transformers versions kept in ``state_dict`` and newer ones do not
-#: (causal-mask and rotary caches). A legacy ``policy.pt`` may carry them; they hold no weights.
-LEGACY_BUFFER_RE = re.compile(r"(^|\.)(attention|attn)\.(bias|masked_bias)$|(^|\.)rotary_emb\.inv_freq$")
-
 #: Keys of a run_info.json (top level or under "extra"/"data") that may hold the sha256 of the
 #: series manifest the model was trained on; the first present one is recorded.
 MANIFEST_SHA_KEYS = ("dataset_manifest_sha256", "manifest_sha256", "pairs_sha256", "dataset_sha256")
@@ -229,44 +225,53 @@ def convert(
 
 
 class StateDictMismatch(ValueError):
-    """A policy.pt whose keys do not match the base model's parameters."""
+    """A policy.pt whose keys or shapes do not match the base model's architecture."""
 
 
-def check_state_dict_keys(model, state: dict) -> list[str]:
-    """Strict key check of ``state`` against ``model``; returns the legacy buffers to drop.
+def _fmt_keys(keys) -> str:
+    keys = sorted(str(k) for k in keys)
+    return ", ".join(keys[:10]) + (f" ... ({len(keys)} in all)" if len(keys) > 10 else "")
 
-    Raises :class:`StateDictMismatch` listing missing and unexpected keys. Keys that the
-    model ties to another present key (e.g. ``lm_head.weight`` tied to the embeddings) may be
-    absent; legacy attention/rotary buffers (:data:`LEGACY_BUFFER_RE`) may be present.
+
+def model_from_state_dict(base: str | os.PathLike, state: dict):
+    """``base``'s architecture (config only) with the weights of ``state``, strictly checked.
+
+    Loading goes through ``from_pretrained(None, config=..., state_dict=...)`` so transformers'
+    own checkpoint conversions apply (e.g. GPT-NeoX ``embed_out.*`` -> ``lm_head.*``, buffers that
+    transformers 4.x kept in ``state_dict`` such as ``attention.bias``/``masked_bias``), and tied
+    weights may be absent. Any missing, unexpected or mis-shaped key raises
+    :class:`StateDictMismatch` listing them; nothing is silently re-initialised.
     """
-    expected = set(model.state_dict().keys())
-    given = set(state.keys())
-    legacy = sorted(k for k in given - expected if LEGACY_BUFFER_RE.search(k))
-    unexpected = sorted(given - expected - set(legacy))
-    missing = expected - given
-    tied = set()
-    if getattr(model.config, "tie_word_embeddings", False):
-        out_emb = model.get_output_embeddings()
-        in_emb = model.get_input_embeddings()
-        if out_emb is not None and out_emb.weight is in_emb.weight:
-            names = {n for n, p in model.named_parameters(remove_duplicate=False) if p is in_emb.weight}
-            if names & given:
-                tied = names
-    missing = sorted(missing - tied)
-    if missing or unexpected:
-        def _fmt(keys: list[str]) -> str:
-            return ", ".join(keys[:10]) + (f" ... ({len(keys)} in all)" if len(keys) > 10 else "")
+    from transformers import AutoConfig
+    from transformers import logging as hf_logging
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_fmt(missing)}")
-        if unexpected:
-            parts.append(f"unexpected keys: {_fmt(unexpected)}")
+    config = AutoConfig.from_pretrained(str(base))
+    cls = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # our error below replaces transformers' load report
+    try:
+        model, info = cls.from_pretrained(
+            None, config=config, state_dict=state, output_loading_info=True, ignore_mismatched_sizes=True
+        )
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    parts = []
+    if info["missing_keys"]:
+        parts.append(f"missing keys: {_fmt_keys(info['missing_keys'])}")
+    if info["unexpected_keys"]:
+        parts.append(f"unexpected keys: {_fmt_keys(info['unexpected_keys'])}")
+    if info["mismatched_keys"]:
+        parts.append("mismatched shapes: " + _fmt_keys(
+            f"{k} (policy {tuple(a)}, model {tuple(b)})" for k, a, b in info["mismatched_keys"]))
+    if info.get("error_msgs"):
+        parts.append("errors: " + "; ".join(map(str, info["error_msgs"])))
+    if parts:
         raise StateDictMismatch(
-            f"policy state dict does not match {type(model).__name__}: " + "; ".join(parts)
+            f"policy state dict does not match {cls.__name__} of {base}: " + "; ".join(parts)
             + " (is --base the model the policy was trained from?)"
         )
-    return legacy
+    return model
 
 
 def load_policy_pt(path: str | os.PathLike) -> dict[str, Any]:
@@ -295,13 +300,8 @@ def import_policy(
     config: dict | None = None,
 ) -> Path:
     """Load a DPO-reference ``policy.pt`` into ``base``'s architecture and save an HF dir."""
-    from transformers import AutoModelForCausalLM
-
     obj = load_policy_pt(policy)
-    model = AutoModelForCausalLM.from_pretrained(str(base))
-    legacy = check_state_dict_keys(model, obj["state"])
-    state = {k: v for k, v in obj["state"].items() if k not in set(legacy)}
-    model.load_state_dict(state, strict=False)  # keys checked above; tied weights fill in
+    model = model_from_state_dict(base, obj["state"])
     tok = load_tokenizer(base)
     step = obj.get("step_idx")
     prov = {
@@ -313,7 +313,6 @@ def import_policy(
         "base": str(base),
         "config_sha256": None if config is None else sha256_json(config),
         "metrics": obj.get("metrics"),
-        "dropped_legacy_buffers": legacy,
         **run_info_fields(None),
     }
     return save_hf_dir(model, tok, out, prov)

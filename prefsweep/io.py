@@ -140,7 +140,14 @@ def save_run_info(directory: str | os.PathLike, config: dict, **extra: Any) -> P
     return path
 
 
-def load_config_json(path: str | os.PathLike) -> dict:
-    """Read the resolved experiment config the workflow hands to every script."""
-    with open(path, encoding="utf-8") as fh:
+def load_config_json(value: str | os.PathLike) -> dict:
+    """The config slice the workflow hands to a script: inline JSON (what the rules pass,
+    ``--config-json '{...}'``) or the path of a JSON file (handy when running a script by hand)."""
+    text = str(value)
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config-json: not valid JSON ({exc.msg})") from None
+    with open(text, encoding="utf-8") as fh:
         return json.load(fh)

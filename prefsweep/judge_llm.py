@@ -138,8 +138,8 @@ class JudgeSettings:
     #: Path of a FastChat judge_prompts.jsonl; null: the prompts shipped with prefsweep.
     judge_prompts: str | None = None
     #: Prompt names (in that file) for each mode.
-    prompt_pairwise: str = "prefsweep-pair-v1"
-    prompt_single: str = "prefsweep-single-v1"
+    pairwise_prompt: str = "prefsweep-pair-v1"
+    single_prompt: str = "prefsweep-single-v1"
     #: Concurrent API requests.
     parallel: int = 4
     #: Retries after the first attempt, on 408/409/429/5xx, timeouts and connection errors.
@@ -188,7 +188,7 @@ class JudgeSettings:
         return (self.api_base or env.get("OPENAI_API_BASE") or DEFAULT_API_BASE).rstrip("/")
 
     def prompt_name(self, mode: str) -> str:
-        return {"pairwise": self.prompt_pairwise, "single": self.prompt_single}[mode]
+        return {"pairwise": self.pairwise_prompt, "single": self.single_prompt}[mode]
 
 
 # --- prompts ----------------------------------------------------------------------------------
@@ -483,8 +483,16 @@ def run_requests(requests: list[JudgeRequest], cache: JudgeCache, settings: Judg
             results[r.key] = entry
 
     with concurrent.futures.ThreadPoolExecutor(settings.parallel) as pool:
-        for future in concurrent.futures.as_completed([pool.submit(work, r) for r in misses]):
-            future.result()  # re-raise programming errors
+        futures = [pool.submit(work, r) for r in misses]
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                future.result()  # re-raise unexpected errors (e.g. a cache write that failed)
+        except BaseException:
+            # Ctrl-C or an unexpected error: start nothing new, let calls in flight finish.
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
     if failures:
         done = sum(1 for r in misses if r.key in results)
         raise JudgeAPIError(

@@ -2,17 +2,21 @@
 
 Inputs (CSV, written by the win-rate step; see design.md, "Conversion & eval"):
 
-``eval/win_rates.csv`` (and ``eval/evolution.csv``, same columns), one row per judged model:
+``eval/win_rates.csv`` (and ``eval/evolution.csv``, same columns; :mod:`prefsweep.winrate`),
+one row per judged model and line:
     model_id, kind (base|sft|dpo|checkpoint|baseline), arm (maj|sc|""), matching
     (prompt|size|shared|""), size (nominal pairs; 0 = zero point), n_pairs (actual training
     pairs), seed, step ("" for finals), baseline (model id or "reference"), judge, wins, ties,
-    losses, errors, n, win_rate (ties count 1/2), ci_low, ci_high, flip_rate, mean_length.
-    The zero point (the DPO init model) appears once per arm x matching line with size 0,
-    n_pairs 0 and arm/matching filled; base, sft and baselines appear with arm "".
+    losses, errors, n, win_rate (ties count 1/2), ci_low, ci_high (per-model interval over eval
+    questions), flip_rate, mean_words (mean answer length in words; ``mean_length`` is read too,
+    unit unknown), baseline_mean_words. The zero point (the DPO init model, kind sft or base)
+    appears once per arm x matching line with size 0 and n_pairs 0; other models not on a line
+    (baselines, SFT when it is not the zero point) have arm "".
 ``eval/win_rates_groups.csv``:
-    model_id, arm, matching, size, n_pairs, seed, group, win_rate, ci_low, ci_high.
+    model_id, arm, matching, size, n_pairs, seed, group, win_rate, ci_low, ci_high (+ judge...).
 ``eval/arm_differences.csv``:
-    matching, size, diff (other arm - reference arm win rate), ci_low, ci_high, n.
+    [judge, arm, ref_arm,] matching, size, diff (arm - ref_arm win rate), ci_low, ci_high,
+    [n_seeds | n].
 
 Figures (each returned with the table of exactly the values it draws, see ``PLOT_COLUMNS``):
 
@@ -70,13 +74,14 @@ FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length")
 WIN_RATE_COLUMNS = (
     "model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "baseline", "judge",
     "wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate",
-    "mean_length",
+    "mean_words", "baseline_mean_words", "mean_length",
 )
 GROUP_COLUMNS = (
-    "model_id", "arm", "matching", "size", "n_pairs", "seed", "group", "win_rate", "ci_low", "ci_high",
+    "model_id", "arm", "matching", "size", "n_pairs", "seed", "group", "judge", "win_rate", "ci_low", "ci_high",
 )
-DIFF_COLUMNS = ("matching", "size", "diff", "ci_low", "ci_high", "n")
-_STR_COLUMNS = ("model_id", "kind", "arm", "matching", "baseline", "judge", "group")
+DIFF_COLUMNS = ("judge", "arm", "ref_arm", "matching", "size", "diff", "ci_low", "ci_high", "n_seeds", "n")
+_STR_COLUMNS = ("model_id", "kind", "arm", "matching", "baseline", "judge", "judge_prompt", "group", "ref_arm",
+                "seeds")
 _REQUIRED = {
     "win_rates": ("model_id", "kind", "arm", "matching", "size", "n_pairs", "win_rate"),
     "groups": ("arm", "matching", "size", "group", "win_rate"),
@@ -123,15 +128,14 @@ class PlotOptions:
     """The config section ``plots`` (defaults match workflow/schemas/config.schema.yaml).
 
     formats: file formats besides the CSV (png, pdf, svg); dpi: raster resolution; width_in:
-    figure width in inches (3.3 one column, 6.8 two columns); ci: interval level in percent;
-    length_unit: unit of ``mean_length`` in the win-rate table, for the axis label.
+    figure width in inches (3.3 one column, 6.8 two columns); ci: level in percent of the
+    Student-t interval over seeds.
     """
 
     formats: tuple[str, ...] = ("png", "pdf")
     dpi: int = 200
     width_in: float = 6.8
     ci: float = 95.0
-    length_unit: str = "words"
 
     @classmethod
     def from_config(cls, plots: dict | None) -> "PlotOptions":
@@ -254,12 +258,18 @@ def series_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
 
 
 def reference_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
-    """SFT and baseline models (horizontal lines); the comparison baseline itself is left out."""
+    """SFT and baseline models, one row each (horizontal lines), SFT first.
+
+    SFT is taken from its own row (arm "") or, when it is the zero point and so only appears on
+    the lines, from its first line copy. The comparison baseline itself is left out (its win
+    rate against itself is the tie line).
+    """
     wr = win_rates
-    rows = wr[(wr["arm"] == "") & wr["kind"].isin(["sft", "baseline"])]
+    rows = wr[wr["kind"].isin(["sft", "baseline"]) & wr["step"].isna()]
     rows = rows[rows["model_id"] != rows["baseline"]]
-    order = rows["kind"].map({"sft": 0, "baseline": 1})
-    return rows.assign(_o=order).sort_values(["_o", "model_id"]).drop(columns="_o").drop_duplicates("model_id")
+    rows = rows.assign(_o=rows["kind"].map({"sft": 0, "baseline": 1}), _line=rows["arm"] != "")
+    rows = rows.sort_values(["_o", "model_id", "_line"], kind="stable").drop_duplicates("model_id")
+    return rows.drop(columns=["_o", "_line"]).assign(arm="", matching="", size=math.nan)
 
 
 def comparison(win_rates: pd.DataFrame) -> tuple[str, str]:
@@ -375,13 +385,17 @@ class PairsAxis:
     x_break: float
     x_min: float
     x_max: float
+    zero: bool = True
 
     @classmethod
     def for_values(cls, values: Iterable[float]) -> "PairsAxis":
-        v = np.asarray([x for x in values if np.isfinite(x) and x > 0], dtype=float)
+        """The axis of ``values``; without a 0 among them, a plain log axis (no "0", no break)."""
+        values = [x for x in values if np.isfinite(x)]
+        v = np.asarray([x for x in values if x > 0], dtype=float)
         lo, hi = (float(v.min()), float(v.max())) if len(v) else (1.0, 1.0)
         x_zero = lo / 10**ZERO_GAP_DECADES
-        return cls(x_zero=x_zero, x_break=math.sqrt(x_zero * lo), x_min=lo, x_max=hi)
+        return cls(x_zero=x_zero, x_break=math.sqrt(x_zero * lo), x_min=lo, x_max=hi,
+                   zero=any(x == 0 for x in values))
 
     def pos(self, x: Any) -> Any:
         """Axis position of value(s) ``x``: ``x`` itself, ``x_zero`` for 0."""
@@ -393,7 +407,8 @@ class PairsAxis:
         """Log scale, limits, ticks ("0" at the zero point, none inside the break), break mark."""
         ax.set_xscale("log")
         pad = 10**0.18
-        left, right = self.x_zero / pad, max(self.x_max, self.x_min * 10**0.5) * pad
+        left = (self.x_zero if self.zero else self.x_min) / pad
+        right = max(self.x_max, self.x_min * 10**0.5) * pad
         ax.set_xlim(left, right)
         k0, k1 = math.floor(math.log10(self.x_break)), math.ceil(math.log10(right))
         decades = [10.0**k for k in range(k0, k1 + 1) if self.x_break < 10.0**k <= right]
@@ -403,18 +418,18 @@ class PairsAxis:
                       if self.x_break * 1.15 < m * 10.0**k <= right]
         minors = [m * 10.0**k for k in range(k0, k1 + 1) for m in range(2, 10)
                   if self.x_break < m * 10.0**k <= right and m * 10.0**k not in majors]
-        ax.xaxis.set_major_locator(FixedLocator([self.x_zero, *majors]))
+        ax.xaxis.set_major_locator(FixedLocator([self.x_zero, *majors] if self.zero else majors))
         ax.xaxis.set_minor_locator(FixedLocator(minors))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: self._fmt(x)))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        # The break: a white gap in the spine with two slashes.
-        ax.text(self.x_break, 0.0, "//", transform=ax.get_xaxis_transform(), ha="center",
-                va="center", fontsize=8, clip_on=False, zorder=10,
-                bbox=dict(facecolor="white", edgecolor="none", pad=0.3), gid="axis-break")
+        if self.zero:  # the break: a white gap in the spine with two slashes
+            ax.text(self.x_break, 0.0, "//", transform=ax.get_xaxis_transform(), ha="center",
+                    va="center", fontsize=8, clip_on=False, zorder=10,
+                    bbox=dict(facecolor="white", edgecolor="none", pad=0.3), gid="axis-break")
         ax.set_xlabel(label)
 
     def _fmt(self, x: float) -> str:
-        if math.isclose(x, self.x_zero):
+        if self.zero and math.isclose(x, self.x_zero):
             return "0"
         if x >= 1000:
             return f"{x / 1000:g}k"
@@ -434,9 +449,42 @@ def _figure_legend(fig: Figure, handles: list, opts: PlotOptions, title: str | N
     if not handles:
         return
     if opts.narrow:
-        fig.legend(handles=handles, loc="outside lower center", ncols=2, title=title)
+        kw = dict(loc="outside lower center", title=title, handlelength=1.6, columnspacing=0.8, handletextpad=0.5,
+                  alignment="left")
+        leg = fig.legend(handles=handles, ncols=2, **kw)
+        box = leg.get_window_extent(fig.canvas.get_renderer())
+        if box.width / fig.dpi > opts.width_in - 0.1:  # two columns would be clipped: one column
+            leg.remove()
+            leg = fig.legend(handles=handles, ncols=1, **kw)
+            box = leg.get_window_extent(fig.canvas.get_renderer())
+        # The legend takes its own room below the axes instead of squeezing them.
+        fig.set_figheight(fig.get_figheight() + box.height / fig.dpi + 0.1)
     else:
-        fig.legend(handles=handles, loc="outside right upper", ncols=1, title=title)
+        fig.legend(handles=handles, loc="outside right upper", ncols=1, title=title, alignment="left")
+
+
+def _axes_legends(fig: Figure, items: list[tuple[plt.Axes, list, str | None]], opts: PlotOptions) -> None:
+    """A legend to the right of each axes of a one-column figure; one legend below when narrow
+    (entries of later axes prefixed with their title, e.g. "sc − maj: prompt")."""
+    if opts.narrow:
+        merged: dict[str, Any] = {}
+        for i, (_, handles, title) in enumerate(items):
+            for h in handles:
+                if i and h.get_gid() == "optional":
+                    continue
+                if i and title:
+                    h.set_label(f"{title}, {h.get_label()}")
+                merged.setdefault(h.get_label(), h)
+        _figure_legend(fig, list(merged.values()), opts)
+        return
+    for ax, handles, title in items:
+        if handles:
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title=title,
+                      alignment="left")
+
+
+def _tie_handle(baseline: str) -> Line2D:
+    return Line2D([], [], color=TIE_COLOR, linewidth=0.7, label=f"tie with {baseline_label(baseline)} (0.5)")
 
 
 def _series_handle(arm: str, matching: str, label: str | None = None) -> Line2D:
@@ -458,15 +506,19 @@ def _draw_series(ax: plt.Axes, agg: pd.DataFrame, axis: PairsAxis | None, band: 
             line.set_gid(f"{gid_prefix}:{label}")
         if not band:
             continue
+        # A band over the positive sizes; the zero point (left of the axis break, where a band
+        # would bridge the break) and any point without a band neighbour get error bars.
         pos = g[g["x"] > 0] if axis is not None else g
         ok = np.isfinite(pos["y_low"]) & np.isfinite(pos["y_high"])
         if ok.sum() >= 2:
             ax.fill_between(pos["x_plot"][ok], pos["y_low"][ok], pos["y_high"][ok], color=color,
                             alpha=0.18, linewidth=0, zorder=2, gid=f"band:{label}")
-        single = g[ok.reindex(g.index, fill_value=False)] if ok.sum() == 1 else g.iloc[0:0]
-        zero = g[(g["x"] == 0) & np.isfinite(g["y_low"])] if axis is not None else g.iloc[0:0]
-        for _, r in pd.concat([zero, single]).iterrows():
-            ax.errorbar(r["x_plot"], r["y"], yerr=[[r["y"] - r["y_low"]], [r["y_high"] - r["y"]]],
+            bars = g[g["x"] == 0] if axis is not None else g.iloc[0:0]
+        else:
+            bars = g
+        bars = bars[np.isfinite(bars["y_low"]) & np.isfinite(bars["y_high"])]
+        for _, r in bars.iterrows():
+            ax.errorbar(r["x_plot"], r["y"], yerr=[[max(0.0, r["y"] - r["y_low"])], [max(0.0, r["y_high"] - r["y"])]],
                         color=color, capsize=2, elinewidth=0.8, capthick=0.8, fmt="none", zorder=2,
                         gid=f"errorbar:{label}")
 
@@ -610,7 +662,7 @@ def win_rate_vs_pairs(
         _tie_line(ax)
         _draw_series(ax, agg, axis)
         ref_handles = _draw_reference_lines(ax, refs, "win_rate", "a", records)
-        records.append(_record("a", "hline", "tie (0.5)", y=0.5))
+        records.append(_record("a", "hline", _tie_handle(baseline).get_label(), y=0.5))
         axis.apply(ax)
         ax.set_ylabel(f"win rate vs {baseline_label(baseline)}")
         _win_rate_ylim(ax, [*agg["y"], *agg["y_low"], *agg["y_high"], *refs["win_rate"]])
@@ -618,10 +670,15 @@ def win_rate_vs_pairs(
         handles = [_series_handle(a, m) for a, m in sorted({*zip(agg["arm"], agg["matching"])}, key=_series_key)]
         handles.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
         handles += ref_handles
-        handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="tie (0.5)"))
+        handles.append(_tie_handle(baseline))
+        items = [(ax, handles, None)]
         if has_diffs:
-            records += _draw_differences(axes[1], diffs, opts, reference_arm or _infer_reference_arm(lines))
-        _figure_legend(fig, handles, opts)
+            d = diffs[diffs["judge"].isin(["", judge])] if len(diffs) else diffs
+            diff_records, diff_handles, diff_title = _draw_differences(
+                axes[1], d, opts, reference_arm or _infer_reference_arm(lines))
+            records += diff_records
+            items.append((axes[1], diff_handles, diff_title))
+        _axes_legends(fig, items, opts)
         fig.get_layout_engine().set(h_pad=0.06)
     return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"])
 
@@ -631,13 +688,18 @@ def _infer_reference_arm(lines: pd.DataFrame) -> str:
     return shared[0] if shared else "maj"
 
 
-def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions, reference_arm: str) -> list[dict]:
-    other = "sc" if reference_arm == "maj" else "maj"
-    ax.set_title(f"b   {other} − {reference_arm} at matched series size")
+def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
+                      reference_arm: str) -> tuple[list[dict], list, str]:
+    arms = sorted(set(diffs["arm"]) - {""}) if len(diffs) else []
+    refs = sorted(set(diffs["ref_arm"]) - {""}) if len(diffs) else []
+    reference_arm = refs[0] if len(refs) == 1 else reference_arm
+    other = arms[0] if len(arms) == 1 else ("sc" if reference_arm == "maj" else "maj")
+    title = f"{other} − {reference_arm}"
+    ax.set_title(f"b   {title} at matched size")
     d = diffs[np.isfinite(diffs["diff"])] if len(diffs) else diffs
     if d.empty:
         _panel_placeholder(ax, "No rows in eval/arm_differences.csv: no arm difference to draw.")
-        return []
+        return [], [], title
     axis = PairsAxis.for_values(d["size"])
     records = []
     ax.axhline(0.0, color=TIE_COLOR, linewidth=0.7, zorder=1, gid="zero-difference")
@@ -656,19 +718,20 @@ def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions, refe
         ok = np.isfinite(lo) & np.isfinite(hi)
         if ok.any():
             ax.errorbar(xp[ok], g["diff"].to_numpy()[ok],
-                        yerr=[g["diff"].to_numpy()[ok] - lo[ok], hi[ok] - g["diff"].to_numpy()[ok]],
+                        yerr=np.clip([g["diff"].to_numpy()[ok] - lo[ok], hi[ok] - g["diff"].to_numpy()[ok]], 0, None),
                         color=color, fmt="none", capsize=2, elinewidth=0.8, capthick=0.8, zorder=2)
         handles.append(Line2D([], [], color=color, marker=marker, label=label))
         for (_, r), x_plot in zip(g.iterrows(), xp):
+            n_models = r["n_seeds"] if np.isfinite(r["n_seeds"]) else r["n"]
             records.append(_record("b", "line", label, x=r["size"], x_plot=float(x_plot), y=r["diff"],
                                    y_low=r["ci_low"], y_high=r["ci_high"],
-                                   n_models=int(r["n"]) if np.isfinite(r["n"]) else 0,
-                                   interval="table CI", matching=matching, size=r["size"]))
+                                   n_models=int(n_models) if np.isfinite(n_models) else 0,
+                                   interval="table CI", arm=other, matching=matching, size=r["size"]))
     records.append(_record("b", "hline", "no difference (0)", y=0.0))
     axis.apply(ax, label=f"series size N ({reference_arm} pairs, log scale)")
     ax.set_ylabel("win-rate difference")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="matching")
-    return records
+    handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="no difference", gid="optional"))
+    return records, handles, title
 
 
 def _placeholder(name: str, opts: PlotOptions, title: str, reason: str) -> PlotResult:
@@ -694,7 +757,9 @@ def evolution(
     name = "evolution"
     with paper_style(opts):
         frames = [win_rates] + ([evolution_table] if evolution_table is not None and len(evolution_table) else [])
-        allrows = pd.concat(frames, ignore_index=True).drop_duplicates("model_id", keep="first")
+        # evolution.csv repeats the final rows of win_rates.csv; a model is one row per line.
+        allrows = pd.concat(frames, ignore_index=True).drop_duplicates(
+            ["model_id", "arm", "matching", "size"], keep="first")
         ckpt = allrows[(allrows["kind"] == "checkpoint") & allrows["step"].notna() & (allrows["arm"] != "")]
         if ckpt.empty:
             return _placeholder(name, opts, "Training evolution",
@@ -709,10 +774,12 @@ def evolution(
         sizes = sorted(ckpt["size"].unique())
         palette = dict(zip(sizes, sns.color_palette("crest", len(sizes))))
         series = sorted({*zip(ckpt["arm"], ckpt["matching"])}, key=_series_key)
-        ncols = min(3, len(series))
+        ncols = min(2 if opts.narrow else 3, len(series))
         nrows = math.ceil(len(series) / ncols)
+        # Step 0 is the zero point (when the table has it), left of the axis break.
+        axis = PairsAxis.for_values([*([0.0] if len(zero) else []), *ckpt["step"], *finals["step"]])
         fig = _new_figure(opts, 0.5 + 1.85 * nrows)
-        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True, sharex=True)
         records: list[dict] = []
         all_y: list[float] = []
         for i, (arm, matching) in enumerate(series):
@@ -730,15 +797,16 @@ def evolution(
                     agg = pd.concat([pd.DataFrame([dict(step=0.0, y=z["win_rate"], y_low=math.nan, y_high=math.nan,
                                                         n_models=1, interval="")]), agg], ignore_index=True)
                 agg = agg.sort_values("step")
+                agg["x_plot"] = axis.pos(agg["step"].to_numpy())
                 n_before = len(ax.lines)
-                sns.lineplot(x=agg["step"].to_numpy(), y=agg["y"].to_numpy(), ax=ax, color=palette[size],
+                sns.lineplot(x=agg["x_plot"].to_numpy(), y=agg["y"].to_numpy(), ax=ax, color=palette[size],
                              marker="o", markersize=3, estimator=None, sort=False, legend=False,
                              markeredgewidth=0, zorder=3)
                 for line in ax.lines[n_before:]:
                     line.set_gid(f"evolution:{label}:n{int(size)}")
                 all_y += list(agg["y"])
                 for _, r in agg.iterrows():
-                    records.append(_record(label, "line", f"N = {int(size)}", x=r["step"], x_plot=r["step"],
+                    records.append(_record(label, "line", f"N = {int(size)}", x=r["step"], x_plot=r["x_plot"],
                                            y=r["y"], y_low=r["y_low"], y_high=r["y_high"],
                                            n_models=int(r["n_models"]), interval=r["interval"], arm=arm,
                                            matching=matching, size=size, step=r["step"]))
@@ -746,29 +814,30 @@ def evolution(
                 if len(fin):
                     fagg = aggregate_over_seeds(fin, ["size"], "win_rate", opts.ci, x="step", fallback=None)
                     r = fagg.iloc[0]
-                    ax.plot([r["x"]], [r["y"]], marker="*", markersize=8, color=palette[size],
+                    ax.plot([axis.pos(r["x"])], [r["y"]], marker="*", markersize=8, color=palette[size],
                             markeredgecolor="black", markeredgewidth=0.5, linestyle="none", zorder=4,
                             gid=f"final:{label}:n{int(size)}")
                     all_y.append(r["y"])
-                    records.append(_record(label, "final", f"N = {int(size)} final", x=r["x"], x_plot=r["x"],
+                    records.append(_record(label, "final", f"N = {int(size)} final", x=r["x"],
+                                           x_plot=axis.pos(r["x"]),
                                            y=r["y"], n_models=int(r["n_models"]), arm=arm, matching=matching,
                                            size=size, step=r["x"]))
-            ax.set_xlim(left=0)
-            records.append(_record(label, "hline", "tie (0.5)", y=0.5, arm=arm, matching=matching))
+            axis.apply(ax, label="")
+            records.append(_record(label, "hline", _tie_handle(baseline).get_label(), y=0.5, arm=arm,
+                                   matching=matching))
         for ax in axes.flat[len(series):]:
             ax.set_axis_off()
-        for ax in axes[-1, :]:
-            ax.set_xlabel("training step")
-        for ax in axes.flat[len(series) - ncols: len(series)]:
-            ax.set_xlabel("training step")
+        for ax in axes.flat[max(0, len(series) - ncols): len(series)]:  # lowest panel of each column
+            ax.tick_params(labelbottom=True)
+        fig.supxlabel("training step (log scale)", fontsize=8)  # once: per-panel labels would collide
         for row in axes:
             row[0].set_ylabel(f"win rate vs {baseline_label(baseline)}")
         _win_rate_ylim(axes.flat[0], all_y)
         handles = [Line2D([], [], color=palette[s], marker="o", markersize=3, label=f"N = {int(s)}") for s in sizes]
         handles.append(Line2D([], [], color="0.5", marker="*", markersize=8, markeredgecolor="black",
                               markeredgewidth=0.5, linestyle="none", label="final model"))
-        handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="tie (0.5)"))
-        _figure_legend(fig, handles, opts, title="series size")
+        handles.append(_tie_handle(baseline))
+        _figure_legend(fig, handles, opts, title="series size N")
     return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"])
 
 
@@ -789,7 +858,7 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseli
         group_names = list(dict.fromkeys(g["group"]))
         series = sorted({*zip(g["arm"], g["matching"])}, key=_series_key)
         n_max = g["size"].max()
-        ncols = min(4, len(group_names))
+        ncols = min(2 if opts.narrow else 4, len(group_names))
         nrows_b = math.ceil(len(group_names) / ncols)
         fig = _new_figure(opts, 2.0 + 1.75 * nrows_b)
         gs = fig.add_gridspec(1 + nrows_b, ncols, height_ratios=[1.15] + [1.0] * nrows_b)
@@ -810,8 +879,8 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseli
                 r = s.loc[grp]
                 xs.append(i - 0.4 + width * (j + 0.5))
                 ys.append(r["y"])
-                lo.append(r["y"] - r["y_low"] if np.isfinite(r["y_low"]) else 0.0)
-                hi.append(r["y_high"] - r["y"] if np.isfinite(r["y_high"]) else 0.0)
+                lo.append(max(0.0, r["y"] - r["y_low"]) if np.isfinite(r["y_low"]) else 0.0)
+                hi.append(max(0.0, r["y_high"] - r["y"]) if np.isfinite(r["y_high"]) else 0.0)
                 records.append(_record("a", "bar", series_label(arm, matching), x=r["x"], x_plot=xs[-1], y=r["y"],
                                        y_low=r["y_low"], y_high=r["y_high"], n_models=int(r["n_models"]),
                                        interval=r["interval"], arm=arm, matching=matching, size=n_max, group=grp))
@@ -819,12 +888,12 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseli
                      gid=f"bars:{series_label(arm, matching)}")
             ax_a.errorbar(xs, ys, yerr=[lo, hi], fmt="none", color="0.2", capsize=1.5, elinewidth=0.7,
                           capthick=0.7, zorder=3)
-        records.append(_record("a", "hline", "tie (0.5)", y=0.5))
+        records.append(_record("a", "hline", _tie_handle(baseline).get_label(), y=0.5))
         ax_a.set_xticks(range(len(group_names)), group_names)
         ax_a.set_xlim(-0.6, len(group_names) - 0.4)
         ax_a.set_xlabel("voter group")
         ax_a.set_ylabel(ylabel)
-        ax_a.set_title(f"a   per voter group at the largest series size, N = {int(n_max)}")
+        ax_a.set_title(f"a   largest series size, N = {int(n_max)}")
         _win_rate_ylim(ax_a, [*top["y"], *top["y_low"], *top["y_high"], 0.0])
         # (b) per group vs training pairs.
         agg = aggregate_over_seeds(g, ["group", "arm", "matching", "size"], "win_rate", opts.ci, x="n_pairs")
@@ -837,7 +906,9 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseli
             sub = agg[agg["group"] == grp]
             _tie_line(ax)
             _draw_series(ax, sub, axis, gid_prefix=f"group:{grp}")
-            axis.apply(ax, label="training pairs (log)")
+            # x label only under the lowest panel of each column.
+            xlabel = "training pairs (log scale)" if ncols <= 2 else "pairs (log scale)"
+            axis.apply(ax, label=xlabel if i + ncols >= len(group_names) else "")
             ax.set_title(("b   " if i == 0 else "") + grp)
             if i % ncols == 0:
                 ax.set_ylabel(ylabel)
@@ -848,7 +919,7 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseli
             _win_rate_ylim(first, [*agg["y"], *agg["y_low"], *agg["y_high"]])
         handles = [_series_handle(a, m) for a, m in series]
         handles.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
-        handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="tie (0.5)"))
+        handles.append(_tie_handle(baseline))
         _figure_legend(fig, handles, opts)
     return PlotResult(name, fig, plotted_frame(records))
 
@@ -868,24 +939,35 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions())
             return _placeholder(name, opts, "Answer length and position flips",
                                 "No DPO or zero-point rows in eval/win_rates.csv: nothing to draw.")
         refs = reference_rows(win_rates)
+        _, baseline = comparison(win_rates)
         axis = PairsAxis.for_values(lines["n_pairs"])
-        fig = _new_figure(opts, 2.45)
-        ax_len, ax_flip = fig.subplots(1, 2)
+        # Side by side; stacked in a one-column figure.
+        fig = _new_figure(opts, 3.9 if opts.narrow else 2.45)
+        ax_len, ax_flip = fig.subplots(2, 1) if opts.narrow else fig.subplots(1, 2)
         records: list[dict] = []
         handles: dict[str, Any] = {}
-        # (a) length.
-        ln = lines[np.isfinite(lines["mean_length"])]
+        # (a) length: mean_words (the win-rate step's whitespace word count), else mean_length.
+        col, unit = ("mean_words", "words") if np.isfinite(lines["mean_words"]).any() else ("mean_length", "")
+        ln = lines[np.isfinite(lines[col])]
         if ln.empty:
-            _panel_placeholder(ax_len, "No mean_length in eval/win_rates.csv.")
+            _panel_placeholder(ax_len, "No answer lengths (mean_words) in eval/win_rates.csv.")
         else:
-            agg = _with_positions(aggregate_over_seeds(ln, ["arm", "matching", "size"], "mean_length", opts.ci,
+            agg = _with_positions(aggregate_over_seeds(ln, ["arm", "matching", "size"], col, opts.ci,
                                                        x="n_pairs", fallback=None, bounds=(0, math.inf)), axis)
             _draw_series(ax_len, agg, axis)
             records += _series_records(agg, "a")
-            for h in _draw_reference_lines(ax_len, refs, "mean_length", "a", records, fmt="{:.0f}"):
+            for h in _draw_reference_lines(ax_len, refs, col, "a", records, fmt="{:.0f}"):
                 handles.setdefault(h.get_label().rsplit(" (", 1)[0], h)
+            # The answers every model is compared with (reference answers or the baseline model).
+            blen = win_rates["baseline_mean_words"].dropna().unique() if col == "mean_words" else []
+            if len(blen) == 1:
+                label = f"{baseline_label(baseline)} (baseline)"
+                style = dict(color="0.35", linestyle=(0, (1, 1.2)), linewidth=1.0)
+                ax_len.axhline(float(blen[0]), zorder=1, gid="hline:baseline-answers", **style)
+                handles.setdefault(label, Line2D([], [], label=label, **style))
+                records.append(_record("a", "hline", label, y=float(blen[0]), n_models=1))
             axis.apply(ax_len)
-            ax_len.set_ylabel(f"mean answer length ({opts.length_unit})")
+            ax_len.set_ylabel(f"mean answer length ({unit})" if unit else "mean answer length")
         ax_len.set_title("a   answer length")
         # (b) position flips.
         fl = lines[np.isfinite(lines["flip_rate"])]
@@ -910,15 +992,16 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions())
             for h in _draw_reference_lines(ax_flip, refs, "flip_rate", "b", records):
                 handles.setdefault(h.get_label().rsplit(" (", 1)[0], h)
             axis.apply(ax_flip)
-            ax_flip.set_ylabel("position-flip rate (share of questions)")
+            ax_flip.set_ylabel("flip rate (share of questions)")
             top = max(0.1, float(np.nanmax([*fl["flip_rate"], *refs["flip_rate"].fillna(0)])) * 1.15)
             ax_flip.set_ylim(0, min(1.0, top))
         ax_flip.set_title("b   judge position flips")
         series = sorted({*zip(lines["arm"], lines["matching"])}, key=_series_key)
         legend = [_series_handle(a, m) for a, m in series]
         legend.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
-        legend += [Line2D([], [], label=k, color=h.get_color(), linestyle=h.get_linestyle(),
-                          linewidth=h.get_linewidth()) for k, h in handles.items()]
+        for k, h in handles.items():
+            h.set_label(k)
+            legend.append(h)
         _figure_legend(fig, legend, opts)
     return PlotResult(name, fig, plotted_frame(records))
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from prefsweep.ballots import BallotRecord
+from prefsweep.ballots import BallotRecord, gc_paused
 
 FEATURES: tuple[str, ...] = ("length", "politeness", "detail", "humour")
 #: Marker counts above this add nothing (``length`` is not capped).
@@ -56,8 +56,6 @@ POLITENESS_RE = re.compile(
 )
 DETAIL_RE = re.compile(r"\b\d+(?:\.\d+)?\b|\b(?:for example|for instance|specifically)\b")
 HUMOUR_RE = re.compile(r"\b(?:haha|lol|just kidding|fun fact|no joke)\b")
-#: The three marker patterns as groups 1, 2, 3 (= feature columns) of one regex.
-_MARKERS_RE = re.compile(f"({POLITENESS_RE.pattern})|({DETAIL_RE.pattern})|({HUMOUR_RE.pattern})")
 
 #: Question templates shared by all topics; ``{task}`` is a topic task plus a modifier.
 PROMPT_TEMPLATES = (
@@ -178,15 +176,13 @@ PHRASE_COUNT_PROBS: dict[str, tuple[float, ...]] = {
 
 def text_features(texts: Sequence[str]) -> np.ndarray:
     """Feature matrix ``[len(texts), len(FEATURES)]`` (float64), see the module docstring."""
-    out = np.zeros((len(texts), len(FEATURES)), dtype=np.float64)
+    out = np.empty((len(texts), len(FEATURES)), dtype=np.float64)
     for i, text in enumerate(texts):
         low = text.lower()
-        out[i, 0] = len(low.split())
-        # One pass over the text: each match fills exactly one of the three groups.
-        for m in _MARKERS_RE.finditer(low):
-            out[i, m.lastindex] += 1.0  # type: ignore[index]
-    out[:, 0] /= 10.0
-    np.minimum(out[:, 1:], MARKER_CAP, out=out[:, 1:])
+        out[i, 0] = len(low.split()) / 10.0
+        out[i, 1] = min(len(POLITENESS_RE.findall(low)), MARKER_CAP)
+        out[i, 2] = min(len(DETAIL_RE.findall(low)), MARKER_CAP)
+        out[i, 3] = min(len(HUMOUR_RE.findall(low)), MARKER_CAP)
     return out
 
 
@@ -283,6 +279,10 @@ class Electorate:
             raise ValueError(f"data.synthetic.n_prompts: expected >= 1, got {n_prompts}")
         if n_candidates < 2:
             raise ValueError(f"data.synthetic.n_candidates: expected >= 2, got {n_candidates}")
+        with gc_paused():
+            return self._make_ballots(n_prompts, n_candidates, seed)
+
+    def _make_ballots(self, n_prompts: int, n_candidates: int, seed: int) -> list[BallotRecord]:
         rng = np.random.default_rng([int(seed), 1])
         prompts = _draw_prompts(rng, n_prompts)
         texts, feats = _compose_responses(rng, prompts, n_candidates)
@@ -338,8 +338,65 @@ def _draw_prompts(rng: np.random.Generator, n: int) -> list[tuple[str, str, str]
     return [out[i] for i in perm.tolist()]
 
 
-def _n_words(text: str) -> int:
-    return len(text.split())
+@dataclass(frozen=True)
+class _PhraseTable:
+    """Every phrase a response can use, as one flat table: ``text[j]``, ``words[j]`` and the
+    marker counts ``markers[j] = (politeness, detail, humour)``."""
+
+    text: list[str]
+    words: np.ndarray
+    markers: np.ndarray
+    index: dict[tuple, int]
+
+    @classmethod
+    def build(cls) -> _PhraseTable:
+        keys: list[tuple] = []
+        texts: list[str] = []
+        marks: list[tuple[int, int, int]] = []
+
+        def add(key: tuple, text: str, mark: tuple[int, int, int]) -> None:
+            keys.append(key)
+            texts.append(text)
+            marks.append(mark)
+
+        for i, t in enumerate(POLITE_OPENERS):
+            add(("opener", i), t, (1, 0, 0))
+        for i, t in enumerate(POLITE_CLOSERS):
+            add(("closer", i), t, (1, 0, 0))
+        for i, t in enumerate(FILLERS):
+            add(("filler", i), t, (0, 0, 0))
+        for i, t in enumerate(HUMOUR_PHRASES):
+            add(("humour", i), t, (0, 0, 1))
+        for name, topic in TOPICS.items():
+            for ti, task in enumerate(topic.tasks):
+                for ai, advice in enumerate(topic.advice):
+                    add(("core", name, ti, ai), f"To {_second_person(task)}, {advice}.", (0, 0, 0))
+            for di, phrase in enumerate(topic.details + GENERIC_DETAILS):
+                for n in range(*DETAIL_NUMBERS):
+                    add(("detail", name, di, n), phrase.format(n=n), (0, 1, 0))
+        return cls(
+            texts,
+            np.array([len(t.split()) for t in texts], dtype=np.int64),
+            np.array(marks, dtype=np.int64),
+            {k: j for j, k in enumerate(keys)},
+        )
+
+
+def _second_person(task: str) -> str:
+    """The prompt's task as the answer says it ("back up my files" -> "back up your files")."""
+    return " ".join("your" if w == "my" else w for w in task.split())
+
+
+#: Range of the numbers drawn into detail phrases.
+DETAIL_NUMBERS = (2, 30)
+_TABLE: _PhraseTable | None = None
+
+
+def _phrase_table() -> _PhraseTable:
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _PhraseTable.build()
+    return _TABLE
 
 
 def _draw_counts(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
@@ -347,10 +404,9 @@ def _draw_counts(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
     return rng.choice(len(probs), size=n, p=probs)
 
 
-def _first_k(rng: np.random.Generator, n: int, pool: int) -> np.ndarray:
-    """``[n, pool]`` random permutations of ``range(pool)`` (take the first k: k draws
-    without replacement)."""
-    return np.argsort(rng.random((n, pool)), axis=1)
+def _without_replacement(rng: np.random.Generator, n: int, pool: int, k: int) -> np.ndarray:
+    """``[n, k]``: for each row, ``k`` distinct draws from ``range(pool)`` (order random)."""
+    return np.argsort(rng.random((n, pool)), axis=1)[:, :k]
 
 
 def _compose_responses(
@@ -358,51 +414,64 @@ def _compose_responses(
 ) -> tuple[list[str], np.ndarray]:
     """``k`` responses per prompt in the fixed phrase order, 10-40 words each.
 
-    Returns the texts (prompt-major) and their ``[n, n_features]`` features, computed from the
-    phrases' known word and marker counts (each optional phrase carries one marker).
-    Vectorized: every choice is drawn for all responses at once; responses outside the word
-    range are redrawn as a batch.
+    Returns the texts (prompt-major) and their ``[n, n_features]`` features, summed from the
+    phrases' known word and marker counts (a unit test checks they equal
+    :func:`text_features`). Vectorized: each response is a row of slots holding phrase-table
+    indices (-1 = empty slot), drawn for all responses at once; rows outside the word range are
+    redrawn as a batch.
     """
+    table = _phrase_table()
     n = len(prompts) * k
-    topic_of = [TOPICS[t] for t, _, _ in prompts for _ in range(k)]
-    task_of = [task for _, task, _ in prompts for _ in range(k)]
-    n_details = len(next(iter(TOPICS.values())).details) + len(GENERIC_DETAILS)
-    texts: list[str | None] = [None] * n
-    feats = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    names = sorted(TOPICS)
+    first = next(iter(TOPICS.values()))
+    n_tasks, n_advice = len(first.tasks), len(first.advice)
+    n_det = len(first.details) + len(GENERIC_DETAILS)
+    n_num = DETAIL_NUMBERS[1] - DETAIL_NUMBERS[0]
+    core_base = np.array([table.index[("core", t, 0, 0)] for t in names])
+    det_base = np.array([table.index[("detail", t, 0, DETAIL_NUMBERS[0])] for t in names])
+    topic_ix = np.repeat(np.array([names.index(t) for t, _, _ in prompts]), k)
+    task_ix = np.repeat(np.array([TOPICS[t].tasks.index(task) for t, task, _ in prompts]), k)
+    opener0, closer0 = table.index[("opener", 0)], table.index[("closer", 0)]
+    filler0, humour0 = table.index[("filler", 0)], table.index[("humour", 0)]
+    max_pol = len(PHRASE_COUNT_PROBS["politeness"]) - 1
+    max_det = len(PHRASE_COUNT_PROBS["detail"]) - 1
+    max_fil = len(PHRASE_COUNT_PROBS["filler"]) - 1
+    max_hum = len(PHRASE_COUNT_PROBS["humour"]) - 1
+
+    slots = np.full((n, 2 + max_det + max_fil + max_hum + 1), -1, dtype=np.int64)
     todo = np.arange(n)
     while todo.size:
         m = todo.size
         n_pol = _draw_counts(rng, m, "politeness")
-        n_det = _draw_counts(rng, m, "detail")
-        n_fil = _draw_counts(rng, m, "filler")
-        n_hum = _draw_counts(rng, m, "humour")
-        opener = rng.integers(len(POLITE_OPENERS), size=m).tolist()
-        closer = rng.integers(len(POLITE_CLOSERS), size=m).tolist()
-        advice = rng.integers(4, size=m).tolist()
-        det = _first_k(rng, m, n_details).tolist()
-        fil = _first_k(rng, m, len(FILLERS)).tolist()
-        hum = _first_k(rng, m, len(HUMOUR_PHRASES)).tolist()
-        nums = rng.integers(2, 30, size=(m, n_details)).tolist()
-        again = []
-        for r, i in enumerate(todo.tolist()):
-            topic = topic_of[i]
-            parts: list[str] = []
-            p, d, f, h = int(n_pol[r]), int(n_det[r]), int(n_fil[r]), int(n_hum[r])
-            if p >= 1:
-                parts.append(POLITE_OPENERS[opener[r]])
-            parts.append(f"To {task_of[i]}, {topic.advice[advice[r] % len(topic.advice)]}.")
-            pool = topic.details + GENERIC_DETAILS
-            parts.extend(pool[j].format(n=nums[r][j]) for j in det[r][:d])
-            parts.extend(FILLERS[j] for j in fil[r][:f])
-            parts.extend(HUMOUR_PHRASES[j] for j in hum[r][:h])
-            if p >= 2:
-                parts.append(POLITE_CLOSERS[closer[r]])
-            text = " ".join(parts)
-            words = _n_words(text)
-            if not MIN_WORDS <= words <= MAX_WORDS:
-                again.append(i)
-                continue
-            texts[i] = text
-            feats[i] = (words / 10.0, min(p, MARKER_CAP), min(d, MARKER_CAP), min(h, MARKER_CAP))
-        todo = np.array(again, dtype=np.int64)
-    return texts, feats  # type: ignore[return-value]
+        counts = {kind: _draw_counts(rng, m, kind) for kind in ("detail", "filler", "humour")}
+        row = np.full((m, slots.shape[1]), -1, dtype=np.int64)
+        col = np.arange(max_det)
+        # [opener] core [detail x max_det] [filler x max_fil] [humour x max_hum] [closer]
+        row[:, 0] = np.where(n_pol >= 1, opener0 + rng.integers(len(POLITE_OPENERS), size=m), -1)
+        row[:, 1] = (
+            core_base[topic_ix[todo]] + task_ix[todo] * n_advice + rng.integers(n_advice, size=m)
+        )
+        det = _without_replacement(rng, m, n_det, max_det)
+        num = rng.integers(0, n_num, size=(m, max_det))
+        det_ids = det_base[topic_ix[todo]][:, None] + det * n_num + num
+        row[:, 2 : 2 + max_det] = np.where(col < counts["detail"][:, None], det_ids, -1)
+        c = 2 + max_det
+        fil = filler0 + _without_replacement(rng, m, len(FILLERS), max_fil)
+        row[:, c : c + max_fil] = np.where(np.arange(max_fil) < counts["filler"][:, None], fil, -1)
+        c += max_fil
+        hum = humour0 + _without_replacement(rng, m, len(HUMOUR_PHRASES), max_hum)
+        row[:, c : c + max_hum] = np.where(np.arange(max_hum) < counts["humour"][:, None], hum, -1)
+        row[:, -1] = np.where(n_pol >= 2, closer0 + rng.integers(len(POLITE_CLOSERS), size=m), -1)
+        assert max_pol == 2  # one opener + one closer
+        words = np.where(row >= 0, table.words[row], 0).sum(axis=1)
+        ok = (words >= MIN_WORDS) & (words <= MAX_WORDS)
+        slots[todo[ok]] = row[ok]
+        todo = todo[~ok]
+
+    used = slots >= 0
+    words = np.where(used, table.words[slots], 0).sum(axis=1)
+    markers = np.where(used[:, :, None], table.markers[slots], 0).sum(axis=1)
+    feats = np.column_stack([words / 10.0, np.minimum(markers, MARKER_CAP)]).astype(np.float64)
+    phrases = table.text
+    texts = [" ".join([phrases[j] for j in r if j >= 0]) for r in slots.tolist()]
+    return texts, feats

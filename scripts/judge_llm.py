@@ -39,7 +39,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--config-json", required=True, help="resolved experiment config (reads eval.judge)")
-    p.add_argument("--mode", choices=["pairwise", "single"], required=True)
+    p.add_argument("--mode", choices=["pairwise", "single"],
+                   help="default: eval.judge.mode of the config, else pairwise")
     p.add_argument("--questions", required=True, help="FastChat question.jsonl")
     p.add_argument("--answers", required=True, help="answers of the model under test (model_1)")
     p.add_argument("--baseline-answers", help="baseline answers (model_2); required for pairwise")
@@ -51,14 +52,17 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.mode == "pairwise" and not args.baseline_answers:
-        make_parser().error("--mode pairwise needs --baseline-answers")
+    config = load_config_json(args.config_json)
+    judge_cfg = (config.get("eval") or {}).get("judge") or {}
+    mode = args.mode or judge_cfg.get("mode") or "pairwise"
+    if mode == "pairwise" and not args.baseline_answers:
+        parser.error("pairwise judging needs --baseline-answers")
     try:
-        config = load_config_json(args.config_json)
-        settings = JudgeSettings.from_config((config.get("eval") or {}).get("judge"))
-        judge_answers(settings, mode=args.mode, questions_path=args.questions,
+        settings = JudgeSettings.from_config(judge_cfg)
+        judge_answers(settings, mode=mode, questions_path=args.questions,
                       answers_path=args.answers, baseline_path=args.baseline_answers,
                       cache_dir=args.cache, out_path=args.out, model_id=args.model_id,
                       baseline_id=args.baseline_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -16,6 +17,8 @@ def snakemake(*args: str, cwd, check: bool = True) -> subprocess.CompletedProces
         capture_output=True,
         text=True,
         cwd=cwd,
+        # jobs run `python`: the venv's, as after `source .venv/bin/activate`
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")

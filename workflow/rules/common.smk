@@ -117,11 +117,10 @@ def baseline_sft_corpus(wildcards):
     return f"{series_dir(arm, m, max_size())}/pairs.parquet"
 
 
-# Every job: strict shell, the workflow's own package importable (also in a conda env or on
-# a Slurm node), and torch/BLAS threads bounded by the job's threads.
+# Every job: strict shell and the workflow's own package importable (also in a conda env or on
+# a Slurm node). Snakemake itself sets OMP_NUM_THREADS & co. to the job's threads.
 shell.prefix(
     f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
-    "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
     # wandb settings reach jobs through the environment: they change logging, not results,
     # so changing them must not rerun training (a params change would).
     f"export WANDB_MODE={config['wandb']['mode']} WANDB_PROJECT={config['wandb']['project']} "

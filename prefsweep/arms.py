@@ -1,0 +1,561 @@
+"""Preference pairs of the two arms, from ballots.
+
+Both arms start from the weighted pairwise **support** of a prompt's votes (see
+:mod:`prefsweep.ballots` for the vote format)::
+
+    S[i, j] = sum of the weights of the votes that strictly prefer candidate i to j
+    C[i, j] = number of such votes
+    M[i, j] = S[i, j] - S[j, i]                  (the margin; M = -M^T)
+
+A ranking vote prefers i to j when i sits in an earlier tier (unlisted candidates are tied below
+every listed one); a pair vote prefers its winner to the other; ties give nothing.
+
+``maj`` (pairwise majority): every pair with ``M[i, j] > 0`` gives ``chosen=i, rejected=j``,
+``margin = M[i, j]``, ``n_voters = C[i, j] + C[j, i]`` (votes that compare the two). Within a
+prompt pairs are ordered by margin (largest first), then by candidate position, so truncating a
+prompt keeps its clearest pairs. ``cycle`` says whether the prompt's strict majority relation
+``M > 0`` contains a directed cycle (no transitive majority order; a Condorcet paradox).
+
+``sc`` (social choice): a rule, named as in ``pref_voting`` (``borda``, ``copeland``, ``schulze``
+= ``beat_path``, ``ranked_pairs``, ``minimax``, ...), picks the winner; the loser is the rule's
+winner when every preference is reversed (``M -> -M``): for a scoring rule, the lowest score.
+``winner_loser`` gives one pair (winner, loser); ``winner_vs_all`` gives the winner against every
+other candidate. Several winners (or losers) are a tie, broken by a seeded RNG per prompt
+(``numpy.random.default_rng([seed, crc32(prompt_id)])``, so the outcome does not depend on which
+other prompts are processed) and flagged ``tie_broken``. ``margin`` is the score difference for
+``borda`` and ``copeland`` and the pairwise margin ``M[winner, other]`` for other rules.
+
+Fast path: ``borda`` (symmetric Borda, ``score_i = sum_j M[i, j]``, which is affine in the
+positional Borda score for complete linear orders and equals pref_voting's "marginal" Borda and
+``symmetric_borda_scores``), ``copeland`` (``score_i = #{j: M[i,j] > 0} - #{j: M[i,j] < 0}``,
+pref_voting's default (1, 0, -1) scores), the majority relation and cycle detection are computed
+with numpy over all prompts with the same number of candidates at once. Every other rule goes
+through ``pref_voting`` per prompt (a ``MarginGraph`` of ``M`` when the rule accepts one, else a
+``ProfileWithTies`` / ``Profile`` of the ranking votes). ``pref_voting`` is also the tests'
+oracle for the fast path.
+
+Pair tables (:func:`maj_pairs`, :func:`sc_pairs`) are DataFrames with one row per pair and
+columns ``rec`` (index of the record in the input list), ``prompt_id``, ``topic``,
+``chosen_k``, ``rejected_k`` (candidate positions), ``chosen_id``, ``rejected_id``, ``margin``
+(float64), ``n_voters`` (int64), ``cycle``, ``tie_broken`` (bool); rows grouped by record in
+input order.
+"""
+
+from __future__ import annotations
+
+import operator
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from prefsweep.ballots import BallotRecord, gc_paused
+
+ARMS = ("maj", "sc")
+SC_PAIRS = ("winner_loser", "winner_vs_all")
+#: Rules computed by the numpy fast path (scores from the margin matrix).
+FAST_RULES = ("borda", "copeland")
+#: Other spellings of pref_voting rule names.
+RULE_ALIASES = {"schulze": "beat_path", "tideman": "ranked_pairs", "irv": "instant_runoff"}
+#: Prompts per numpy chunk (bounds the [P, V, K, K] intermediate).
+CHUNK = 8192
+
+_first = operator.itemgetter(0)
+
+PAIR_COLUMNS = (
+    "rec", "prompt_id", "topic", "chosen_k", "rejected_k", "chosen_id", "rejected_id",
+    "margin", "n_voters", "cycle", "tie_broken",
+)
+
+
+# -- support ---------------------------------------------------------------------------------
+
+
+def support_matrix(record: BallotRecord) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, C)`` of one record, both ``[K, K]`` in candidate order (definition above).
+
+    The straightforward per-vote reference; :func:`support_batches` computes the same for many
+    records at once.
+    """
+    ids = {c["id"]: k for k, c in enumerate(record["candidates"])}
+    k = len(ids)
+    s = np.zeros((k, k))
+    c = np.zeros((k, k), dtype=np.int64)
+    for vote in record["votes"]:
+        w = float(vote.get("weight", 1.0))
+        if "ranking" in vote:
+            tier = np.full(k, len(vote["ranking"]))
+            for t, members in enumerate(vote["ranking"]):
+                for cid in members:
+                    tier[ids[cid]] = t
+            pref = tier[:, None] < tier[None, :]
+            s += w * pref
+            c += pref
+        elif vote["winner"] is not None:
+            a, b = vote["pair"]
+            win = ids[vote["winner"]]
+            lose = ids[b if vote["winner"] == a else a]
+            s[win, lose] += w
+            c[win, lose] += 1
+    return s, c
+
+
+@dataclass
+class SupportBatch:
+    """Supports of the records ``rec`` (indices into the input list), all with K candidates.
+
+    ``support``: ``[P, K, K]`` float64 (S); ``count``: ``[P, K, K]`` int64 (C).
+    """
+
+    rec: np.ndarray
+    support: np.ndarray
+    count: np.ndarray
+
+    @property
+    def margin(self) -> np.ndarray:
+        """``[P, K, K]``: ``M = S - S^T``."""
+        return self.support - self.support.transpose(0, 2, 1)
+
+
+def support_batches(records: Sequence[BallotRecord]) -> list[SupportBatch]:
+    """:func:`support_matrix` of every record, grouped by number of candidates (ascending K).
+
+    Vectorized: each ranking vote becomes a row of tier positions ``T[p, v, :]`` and
+    ``S[p] = sum_v w[p, v] * (T[p, v, :, None] < T[p, v, None, :])``; pair votes are added with
+    ``np.add.at``. Complete strict rankings (K singleton tiers, the common case) are read as
+    candidate orders and inverted with one ``argsort``; other rankings are read tier by tier.
+    """
+    by_k: dict[int, list[int]] = defaultdict(list)
+    for r, rec in enumerate(records):
+        by_k[len(rec["candidates"])].append(r)
+    with gc_paused():
+        return [_batch_support(records, np.array(by_k[k], dtype=np.int64), k) for k in sorted(by_k)]
+
+
+def _batch_support(records: Sequence[BallotRecord], recs: np.ndarray, k: int) -> SupportBatch:
+    n = len(recs)
+    # Complete strict rankings: candidate orders; [vote] -> (prompt, slot, weight).
+    orders: list[list[int]] = []
+    o_p: list[int] = []
+    o_v: list[int] = []
+    o_w: list[float] = []
+    # Other rankings: tier positions directly.
+    tiers_rows: list[list[int]] = []
+    t_p: list[int] = []
+    t_v: list[int] = []
+    t_w: list[float] = []
+    # Pair votes with a winner: (prompt, winner, loser, weight).
+    pair_p: list[int] = []
+    pair_w: list[int] = []
+    pair_l: list[int] = []
+    pair_x: list[float] = []
+    n_slots = 1
+    for p, r in enumerate(recs.tolist()):
+        rec = records[r]
+        ids = {c["id"]: i for i, c in enumerate(rec["candidates"])}
+        votes = rec["votes"]
+        if all(len(vote.get("ranking", ())) == k for vote in votes):
+            # Every vote is a complete strict ranking (validated: K non-empty tiers of distinct
+            # ids): the common case, read with one comprehension per record.
+            index = ids.__getitem__
+            orders.extend(list(map(index, map(_first, vote["ranking"]))) for vote in votes)
+            o_p.extend([p] * len(votes))
+            o_v.extend(range(len(votes)))
+            o_w.extend(vote.get("weight", 1.0) for vote in votes)
+            n_slots = max(n_slots, len(votes))
+            continue
+        v = 0
+        for vote in votes:
+            ranking = vote.get("ranking")
+            if ranking is None:
+                winner = vote["winner"]
+                if winner is not None:
+                    a, b = vote["pair"]
+                    pair_p.append(p)
+                    pair_w.append(ids[winner])
+                    pair_l.append(ids[b if winner == a else a])
+                    pair_x.append(float(vote.get("weight", 1.0)))
+                continue
+            if len(ranking) == k:
+                orders.append([ids[t[0]] for t in ranking])
+                o_p.append(p)
+                o_v.append(v)
+                o_w.append(vote.get("weight", 1.0))
+            else:
+                row = [len(ranking)] * k
+                for t, members in enumerate(ranking):
+                    for cid in members:
+                        row[ids[cid]] = t
+                tiers_rows.append(row)
+                t_p.append(p)
+                t_v.append(v)
+                t_w.append(vote.get("weight", 1.0))
+            v += 1
+        n_slots = max(n_slots, v)
+    tiers = np.zeros((n, n_slots, k), dtype=np.int8 if k < 127 else np.int64)
+    weights = np.zeros((n, n_slots))
+    if orders:
+        # tier position of candidate c = index of c in the order: the inverse permutation.
+        tiers[o_p, o_v] = np.argsort(np.array(orders, dtype=np.int64), axis=1)
+        weights[o_p, o_v] = o_w
+    if tiers_rows:
+        tiers[t_p, t_v] = np.array(tiers_rows, dtype=np.int64)
+        weights[t_p, t_v] = t_w
+    support = np.empty((n, k, k))
+    count = np.empty((n, k, k), dtype=np.int64)
+    for lo in range(0, n, CHUNK):
+        t = tiers[lo : lo + CHUNK]
+        prefers = t[:, :, :, None] < t[:, :, None, :]  # [P, V, K, K]
+        support[lo : lo + CHUNK] = np.einsum("pv,pvij->pij", weights[lo : lo + CHUNK], prefers)
+        count[lo : lo + CHUNK] = prefers.sum(axis=1, dtype=np.int64)
+    if pair_p:
+        np.add.at(support, (pair_p, pair_w, pair_l), pair_x)
+        np.add.at(count, (pair_p, pair_w, pair_l), 1)
+    return SupportBatch(recs, support, count)
+
+
+# -- majority relation -----------------------------------------------------------------------
+
+
+def majority_cycles(margin: np.ndarray) -> np.ndarray:
+    """``[P]`` bool: the strict majority relation ``margin > 0`` of each ``[K, K]`` slice has a
+    directed cycle. Transitive closure by repeated squaring of the boolean adjacency matrix
+    (``ceil(log2 K)`` batched matmuls); a cycle exists iff the closure has a diagonal entry."""
+    reach = (margin > 0).astype(np.int32)
+    k = margin.shape[-1]
+    steps = 1
+    while steps < k:
+        reach = ((reach + reach @ reach) > 0).astype(np.int32)
+        steps *= 2
+    return np.trace(reach, axis1=-2, axis2=-1) > 0
+
+
+def condorcet_winners(margin: np.ndarray) -> np.ndarray:
+    """``[P]`` int: the candidate that beats every other (``M[i, j] > 0`` for all j != i),
+    or -1 when there is none."""
+    k = margin.shape[-1]
+    off = ~np.eye(k, dtype=bool)
+    beats_all = ((margin > 0) | ~off).all(axis=2)
+    return np.where(beats_all.any(axis=1), beats_all.argmax(axis=1), -1)
+
+
+def maj_pairs(records: Sequence[BallotRecord]) -> pd.DataFrame:
+    """Every strict pairwise-majority pair of every record (module docstring)."""
+    frames = []
+    for batch in support_batches(records):
+        m = batch.margin
+        cycle = majority_cycles(m)
+        p, i, j = np.nonzero(m > 0)
+        margin = m[p, i, j]
+        n_voters = batch.count[p, i, j] + batch.count[p, j, i]
+        frames.append(pd.DataFrame({
+            "rec": batch.rec[p], "chosen_k": i, "rejected_k": j, "margin": margin,
+            "n_voters": n_voters, "cycle": cycle[p], "tie_broken": np.zeros(len(p), dtype=bool),
+        }))
+    return _finish(records, frames)
+
+
+# -- social choice ---------------------------------------------------------------------------
+
+
+def rule_scores(rule: str, margin: np.ndarray) -> np.ndarray:
+    """``[P, K]`` fast-path scores from ``[P, K, K]`` margins (``borda`` or ``copeland``)."""
+    if rule == "borda":
+        return margin.sum(axis=2)
+    if rule == "copeland":
+        return np.sign(margin).sum(axis=2)
+    raise ValueError(f"sc.rule: no fast path for {rule!r} (fast rules: {', '.join(FAST_RULES)})")
+
+
+def resolve_rule(rule: str) -> Callable[..., list]:
+    """The ``pref_voting`` voting method named ``rule`` (aliases: schulze -> beat_path, ...)."""
+    import pref_voting.voting_methods as vms
+    from pref_voting.voting_method import VotingMethod
+
+    name = RULE_ALIASES.get(rule, rule)
+    method = getattr(vms, name, None)
+    if not isinstance(method, VotingMethod):
+        known = sorted(n for n in dir(vms) if isinstance(getattr(vms, n), VotingMethod))
+        raise ValueError(
+            f"sc.rule: unknown voting rule {rule!r}; expected a pref_voting method name such as "
+            f"borda, copeland, schulze, ranked_pairs, minimax (all: {', '.join(known)})"
+        )
+    return method
+
+
+def pref_voting_profile(record: BallotRecord, reverse: bool = False) -> Any:
+    """The record as a ``pref_voting`` ``ProfileWithTies`` over candidate positions 0..K-1.
+
+    A ranking vote lists every candidate (unlisted ones in a last tier of their own, so no
+    "extended" preference is needed); a pair vote is a two-candidate ranking (other candidates
+    unranked, hence not compared) and a tied pair vote ranks both first. ``rcounts`` are the
+    vote weights. ``reverse`` turns every ranking upside down (for the rule's loser).
+    """
+    from pref_voting.profiles_with_ties import ProfileWithTies
+
+    ids = {c["id"]: k for k, c in enumerate(record["candidates"])}
+    k = len(ids)
+    rankings, counts = [], []
+    for vote in record["votes"]:
+        if "ranking" in vote:
+            rank = {c: len(vote["ranking"]) + 1 for c in range(k)}
+            for t, members in enumerate(vote["ranking"]):
+                for cid in members:
+                    rank[ids[cid]] = t + 1
+        else:
+            a, b = (ids[x] for x in vote["pair"])
+            if vote["winner"] is None:
+                rank = {a: 1, b: 1}
+            else:
+                win = ids[vote["winner"]]
+                rank = {win: 1, (b if win == a else a): 2}
+        if reverse:
+            top = max(rank.values()) + 1
+            rank = {c: top - r for c, r in rank.items()}
+        rankings.append(rank)
+        counts.append(float(vote.get("weight", 1.0)))
+    return ProfileWithTies(rankings, rcounts=counts, candidates=list(range(k)))
+
+
+def pref_voting_winners(
+    rule: str, record: BallotRecord, margin: np.ndarray | None = None, reverse: bool = False
+) -> list[int]:
+    """Winner positions of ``rule`` on one record through ``pref_voting``.
+
+    Margin-based input (``MarginGraph`` of ``M``, or ``-M`` when ``reverse``) when the rule
+    accepts one; otherwise a ``ProfileWithTies`` (or a linear ``Profile`` when the rule needs
+    one and every vote is a complete strict ranking).
+    """
+    from pref_voting.profiles import Profile
+    from pref_voting.voting_method_properties import ElectionTypes
+    from pref_voting.weighted_majority_graphs import MarginGraph
+
+    method = resolve_rule(rule)
+    types = set(getattr(method, "input_types", None) or [])
+    if ElectionTypes.MARGIN_GRAPH in types:
+        if margin is None:
+            margin = _margin_of(record)
+        m = -margin if reverse else margin
+        k = m.shape[0]
+        edges = [(i, j, float(m[i, j])) for i in range(k) for j in range(k) if m[i, j] > 0]
+        return sorted(int(c) for c in method(MarginGraph(list(range(k)), edges)))
+    if ElectionTypes.PROFILE_WITH_TIES in types or ElectionTypes.TRUNCATED_LINEAR_PROFILE in types:
+        if any("ranking" not in v for v in record["votes"]) and ElectionTypes.PROFILE_WITH_TIES not in types:
+            raise ValueError(f"sc.rule: {rule!r} needs ranking votes; prompt {record['prompt_id']!r} has pair votes")
+        return sorted(int(c) for c in method(pref_voting_profile(record, reverse)))
+    if ElectionTypes.PROFILE in types:
+        prof = pref_voting_profile(record, reverse)
+        k = len(record["candidates"])
+        linear = all(
+            "ranking" in v and all(len(t) == 1 for t in v["ranking"]) and len(v["ranking"]) >= k - 1
+            for v in record["votes"]
+        )
+        if not linear:
+            raise ValueError(
+                f"sc.rule: {rule!r} needs complete strict rankings (linear orders); prompt "
+                f"{record['prompt_id']!r} has ties, pair votes or partial rankings"
+            )
+        orders = [sorted(r.rmap, key=r.rmap.get) for r in prof.rankings]
+        return sorted(int(c) for c in method(Profile(orders, rcounts=prof.rcounts)))
+    raise ValueError(f"sc.rule: {rule!r} takes none of MarginGraph, ProfileWithTies, Profile")
+
+
+def _margin_of(record: BallotRecord) -> np.ndarray:
+    s, _ = support_matrix(record)
+    return s - s.T
+
+
+def _tie_rng(seed: int, prompt_id: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), zlib.crc32(prompt_id.encode("utf-8"))])
+
+
+def _pick(
+    winners: Sequence[int], losers: Sequence[int], k: int, seed: int, prompt_id: str
+) -> tuple[int, int, bool]:
+    """(winner, loser, tie_broken): a seeded draw among tied winners, then among the losers
+    other than the winner (all other candidates if that leaves none)."""
+    rng: np.random.Generator | None = None
+    tied = len(winners) > 1
+    if tied:
+        rng = _tie_rng(seed, prompt_id)
+        w = int(winners[int(rng.integers(len(winners)))])
+    else:
+        w = int(winners[0])
+    rest = [c for c in losers if c != w] or [c for c in range(k) if c != w]
+    if len(rest) > 1:
+        rng = rng or _tie_rng(seed, prompt_id)
+        return w, int(rest[int(rng.integers(len(rest)))]), True
+    return w, int(rest[0]), tied
+
+
+@dataclass
+class Outcome:
+    """Per-record sc outcome (arrays over the input records)."""
+
+    winner: np.ndarray  # [R] int candidate position
+    loser: np.ndarray  # [R] int
+    tie_broken: np.ndarray  # [R] bool: winner or loser drawn among tied candidates
+    winner_tied: np.ndarray  # [R] bool: winner drawn among tied candidates
+    cycle: np.ndarray  # [R] bool
+    condorcet: np.ndarray  # [R] int Condorcet winner position or -1
+    n_winners: np.ndarray  # [R] int size of the rule's winner set
+
+
+def sc_outcomes(
+    records: Sequence[BallotRecord], rule: str = "borda", seed: int = 0
+) -> tuple[Outcome, list[SupportBatch]]:
+    """Winner and loser of ``rule`` for every record (ties broken as in the module docstring),
+    with the support batches they were computed from."""
+    rule = RULE_ALIASES.get(rule, rule)
+    if rule not in FAST_RULES:
+        resolve_rule(rule)  # fail fast on an unknown name
+    n = len(records)
+    out = Outcome(
+        np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n, bool),
+        np.zeros(n, bool), np.full(n, -1, np.int64), np.zeros(n, np.int64),
+    )
+    batches = support_batches(records)
+    for batch in batches:
+        m = batch.margin
+        out.cycle[batch.rec] = majority_cycles(m)
+        out.condorcet[batch.rec] = condorcet_winners(m)
+        if rule in FAST_RULES:
+            score = rule_scores(rule, m)
+            top = score == score.max(axis=1, keepdims=True)
+            bottom = score == score.min(axis=1, keepdims=True)
+            simple = (top.sum(1) == 1) & (bottom.sum(1) == 1) & (top.argmax(1) != bottom.argmax(1))
+            out.winner[batch.rec[simple]] = top[simple].argmax(1)
+            out.loser[batch.rec[simple]] = bottom[simple].argmax(1)
+            out.n_winners[batch.rec] = top.sum(1)
+            for p in np.nonzero(~simple)[0].tolist():
+                r = int(batch.rec[p])
+                w, l, tied = _pick(
+                    np.nonzero(top[p])[0].tolist(), np.nonzero(bottom[p])[0].tolist(),
+                    m.shape[-1], seed, records[r]["prompt_id"],
+                )
+                out.winner[r], out.loser[r], out.tie_broken[r] = w, l, tied
+                out.winner_tied[r] = top[p].sum() > 1
+        else:
+            for p, r in enumerate(batch.rec.tolist()):
+                winners = pref_voting_winners(rule, records[r], m[p])
+                losers = pref_voting_winners(rule, records[r], m[p], reverse=True)
+                w, l, tied = _pick(winners, losers, m.shape[-1], seed, records[r]["prompt_id"])
+                out.winner[r], out.loser[r], out.tie_broken[r] = w, l, tied
+                out.winner_tied[r] = len(winners) > 1
+                out.n_winners[r] = len(winners)
+    return out, batches
+
+
+def sc_winners(records: Sequence[BallotRecord], rule: str = "borda", seed: int = 0) -> list[str]:
+    """Candidate id of the ``rule`` winner of every record (the same tie-breaking as the pairs)."""
+    outcome, _ = sc_outcomes(records, rule, seed)
+    return [rec["candidates"][w]["id"] for rec, w in zip(records, outcome.winner.tolist())]
+
+
+def sc_pairs(
+    records: Sequence[BallotRecord], rule: str = "borda", pairs: str = "winner_loser", seed: int = 0
+) -> pd.DataFrame:
+    """The ``sc`` arm's pairs (module docstring): one per record (``winner_loser``) or K-1
+    (``winner_vs_all``)."""
+    if pairs not in SC_PAIRS:
+        raise ValueError(f"sc.pairs: unknown value {pairs!r} (expected {' or '.join(SC_PAIRS)})")
+    rule = RULE_ALIASES.get(rule, rule)
+    outcome, batches = sc_outcomes(records, rule, seed)
+    frames = []
+    for batch in batches:
+        m = batch.margin
+        k = m.shape[-1]
+        p = np.arange(len(batch.rec))
+        w = outcome.winner[batch.rec]
+        if pairs == "winner_loser":
+            pp, others = p, outcome.loser[batch.rec]
+            tie = outcome.tie_broken[batch.rec]
+        else:
+            grid = np.broadcast_to(np.arange(k), (len(p), k))
+            keep = grid != w[:, None]
+            pp, others = np.nonzero(keep)[0], grid[keep]
+            tie = outcome.winner_tied[batch.rec][pp]
+        ww = w[pp]
+        if rule in FAST_RULES:
+            score = rule_scores(rule, m)
+            margin = score[pp, ww] - score[pp, others]
+        else:
+            margin = m[pp, ww, others]
+        frames.append(pd.DataFrame({
+            "rec": batch.rec[pp], "chosen_k": ww, "rejected_k": others, "margin": margin.astype(np.float64),
+            "n_voters": batch.count[pp, ww, others] + batch.count[pp, others, ww],
+            "cycle": outcome.cycle[batch.rec][pp], "tie_broken": tie,
+        }))
+    return _finish(records, frames)
+
+
+def _finish(records: Sequence[BallotRecord], frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate batch frames, order rows by record, then margin (desc), then positions,
+    and add the id columns."""
+    if frames:
+        df = pd.concat(frames, ignore_index=True)
+    else:
+        df = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+            ("rec", "int64"), ("chosen_k", "int64"), ("rejected_k", "int64"), ("margin", "float64"),
+            ("n_voters", "int64"), ("cycle", "bool"), ("tie_broken", "bool"))})
+    df = df.sort_values(
+        ["rec", "margin", "chosen_k", "rejected_k"], ascending=[True, False, True, True], kind="stable"
+    ).reset_index(drop=True)
+    rec = df["rec"].to_numpy()
+    pid = np.array([r["prompt_id"] for r in records], dtype=object)
+    topic = np.array([r["topic"] for r in records], dtype=object)
+    df["prompt_id"] = pid[rec]
+    df["topic"] = topic[rec]
+    ids, offsets = candidate_table(records)
+    df["chosen_id"] = ids[offsets[rec] + df["chosen_k"].to_numpy()]
+    df["rejected_id"] = ids[offsets[rec] + df["rejected_k"].to_numpy()]
+    df["margin"] = df["margin"].astype(np.float64)
+    df["n_voters"] = df["n_voters"].astype(np.int64)
+    return df[list(PAIR_COLUMNS)]
+
+
+def candidate_table(records: Sequence[BallotRecord], field: str = "id") -> tuple[np.ndarray, np.ndarray]:
+    """All candidates' ``field`` as one flat object array, and ``[R + 1]`` offsets: candidate
+    ``k`` of record ``r`` is ``flat[offsets[r] + k]``."""
+    offsets = np.zeros(len(records) + 1, dtype=np.int64)
+    np.cumsum([len(r["candidates"]) for r in records], out=offsets[1:])
+    flat = np.array([c[field] for r in records for c in r["candidates"]], dtype=object)
+    return flat, offsets
+
+
+def arm_pairs(records: Sequence[BallotRecord], arm: str, config: dict) -> pd.DataFrame:
+    """Pairs of ``arm`` (``maj`` or ``sc``) with the config's ``sc`` section and ``data.seed``."""
+    if arm == "maj":
+        return maj_pairs(records)
+    if arm == "sc":
+        sc = config.get("sc") or {}
+        return sc_pairs(records, sc.get("rule", "borda"), sc.get("pairs", "winner_loser"), config["data"]["seed"])
+    raise ValueError(f"arm: unknown arm {arm!r} (expected {' or '.join(ARMS)})")
+
+
+def winner_disagreement(records: Sequence[BallotRecord], rule: str = "borda", seed: int = 0) -> dict[str, Any]:
+    """How often majority and ``rule`` disagree on the best response.
+
+    Returns counts and shares: ``n_prompts``; ``cycles`` (majority relation has a cycle);
+    ``condorcet`` (a Condorcet winner exists); ``disagree`` (a Condorcet winner exists and the
+    rule's winner, after tie-breaking, is another candidate); ``share_disagree`` =
+    disagree / n_prompts; ``share_disagree_given_condorcet`` = disagree / condorcet.
+    """
+    outcome, _ = sc_outcomes(records, rule, seed)
+    has_cw = outcome.condorcet >= 0
+    disagree = has_cw & (outcome.condorcet != outcome.winner)
+    n = len(records)
+    return {
+        "rule": rule,
+        "n_prompts": n,
+        "cycles": int(outcome.cycle.sum()),
+        "condorcet": int(has_cw.sum()),
+        "disagree": int(disagree.sum()),
+        "ties_broken": int(outcome.tie_broken.sum()),
+        "share_disagree": float(disagree.sum() / n) if n else 0.0,
+        "share_disagree_given_condorcet": float(disagree.sum() / has_cw.sum()) if has_cw.any() else 0.0,
+    }

@@ -1,0 +1,357 @@
+"""Held-out split, per-arm pools, nested matched series, SFT corpus and eval questions.
+
+Order of operations (every step seeded by ``data.seed``, each with its own RNG stream):
+
+1. **Topics** (:func:`select_topics`): ``data.topics`` is ``"all"``, an explicit list, or
+   ``{"n": k}`` (k topics drawn without replacement from the sorted available topics).
+2. **Eval split first** (:func:`make_split`): ``data.n_eval_prompts`` prompts of the selected
+   topics are held out before anything else is built: drawn round robin over the (sorted)
+   topics, each topic's prompts in a seeded shuffle, so the eval set is balanced over topics.
+   Training prompts are the remaining ones, minus any whose raw prompt text equals an eval
+   prompt's text (so no eval question is ever trained on, even under another id).
+3. **One prompt order** per experiment: a seeded permutation of the training prompt ids (sorted
+   first, so the order does not depend on the ballots' file order): ``split.json``'s
+   ``train_order``.
+4. **Pools** (:func:`build_pool`): every pair of an arm over all training prompts, prompts in
+   train order, pairs within a prompt in the arm's order (:mod:`prefsweep.arms`).
+5. **Series** (:func:`build_series`), in pairs of the reference arm (``data.reference_arm``):
+   size N is the reference pool's first N rows, i.e. its first prompts in train order up to
+   exactly N pairs, the last prompt's pairs truncated in pool order. Let ``last`` be the
+   train-order position of that last prompt. The other arm is
+
+   - ``prompt``-matched: all its pairs of prompts at positions ``<= last`` (the same prompts,
+     usually fewer pairs);
+   - ``size``-matched: its first N pool rows: the same prompts, topped up with the next prompts
+     in order (or truncated in pool order) to exactly N pairs.
+
+   Every series is a prefix of its pool, so series are nested (N rows are in 2N). The reference
+   arm's series do not depend on matching and are stored once as ``shared``.
+
+File formats (design.md): ``split.json`` = ``{"seed", "topics", "eval_prompt_ids",
+"train_order"}``; pool and series parquet columns :data:`SERIES_COLUMNS`; manifest =
+``{"arm", "matching", "size", "n_pairs", "n_prompts", "topics": {topic: n_pairs},
+"ties_broken", "cycles", "sha256"}`` where ``ties_broken`` and ``cycles`` count prompts of the
+series (with a broken tie / a majority cycle) and ``sha256`` is that of ``pairs.parquet``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from prefsweep import arms
+from prefsweep.ballots import BallotRecord
+from prefsweep.io import atomic_write_json, atomic_write_parquet, sha256_file
+from prefsweep.paths import SHARED
+from prefsweep.prompts import render_completion, render_prompt
+
+SERIES_COLUMNS = (
+    "prompt", "chosen", "rejected", "pair_id", "prompt_id", "topic", "chosen_id", "rejected_id",
+    "margin", "n_voters", "cycle", "tie_broken", "order",
+)
+MATCHINGS = ("prompt", "size")
+#: Seed streams: ``np.random.default_rng([data.seed, stream])``.
+STREAM_TOPICS, STREAM_EVAL, STREAM_ORDER = 10, 11, 12
+
+
+class SeriesError(ValueError):
+    """A series cannot be built as asked (unreachable size, bad matching, ...)."""
+
+
+# -- split -----------------------------------------------------------------------------------
+
+
+def select_topics(available: Sequence[str], spec: Any, seed: int) -> list[str]:
+    """The topics an experiment uses (sorted), from ``data.topics``.
+
+    ``spec``: ``"all"``, a list of topic names, or ``{"n": k}`` (k random topics, seeded).
+    Unknown topics or an impossible ``n`` raise ``ValueError`` naming ``data.topics``.
+    """
+    avail = sorted(set(available))
+    if spec is None or spec == "all":
+        return avail
+    if isinstance(spec, dict):
+        if set(spec) != {"n"} or not isinstance(spec["n"], int) or not 1 <= spec["n"] <= len(avail):
+            raise ValueError(
+                f"data.topics: expected {{n: k}} with 1 <= k <= {len(avail)} (the number of topics "
+                f"in the ballots), got {spec!r}"
+            )
+        rng = np.random.default_rng([int(seed), STREAM_TOPICS])
+        picked = rng.choice(len(avail), size=spec["n"], replace=False)
+        return sorted(avail[i] for i in picked.tolist())
+    if isinstance(spec, (list, tuple)) and spec:
+        unknown = [t for t in spec if t not in avail]
+        if unknown:
+            raise ValueError(
+                f"data.topics: unknown topic(s) {unknown} (the ballots have: {', '.join(avail)})"
+            )
+        return sorted(set(spec))
+    raise ValueError(f"data.topics: expected 'all', a non-empty list of topics or {{n: k}}, got {spec!r}")
+
+
+def make_split(records: Sequence[BallotRecord], data: dict[str, Any]) -> dict[str, Any]:
+    """``split.json`` content from the ballots and the config's ``data`` section (steps 1-3)."""
+    seed = int(data["seed"])
+    topics = select_topics([r["topic"] for r in records], data.get("topics", "all"), seed)
+    chosen = set(topics)
+    by_topic: dict[str, list[str]] = {t: [] for t in topics}
+    text_of: dict[str, str] = {}
+    for r in records:
+        if r["topic"] in chosen:
+            by_topic[r["topic"]].append(r["prompt_id"])
+            text_of[r["prompt_id"]] = r["prompt"]
+    n_eval = int(data["n_eval_prompts"])
+    n_all = len(text_of)
+    if not 0 <= n_eval < n_all:
+        raise ValueError(
+            f"data.n_eval_prompts: {n_eval} eval prompts leave no training prompt "
+            f"(topics {topics} have {n_all} prompts)"
+        )
+    rng = np.random.default_rng([seed, STREAM_EVAL])
+    queues: dict[str, list[str]] = {}
+    for t in topics:  # each topic's prompts in a seeded shuffle (sorted first: file order is irrelevant)
+        ids = sorted(by_topic[t])
+        queues[t] = [ids[i] for i in rng.permutation(len(ids)).tolist()]
+    eval_ids: list[str] = []
+    depth = 0
+    while len(eval_ids) < n_eval:
+        for t in topics:
+            if depth < len(queues[t]) and len(eval_ids) < n_eval:
+                eval_ids.append(queues[t][depth])
+        depth += 1
+    eval_set = set(eval_ids)
+    eval_texts = {text_of[p] for p in eval_ids}
+    train = sorted(p for p in text_of if p not in eval_set and text_of[p] not in eval_texts)
+    if not train:
+        raise ValueError("data.n_eval_prompts: no training prompt left after the eval split")
+    order = np.random.default_rng([seed, STREAM_ORDER]).permutation(len(train))
+    return {
+        "seed": seed,
+        "topics": topics,
+        "eval_prompt_ids": eval_ids,
+        "train_order": [train[i] for i in order.tolist()],
+    }
+
+
+def records_in(records: Sequence[BallotRecord], prompt_ids: Sequence[str]) -> list[BallotRecord]:
+    """The records of ``prompt_ids``, in that order (KeyError names a missing id)."""
+    by_id = {r["prompt_id"]: r for r in records}
+    missing = [p for p in prompt_ids if p not in by_id]
+    if missing:
+        raise KeyError(f"split names prompt ids missing from the ballots, e.g. {missing[:3]}")
+    return [by_id[p] for p in prompt_ids]
+
+
+# -- pools and series ------------------------------------------------------------------------
+
+
+def build_pool(
+    records: Sequence[BallotRecord], split: dict[str, Any], arm: str, config: dict[str, Any]
+) -> pd.DataFrame:
+    """Every pair of ``arm`` over the training prompts in train order (columns
+    :data:`SERIES_COLUMNS`; ``prompt`` / ``chosen`` / ``rejected`` rendered with
+    ``config["prompt_format"]``).
+
+    String columns are Arrow-backed (``string[pyarrow]``): each distinct string is rendered once
+    and the columns are built with ``take``, so a million-row pool costs no per-row Python work.
+    """
+    train = records_in(records, split["train_order"])
+    pairs = arms.arm_pairs(train, arm, config)
+    fmt = config.get("prompt_format")
+    rec = pa.array(pairs["rec"].to_numpy())
+    texts, offsets = arms.candidate_table(train, "text")
+    completions = pa.array([render_completion(t, fmt) for t in texts.tolist()], type=pa.string())
+    prompts = pa.array([render_prompt(r["prompt"], fmt) for r in train], type=pa.string())
+    rec_np = pairs["rec"].to_numpy()
+    chosen = pa.array(offsets[rec_np] + pairs["chosen_k"].to_numpy())
+    rejected = pa.array(offsets[rec_np] + pairs["rejected_k"].to_numpy())
+    cand_ids = pa.array(arms.candidate_table(train, "id")[0].tolist(), type=pa.string())
+    prompt_ids = pa.array([r["prompt_id"] for r in train], type=pa.string())
+    topics = pa.array([r["topic"] for r in train], type=pa.string())
+    pid, cid, rid = prompt_ids.take(rec), cand_ids.take(chosen), cand_ids.take(rejected)
+
+    def col(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+        return pd.arrays.ArrowStringArray(values)
+
+    return pd.DataFrame({
+        "prompt": col(prompts.take(rec)),
+        "chosen": col(completions.take(chosen)),
+        "rejected": col(completions.take(rejected)),
+        "pair_id": col(pc.binary_join_element_wise(pid, pc.binary_join_element_wise(cid, rid, ">"), "|")),
+        "prompt_id": col(pid),
+        "topic": col(topics.take(rec)),
+        "chosen_id": col(cid),
+        "rejected_id": col(rid),
+        "margin": pairs["margin"].to_numpy(np.float64),
+        "n_voters": pairs["n_voters"].to_numpy(np.int64),
+        "cycle": pairs["cycle"].to_numpy(bool),
+        "tie_broken": pairs["tie_broken"].to_numpy(bool),
+        "order": rec_np.astype(np.int64),
+    })
+
+
+def series_rows(
+    ref_order: np.ndarray,
+    other_order: np.ndarray,
+    arm: str,
+    matching: str,
+    size: int,
+    reference_arm: str,
+) -> int:
+    """Number of leading pool rows that form the series (every series is a pool prefix).
+
+    ``ref_order`` / ``other_order``: the ``order`` column of the reference pool and of
+    ``arm``'s pool. Raises :class:`SeriesError` naming arm, matching, size and what is available
+    when the size cannot be reached, or when the matching does not fit the arm.
+    """
+    if size < 1:
+        raise SeriesError(f"arm {arm}, matching {matching}, size {size}: expected a size >= 1 (0 is the zero point)")
+    if arm == reference_arm and matching != SHARED:
+        raise SeriesError(
+            f"arm {arm}, matching {matching}, size {size}: {arm} is the reference arm "
+            f"(data.reference_arm); its series are stored once as matching {SHARED!r}"
+        )
+    if arm != reference_arm and matching not in MATCHINGS:
+        raise SeriesError(
+            f"arm {arm}, matching {matching}, size {size}: expected matching "
+            f"{' or '.join(MATCHINGS)} for a non-reference arm"
+        )
+    if size > len(ref_order):
+        n_prompts = len(np.unique(ref_order))
+        raise SeriesError(
+            f"arm {arm}, matching {matching}, size {size}: unreachable; the reference arm "
+            f"{reference_arm} has only {len(ref_order)} pairs over {n_prompts} training prompts "
+            "(lower data.sizes or add prompts)"
+        )
+    if arm == reference_arm:
+        return size
+    if matching == "prompt":
+        last = ref_order[size - 1]
+        return int(np.searchsorted(other_order, last, side="right"))
+    if size > len(other_order):
+        raise SeriesError(
+            f"arm {arm}, matching size, size {size}: unreachable; arm {arm} has only "
+            f"{len(other_order)} pairs over {len(np.unique(other_order))} training prompts "
+            "(lower data.sizes, add prompts, or use sc.pairs winner_vs_all)"
+        )
+    return size
+
+
+def build_series(
+    ref_pool: pd.DataFrame, pool: pd.DataFrame, arm: str, matching: str, size: int, reference_arm: str
+) -> pd.DataFrame:
+    """The series cell (``arm``, ``matching``, ``size``) from the two pools (module docstring).
+
+    ``pool`` is ``arm``'s pool (the same frame as ``ref_pool`` for the reference arm)."""
+    n = series_rows(
+        ref_pool["order"].to_numpy(), pool["order"].to_numpy(), arm, matching, size, reference_arm
+    )
+    return pool.iloc[:n].reset_index(drop=True)
+
+
+def read_series(
+    ref_pool_path: str | os.PathLike,
+    pool_path: str | os.PathLike,
+    arm: str,
+    matching: str,
+    size: int,
+    reference_arm: str,
+) -> pd.DataFrame:
+    """:func:`build_series` from pool files, reading only the reference pool's ``order``
+    column and the leading row groups of ``arm``'s pool that the series needs."""
+    ref_order = pq.read_table(ref_pool_path, columns=["order"])["order"].to_numpy()
+    other = pq.ParquetFile(pool_path)
+    if Path(pool_path).resolve() == Path(ref_pool_path).resolve():
+        other_order = ref_order
+    else:
+        other_order = other.read(columns=["order"])["order"].to_numpy()
+    n = series_rows(ref_order, other_order, arm, matching, size, reference_arm)
+    groups, rows = [], 0
+    for g in range(other.num_row_groups):
+        if rows >= n:
+            break
+        groups.append(g)
+        rows += other.metadata.row_group(g).num_rows
+    table = other.read_row_groups(groups) if groups else other.schema_arrow.empty_table()
+    return table.slice(0, n).to_pandas().reset_index(drop=True)
+
+
+def series_manifest(df: pd.DataFrame, arm: str, matching: str, size: int, sha256: str) -> dict[str, Any]:
+    """Manifest of a series cell (module docstring)."""
+    per_prompt = df.groupby("prompt_id", sort=False).agg(cycle=("cycle", "any"), tie=("tie_broken", "any"))
+    return {
+        "arm": arm,
+        "matching": matching,
+        "size": int(size),
+        "n_pairs": int(len(df)),
+        "n_prompts": int(df["prompt_id"].nunique()),
+        "topics": {str(t): int(n) for t, n in df["topic"].value_counts().sort_index().items()},
+        "ties_broken": int(per_prompt["tie"].sum()),
+        "cycles": int(per_prompt["cycle"].sum()),
+        "sha256": sha256,
+    }
+
+
+def write_series(out_dir: str | os.PathLike, df: pd.DataFrame, arm: str, matching: str, size: int) -> dict[str, Any]:
+    """Write ``out_dir/pairs.parquet`` then ``out_dir/manifest.json`` atomically; return the
+    manifest."""
+    out = Path(out_dir)
+    atomic_write_parquet(out / "pairs.parquet", df[list(SERIES_COLUMNS)])
+    manifest = series_manifest(df, arm, matching, size, sha256_file(out / "pairs.parquet"))
+    atomic_write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+# -- SFT corpus and eval questions -----------------------------------------------------------
+
+
+def best_responses(records: Sequence[BallotRecord], config: dict[str, Any]) -> list[str]:
+    """Text of the ``sc.rule`` winner of every record (tie-breaking as in the sc arm)."""
+    sc = config.get("sc") or {}
+    outcome, _ = arms.sc_outcomes(records, sc.get("rule", "borda"), int(config["data"]["seed"]))
+    return [r["candidates"][w]["text"] for r, w in zip(records, outcome.winner.tolist())]
+
+
+def sft_corpus(records: Sequence[BallotRecord], split: dict[str, Any], config: dict[str, Any]) -> list[dict[str, str]]:
+    """``data/sft.jsonl`` rows ``{"prompt", "completion", "prompt_id"}`` (rendered), the best
+    response of every training prompt, in train order."""
+    train = records_in(records, split["train_order"])
+    fmt = config.get("prompt_format")
+    return [
+        {"prompt": render_prompt(r["prompt"], fmt), "completion": render_completion(best, fmt), "prompt_id": r["prompt_id"]}
+        for r, best in zip(train, best_responses(train, config))
+    ]
+
+
+def eval_questions(
+    records: Sequence[BallotRecord], split: dict[str, Any], config: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """FastChat ``question.jsonl`` rows and reference answers for the eval prompts.
+
+    Questions: ``{"question_id": prompt_id, "category": topic, "turns": [raw prompt]}``.
+    Reference answers (FastChat answer format, the best response as raw text):
+    ``{"question_id", "answer_id": "reference-<prompt_id>", "model_id": "reference",
+    "choices": [{"index": 0, "turns": [text]}], "tstamp": 0.0}`` (fixed id and time stamp so
+    the file is byte-identical across runs).
+    """
+    ev = records_in(records, split["eval_prompt_ids"])
+    questions = [{"question_id": r["prompt_id"], "category": r["topic"], "turns": [r["prompt"]]} for r in ev]
+    answers = [
+        {
+            "question_id": r["prompt_id"],
+            "answer_id": f"reference-{r['prompt_id']}",
+            "model_id": "reference",
+            "choices": [{"index": 0, "turns": [best]}],
+            "tstamp": 0.0,
+        }
+        for r, best in zip(ev, best_responses(ev, config))
+    ]
+    return questions, answers

@@ -1,0 +1,51 @@
+"""Generate answers to the eval questions with one model (FastChat model_answer format).
+
+    python scripts/answers.py --config-json results/default/config/answers.json \
+        --model results/default/hf/dpo-maj-shared-n64-seed1 --model-id dpo-maj-shared-n64-seed1 \
+        --questions results/default/eval/question.jsonl \
+        --out results/default/eval/model_answer/dpo-maj-shared-n64-seed1.jsonl \
+        [--device auto] [--threads 2]
+
+Batched, left-padded generation on CPU or CUDA with config ``eval.generation``
+({max_new_tokens, do_sample, temperature, seed, batch_size}); prompts rendered with
+``prompt_format``. See :mod:`prefsweep.generate` for the record format.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from prefsweep.generate import answer_questions
+from prefsweep.io import atomic_write_jsonl, load_config_json, read_jsonl
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--model", required=True, help="HF model directory (hf/{model_id})")
+    p.add_argument("--model-id", required=True, help="model id written into every record")
+    p.add_argument("--questions", required=True, help="FastChat question.jsonl")
+    p.add_argument("--out", required=True, help="output eval/model_answer/{model_id}.jsonl")
+    p.add_argument("--device", default="auto", help="auto (CUDA if visible), cpu or cuda[:N]")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (pass the job's cores: more threads than free cores is very slow)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = load_config_json(args.config_json)
+    questions = read_jsonl(args.questions)
+    t0 = time.perf_counter()
+    records = answer_questions(args.model, args.model_id, questions, config, device=args.device)
+    atomic_write_jsonl(args.out, records)
+    print(f"wrote {len(records)} answers to {args.out} in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""FastChat eval questions and reference answers for the held-out eval prompts.
+
+    python scripts/eval_questions.py --config-json results/default/config.resolved.json \
+        --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
+        --questions results/default/eval/question.jsonl \
+        --reference results/default/eval/reference_answer/reference.jsonl
+
+Questions ``{"question_id", "category", "turns"}``; reference answers in FastChat's answer
+format with ``model_id`` ``reference`` and the best (``sc.rule`` winner) response (see
+:func:`prefsweep.series.eval_questions`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from prefsweep.ballots import read_ballots
+from prefsweep.io import atomic_write_jsonl, load_config_json
+from prefsweep.series import eval_questions
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
+    p.add_argument("--split", required=True, help="data/split.json")
+    p.add_argument("--questions", required=True, help="output eval/question.jsonl")
+    p.add_argument("--reference", required=True, help="output eval/reference_answer/reference.jsonl")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    config = load_config_json(args.config_json)
+    with open(args.split, encoding="utf-8") as fh:
+        split = json.load(fh)
+    questions, answers = eval_questions(read_ballots(args.ballots), split, config)
+    atomic_write_jsonl(args.questions, questions)
+    atomic_write_jsonl(args.reference, answers)
+    print(f"wrote {len(questions)} questions -> {args.questions}, reference answers -> {args.reference}")
+
+
+if __name__ == "__main__":
+    main()

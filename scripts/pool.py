@@ -1,0 +1,49 @@
+"""All pairs of one arm over the training prompts, in the experiment's prompt order.
+
+    python scripts/pool.py --config-json results/default/config.resolved.json \
+        --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
+        --arm maj --out results/default/data/pool/maj.parquet
+
+``--arm maj``: every strict pairwise-majority pair; ``--arm sc``: the ``sc.rule`` winner against
+the loser (or everyone, ``sc.pairs``). Columns: :data:`prefsweep.series.SERIES_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from prefsweep.arms import ARMS
+from prefsweep.ballots import read_ballots
+from prefsweep.io import atomic_write_parquet, load_config_json
+from prefsweep.series import build_pool
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
+    p.add_argument("--split", required=True, help="data/split.json")
+    p.add_argument("--arm", required=True, choices=ARMS)
+    p.add_argument("--out", required=True, help="output data/pool/{arm}.parquet")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    t0 = time.perf_counter()
+    config = load_config_json(args.config_json)
+    records = read_ballots(args.ballots)
+    with open(args.split, encoding="utf-8") as fh:
+        split = json.load(fh)
+    pool = build_pool(records, split, args.arm, config)
+    atomic_write_parquet(args.out, pool)
+    print(f"{args.arm}: {len(pool)} pairs over {pool['prompt_id'].nunique()} of "
+          f"{len(split['train_order'])} training prompts ({int(pool['tie_broken'].sum())} with a "
+          f"broken tie, {int(pool['cycle'].sum())} from prompts with a majority cycle) -> {args.out} "
+          f"in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

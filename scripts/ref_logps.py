@@ -1,0 +1,60 @@
+"""Reference log-probs of an arm's pairs under the DPO init model, computed once per arm.
+
+    python scripts/ref_logps.py --config-json results/default/config/ref_logps.json \
+        --model results/default/models/sft \
+        --pairs results/default/data/maj/shared/n256/pairs.parquet \
+        --out results/default/ref_logps/maj.parquet
+
+``--pairs`` takes one or more pairs tables (the arm's largest series under each matching); their
+union by ``pair_id`` is scored. Output columns: pair_id, ref_chosen_logps, ref_rejected_logps
+(float64: summed completion token log-probs, exactly as TRL 1.16 ``DPOTrainer`` computes them,
+with ``dpo.max_length``; see :mod:`prefsweep.reflogps`). With ``dpo.bf16`` on a GPU the forward
+runs under bf16 autocast, as it would inside the trainer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import pandas as pd
+
+from prefsweep.io import atomic_write_parquet, load_config_json
+from prefsweep.reflogps import compute_ref_logps, union_pairs
+from prefsweep.training import DPO_KEYS, configure_runtime, load_model_and_tokenizer, resolve_section
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--model", required=True, help="DPO init model HF directory (models/sft or models/base)")
+    p.add_argument("--pairs", required=True, nargs="+", help="pairs.parquet tables of the arm")
+    p.add_argument("--out", required=True, help="output ref_logps/{arm}.parquet")
+    p.add_argument("--batch-size", type=int, default=None, help="pairs per forward (default: dpo.per_device_train_batch_size)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    configure_runtime(args.threads)
+    t0 = time.perf_counter()
+    config = load_config_json(args.config_json)
+    section = resolve_section(config["dpo"], DPO_KEYS, "dpo")
+    pairs = union_pairs(pd.read_parquet(p) for p in args.pairs)
+
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tokenizer = load_model_and_tokenizer(args.model)
+    model.to(device)
+    autocast = torch.bfloat16 if section["bf16"] and device == "cuda" else None
+    table = compute_ref_logps(model, tokenizer, pairs, max_length=section["max_length"],
+                              batch_size=args.batch_size or section["per_device_train_batch_size"],
+                              autocast_dtype=autocast)
+    atomic_write_parquet(args.out, table)
+    print(f"reference log-probs of {len(table)} pairs written to {args.out} in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

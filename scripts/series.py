@@ -1,0 +1,45 @@
+"""One series cell: the first pairs of an arm's pool, matched to the reference arm.
+
+    python scripts/series.py --config-json results/default/config.resolved.json \
+        --ref-pool results/default/data/pool/maj.parquet --pool results/default/data/pool/sc.parquet \
+        --arm sc --matching prompt --size 64 --out-dir results/default/data/sc/prompt/n64
+
+For the reference arm (``data.reference_arm``) pass ``--matching shared`` and the same pool
+twice. Writes ``DIR/pairs.parquet`` and ``DIR/manifest.json`` (see :mod:`prefsweep.series`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from prefsweep.arms import ARMS
+from prefsweep.io import load_config_json
+from prefsweep.paths import SHARED
+from prefsweep.series import MATCHINGS, read_series, write_series
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--ref-pool", required=True, help="pool of the reference arm")
+    p.add_argument("--pool", required=True, help="pool of --arm")
+    p.add_argument("--arm", required=True, choices=ARMS)
+    p.add_argument("--matching", required=True, choices=(*MATCHINGS, SHARED))
+    p.add_argument("--size", required=True, type=int, help="N, in pairs of the reference arm")
+    p.add_argument("--out-dir", required=True, help="output directory data/{arm}/{matching}/n{size}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    config = load_config_json(args.config_json)
+    reference_arm = config["data"].get("reference_arm", "maj")
+    df = read_series(args.ref_pool, args.pool, args.arm, args.matching, args.size, reference_arm)
+    manifest = write_series(Path(args.out_dir), df, args.arm, args.matching, args.size)
+    print(f"{args.arm}/{args.matching}/n{args.size}: {manifest['n_pairs']} pairs over "
+          f"{manifest['n_prompts']} prompts -> {args.out_dir}")
+
+
+if __name__ == "__main__":
+    main()

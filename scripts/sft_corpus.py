@@ -1,0 +1,41 @@
+"""SFT corpus: the best response (the ``sc.rule`` winner) of every training prompt.
+
+    python scripts/sft_corpus.py --config-json results/default/config.resolved.json \
+        --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
+        --out results/default/data/sft.jsonl
+
+Rows ``{"prompt", "completion", "prompt_id"}`` rendered with :mod:`prefsweep.prompts`, in train
+order (see :func:`prefsweep.series.sft_corpus`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from prefsweep.ballots import read_ballots
+from prefsweep.io import atomic_write_jsonl, load_config_json
+from prefsweep.series import sft_corpus
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
+    p.add_argument("--split", required=True, help="data/split.json")
+    p.add_argument("--out", required=True, help="output data/sft.jsonl")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    config = load_config_json(args.config_json)
+    with open(args.split, encoding="utf-8") as fh:
+        split = json.load(fh)
+    rows = sft_corpus(read_ballots(args.ballots), split, config)
+    atomic_write_jsonl(args.out, rows)
+    print(f"wrote {len(rows)} SFT examples -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Hold out the eval prompts, select the topics and fix the experiment's training prompt order.
+
+    python scripts/split.py --config-json results/default/config.resolved.json \
+        --ballots results/default/data/ballots.jsonl --out results/default/data/split.json
+
+Writes ``{"seed", "topics", "eval_prompt_ids", "train_order"}`` (see :func:`prefsweep.series.make_split`):
+eval prompts are split off first, before any training file exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from prefsweep.ballots import read_ballots
+from prefsweep.io import atomic_write_json, load_config_json
+from prefsweep.series import make_split
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
+    p.add_argument("--out", required=True, help="output data/split.json")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    config = load_config_json(args.config_json)
+    records = read_ballots(args.ballots)
+    split = make_split(records, config["data"])
+    atomic_write_json(args.out, split)
+    in_topics = sum(r["topic"] in set(split["topics"]) for r in records)
+    dropped = in_topics - len(split["eval_prompt_ids"]) - len(split["train_order"])
+    print(f"topics {split['topics']}: {len(split['eval_prompt_ids'])} eval prompts, "
+          f"{len(split['train_order'])} training prompts ({dropped} dropped: same text as an eval "
+          f"prompt) of {len(records)} -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

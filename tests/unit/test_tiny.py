@@ -1,0 +1,116 @@
+"""The tiny local model: tokenizer training, model building, save/load, the base_model script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from prefsweep.prompts import render_completion, render_prompt
+from prefsweep.tiny import EOS_TOKEN, PAD_TOKEN, build_tiny_model, train_tokenizer
+
+TINY = {"vocab_size": 512, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": 64, "max_position_embeddings": 128}
+
+TEXTS = [render_prompt(f"How do I {v} the {n}?") + render_completion(f"Just {v} the {n} carefully, {i} times.")
+         for i, (v, n) in enumerate([("cook", "rice"), ("wash", "car"), ("fold", "shirt"), ("paint", "fence")] * 5)]
+
+
+def load_script(repo, name):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", repo / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tokenizer_special_tokens_and_roundtrip():
+    tok = train_tokenizer(TEXTS, 300)
+    assert len(tok) <= 300
+    assert (tok.eos_token, tok.bos_token, tok.pad_token) == (EOS_TOKEN, EOS_TOKEN, PAD_TOKEN)
+    assert tok.eos_token_id != tok.pad_token_id
+    text = "Unseen bytes: café ✓ 42\n\nHuman:"
+    assert tok.decode(tok(text)["input_ids"]) == text  # byte-level: nothing is unknown
+    # Deterministic: same texts, same vocabulary.
+    assert train_tokenizer(TEXTS, 300).get_vocab() == tok.get_vocab()
+
+
+def test_prompt_is_token_prefix_of_prompt_plus_completion():
+    """DPO/SFT split prompt and completion at the token level; the boundary must not merge."""
+    tok = train_tokenizer(TEXTS, 400)
+    for text in TEXTS[:4]:
+        prompt, completion = text.split("Assistant:")
+        prompt += "Assistant:"
+        ids = tok(prompt)["input_ids"]
+        assert tok(prompt + completion + tok.eos_token)["input_ids"][: len(ids)] == ids
+
+
+def test_build_tiny_model_is_seeded_and_sized():
+    tok = train_tokenizer(TEXTS, 300)
+    rng_before = torch.random.get_rng_state()
+    a = build_tiny_model(tok, TINY)
+    assert torch.equal(torch.random.get_rng_state(), rng_before)  # global RNG untouched
+    b = build_tiny_model(tok, TINY)
+    c = build_tiny_model(tok, {**TINY, "seed": 1})
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(not torch.equal(sa[k], sc[k]) for k in sa)
+    cfg = a.config
+    assert (cfg.vocab_size, cfg.hidden_size, cfg.num_hidden_layers) == (512, 32, 1)
+    assert (cfg.eos_token_id, cfg.pad_token_id) == (tok.eos_token_id, tok.pad_token_id)
+
+
+def test_tiny_config_rejects_unknown_and_missing_keys():
+    tok = train_tokenizer(TEXTS, 300)
+    with pytest.raises(KeyError, match="unknown"):
+        build_tiny_model(tok, {**TINY, "hidden": 3})
+    with pytest.raises(KeyError, match="missing"):
+        build_tiny_model(tok, {k: v for k, v in TINY.items() if k != "hidden_size"})
+    with pytest.raises(ValueError, match="vocab_size"):
+        build_tiny_model(tok, {**TINY, "vocab_size": 100})
+
+
+def test_save_and_load_through_auto_classes(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = train_tokenizer(TEXTS, 300, model_max_length=128)
+    model = build_tiny_model(tok, TINY)
+    tok.save_pretrained(tmp_path)
+    model.save_pretrained(tmp_path)
+    tok2 = AutoTokenizer.from_pretrained(tmp_path)
+    model2 = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert tok2(TEXTS[0])["input_ids"] == tok(TEXTS[0])["input_ids"]
+    assert (tok2.eos_token, tok2.pad_token, tok2.model_max_length) == (EOS_TOKEN, PAD_TOKEN, 128)
+    ids = torch.tensor([tok(TEXTS[0])["input_ids"]])
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, model2(ids).logits)
+
+
+def test_base_model_script_tiny_then_hf_copy(repo, tmp_path):
+    """preset tiny builds the model; preset hf (same loading code as a hub id) copies a local dir."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    corpus = tmp_path / "sft.jsonl"
+    corpus.write_text("".join(json.dumps({"prompt": t.split(" Just")[0], "completion": " Just" + t.split(" Just")[1],
+                                          "prompt_id": str(i)}) + "\n" for i, t in enumerate(TEXTS)))
+    config = {"experiment": "t", "prompt_format": {"style": "hh"},
+              "model": {"preset": "tiny", "name_or_path": None, "tiny": {**TINY, "vocab_size": 320}}}
+    cfg_path = tmp_path / "base.json"
+    cfg_path.write_text(json.dumps(config))
+    script = load_script(repo, "base_model")
+    script.main(["--config-json", str(cfg_path), "--sft-corpus", str(corpus), "--out", str(tmp_path / "base")])
+    info = json.loads((tmp_path / "base" / "run_info.json").read_text())
+    assert info["preset"] == "tiny" and info["config"]["model"]["tiny"]["vocab_size"] == 320
+    assert "transformers" in info["versions"]
+
+    config["model"] = {"preset": "hf", "name_or_path": str(tmp_path / "base"), "tiny": TINY}
+    cfg_path.write_text(json.dumps(config))
+    script.main(["--config-json", str(cfg_path), "--sft-corpus", str(corpus), "--out", str(tmp_path / "copy")])
+    assert json.loads((tmp_path / "copy" / "run_info.json").read_text())["source"] == str(tmp_path / "base")
+
+    a = AutoModelForCausalLM.from_pretrained(tmp_path / "base").state_dict()
+    b = AutoModelForCausalLM.from_pretrained(tmp_path / "copy").state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ta, tb = AutoTokenizer.from_pretrained(tmp_path / "base"), AutoTokenizer.from_pretrained(tmp_path / "copy")
+    assert ta.get_vocab() == tb.get_vocab() and tb.pad_token == PAD_TOKEN
