@@ -17,6 +17,9 @@ configfile: workflow.source_path("config/config.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/sft.smk"

@@ -34,8 +34,13 @@ through ``pref_voting`` per prompt (a ``MarginGraph`` of ``M`` when the rule acc
 ``ProfileWithTies`` / ``Profile`` of the ranking votes). ``pref_voting`` is also the tests'
 oracle for the fast path.
 
-Pair tables (:func:`maj_pairs`, :func:`sc_pairs`) are DataFrames with one row per pair and
-columns ``rec`` (index of the record in the input list), ``prompt_id``, ``topic``,
+``ranked_pairs`` enumerates every tie-breaking order when margins tie (pref_voting warns it
+"can take a very long time"); prefer ``schulze`` on data with many equal margins.
+
+Input ballots (:data:`Ballots`) are Python records or the Arrow table of
+:func:`prefsweep.ballots.read_ballots_table`; both give identical results (the table path has
+no Python object per vote). Pair tables (:func:`maj_pairs`, :func:`sc_pairs`) are DataFrames
+with one row per pair and columns ``rec`` (index of the record in the input), ``prompt_id``, ``topic``,
 ``chosen_k``, ``rejected_k`` (candidate positions), ``chosen_id``, ``rejected_id``, ``margin``
 (float64), ``n_voters`` (int64), ``cycle``, ``tie_broken`` (bool); rows grouped by record in
 input order.
@@ -43,17 +48,20 @@ input order.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from prefsweep.ballots import BallotRecord, gc_paused
+from prefsweep.ballots import BallotError, BallotRecord, gc_paused
 
 ARMS = ("maj", "sc")
 SC_PAIRS = ("winner_loser", "winner_vs_all")
@@ -64,7 +72,14 @@ RULE_ALIASES = {"schulze": "beat_path", "tideman": "ranked_pairs", "irv": "insta
 #: Prompts per numpy chunk (bounds the [P, V, K, K] intermediate).
 CHUNK = 8192
 
+#: Ballots as Python records (the format of :mod:`prefsweep.ballots`) or as an Arrow table
+#: (:data:`prefsweep.ballots.BALLOTS_SCHEMA`, from :func:`prefsweep.ballots.read_ballots_table`).
+Ballots = Union[Sequence[BallotRecord], pa.Table]
+
 _first = operator.itemgetter(0)
+_get_ranking = operator.itemgetter("ranking")
+_get_weight = operator.methodcaller("get", "weight", 1.0)
+_chain = itertools.chain.from_iterable
 
 PAIR_COLUMNS = (
     "rec", "prompt_id", "topic", "chosen_k", "rejected_k", "chosen_id", "rejected_id",
@@ -121,7 +136,30 @@ class SupportBatch:
         return self.support - self.support.transpose(0, 2, 1)
 
 
-def support_batches(records: Sequence[BallotRecord]) -> list[SupportBatch]:
+def n_ballots(records: Ballots) -> int:
+    return records.num_rows if isinstance(records, pa.Table) else len(records)
+
+
+def ballot_field(records: Ballots, name: str) -> list[Any]:
+    """A top-level field (``prompt_id``, ``prompt``, ``topic``) of every record, as a list."""
+    if isinstance(records, pa.Table):
+        return records.column(name).to_pylist()
+    return [r[name] for r in records]
+
+
+def ballot_record(records: Ballots, r: int) -> BallotRecord:
+    """Record ``r`` in the Python format (an Arrow row loses its nulls for absent keys)."""
+    if not isinstance(records, pa.Table):
+        return records[r]
+    rec = records.slice(r, 1).to_pylist()[0]
+    votes = []
+    for vote in rec["votes"]:
+        keep = ("ranking",) if vote["ranking"] is not None else ("pair", "winner")
+        votes.append({k: v for k, v in vote.items() if k in keep or (v is not None and k not in ("ranking", "pair", "winner"))})
+    return {**rec, "votes": votes}
+
+
+def support_batches(records: Ballots) -> list[SupportBatch]:
     """:func:`support_matrix` of every record, grouped by number of candidates (ascending K).
 
     Vectorized: each ranking vote becomes a row of tier positions ``T[p, v, :]`` and
@@ -129,6 +167,8 @@ def support_batches(records: Sequence[BallotRecord]) -> list[SupportBatch]:
     ``np.add.at``. Complete strict rankings (K singleton tiers, the common case) are read as
     candidate orders and inverted with one ``argsort``; other rankings are read tier by tier.
     """
+    if isinstance(records, pa.Table):
+        return _table_support(records)
     by_k: dict[int, list[int]] = defaultdict(list)
     for r, rec in enumerate(records):
         by_k[len(rec["candidates"])].append(r)
@@ -138,17 +178,22 @@ def support_batches(records: Sequence[BallotRecord]) -> list[SupportBatch]:
 
 def _batch_support(records: Sequence[BallotRecord], recs: np.ndarray, k: int) -> SupportBatch:
     n = len(recs)
-    # Complete strict rankings: candidate orders; [vote] -> (prompt, slot, weight).
-    orders: list[list[int]] = []
-    o_p: list[int] = []
-    o_v: list[int] = []
+    # Records whose votes are all complete strict rankings (the common case) are read with
+    # C-level map()s, no Python bytecode per vote: their candidate orders go to one flat list.
+    order_flat: list[int] = []
+    o_rec: list[int] = []
+    o_n: list[int] = []
     o_w: list[float] = []
-    # Other rankings: tier positions directly.
+    # Other records' votes, one by one: rankings as [vote] -> (prompt, slot, weight) + orders or
+    # tier rows; pair votes with a winner as (prompt, winner, loser, weight).
+    orders: list[list[int]] = []
+    s_p: list[int] = []
+    s_v: list[int] = []
+    s_w: list[float] = []
     tiers_rows: list[list[int]] = []
     t_p: list[int] = []
     t_v: list[int] = []
     t_w: list[float] = []
-    # Pair votes with a winner: (prompt, winner, loser, weight).
     pair_p: list[int] = []
     pair_w: list[int] = []
     pair_l: list[int] = []
@@ -158,14 +203,16 @@ def _batch_support(records: Sequence[BallotRecord], recs: np.ndarray, k: int) ->
         rec = records[r]
         ids = {c["id"]: i for i, c in enumerate(rec["candidates"])}
         votes = rec["votes"]
-        if all(len(vote.get("ranking", ())) == k for vote in votes):
-            # Every vote is a complete strict ranking (validated: K non-empty tiers of distinct
-            # ids): the common case, read with one comprehension per record.
-            index = ids.__getitem__
-            orders.extend(list(map(index, map(_first, vote["ranking"]))) for vote in votes)
-            o_p.extend([p] * len(votes))
-            o_v.extend(range(len(votes)))
-            o_w.extend(vote.get("weight", 1.0) for vote in votes)
+        try:
+            rankings = list(map(_get_ranking, votes))
+        except KeyError:
+            rankings = None
+        if rankings is not None and set(map(len, rankings)) == {k}:
+            # validated: K non-empty tiers of distinct ids = a linear order, one id per tier
+            order_flat.extend(map(ids.__getitem__, map(_first, _chain(rankings))))
+            o_rec.append(p)
+            o_n.append(len(votes))
+            o_w.extend(map(_get_weight, votes))
             n_slots = max(n_slots, len(votes))
             continue
         v = 0
@@ -182,9 +229,9 @@ def _batch_support(records: Sequence[BallotRecord], recs: np.ndarray, k: int) ->
                 continue
             if len(ranking) == k:
                 orders.append([ids[t[0]] for t in ranking])
-                o_p.append(p)
-                o_v.append(v)
-                o_w.append(vote.get("weight", 1.0))
+                s_p.append(p)
+                s_v.append(v)
+                s_w.append(vote.get("weight", 1.0))
             else:
                 row = [len(ranking)] * k
                 for t, members in enumerate(ranking):
@@ -196,15 +243,44 @@ def _batch_support(records: Sequence[BallotRecord], recs: np.ndarray, k: int) ->
                 t_w.append(vote.get("weight", 1.0))
             v += 1
         n_slots = max(n_slots, v)
+    if o_n:
+        counts = np.array(o_n)
+        starts = np.cumsum(counts) - counts
+        slot = np.arange(counts.sum()) - np.repeat(starts, counts)
+        orders_np = np.array(order_flat, dtype=np.int64).reshape(-1, k)
+        if orders:
+            orders_np = np.concatenate([orders_np, np.array(orders, dtype=np.int64)])
+        o_p = np.concatenate([np.repeat(np.array(o_rec), counts), np.array(s_p, dtype=np.int64)])
+        o_v = np.concatenate([slot, np.array(s_v, dtype=np.int64)])
+        weights_o = np.concatenate([np.array(o_w, dtype=np.float64), np.array(s_w, dtype=np.float64)])
+    else:
+        orders_np = np.array(orders, dtype=np.int64).reshape(-1, k)
+        o_p, o_v = np.array(s_p, dtype=np.int64), np.array(s_v, dtype=np.int64)
+        weights_o = np.array(s_w, dtype=np.float64)
     tiers = np.zeros((n, n_slots, k), dtype=np.int8 if k < 127 else np.int64)
     weights = np.zeros((n, n_slots))
-    if orders:
+    if len(orders_np):
         # tier position of candidate c = index of c in the order: the inverse permutation.
-        tiers[o_p, o_v] = np.argsort(np.array(orders, dtype=np.int64), axis=1)
-        weights[o_p, o_v] = o_w
+        tiers[o_p, o_v] = np.argsort(orders_np, axis=1)
+        weights[o_p, o_v] = weights_o
     if tiers_rows:
         tiers[t_p, t_v] = np.array(tiers_rows, dtype=np.int64)
         weights[t_p, t_v] = t_w
+    return _accumulate(recs, tiers, weights, pair_p, pair_w, pair_l, pair_x)
+
+
+def _accumulate(
+    recs: np.ndarray,
+    tiers: np.ndarray,
+    weights: np.ndarray,
+    pair_p: Sequence[int] | np.ndarray,
+    pair_w: Sequence[int] | np.ndarray,
+    pair_l: Sequence[int] | np.ndarray,
+    pair_x: Sequence[float] | np.ndarray,
+) -> SupportBatch:
+    """S and C from ranking votes as tier positions ``tiers[p, v, k]`` with ``weights[p, v]``
+    (0 for empty slots) plus pair votes (prompt, winner, loser, weight)."""
+    n, _, k = tiers.shape
     support = np.empty((n, k, k))
     count = np.empty((n, k, k), dtype=np.int64)
     for lo in range(0, n, CHUNK):
@@ -212,10 +288,110 @@ def _batch_support(records: Sequence[BallotRecord], recs: np.ndarray, k: int) ->
         prefers = t[:, :, :, None] < t[:, :, None, :]  # [P, V, K, K]
         support[lo : lo + CHUNK] = np.einsum("pv,pvij->pij", weights[lo : lo + CHUNK], prefers)
         count[lo : lo + CHUNK] = prefers.sum(axis=1, dtype=np.int64)
-    if pair_p:
+    if len(pair_p):
         np.add.at(support, (pair_p, pair_w, pair_l), pair_x)
         np.add.at(count, (pair_p, pair_w, pair_l), 1)
     return SupportBatch(recs, support, count)
+
+
+def _list_column(table: pa.Table, name: str) -> pa.ListArray:
+    """Column ``name`` of ``table`` as one list array."""
+    col = table.column(name)
+    return pa.concat_arrays(col.chunks) if col.num_chunks != 1 else col.chunk(0)
+
+
+def _offsets(arr: pa.ListArray) -> np.ndarray:
+    """List offsets rebased to index the flattened values (a sliced array's start at 0)."""
+    off = arr.offsets.to_numpy()
+    return off - off[0]
+
+
+def _table_support(table: pa.Table) -> list[SupportBatch]:
+    """:func:`support_batches` of a ballots Arrow table (:data:`prefsweep.ballots.BALLOTS_SCHEMA`),
+    with no Python object per vote: lists are flattened with their parent indices, candidate
+    ids are mapped to positions through one dictionary encoding and a sorted (record, id) key."""
+    if table.num_rows == 0:
+        return []
+    cands = _list_column(table, "candidates")
+    votes = _list_column(table, "votes")
+    n_rec = table.num_rows
+    cand_off = _offsets(cands)
+    k_of = np.diff(cand_off)
+    cand_rec = pc.list_parent_indices(cands).to_numpy()
+    flat_votes = pc.list_flatten(votes)
+    vote_off = _offsets(votes)
+    vote_rec = pc.list_parent_indices(votes).to_numpy()
+    weight = pc.fill_null(pc.struct_field(flat_votes, "weight"), 1.0).to_numpy()
+
+    ranking = pc.struct_field(flat_votes, "ranking")
+    is_rank = ranking.is_valid().to_numpy(zero_copy_only=False)
+    rank_off = _offsets(ranking)
+    n_tiers = np.diff(rank_off)
+    tiers_arr = pc.list_flatten(ranking)
+    tier_vote = pc.list_parent_indices(ranking).to_numpy()
+    tier_pos = np.arange(len(tier_vote)) - rank_off[tier_vote]
+    members = pc.list_flatten(tiers_arr)
+    member_tier = pc.list_parent_indices(tiers_arr).to_numpy()
+    member_vote = tier_vote[member_tier]
+
+    pair = pc.struct_field(flat_votes, "pair")
+    winner = pc.struct_field(flat_votes, "winner")
+    pair_vote = np.nonzero(~is_rank & winner.is_valid().to_numpy(zero_copy_only=False))[0]
+    pair_flat = pc.list_flatten(pair.take(pa.array(pair_vote)))
+
+    # One dictionary over every id string; (record, code) -> candidate position.
+    ids = pc.struct_field(pc.list_flatten(cands), "id")
+    win_ids = winner.take(pa.array(pair_vote))
+    codes = pc.dictionary_encode(pa.concat_arrays([ids, members, pair_flat, win_ids])).indices.to_numpy()
+    n_codes = int(codes.max()) + 1 if len(codes) else 1
+    split = np.cumsum([len(ids), len(members), len(pair_flat)])
+    c_ids, c_mem, c_pair, c_win = np.split(codes.astype(np.int64), split)
+    cand_key = cand_rec * n_codes + c_ids
+    sort = np.argsort(cand_key, kind="stable")
+    sorted_key = cand_key[sort]
+    cand_pos = np.arange(len(cand_rec)) - cand_off[cand_rec]
+
+    def position(rec: np.ndarray, code: np.ndarray) -> np.ndarray:
+        key = rec * n_codes + code
+        at = np.minimum(np.searchsorted(sorted_key, key), len(sort) - 1)
+        bad = np.nonzero(sorted_key[at] != key)[0] if len(key) else []
+        if len(bad):
+            pid = table.column("prompt_id")[int(rec[bad[0]])].as_py() if "prompt_id" in table.column_names else "?"
+            raise BallotError(f"prompt_id {pid!r}: a vote names an unknown candidate (ballots not validated?)")
+        return cand_pos[sort[at]]
+
+    member_k = position(vote_rec[member_vote], c_mem)
+    # slot of a ranking vote within its record: running count of ranking votes.
+    rank_cum = np.cumsum(is_rank)
+    before = np.where(vote_off[:-1] > 0, rank_cum[np.maximum(vote_off[:-1] - 1, 0)], 0)
+    slot = rank_cum - 1 - before[vote_rec]
+    n_rank_votes = rank_cum[vote_off[1:] - 1] - before if len(rank_cum) else np.zeros(n_rec, np.int64)
+    n_rank_votes = np.where(np.diff(vote_off) > 0, n_rank_votes, 0)
+
+    pair_rec = vote_rec[pair_vote]
+    pa_a, pa_b = c_pair[0::2], c_pair[1::2]
+    pair_w = position(pair_rec, c_win)
+    pair_l = position(pair_rec, np.where(c_win == pa_a, pa_b, pa_a))
+    pair_x = weight[pair_vote]
+
+    rank_votes = np.nonzero(is_rank)[0]
+    batches = []
+    for k in np.unique(k_of).tolist():
+        recs = np.nonzero(k_of == k)[0]
+        local = np.full(n_rec, -1, dtype=np.int64)
+        local[recs] = np.arange(len(recs))
+        n_slots = max(int(n_rank_votes[recs].max()) if len(recs) else 1, 1)
+        tiers = np.zeros((len(recs), n_slots, k), dtype=np.int8 if k < 127 else np.int64)
+        weights = np.zeros((len(recs), n_slots))
+        rv = rank_votes[local[vote_rec[rank_votes]] >= 0]
+        p, v = local[vote_rec[rv]], slot[rv]
+        tiers[p, v] = n_tiers[rv][:, None]  # unlisted candidates: tied below every tier
+        weights[p, v] = weight[rv]
+        mv = local[vote_rec[member_vote]] >= 0
+        tiers[local[vote_rec[member_vote[mv]]], slot[member_vote[mv]], member_k[mv]] = tier_pos[member_tier[mv]]
+        pv = local[pair_rec] >= 0
+        batches.append(_accumulate(recs, tiers, weights, local[pair_rec[pv]], pair_w[pv], pair_l[pv], pair_x[pv]))
+    return batches
 
 
 # -- majority relation -----------------------------------------------------------------------
@@ -243,19 +419,19 @@ def condorcet_winners(margin: np.ndarray) -> np.ndarray:
     return np.where(beats_all.any(axis=1), beats_all.argmax(axis=1), -1)
 
 
-def maj_pairs(records: Sequence[BallotRecord]) -> pd.DataFrame:
+def maj_pairs(records: Ballots) -> pd.DataFrame:
     """Every strict pairwise-majority pair of every record (module docstring)."""
-    frames = []
+    frames: list[dict[str, np.ndarray]] = []
     for batch in support_batches(records):
         m = batch.margin
         cycle = majority_cycles(m)
         p, i, j = np.nonzero(m > 0)
         margin = m[p, i, j]
         n_voters = batch.count[p, i, j] + batch.count[p, j, i]
-        frames.append(pd.DataFrame({
+        frames.append({
             "rec": batch.rec[p], "chosen_k": i, "rejected_k": j, "margin": margin,
             "n_voters": n_voters, "cycle": cycle[p], "tie_broken": np.zeros(len(p), dtype=bool),
-        }))
+        })
     return _finish(records, frames)
 
 
@@ -328,8 +504,20 @@ def pref_voting_winners(
 
     Margin-based input (``MarginGraph`` of ``M``, or ``-M`` when ``reverse``) when the rule
     accepts one; otherwise a ``ProfileWithTies`` (or a linear ``Profile`` when the rule needs
-    one and every vote is a complete strict ranking).
+    one and every vote is a complete strict ranking). A rule that fails on the prompt raises
+    ``ValueError`` naming ``sc.rule`` and the prompt.
     """
+    try:
+        return _pref_voting_winners(rule, record, margin, reverse)
+    except ValueError as exc:
+        if str(exc).startswith("sc.rule"):
+            raise
+        raise ValueError(f"sc.rule: pref_voting's {rule!r} failed on prompt {record['prompt_id']!r}: {exc}") from exc
+
+
+def _pref_voting_winners(
+    rule: str, record: BallotRecord, margin: np.ndarray | None, reverse: bool
+) -> list[int]:
     from pref_voting.profiles import Profile
     from pref_voting.voting_method_properties import ElectionTypes
     from pref_voting.weighted_majority_graphs import MarginGraph
@@ -406,14 +594,15 @@ class Outcome:
 
 
 def sc_outcomes(
-    records: Sequence[BallotRecord], rule: str = "borda", seed: int = 0
+    records: Ballots, rule: str = "borda", seed: int = 0
 ) -> tuple[Outcome, list[SupportBatch]]:
     """Winner and loser of ``rule`` for every record (ties broken as in the module docstring),
     with the support batches they were computed from."""
     rule = RULE_ALIASES.get(rule, rule)
     if rule not in FAST_RULES:
         resolve_rule(rule)  # fail fast on an unknown name
-    n = len(records)
+    n = n_ballots(records)
+    prompt_ids = ballot_field(records, "prompt_id")
     out = Outcome(
         np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n, bool),
         np.zeros(n, bool), np.full(n, -1, np.int64), np.zeros(n, np.int64),
@@ -435,29 +624,32 @@ def sc_outcomes(
                 r = int(batch.rec[p])
                 w, l, tied = _pick(
                     np.nonzero(top[p])[0].tolist(), np.nonzero(bottom[p])[0].tolist(),
-                    m.shape[-1], seed, records[r]["prompt_id"],
+                    m.shape[-1], seed, prompt_ids[r],
                 )
                 out.winner[r], out.loser[r], out.tie_broken[r] = w, l, tied
                 out.winner_tied[r] = top[p].sum() > 1
         else:
             for p, r in enumerate(batch.rec.tolist()):
-                winners = pref_voting_winners(rule, records[r], m[p])
-                losers = pref_voting_winners(rule, records[r], m[p], reverse=True)
-                w, l, tied = _pick(winners, losers, m.shape[-1], seed, records[r]["prompt_id"])
+                record = ballot_record(records, r)
+                winners = pref_voting_winners(rule, record, m[p])
+                losers = pref_voting_winners(rule, record, m[p], reverse=True)
+                w, l, tied = _pick(winners, losers, m.shape[-1], seed, prompt_ids[r])
                 out.winner[r], out.loser[r], out.tie_broken[r] = w, l, tied
                 out.winner_tied[r] = len(winners) > 1
                 out.n_winners[r] = len(winners)
     return out, batches
 
 
-def sc_winners(records: Sequence[BallotRecord], rule: str = "borda", seed: int = 0) -> list[str]:
-    """Candidate id of the ``rule`` winner of every record (the same tie-breaking as the pairs)."""
+def sc_winners(records: Ballots, rule: str = "borda", seed: int = 0, field: str = "id") -> list[str]:
+    """Candidate ``field`` (``id`` or ``text``) of the ``rule`` winner of every record (the same
+    tie-breaking as the pairs)."""
     outcome, _ = sc_outcomes(records, rule, seed)
-    return [rec["candidates"][w]["id"] for rec, w in zip(records, outcome.winner.tolist())]
+    flat, offsets = candidate_table(records, field)
+    return flat[offsets[:-1] + outcome.winner].tolist()
 
 
 def sc_pairs(
-    records: Sequence[BallotRecord], rule: str = "borda", pairs: str = "winner_loser", seed: int = 0
+    records: Ballots, rule: str = "borda", pairs: str = "winner_loser", seed: int = 0
 ) -> pd.DataFrame:
     """The ``sc`` arm's pairs (module docstring): one per record (``winner_loser``) or K-1
     (``winner_vs_all``)."""
@@ -465,7 +657,7 @@ def sc_pairs(
         raise ValueError(f"sc.pairs: unknown value {pairs!r} (expected {' or '.join(SC_PAIRS)})")
     rule = RULE_ALIASES.get(rule, rule)
     outcome, batches = sc_outcomes(records, rule, seed)
-    frames = []
+    frames: list[dict[str, np.ndarray]] = []
     for batch in batches:
         m = batch.margin
         k = m.shape[-1]
@@ -485,49 +677,60 @@ def sc_pairs(
             margin = score[pp, ww] - score[pp, others]
         else:
             margin = m[pp, ww, others]
-        frames.append(pd.DataFrame({
-            "rec": batch.rec[pp], "chosen_k": ww, "rejected_k": others, "margin": margin.astype(np.float64),
+        frames.append({
+            "rec": batch.rec[pp], "chosen_k": ww, "rejected_k": others, "margin": margin,
             "n_voters": batch.count[pp, ww, others] + batch.count[pp, others, ww],
             "cycle": outcome.cycle[batch.rec][pp], "tie_broken": tie,
-        }))
+        })
     return _finish(records, frames)
 
 
-def _finish(records: Sequence[BallotRecord], frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate batch frames, order rows by record, then margin (desc), then positions,
-    and add the id columns."""
-    if frames:
-        df = pd.concat(frames, ignore_index=True)
-    else:
-        df = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
-            ("rec", "int64"), ("chosen_k", "int64"), ("rejected_k", "int64"), ("margin", "float64"),
-            ("n_voters", "int64"), ("cycle", "bool"), ("tie_broken", "bool"))})
-    df = df.sort_values(
-        ["rec", "margin", "chosen_k", "rejected_k"], ascending=[True, False, True, True], kind="stable"
-    ).reset_index(drop=True)
-    rec = df["rec"].to_numpy()
-    pid = np.array([r["prompt_id"] for r in records], dtype=object)
-    topic = np.array([r["topic"] for r in records], dtype=object)
-    df["prompt_id"] = pid[rec]
-    df["topic"] = topic[rec]
+def _finish(records: Ballots, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """Concatenate per-batch columns, order rows by record, then margin (largest first), then
+    candidate positions, and add the id columns (:data:`PAIR_COLUMNS`)."""
+    names = ("rec", "chosen_k", "rejected_k", "margin", "n_voters", "cycle", "tie_broken")
+    dtypes = (np.int64, np.int64, np.int64, np.float64, np.int64, bool, bool)
+    cols = {
+        name: np.concatenate([np.asarray(part[name], dtype=dt) for part in parts]) if parts
+        else np.zeros(0, dtype=dt)
+        for name, dt in zip(names, dtypes)
+    }
+    order = np.lexsort((cols["rejected_k"], cols["chosen_k"], -cols["margin"], cols["rec"]))
+    cols = {name: col[order] for name, col in cols.items()}
+    # String columns: Arrow arrays built with take() (no per-row Python objects, no pandas
+    # block consolidation of million-row object columns).
+    rec = cols["rec"]
     ids, offsets = candidate_table(records)
-    df["chosen_id"] = ids[offsets[rec] + df["chosen_k"].to_numpy()]
-    df["rejected_id"] = ids[offsets[rec] + df["rejected_k"].to_numpy()]
-    df["margin"] = df["margin"].astype(np.float64)
-    df["n_voters"] = df["n_voters"].astype(np.int64)
-    return df[list(PAIR_COLUMNS)]
+    ids_pa = pa.array(ids.tolist(), type=pa.string())
+    rec_pa = pa.array(rec)
+    strings = {
+        "prompt_id": pa.array(ballot_field(records, "prompt_id"), type=pa.string()).take(rec_pa),
+        "topic": pa.array(ballot_field(records, "topic"), type=pa.string()).take(rec_pa),
+        "chosen_id": ids_pa.take(pa.array(offsets[rec] + cols["chosen_k"])),
+        "rejected_id": ids_pa.take(pa.array(offsets[rec] + cols["rejected_k"])),
+    }
+    return pd.DataFrame({
+        name: pd.arrays.ArrowStringArray(strings[name]) if name in strings else cols[name]
+        for name in PAIR_COLUMNS
+    })
 
 
-def candidate_table(records: Sequence[BallotRecord], field: str = "id") -> tuple[np.ndarray, np.ndarray]:
+def candidate_table(records: Ballots, field: str = "id") -> tuple[np.ndarray, np.ndarray]:
     """All candidates' ``field`` as one flat object array, and ``[R + 1]`` offsets: candidate
     ``k`` of record ``r`` is ``flat[offsets[r] + k]``."""
+    if isinstance(records, pa.Table):
+        if records.num_rows == 0:
+            return np.zeros(0, dtype=object), np.zeros(1, dtype=np.int64)
+        cands = _list_column(records, "candidates")
+        flat = pc.struct_field(pc.list_flatten(cands), field).to_numpy(zero_copy_only=False)
+        return flat.astype(object), _offsets(cands)
     offsets = np.zeros(len(records) + 1, dtype=np.int64)
     np.cumsum([len(r["candidates"]) for r in records], out=offsets[1:])
     flat = np.array([c[field] for r in records for c in r["candidates"]], dtype=object)
     return flat, offsets
 
 
-def arm_pairs(records: Sequence[BallotRecord], arm: str, config: dict) -> pd.DataFrame:
+def arm_pairs(records: Ballots, arm: str, config: dict) -> pd.DataFrame:
     """Pairs of ``arm`` (``maj`` or ``sc``) with the config's ``sc`` section and ``data.seed``."""
     if arm == "maj":
         return maj_pairs(records)
@@ -537,7 +740,7 @@ def arm_pairs(records: Sequence[BallotRecord], arm: str, config: dict) -> pd.Dat
     raise ValueError(f"arm: unknown arm {arm!r} (expected {' or '.join(ARMS)})")
 
 
-def winner_disagreement(records: Sequence[BallotRecord], rule: str = "borda", seed: int = 0) -> dict[str, Any]:
+def winner_disagreement(records: Ballots, rule: str = "borda", seed: int = 0) -> dict[str, Any]:
     """How often majority and ``rule`` disagree on the best response.
 
     Returns counts and shares: ``n_prompts``; ``cycles`` (majority relation has a cycle);
@@ -548,7 +751,7 @@ def winner_disagreement(records: Sequence[BallotRecord], rule: str = "borda", se
     outcome, _ = sc_outcomes(records, rule, seed)
     has_cw = outcome.condorcet >= 0
     disagree = has_cw & (outcome.condorcet != outcome.winner)
-    n = len(records)
+    n = n_ballots(records)
     return {
         "rule": rule,
         "n_prompts": n,

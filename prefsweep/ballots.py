@@ -36,6 +36,8 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NotRequired, TypedDict
 
+import pyarrow as pa
+
 from prefsweep.io import atomic_write_jsonl
 
 
@@ -286,26 +288,47 @@ def load_jsonl(path: str | os.PathLike) -> list[BallotRecord]:
     return validate_ballots(records, str(path), lines)
 
 
-def read_ballots(path: str | os.PathLike) -> list[BallotRecord]:
-    """Read the workflow's own ``data/ballots.jsonl`` without re-validating every vote.
+#: Arrow schema of the ballots format (``meta`` is not read).
+BALLOTS_SCHEMA = pa.schema([
+    ("prompt_id", pa.string()),
+    ("prompt", pa.string()),
+    ("topic", pa.string()),
+    ("candidates", pa.list_(pa.struct([("id", pa.string()), ("text", pa.string())]))),
+    ("votes", pa.list_(pa.struct([
+        ("ranking", pa.list_(pa.list_(pa.string()))),
+        ("pair", pa.list_(pa.string())),
+        ("winner", pa.string()),
+        ("weight", pa.float64()),
+        ("voter", pa.string()),
+        ("group", pa.string()),
+    ]))),
+])
 
-    That file is only ever written by :func:`write_ballots`, which validates it; re-checking
-    900k votes in every downstream job would cost seconds each. Each line is still checked to be
-    a JSON object with the record fields (a file from elsewhere: use :func:`load_jsonl`).
+
+def read_ballots_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
+    """The workflow's own ``data/ballots.jsonl`` as an Arrow table (:data:`BALLOTS_SCHEMA`, or
+    just ``columns``), parsed by Arrow's JSON reader: no Python object per vote.
+
+    That file is only written by :func:`write_ballots`, which validates every record, so it is
+    not validated again here (a file from elsewhere: use :func:`load_jsonl`). A missing vote
+    ``weight`` reads as null and counts as 1.0 (:mod:`prefsweep.arms`). Reading only
+    ``["prompt_id", "topic", "prompt"]`` skips the votes' cost.
     """
-    records: list[Any] = []
-    with open(path, encoding="utf-8") as fh, gc_paused():
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+    import pyarrow.json as pj
+
+    schema = BALLOTS_SCHEMA if columns is None else pa.schema([BALLOTS_SCHEMA.field(c) for c in columns])
+    parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    block = 1 << 24
+    while True:
+        try:
+            table = pj.read_json(path, read_options=pj.ReadOptions(block_size=block), parse_options=parse)
+            return table.combine_chunks()
+        except pa.ArrowInvalid as exc:
+            # A block must hold the longest line: grow it for files with huge records.
+            if "straddl" in str(exc) and block < os.path.getsize(path) + 1:
+                block *= 4
                 continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BallotError(f"{path}: line {lineno}: record: not valid JSON ({exc.msg})") from None
-            if type(rec) is not dict or not _RECORD_KEYSET <= rec.keys():
-                validate_record(rec, str(path), lineno)  # raises, naming the missing field
-            records.append(rec)
-    return records
+            raise BallotError(f"{path}: not a ballots file in the validated format ({exc})") from None
 
 
 def write_ballots(path: str | os.PathLike, records: Sequence[BallotRecord]) -> None:
@@ -319,11 +342,12 @@ def load_shp(
     split: str = "train",
     domains: Sequence[str] | None = None,
     max_posts: int | None = None,
+    cache_dir: str | None = None,
 ) -> list[BallotRecord]:
     """Stanford Human Preferences (SHP) as ballots, one record per post.
 
-    ``path`` goes to ``datasets.load_dataset(path, split=split)``: a hub name
-    (``stanfordnlp/SHP``) or a local directory / data files in the SHP schema
+    ``path`` goes to ``datasets.load_dataset(path, split=split, cache_dir=cache_dir)``: a hub
+    name (``stanfordnlp/SHP``) or a local directory / data files in the SHP schema
     (``post_id, domain, upvote_ratio, history, c_root_id_A, c_root_id_B, created_at_utc_A,
     created_at_utc_B, score_A, score_B, human_ref_A, human_ref_B, labels, seconds_difference,
     score_ratio``). Each SHP row is one pairwise human judgement of two comments on a post:
@@ -331,57 +355,52 @@ def load_shp(
     - ``prompt_id`` = ``post_id``, ``prompt`` = ``history``, ``topic`` = ``domain``;
     - candidates = the distinct comments of the post (``id`` = ``c_root_id``, ``text`` =
       ``human_ref``), in order of first appearance;
-    - one vote per row: ``{"pair": [A, B], "winner": A if labels == 1 else B, "weight": 1.0}``.
+    - one vote per row: ``{"pair": [A, B], "winner": A if labels == 1 else B, "weight": 1.0}``
+      (SHP's ``labels`` is 1 when A is preferred).
 
-    Rows are kept in file order; ``domains`` keeps only those ``domain`` values; ``max_posts``
-    stops after that many posts (counted after the domain filter).
+    Posts are kept in order of first appearance; ``domains`` keeps only those ``domain``
+    values; ``max_posts`` keeps the first that many posts (with all their rows).
     """
     import datasets
 
-    ds = datasets.load_dataset(path, split=split)
+    ds = datasets.load_dataset(path, split=split, cache_dir=cache_dir)
+    where = f"{path} (split {split})"
     missing = [c for c in SHP_COLUMNS if c not in ds.column_names]
     if missing:
-        raise BallotError(
-            f"{path} (split {split}): columns {missing} missing; expected the SHP schema "
-            f"({', '.join(SHP_COLUMNS)}, ...)"
-        )
+        raise BallotError(f"{where}: columns {missing} missing; expected the SHP schema ({', '.join(SHP_COLUMNS)}, ...)")
     ds = ds.select_columns(list(SHP_COLUMNS))
-    keep = set(domains) if domains else None
+    if domains:
+        keep = set(domains)
+        ds = ds.filter(lambda batch: [d in keep for d in batch["domain"]], batched=True)
     posts: dict[str, dict[str, Any]] = {}
     row_no = 0
-    done = False
-    for batch in ds.iter(batch_size=4096):
-        for i in range(len(batch["post_id"])):
-            row_no += 1
-            row = {c: batch[c][i] for c in SHP_COLUMNS}
-            if keep is not None and row["domain"] not in keep:
-                continue
-            pid = str(row["post_id"])
-            post = posts.get(pid)
-            if post is None:
-                if max_posts is not None and len(posts) >= max_posts:
-                    done = True
-                    break
-                post = posts[pid] = {
-                    "prompt_id": pid, "prompt": row["history"], "topic": row["domain"],
-                    "candidates": {}, "votes": [],
-                }
-            a, b = str(row["c_root_id_A"]), str(row["c_root_id_B"])
-            post["candidates"].setdefault(a, row["human_ref_A"])
-            post["candidates"].setdefault(b, row["human_ref_B"])
-            if row["labels"] not in (0, 1):
-                raise BallotError(
-                    f"{path} (split {split}): row {row_no} (post_id {pid!r}): labels: "
-                    f"expected 1 (A preferred) or 0 (B preferred), got {row['labels']!r}"
-                )
-            post["votes"].append({"pair": [a, b], "winner": a if row["labels"] == 1 else b, "weight": 1.0})
-        if done:
-            break
-    records = [
-        {**p, "candidates": [{"id": cid, "text": text} for cid, text in p["candidates"].items()]}
-        for p in posts.values()
-    ]
-    return validate_ballots(records, f"{path} (split {split})", unit="post")
+    with gc_paused():
+        for batch in ds.iter(batch_size=4096):
+            for row in zip(*(batch[c] for c in SHP_COLUMNS)):
+                row_no += 1
+                pid_raw, domain, history, a, b, text_a, text_b, label = row
+                pid = str(pid_raw)
+                post = posts.get(pid)
+                if post is None:
+                    if max_posts is not None and len(posts) >= max_posts:
+                        continue
+                    post = posts[pid] = {
+                        "prompt_id": pid, "prompt": history, "topic": domain, "candidates": {}, "votes": [],
+                    }
+                a, b = str(a), str(b)
+                post["candidates"].setdefault(a, text_a)
+                post["candidates"].setdefault(b, text_b)
+                if label not in (0, 1):
+                    raise BallotError(
+                        f"{where}: row {row_no} (post_id {pid!r}): labels: expected 1 (A preferred) "
+                        f"or 0 (B preferred), got {label!r}"
+                    )
+                post["votes"].append({"pair": [a, b], "winner": a if label == 1 else b, "weight": 1.0})
+        records = [
+            {**p, "candidates": [{"id": cid, "text": text} for cid, text in p["candidates"].items()]}
+            for p in posts.values()
+        ]
+    return validate_ballots(records, where, unit="post")
 
 
 def load_source(config: dict) -> list[BallotRecord]:

@@ -1,8 +1,10 @@
 """Turn what training leaves behind into self-contained Hugging Face model directories.
 
-Three kinds of source become the same kind of output directory, ``hf/{model_id}/``:
+These sources all become the same kind of output directory, ``hf/{model_id}/``:
 
 * a full HF model directory (``config.json`` + weights), e.g. ``models/sft/``;
+* a hub model id (``org/name``, e.g. a baseline used as it is), loaded with ``from_pretrained``
+  (from the local cache when offline);
 * a PEFT adapter directory (``adapter_config.json``), merged into its base model with
   ``merge_and_unload`` (base from ``--base`` or the adapter's ``base_model_name_or_path``);
 * a ``transformers.Trainer`` checkpoint (``checkpoint-{step}/`` with ``trainer_state.json``),
@@ -19,11 +21,16 @@ Output directory (written atomically with :func:`prefsweep.io.atomic_dir`)::
 
 ``provenance.json``::
 
-    {"model_id": str, "source": str (path as given), "source_kind": "full"|"adapter"|"policy_pt",
+    {"model_id": str, "source": str (path as given), "source_kind": "full"|"adapter"|"hub"|"policy_pt",
      "checkpoint": bool, "step": int|null, "base": str|null (base of an adapter or policy),
      "config_sha256": str|null (prefsweep.io.sha256_json of the job's config),
      "dataset_manifest_sha256": str|null, "run_info": str|null (the run_info.json it came from),
-     "wandb_run_id": str|null, "metrics": dict|null (policy.pt only), "versions": {...}}
+     "wandb_run_id": str|null, "train_global_step": int|null (the training run's last step),
+     "metrics": dict|null (policy.pt only), "versions": {...}}
+
+The training run's ``run_info.json`` is looked for in the source, then for a checkpoint
+(``.../seed{s}/checkpoints/checkpoint-{n}``) in the run's ``final/``; the manifest hash is its
+first present key of :data:`MANIFEST_SHA_KEYS` (``dpo.py`` writes ``manifest_sha256``).
 """
 
 from __future__ import annotations
@@ -47,19 +54,27 @@ class Source:
     """What a training output directory holds."""
 
     path: Path
-    kind: str  # "full" | "adapter"
+    kind: str  # "full" | "adapter" | "hub"
     checkpoint: bool
     step: int | None
+    name: str = ""  # the source as given (a hub id for kind "hub")
+
+
+HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def inspect_source(path: str | os.PathLike) -> Source:
-    """Classify a model directory; raise ``FileNotFoundError`` if it holds no model.
+    """Classify a model source; raise ``FileNotFoundError`` if it holds no model.
 
-    A Trainer checkpoint is recognised by ``trainer_state.json``; its step is that file's
-    ``global_step`` (falling back to the ``checkpoint-{step}`` directory name).
+    A string that is no directory but has the form of a hub id (``name`` or ``org/name``) is a
+    hub model. A Trainer checkpoint is recognised by ``trainer_state.json``; its step is that
+    file's ``global_step`` (falling back to the ``checkpoint-{step}`` directory name).
     """
+    name = str(path)
     path = Path(path)
     if not path.is_dir():
+        if HUB_ID_RE.match(name) and not name.startswith((".", "results")):
+            return Source(path, "hub", False, None, name)
         raise FileNotFoundError(f"{path}: model source directory does not exist")
     if (path / "adapter_config.json").exists():
         kind = "adapter"
@@ -76,17 +91,19 @@ def inspect_source(path: str | os.PathLike) -> Source:
         step = json.loads(state.read_text()).get("global_step")
         if step is None and (m := re.fullmatch(r"checkpoint-(\d+)", path.name)):
             step = int(m[1])
-    return Source(path, kind, checkpoint, None if step is None else int(step))
+    return Source(path, kind, checkpoint, None if step is None else int(step), name)
 
 
 def find_run_info(source: str | os.PathLike) -> Path | None:
     """The ``run_info.json`` of the training run a source belongs to, if any.
 
-    Looked for in the source itself, then (for ``.../seed{s}/checkpoints/checkpoint-{n}``) in
-    the run's ``final/`` directory and the parents up to the run directory.
+    Looked for in the source itself, then, for a checkpoint laid out as
+    ``{run}/checkpoints/checkpoint-{n}``, in ``{run}/final/`` and ``{run}/``.
     """
     source = Path(source)
-    candidates = [source, source.parent, source.parent.parent / "final", source.parent.parent]
+    candidates = [source]
+    if source.parent.name == "checkpoints":
+        candidates += [source.parent.parent / "final", source.parent.parent]
     for c in candidates:
         if (c / "run_info.json").is_file():
             return c / "run_info.json"
@@ -104,18 +121,21 @@ def _first_key(d: dict, keys: tuple[str, ...]) -> Any:
 
 
 def run_info_fields(run_info: Path | None) -> dict[str, Any]:
-    """``dataset_manifest_sha256`` and ``wandb_run_id`` from a run_info.json (None if absent).
+    """``dataset_manifest_sha256``, ``wandb_run_id`` and the run's final ``global_step``
+    (``train_global_step``) from a run_info.json (None where absent).
 
     A nested ``{"manifest": {"sha256": ...}}`` is accepted too.
     """
-    out: dict[str, Any] = {"run_info": None, "dataset_manifest_sha256": None, "wandb_run_id": None}
+    out: dict[str, Any] = {"run_info": None, "dataset_manifest_sha256": None, "wandb_run_id": None,
+                           "train_global_step": None}
     if run_info is None:
         return out
     info = json.loads(Path(run_info).read_text())
     sha = _first_key(info, MANIFEST_SHA_KEYS)
     if sha is None and isinstance(info.get("manifest"), dict):
         sha = info["manifest"].get("sha256")
-    out.update(run_info=str(run_info), dataset_manifest_sha256=sha, wandb_run_id=_first_key(info, ("wandb_run_id",)))
+    out.update(run_info=str(run_info), dataset_manifest_sha256=sha, wandb_run_id=_first_key(info, ("wandb_run_id",)),
+               train_global_step=_first_key(info, ("global_step",)))
     return out
 
 
@@ -157,10 +177,13 @@ def load_merged(source: Source, base: str | os.PathLike | None = None):
     """
     from transformers import AutoModelForCausalLM
 
+    if source.kind == "hub":
+        model = AutoModelForCausalLM.from_pretrained(source.name)
+        return model, load_tokenizer(source.name), None
     if source.kind == "full":
         model = AutoModelForCausalLM.from_pretrained(str(source.path))
         tok = load_tokenizer(source.path, base)
-        return model, tok, (None if base is None else str(base))
+        return model, tok, None
     from peft import PeftModel
 
     base_name = adapter_base(source.path, base)
@@ -210,6 +233,7 @@ def convert(
     """Convert a full model, adapter or Trainer checkpoint directory into ``out``."""
     src = inspect_source(source)
     model, tok, base_used = load_merged(src, base)
+    run_info = None if src.kind == "hub" else find_run_info(src.path)
     prov = {
         "model_id": model_id,
         "source": str(source),
@@ -219,7 +243,7 @@ def convert(
         "base": base_used,
         "config_sha256": None if config is None else sha256_json(config),
         "metrics": None,
-        **run_info_fields(find_run_info(src.path)),
+        **run_info_fields(run_info),
     }
     return save_hf_dir(model, tok, out, prov)
 

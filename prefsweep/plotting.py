@@ -62,6 +62,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
@@ -423,8 +424,9 @@ class PairsAxis:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: self._fmt(x)))
         ax.xaxis.set_minor_formatter(NullFormatter())
         if self.zero:  # the break: a white gap in the spine with two slashes
+            # zorder: above the spine (2.5), below the data lines (3).
             ax.text(self.x_break, 0.0, "//", transform=ax.get_xaxis_transform(), ha="center",
-                    va="center", fontsize=8, clip_on=False, zorder=10,
+                    va="center", fontsize=8, clip_on=False, zorder=2.6,
                     bbox=dict(facecolor="white", edgecolor="none", pad=0.3), gid="axis-break")
         ax.set_xlabel(label)
 
@@ -492,18 +494,36 @@ def _series_handle(arm: str, matching: str, label: str | None = None) -> Line2D:
                   label=label or series_label(arm, matching))
 
 
+def _lineplot(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, palette: dict, order: list,
+              markers: dict | None = None, gid: str = "line", **kws: Any) -> None:
+    """One ``sns.lineplot`` of already aggregated values (no estimator), a line per ``hue``
+    level; each line gets the gid ``"{gid}:{level}"`` so tests and readers can find it."""
+    n_before = len(ax.lines)
+    labels = ax.get_xlabel(), ax.get_ylabel()  # seaborn would name the axes after the columns
+    style = dict(style=hue, style_order=order, markers=markers, dashes=False) if markers else {}
+    sns.lineplot(data=data, x=x, y=y, hue=hue, hue_order=order, palette=palette, estimator=None, sort=True,
+                 legend=False, ax=ax, markeredgewidth=0, zorder=3, **style, **kws)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    by_color = {tuple(to_rgb(c)): level for level, c in palette.items()}
+    for line in ax.lines[n_before:]:
+        line.set_gid(f"{gid}:{by_color.get(tuple(to_rgb(line.get_color())), '?')}")
+
+
 def _draw_series(ax: plt.Axes, agg: pd.DataFrame, axis: PairsAxis | None, band: bool = True,
                  gid_prefix: str = "series") -> None:
-    """Lines (sns.lineplot on the aggregated values) + interval bands + zero-point error bars."""
-    for (arm, matching), g in sorted(agg.groupby(["arm", "matching"]), key=lambda kv: _series_key(kv[0])):
-        g = g.sort_values("x_plot")
-        color, marker = series_color(arm, matching), MATCHING_MARKERS.get(matching, "o")
-        label = series_label(arm, matching)
-        n_before = len(ax.lines)
-        sns.lineplot(x=g["x_plot"].to_numpy(), y=g["y"].to_numpy(), ax=ax, color=color, marker=marker,
-                     estimator=None, sort=False, legend=False, markeredgewidth=0, zorder=3)
-        for line in ax.lines[n_before:]:
-            line.set_gid(f"{gid_prefix}:{label}")
+    """Lines (one sns.lineplot of the aggregated values, hue = arm x matching) + interval bands
+    + error bars at the zero point."""
+    keys = sorted({*zip(agg["arm"], agg["matching"])}, key=_series_key)
+    if not keys:
+        return
+    labels = [series_label(*k) for k in keys]
+    data = agg.assign(series=[series_label(a, m) for a, m in zip(agg["arm"], agg["matching"])])
+    _lineplot(ax, data, "x_plot", "y", "series", dict(zip(labels, (series_color(*k) for k in keys))), labels,
+              markers=dict(zip(labels, (MATCHING_MARKERS.get(k[1], "o") for k in keys))), gid=gid_prefix)
+    for (arm, matching), label in zip(keys, labels):
+        g = data[data["series"] == label].sort_values("x_plot")
+        color = series_color(arm, matching)
         if not band:
             continue
         # A band over the positive sizes; the zero point (left of the axis break, where a band
@@ -704,16 +724,15 @@ def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
     records = []
     ax.axhline(0.0, color=TIE_COLOR, linewidth=0.7, zorder=1, gid="zero-difference")
     handles = []
-    for matching, g in sorted(d.groupby("matching"), key=lambda kv: _series_key((other, kv[0]))):
-        g = g.sort_values("size")
+    matchings = sorted(set(d["matching"]), key=lambda m: _series_key((other, m)))
+    d = d.assign(x_plot=axis.pos(d["size"].to_numpy()))
+    _lineplot(ax, d, "x_plot", "diff", "matching", {m: series_color(other, m) for m in matchings}, matchings,
+              markers={m: MATCHING_MARKERS.get(m, "o") for m in matchings}, gid="diff")
+    for matching in matchings:
+        g = d[d["matching"] == matching].sort_values("size")
         color, marker = series_color(other, matching), MATCHING_MARKERS.get(matching, "o")
-        xp = axis.pos(g["size"].to_numpy())
+        xp = g["x_plot"].to_numpy()
         label = f"{matching}-matched"
-        n_before = len(ax.lines)
-        sns.lineplot(x=xp, y=g["diff"].to_numpy(), ax=ax, color=color, marker=marker, estimator=None,
-                     sort=False, legend=False, markeredgewidth=0, zorder=3)
-        for line in ax.lines[n_before:]:
-            line.set_gid(f"diff:{matching}")
         lo, hi = g["ci_low"].to_numpy(), g["ci_high"].to_numpy()
         ok = np.isfinite(lo) & np.isfinite(hi)
         if ok.any():
@@ -789,6 +808,7 @@ def evolution(
             _tie_line(ax)
             s_ckpt = ckpt[(ckpt["arm"] == arm) & (ckpt["matching"] == matching)]
             s_zero = zero[(zero["arm"] == arm) & (zero["matching"] == matching)]
+            panel_lines = []
             for size in sorted(s_ckpt["size"].unique()):
                 pts = s_ckpt[s_ckpt["size"] == size]
                 agg = aggregate_over_seeds(pts, ["step"], "win_rate", opts.ci, fallback=None)
@@ -798,12 +818,7 @@ def evolution(
                                                         n_models=1, interval="")]), agg], ignore_index=True)
                 agg = agg.sort_values("step")
                 agg["x_plot"] = axis.pos(agg["step"].to_numpy())
-                n_before = len(ax.lines)
-                sns.lineplot(x=agg["x_plot"].to_numpy(), y=agg["y"].to_numpy(), ax=ax, color=palette[size],
-                             marker="o", markersize=3, estimator=None, sort=False, legend=False,
-                             markeredgewidth=0, zorder=3)
-                for line in ax.lines[n_before:]:
-                    line.set_gid(f"evolution:{label}:n{int(size)}")
+                panel_lines.append(agg.assign(size_id=f"n{int(size)}"))
                 all_y += list(agg["y"])
                 for _, r in agg.iterrows():
                     records.append(_record(label, "line", f"N = {int(size)}", x=r["step"], x_plot=r["x_plot"],
@@ -822,6 +837,11 @@ def evolution(
                                            x_plot=axis.pos(r["x"]),
                                            y=r["y"], n_models=int(r["n_models"]), arm=arm, matching=matching,
                                            size=size, step=r["x"]))
+            if panel_lines:
+                ids = [f"n{int(n)}" for n in sizes]
+                _lineplot(ax, pd.concat(panel_lines, ignore_index=True), "x_plot", "y", "size_id",
+                          {f"n{int(n)}": c for n, c in palette.items()}, ids, markers=dict.fromkeys(ids, "o"),
+                          gid=f"evolution:{label}", markersize=3)
             axis.apply(ax, label="")
             records.append(_record(label, "hline", _tie_handle(baseline).get_label(), y=0.5, arm=arm,
                                    matching=matching))

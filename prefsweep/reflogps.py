@@ -28,7 +28,7 @@ Table format (``ref_logps/{arm}.parquet``): ``pair_id`` (str), ``ref_chosen_logp
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,8 @@ def compute_ref_logps(model, tokenizer, pairs: pd.DataFrame, *, max_length: int 
         raise KeyError(f"pairs table lacks columns {missing}")
     if tokenizer.pad_token is None:  # as DPOTrainer does
         tokenizer.pad_token = tokenizer.eos_token
-    examples = [tokenize_pair(p, c, r, tokenizer) for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"])]
+    examples = [tokenize_pair(p, c, r, tokenizer)
+                for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"])]
     if max_length is not None and truncation_mode == "keep_start":
         n_cut = sum(len(e["prompt_ids"]) >= max_length for e in examples)
         if n_cut:
@@ -164,6 +165,6 @@ def attach_ref_logps(pairs: pd.DataFrame, ref: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def dpo_columns(pairs: Sequence[str] = TEXT_COLUMNS) -> list[str]:
-    """Columns a DPO dataset keeps: the texts and the reference log-probs."""
-    return [*pairs, *REF_COLUMNS]
+def dpo_columns() -> list[str]:
+    """Columns of a DPO dataset: the texts and the reference log-probs."""
+    return [*TEXT_COLUMNS, *REF_COLUMNS]

@@ -28,7 +28,9 @@ Order of operations (every step seeded by ``data.seed``, each with its own RNG s
    arm's series do not depend on matching and are stored once as ``shared``.
 
 File formats (design.md): ``split.json`` = ``{"seed", "topics", "eval_prompt_ids",
-"train_order"}``; pool and series parquet columns :data:`SERIES_COLUMNS`; manifest =
+"train_order"}``; pool and series parquet columns :data:`SERIES_COLUMNS` (written from Arrow
+tables in row groups of :data:`ROW_GROUP_ROWS` rows, so a series job reads only the leading
+row groups of a pool); manifest =
 ``{"arm", "matching", "size", "n_pairs", "n_prompts", "topics": {topic: n_pairs},
 "ties_broken", "cycles", "sha256"}`` where ``ties_broken`` and ``cycles`` count prompts of the
 series (with a broken tie / a majority cycle) and ``sha256`` is that of ``pairs.parquet``.
@@ -36,6 +38,7 @@ series (with a broken tie / a majority cycle) and ``sha256`` is that of ``pairs.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +51,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prefsweep import arms
-from prefsweep.ballots import BallotRecord
-from prefsweep.io import atomic_write_json, atomic_write_parquet, sha256_file
+from prefsweep.arms import Ballots
+from prefsweep.io import atomic_write_bytes, atomic_write_json, sha256_file
 from prefsweep.paths import SHARED
 from prefsweep.prompts import render_completion, render_prompt
 
@@ -58,6 +61,8 @@ SERIES_COLUMNS = (
     "margin", "n_voters", "cycle", "tie_broken", "order",
 )
 MATCHINGS = ("prompt", "size")
+#: Rows per Parquet row group of pools and series.
+ROW_GROUP_ROWS = 16384
 #: Seed streams: ``np.random.default_rng([data.seed, stream])``.
 STREAM_TOPICS, STREAM_EVAL, STREAM_ORDER = 10, 11, 12
 
@@ -97,17 +102,21 @@ def select_topics(available: Sequence[str], spec: Any, seed: int) -> list[str]:
     raise ValueError(f"data.topics: expected 'all', a non-empty list of topics or {{n: k}}, got {spec!r}")
 
 
-def make_split(records: Sequence[BallotRecord], data: dict[str, Any]) -> dict[str, Any]:
-    """``split.json`` content from the ballots and the config's ``data`` section (steps 1-3)."""
+def make_split(records: Ballots, data: dict[str, Any]) -> dict[str, Any]:
+    """``split.json`` content from the ballots (only ``prompt_id``, ``topic`` and ``prompt`` are
+    read) and the config's ``data`` section (steps 1-3)."""
     seed = int(data["seed"])
-    topics = select_topics([r["topic"] for r in records], data.get("topics", "all"), seed)
+    all_topics = arms.ballot_field(records, "topic")
+    topics = select_topics(all_topics, data.get("topics", "all"), seed)
     chosen = set(topics)
     by_topic: dict[str, list[str]] = {t: [] for t in topics}
     text_of: dict[str, str] = {}
-    for r in records:
-        if r["topic"] in chosen:
-            by_topic[r["topic"]].append(r["prompt_id"])
-            text_of[r["prompt_id"]] = r["prompt"]
+    for pid, topic, prompt in zip(
+        arms.ballot_field(records, "prompt_id"), all_topics, arms.ballot_field(records, "prompt")
+    ):
+        if topic in chosen:
+            by_topic[topic].append(pid)
+            text_of[pid] = prompt
     n_eval = int(data["n_eval_prompts"])
     n_all = len(text_of)
     if not 0 <= n_eval < n_all:
@@ -141,61 +150,71 @@ def make_split(records: Sequence[BallotRecord], data: dict[str, Any]) -> dict[st
     }
 
 
-def records_in(records: Sequence[BallotRecord], prompt_ids: Sequence[str]) -> list[BallotRecord]:
-    """The records of ``prompt_ids``, in that order (KeyError names a missing id)."""
-    by_id = {r["prompt_id"]: r for r in records}
-    missing = [p for p in prompt_ids if p not in by_id]
+def records_in(records: Ballots, prompt_ids: Sequence[str]) -> Ballots:
+    """The records of ``prompt_ids``, in that order, of the same kind as ``records`` (a list, or
+    an Arrow table's rows). A missing id raises ``KeyError`` naming it."""
+    row = {p: i for i, p in enumerate(arms.ballot_field(records, "prompt_id"))}
+    missing = [p for p in prompt_ids if p not in row]
     if missing:
         raise KeyError(f"split names prompt ids missing from the ballots, e.g. {missing[:3]}")
-    return [by_id[p] for p in prompt_ids]
+    idx = [row[p] for p in prompt_ids]
+    if isinstance(records, pa.Table):
+        return records.take(pa.array(idx, type=pa.int64()))
+    return [records[i] for i in idx]
 
 
 # -- pools and series ------------------------------------------------------------------------
 
 
 def build_pool(
-    records: Sequence[BallotRecord], split: dict[str, Any], arm: str, config: dict[str, Any]
-) -> pd.DataFrame:
-    """Every pair of ``arm`` over the training prompts in train order (columns
-    :data:`SERIES_COLUMNS`; ``prompt`` / ``chosen`` / ``rejected`` rendered with
+    records: Ballots, split: dict[str, Any], arm: str, config: dict[str, Any]
+) -> pa.Table:
+    """Every pair of ``arm`` over the training prompts in train order, as an Arrow table with
+    columns :data:`SERIES_COLUMNS` (``prompt`` / ``chosen`` / ``rejected`` rendered with
     ``config["prompt_format"]``).
 
-    String columns are Arrow-backed (``string[pyarrow]``): each distinct string is rendered once
-    and the columns are built with ``take``, so a million-row pool costs no per-row Python work.
+    Each distinct string is rendered once and the columns are gathered with Arrow ``take``, so
+    a million-row pool costs no per-row Python work.
     """
     train = records_in(records, split["train_order"])
     pairs = arms.arm_pairs(train, arm, config)
     fmt = config.get("prompt_format")
-    rec = pa.array(pairs["rec"].to_numpy())
+    rec_np = pairs["rec"].to_numpy()
+    rec = pa.array(rec_np)
     texts, offsets = arms.candidate_table(train, "text")
     completions = pa.array([render_completion(t, fmt) for t in texts.tolist()], type=pa.string())
-    prompts = pa.array([render_prompt(r["prompt"], fmt) for r in train], type=pa.string())
-    rec_np = pairs["rec"].to_numpy()
+    prompts = pa.array([render_prompt(t, fmt) for t in arms.ballot_field(train, "prompt")], type=pa.string())
     chosen = pa.array(offsets[rec_np] + pairs["chosen_k"].to_numpy())
     rejected = pa.array(offsets[rec_np] + pairs["rejected_k"].to_numpy())
-    cand_ids = pa.array(arms.candidate_table(train, "id")[0].tolist(), type=pa.string())
-    prompt_ids = pa.array([r["prompt_id"] for r in train], type=pa.string())
-    topics = pa.array([r["topic"] for r in train], type=pa.string())
-    pid, cid, rid = prompt_ids.take(rec), cand_ids.take(chosen), cand_ids.take(rejected)
-
-    def col(values: pa.Array) -> pd.api.extensions.ExtensionArray:
-        return pd.arrays.ArrowStringArray(values)
-
-    return pd.DataFrame({
-        "prompt": col(prompts.take(rec)),
-        "chosen": col(completions.take(chosen)),
-        "rejected": col(completions.take(rejected)),
-        "pair_id": col(pc.binary_join_element_wise(pid, pc.binary_join_element_wise(cid, rid, ">"), "|")),
-        "prompt_id": col(pid),
-        "topic": col(topics.take(rec)),
-        "chosen_id": col(cid),
-        "rejected_id": col(rid),
-        "margin": pairs["margin"].to_numpy(np.float64),
-        "n_voters": pairs["n_voters"].to_numpy(np.int64),
-        "cycle": pairs["cycle"].to_numpy(bool),
-        "tie_broken": pairs["tie_broken"].to_numpy(bool),
-        "order": rec_np.astype(np.int64),
+    pid, cid, rid, topic = (
+        pa.array(pairs[c].array).cast(pa.string()) for c in ("prompt_id", "chosen_id", "rejected_id", "topic")
+    )
+    return pa.table({
+        "prompt": prompts.take(rec),
+        "chosen": completions.take(chosen),
+        "rejected": completions.take(rejected),
+        "pair_id": pc.binary_join_element_wise(pid, pc.binary_join_element_wise(cid, rid, ">"), "|"),
+        "prompt_id": pid,
+        "topic": topic,
+        "chosen_id": cid,
+        "rejected_id": rid,
+        "margin": pa.array(pairs["margin"].to_numpy(np.float64)),
+        "n_voters": pa.array(pairs["n_voters"].to_numpy(np.int64)),
+        "cycle": pa.array(pairs["cycle"].to_numpy(bool)),
+        "tie_broken": pa.array(pairs["tie_broken"].to_numpy(bool)),
+        "order": pa.array(rec_np.astype(np.int64)),
     })
+
+
+def write_table(path: str | os.PathLike, table: pa.Table, row_group_size: int = ROW_GROUP_ROWS) -> None:
+    """Write an Arrow table as Parquet, atomically (:func:`prefsweep.io.atomic_write_bytes`).
+
+    Row groups of ``row_group_size`` rows let :func:`read_series` read just the leading rows
+    of a million-row pool. Same table, same bytes.
+    """
+    buf = io.BytesIO()
+    pq.write_table(table, buf, row_group_size=row_group_size)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def series_rows(
@@ -246,15 +265,15 @@ def series_rows(
 
 
 def build_series(
-    ref_pool: pd.DataFrame, pool: pd.DataFrame, arm: str, matching: str, size: int, reference_arm: str
-) -> pd.DataFrame:
+    ref_pool: pa.Table, pool: pa.Table, arm: str, matching: str, size: int, reference_arm: str
+) -> pa.Table:
     """The series cell (``arm``, ``matching``, ``size``) from the two pools (module docstring).
 
-    ``pool`` is ``arm``'s pool (the same frame as ``ref_pool`` for the reference arm)."""
+    ``pool`` is ``arm``'s pool (the same table as ``ref_pool`` for the reference arm)."""
     n = series_rows(
         ref_pool["order"].to_numpy(), pool["order"].to_numpy(), arm, matching, size, reference_arm
     )
-    return pool.iloc[:n].reset_index(drop=True)
+    return pool.slice(0, n)
 
 
 def read_series(
@@ -264,7 +283,7 @@ def read_series(
     matching: str,
     size: int,
     reference_arm: str,
-) -> pd.DataFrame:
+) -> pa.Table:
     """:func:`build_series` from pool files, reading only the reference pool's ``order``
     column and the leading row groups of ``arm``'s pool that the series needs."""
     ref_order = pq.read_table(ref_pool_path, columns=["order"])["order"].to_numpy()
@@ -281,18 +300,19 @@ def read_series(
         groups.append(g)
         rows += other.metadata.row_group(g).num_rows
     table = other.read_row_groups(groups) if groups else other.schema_arrow.empty_table()
-    return table.slice(0, n).to_pandas().reset_index(drop=True)
+    return table.slice(0, n).combine_chunks()
 
 
-def series_manifest(df: pd.DataFrame, arm: str, matching: str, size: int, sha256: str) -> dict[str, Any]:
+def series_manifest(table: pa.Table, arm: str, matching: str, size: int, sha256: str) -> dict[str, Any]:
     """Manifest of a series cell (module docstring)."""
+    df = table.select(["prompt_id", "topic", "cycle", "tie_broken"]).to_pandas()
     per_prompt = df.groupby("prompt_id", sort=False).agg(cycle=("cycle", "any"), tie=("tie_broken", "any"))
     return {
         "arm": arm,
         "matching": matching,
         "size": int(size),
         "n_pairs": int(len(df)),
-        "n_prompts": int(df["prompt_id"].nunique()),
+        "n_prompts": int(len(per_prompt)),
         "topics": {str(t): int(n) for t, n in df["topic"].value_counts().sort_index().items()},
         "ties_broken": int(per_prompt["tie"].sum()),
         "cycles": int(per_prompt["cycle"].sum()),
@@ -300,12 +320,12 @@ def series_manifest(df: pd.DataFrame, arm: str, matching: str, size: int, sha256
     }
 
 
-def write_series(out_dir: str | os.PathLike, df: pd.DataFrame, arm: str, matching: str, size: int) -> dict[str, Any]:
+def write_series(out_dir: str | os.PathLike, table: pa.Table, arm: str, matching: str, size: int) -> dict[str, Any]:
     """Write ``out_dir/pairs.parquet`` then ``out_dir/manifest.json`` atomically; return the
     manifest."""
     out = Path(out_dir)
-    atomic_write_parquet(out / "pairs.parquet", df[list(SERIES_COLUMNS)])
-    manifest = series_manifest(df, arm, matching, size, sha256_file(out / "pairs.parquet"))
+    write_table(out / "pairs.parquet", table.select(list(SERIES_COLUMNS)))
+    manifest = series_manifest(table, arm, matching, size, sha256_file(out / "pairs.parquet"))
     atomic_write_json(out / "manifest.json", manifest)
     return manifest
 
@@ -313,26 +333,27 @@ def write_series(out_dir: str | os.PathLike, df: pd.DataFrame, arm: str, matchin
 # -- SFT corpus and eval questions -----------------------------------------------------------
 
 
-def best_responses(records: Sequence[BallotRecord], config: dict[str, Any]) -> list[str]:
+def best_responses(records: Ballots, config: dict[str, Any]) -> list[str]:
     """Text of the ``sc.rule`` winner of every record (tie-breaking as in the sc arm)."""
     sc = config.get("sc") or {}
-    outcome, _ = arms.sc_outcomes(records, sc.get("rule", "borda"), int(config["data"]["seed"]))
-    return [r["candidates"][w]["text"] for r, w in zip(records, outcome.winner.tolist())]
+    return arms.sc_winners(records, sc.get("rule", "borda"), int(config["data"]["seed"]), field="text")
 
 
-def sft_corpus(records: Sequence[BallotRecord], split: dict[str, Any], config: dict[str, Any]) -> list[dict[str, str]]:
+def sft_corpus(records: Ballots, split: dict[str, Any], config: dict[str, Any]) -> list[dict[str, str]]:
     """``data/sft.jsonl`` rows ``{"prompt", "completion", "prompt_id"}`` (rendered), the best
     response of every training prompt, in train order."""
     train = records_in(records, split["train_order"])
     fmt = config.get("prompt_format")
     return [
-        {"prompt": render_prompt(r["prompt"], fmt), "completion": render_completion(best, fmt), "prompt_id": r["prompt_id"]}
-        for r, best in zip(train, best_responses(train, config))
+        {"prompt": render_prompt(prompt, fmt), "completion": render_completion(best, fmt), "prompt_id": pid}
+        for pid, prompt, best in zip(
+            arms.ballot_field(train, "prompt_id"), arms.ballot_field(train, "prompt"), best_responses(train, config)
+        )
     ]
 
 
 def eval_questions(
-    records: Sequence[BallotRecord], split: dict[str, Any], config: dict[str, Any]
+    records: Ballots, split: dict[str, Any], config: dict[str, Any]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """FastChat ``question.jsonl`` rows and reference answers for the eval prompts.
 
@@ -343,15 +364,16 @@ def eval_questions(
     the file is byte-identical across runs).
     """
     ev = records_in(records, split["eval_prompt_ids"])
-    questions = [{"question_id": r["prompt_id"], "category": r["topic"], "turns": [r["prompt"]]} for r in ev]
+    fields = zip(arms.ballot_field(ev, "prompt_id"), arms.ballot_field(ev, "topic"), arms.ballot_field(ev, "prompt"))
+    questions = [{"question_id": pid, "category": topic, "turns": [prompt]} for pid, topic, prompt in fields]
     answers = [
         {
-            "question_id": r["prompt_id"],
-            "answer_id": f"reference-{r['prompt_id']}",
+            "question_id": q["question_id"],
+            "answer_id": f"reference-{q['question_id']}",
             "model_id": "reference",
             "choices": [{"index": 0, "turns": [best]}],
             "tstamp": 0.0,
         }
-        for r, best in zip(ev, best_responses(ev, config))
+        for q, best in zip(questions, best_responses(ev, config))
     ]
     return questions, answers

@@ -30,7 +30,11 @@ learn the patterns::
 
 Each optional phrase carries exactly one marker of its feature (fillers carry none, only
 words); responses have 10-40 words. Prompts are ``template.format(task=task + modifier)`` over
-:data:`TOPICS` (8 topics).
+:data:`TOPICS` (8 topics: computers, cooking, fitness, gardening, money, pets, study, travel;
+240 distinct prompts each).
+
+Seeds: voter weights come from ``default_rng([seed, 0])`` of the electorate's seed; prompts,
+responses and vote noise from ``default_rng([seed, 1])`` of :meth:`Electorate.make_ballots`.
 """
 
 from __future__ import annotations
@@ -165,7 +169,10 @@ FILLERS = (
     "It is easier than it looks.",
 )
 
-#: Probabilities of 0, 1, 2, ... optional phrases of each kind in a response.
+#: Range of the numbers drawn into detail phrases.
+DETAIL_NUMBERS = (2, 30)
+#: Probabilities of 0, 1, 2, ... optional phrases of each kind in a response (politeness: an
+#: opener, then also a closer).
 PHRASE_COUNT_PROBS: dict[str, tuple[float, ...]] = {
     "politeness": (0.45, 0.35, 0.2),
     "detail": (0.35, 0.3, 0.2, 0.15),
@@ -387,8 +394,6 @@ def _second_person(task: str) -> str:
     return " ".join("your" if w == "my" else w for w in task.split())
 
 
-#: Range of the numbers drawn into detail phrases.
-DETAIL_NUMBERS = (2, 30)
 _TABLE: _PhraseTable | None = None
 
 
@@ -424,7 +429,7 @@ def _compose_responses(
     n = len(prompts) * k
     names = sorted(TOPICS)
     first = next(iter(TOPICS.values()))
-    n_tasks, n_advice = len(first.tasks), len(first.advice)
+    n_advice = len(first.advice)
     n_det = len(first.details) + len(GENERIC_DETAILS)
     n_num = DETAIL_NUMBERS[1] - DETAIL_NUMBERS[0]
     core_base = np.array([table.index[("core", t, 0, 0)] for t in names])
@@ -433,7 +438,7 @@ def _compose_responses(
     task_ix = np.repeat(np.array([TOPICS[t].tasks.index(task) for t, task, _ in prompts]), k)
     opener0, closer0 = table.index[("opener", 0)], table.index[("closer", 0)]
     filler0, humour0 = table.index[("filler", 0)], table.index[("humour", 0)]
-    max_pol = len(PHRASE_COUNT_PROBS["politeness"]) - 1
+    assert len(PHRASE_COUNT_PROBS["politeness"]) == 3  # 0, opener, opener + closer
     max_det = len(PHRASE_COUNT_PROBS["detail"]) - 1
     max_fil = len(PHRASE_COUNT_PROBS["filler"]) - 1
     max_hum = len(PHRASE_COUNT_PROBS["humour"]) - 1
@@ -462,7 +467,6 @@ def _compose_responses(
         hum = humour0 + _without_replacement(rng, m, len(HUMOUR_PHRASES), max_hum)
         row[:, c : c + max_hum] = np.where(np.arange(max_hum) < counts["humour"][:, None], hum, -1)
         row[:, -1] = np.where(n_pol >= 2, closer0 + rng.integers(len(POLITE_CLOSERS), size=m), -1)
-        assert max_pol == 2  # one opener + one closer
         words = np.where(row >= 0, table.words[row], 0).sum(axis=1)
         ok = (words >= MIN_WORDS) & (words <= MAX_WORDS)
         slots[todo[ok]] = row[ok]

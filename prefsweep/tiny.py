@@ -29,7 +29,9 @@ TINY_KEYS = (
 )
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int, model_max_length: int | None = None) -> PreTrainedTokenizerFast:
+def train_tokenizer(
+    texts: Iterable[str], vocab_size: int, model_max_length: int | None = None
+) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE tokenizer (GPT-2/Pythia style) on ``texts``.
 
     The 256 byte symbols are always in the vocabulary, so any text - including prompts never seen
@@ -88,7 +90,9 @@ def tiny_config(tokenizer: PreTrainedTokenizerFast, cfg: Mapping[str, Any]) -> G
     )
 
 
-def build_tiny_model(tokenizer: PreTrainedTokenizerFast, cfg: Mapping[str, Any], seed: int | None = None) -> GPTNeoXForCausalLM:
+def build_tiny_model(
+    tokenizer: PreTrainedTokenizerFast, cfg: Mapping[str, Any], seed: int | None = None
+) -> GPTNeoXForCausalLM:
     """A randomly initialised ``GPTNeoXForCausalLM`` sized by ``cfg`` (= config ``model.tiny``).
 
     The weights depend only on ``cfg`` and ``seed`` (default ``cfg.get("seed", 0)``); the global

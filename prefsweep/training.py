@@ -4,7 +4,7 @@ Config sections ``sft`` and ``dpo`` use TRL's own key names (``SFTConfig`` / ``D
 
     learning_rate, num_train_epochs, per_device_train_batch_size, gradient_accumulation_steps,
     warmup_ratio, max_length, save_steps, bf16, lora {enabled, r, lora_alpha, lora_dropout,
-    target_modules}; dpo adds beta (and the workflow keys init, seeds, which shape the DAG).
+    target_modules}; dpo adds beta, loss_type (and the workflow keys init, seeds).
 
 Optional: gradient_checkpointing (default false, unlike TRL), lr_scheduler_type, logging_steps;
 sft adds seed (data order, default 0). ``warmup_ratio`` is the name TRL users know; transformers 5
@@ -19,7 +19,8 @@ Checkpoints and resume
     library versions). A restarted job resumes from its last *complete* checkpoint only when the
     stored fingerprint equals its own; otherwise the directory is emptied and training starts over.
     Trainer writes ``trainer_state.json`` last, so a checkpoint without a readable one was cut off
-    mid-save and is removed.
+    mid-save and is removed. Older checkpoints keep their weights (for the training-evolution
+    evaluation) but lose optimizer/scheduler/RNG states once a newer one is complete.
 
 Reference log-probs
     DPO jobs never run the reference model: the reference log-probs of the arm are computed once
@@ -28,16 +29,18 @@ Reference log-probs
     ``DPOTrainer`` builds no reference model (``ref_model`` stays ``None``, also with PEFT) and its
     loss reads the columns; but its ``__init__`` still calls ``_precompute_ref_logps``, which
     recomputes them unless a datasets cache file named by (dataset fingerprint, model hash)
-    exists - never the case for an in-memory dataset, whose cache name is random.
-    :class:`PrecomputedRefDPOTrainer` replaces that step with a check that the columns are there.
+    exists - never the case for an in-memory dataset, whose cache name is random (and the columns
+    it would add clash with ours). :class:`PrecomputedRefDPOTrainer` replaces that step with a
+    check that the columns are there, skips the hash of every weight TRL computes to name that
+    cache, and refuses to exist if TRL built a reference model anyway (FSDP does).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -66,7 +69,7 @@ COMMON_KEYS: dict[str, Any] = {
     "lora": {"enabled": False},
 }
 SFT_KEYS: dict[str, Any] = {**COMMON_KEYS, "seed": 0}
-DPO_KEYS: dict[str, Any] = {**COMMON_KEYS, "beta": 0.1, "init": "sft", "seeds": None}
+DPO_KEYS: dict[str, Any] = {**COMMON_KEYS, "beta": 0.1, "loss_type": "sigmoid", "init": "sft", "seeds": None}
 #: Keys of a section that are not TrainingArguments fields (handled here or by the workflow).
 NON_TRL_KEYS = ("lora", "warmup_ratio", "init", "seeds")
 
@@ -140,8 +143,15 @@ def _trainer_kwargs(section: dict[str, Any], *, output_dir: str | os.PathLike, s
         logging_first_step=True,
         disable_tqdm=True,  # job logs are files: one line per logging step, no progress bars
         dataloader_num_workers=0,
+        dataloader_pin_memory=_cuda_available(),
     )
     return kwargs
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def build_sft_config(section: Mapping[str, Any], *, output_dir: str | os.PathLike, run_name: str = "sft",
@@ -171,11 +181,11 @@ def build_dpo_config(section: Mapping[str, Any], *, output_dir: str | os.PathLik
 # DPO without a reference model
 # --------------------------------------------------------------------------------------------
 
-REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
-
-
+@functools.cache
 def _precomputed_ref_trainer_cls():
     from trl import DPOTrainer
+
+    from prefsweep.reflogps import REF_COLUMNS
 
     class PrecomputedRefDPOTrainer(DPOTrainer):
         """``DPOTrainer`` whose reference log-probs are dataset columns, never recomputed.
@@ -306,6 +316,47 @@ def last_complete_checkpoint(ckpt_dir: str | os.PathLike, remove_incomplete: boo
     return None
 
 
+#: Files only a resume needs; dropped from every checkpoint but the newest (see below).
+RESUME_STATE_PATTERNS = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth")
+
+
+def prune_resume_state(ckpt_dir: str | os.PathLike, keep: str | os.PathLike) -> list[Path]:
+    """Delete optimizer/scheduler/RNG states from every checkpoint in ``ckpt_dir`` except ``keep``.
+
+    Kept checkpoints serve the training-evolution evaluation, which needs only the weights; the
+    optimizer state is twice the model (Adam) and only the newest checkpoint is ever resumed from.
+    Returns the deleted files.
+    """
+    keep = Path(keep).resolve()
+    removed = []
+    for path in Path(ckpt_dir).iterdir():
+        if _checkpoint_step(path) is None or path.resolve() == keep:
+            continue
+        for pattern in RESUME_STATE_PATTERNS:
+            for f in path.glob(pattern):
+                f.unlink()
+                removed.append(f)
+    return removed
+
+
+def prune_resume_state_callback():
+    """``TrainerCallback``: after each complete checkpoint save, prune the older checkpoints.
+
+    It runs after ``trainer_state.json`` of the new checkpoint is written, so a job killed at any
+    time keeps one complete checkpoint with its optimizer state to resume from.
+    """
+    from transformers import TrainerCallback
+
+    class PruneResumeState(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                newest = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                if is_complete_checkpoint(newest):
+                    prune_resume_state(args.output_dir, newest)
+
+    return PruneResumeState()
+
+
 def prepare_checkpoint_dir(ckpt_dir: str | os.PathLike, fingerprint: Mapping[str, Any]) -> Path | None:
     """Make ``ckpt_dir`` ready for a run with ``fingerprint``; return the checkpoint to resume from.
 
@@ -320,10 +371,15 @@ def prepare_checkpoint_dir(ckpt_dir: str | os.PathLike, fingerprint: Mapping[str
         with contextlib.suppress(OSError, ValueError):
             stored = json.loads(fp_path.read_text()).get("sha256")
     if stored == fingerprint["sha256"]:
-        return last_complete_checkpoint(ckpt_dir)
+        resume = last_complete_checkpoint(ckpt_dir)
+        log.info("%s: same config and data; %s", ckpt_dir,
+                 f"resuming from {resume.name}" if resume else "no complete checkpoint yet, starting")
+        return resume
     if ckpt_dir.exists() and any(ckpt_dir.iterdir()):
         log.warning("%s: made by a different config or data (or unknown): starting over", ckpt_dir)
         shutil.rmtree(ckpt_dir)
+    else:
+        log.info("%s: new run", ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(fp_path, dict(fingerprint))
     return None
@@ -374,6 +430,7 @@ class WandbSetup:
     run_id: str
     directory: Path
     env: dict[str, str] = field(default_factory=dict)
+    entity: str | None = None
 
     @property
     def report_to(self) -> str:
@@ -382,16 +439,16 @@ class WandbSetup:
 
 def wandb_setup(config: Mapping[str, Any], *, group: str, name: str, job_type: str, run_id: str,
                 results_root: str | os.PathLike = "results") -> WandbSetup:
-    """wandb settings of a job from config section ``wandb`` ({mode, project}; absent: offline).
+    """wandb settings of a job from config section ``wandb`` ({mode, project, entity}; absent: offline).
 
     Files go to ``{results_root}/{experiment}/wandb``; DPO runs are grouped as
     ``{arm}-{matching}-n{size}`` and named ``{group}-seed{seed}``. ``run_id`` should change when
     the run starts over (use the fingerprint) and stay when it resumes.
     """
     section = dict(config.get("wandb") or {})
-    unknown = sorted(set(section) - {"mode", "project"})
+    unknown = sorted(set(section) - {"mode", "project", "entity"})
     if unknown:
-        raise KeyError(f"wandb: unknown keys {unknown} (allowed: ['mode', 'project'])")
+        raise KeyError(f"wandb: unknown keys {unknown} (allowed: ['entity', 'mode', 'project'])")
     mode = section.get("mode", "offline")
     if mode not in ("offline", "online", "disabled"):
         raise ValueError(f"wandb.mode: expected offline, online or disabled, got {mode!r}")
@@ -399,7 +456,10 @@ def wandb_setup(config: Mapping[str, Any], *, group: str, name: str, job_type: s
     directory = Path(results_root) / str(config.get("experiment", "default")) / "wandb"
     env = {"WANDB_MODE": mode, "WANDB_DIR": str(directory), "WANDB_PROJECT": project,
            "WANDB_RUN_GROUP": group, "WANDB_JOB_TYPE": job_type, "WANDB_SILENT": "true"}
-    return WandbSetup(mode, project, group, name, job_type, run_id, directory, env)
+    entity = section.get("entity")
+    if entity:
+        env["WANDB_ENTITY"] = str(entity)
+    return WandbSetup(mode, project, group, name, job_type, run_id, directory, env, entity or None)
 
 
 def start_wandb(setup: WandbSetup, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None):
@@ -414,18 +474,14 @@ def start_wandb(setup: WandbSetup, config: Mapping[str, Any], extra: Mapping[str
 
     setup.directory.mkdir(parents=True, exist_ok=True)
     logged = scrub_secrets({"prefsweep": dict(config), **dict(extra or {})})
-    return wandb.init(project=setup.project, group=setup.group, name=setup.name, job_type=setup.job_type,
-                      id=setup.run_id, resume="allow", dir=str(setup.directory), mode=setup.mode, config=logged)
+    return wandb.init(project=setup.project, entity=setup.entity, group=setup.group, name=setup.name,
+                      job_type=setup.job_type, id=setup.run_id, resume="allow", dir=str(setup.directory),
+                      mode=setup.mode, config=logged)
 
 
 def finish_wandb(run) -> None:
     if run is not None:
         run.finish()
-
-
-def steps_per_epoch(n_examples: int, batch_size: int, grad_accum: int = 1) -> int:
-    """Optimizer steps in one epoch (single process), as Trainer counts them."""
-    return max(1, math.ceil(math.ceil(n_examples / batch_size) / grad_accum))
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,11 +508,18 @@ def configure_runtime(threads: int | None = None) -> None:
         torch.set_num_threads(int(threads))
 
 
+#: dtype of the weights a training job loads: fp32 master weights, whatever the checkpoint's
+#: dtype (``bf16: true`` trains them under bf16 autocast, the mixed precision of the DPO paper's
+#: reference code). transformers 5 would otherwise load the checkpoint's dtype (fp16 for Pythia).
+TRAIN_DTYPE = "float32"
+
+
 def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: Any):
     """``AutoModelForCausalLM`` + ``AutoTokenizer`` from a hub id or a local HF directory.
 
-    A tokenizer without a padding token gets its eos token as pad (TRL's own fallback), written
-    into the model config too so the saved pair agrees.
+    ``model_kwargs`` go to ``from_pretrained`` (e.g. ``dtype=TRAIN_DTYPE``; default: the
+    checkpoint's dtype). A tokenizer without a padding token gets its eos token as pad (TRL's own
+    fallback), written into the model config too so the saved pair agrees.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

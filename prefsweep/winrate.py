@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from prefsweep.paths import SHARED, parse_model_id, zero_point_id
+from prefsweep.paths import parse_model_id, zero_point_id
 
 VERDICTS = ("model_1", "model_2", "tie")
 SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
@@ -173,7 +173,8 @@ def check_judgments(
             if len(bases) > 1:
                 problems.append(f"model {model} (judge {judge}): judged against several baselines {bases}")
             elif baseline is not None and bases[0] != baseline:
-                problems.append(f"model {model} (judge {judge}): judged against {bases[0]!r}, expected baseline {baseline!r}")
+                problems.append(
+                    f"model {model} (judge {judge}): judged against {bases[0]!r}, expected baseline {baseline!r}")
             counts = mf["question_id"].value_counts()
             dup = sorted(counts[counts > 1].index)
             missing = sorted(exp - set(counts.index))

@@ -22,7 +22,7 @@ from prefsweep.io import atomic_write_jsonl, load_config_json, read_jsonl
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--model", required=True, help="HF model directory (hf/{model_id})")
     p.add_argument("--model-id", required=True, help="model id written into every record")
     p.add_argument("--questions", required=True, help="FastChat question.jsonl")

@@ -13,6 +13,7 @@ disagree.
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 
 from prefsweep.arms import winner_disagreement
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     config = load_config_json(args.config_json)
     records = load_source(config)
+    gc.freeze()  # the ballots live to the end: keep the collector from rescanning them
     write_ballots(args.out, records)
     n_votes = sum(len(r["votes"]) for r in records)
     n_cands = sum(len(r["candidates"]) for r in records)

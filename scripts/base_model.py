@@ -23,8 +23,9 @@ from prefsweep.training import configure_runtime, load_model_and_tokenizer, n_pa
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
-    p.add_argument("--sft-corpus", required=True, help="data/sft.jsonl: {prompt, completion, prompt_id} (tiny: tokenizer corpus)")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
+    p.add_argument("--sft-corpus", required=True,
+                   help="data/sft.jsonl {prompt, completion, prompt_id}; tiny: the tokenizer's training texts")
     p.add_argument("--out", required=True, help="output HF directory, models/base")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         if not corpus:
             raise SystemExit(f"{args.sft_corpus}: empty corpus, cannot train a tokenizer")
         texts = [r["prompt"] + r["completion"] for r in corpus]
-        tokenizer = train_tokenizer(texts, int(tiny["vocab_size"]), model_max_length=int(tiny["max_position_embeddings"]))
+        tokenizer = train_tokenizer(texts, int(tiny["vocab_size"]),
+                                    model_max_length=int(tiny["max_position_embeddings"]))
         model = build_tiny_model(tokenizer, tiny)
         extra.update(sft_corpus_sha256=sha256_file(args.sft_corpus), n_tokenizer_texts=len(texts),
                      tokenizer_size=len(tokenizer))

@@ -20,7 +20,7 @@ from prefsweep.io import load_config_json
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--source", required=True, help="full HF dir, PEFT adapter dir or checkpoint-{step} dir")
     p.add_argument("--out", required=True, help="output directory hf/{model_id}")
     p.add_argument("--model-id", required=True, help="model id recorded in provenance.json")

@@ -16,7 +16,8 @@ Hyperparameters: config section ``dpo`` (TRL names); ``--seed`` sets the data or
 init. ``--out`` gets the trained policy (a PEFT adapter directory with ``dpo.lora.enabled``,
 else a full HF directory) with ``run_info.json`` (config, library versions, manifest sha256),
 written atomically. ``checkpoint-{step}`` every ``save_steps`` (all kept) go to
-``--checkpoints``; a killed run started again with the same config and inputs resumes.
+``--checkpoints`` (older ones keep only their weights); a killed run started again with the same
+config and inputs resumes from the last one.
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ import pandas as pd
 from prefsweep.io import atomic_dir, load_config_json, save_run_info, sha256_file, sha256_json
 from prefsweep.reflogps import attach_ref_logps, dpo_columns
 from prefsweep.training import (
-    DPO_KEYS, build_dpo_config, build_lora_config, configure_runtime, finish_wandb, load_model_and_tokenizer,
-    make_dpo_trainer, prepare_checkpoint_dir, resolve_section, run_fingerprint, scrub_secrets, start_wandb,
-    wandb_setup,
+    DPO_KEYS, TRAIN_DTYPE, build_dpo_config, build_lora_config, configure_runtime, finish_wandb,
+    load_model_and_tokenizer, make_dpo_trainer, prepare_checkpoint_dir, prune_resume_state_callback,
+    resolve_section, run_fingerprint, scrub_secrets, start_wandb, wandb_setup,
 )
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--model", required=True, help="DPO init model HF directory (models/sft or models/base)")
     p.add_argument("--pairs", required=True, help="series pairs.parquet")
     p.add_argument("--manifest", required=True, help="series manifest.json")
@@ -99,8 +100,9 @@ def main(argv: list[str] | None = None) -> None:
                                 report_to=wb.report_to)
     run = start_wandb(wb, config, {"job": job})
 
-    model, tokenizer = load_model_and_tokenizer(args.model)
-    trainer = make_dpo_trainer(model, tokenizer, dataset, dpo_args, peft_config=peft_config)
+    model, tokenizer = load_model_and_tokenizer(args.model, dtype=TRAIN_DTYPE)
+    trainer = make_dpo_trainer(model, tokenizer, dataset, dpo_args, peft_config=peft_config,
+                               callbacks=[prune_resume_state_callback()])
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     with atomic_dir(args.out) as tmp:

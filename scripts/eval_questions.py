@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from prefsweep.ballots import read_ballots
+from prefsweep.ballots import read_ballots_table
 from prefsweep.io import atomic_write_jsonl, load_config_json
 from prefsweep.series import eval_questions
 
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config_json(args.config_json)
     with open(args.split, encoding="utf-8") as fh:
         split = json.load(fh)
-    questions, answers = eval_questions(read_ballots(args.ballots), split, config)
+    records = read_ballots_table(args.ballots)
+    questions, answers = eval_questions(records, split, config)
     atomic_write_jsonl(args.questions, questions)
     atomic_write_jsonl(args.reference, answers)
     print(f"wrote {len(questions)} questions -> {args.questions}, reference answers -> {args.reference}")

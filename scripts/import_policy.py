@@ -24,7 +24,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", required=True, help="HF model name or directory the policy was trained from")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--model-id", default=None, help="model id for provenance.json (default: name of --out)")
-    p.add_argument("--config-json", default=None, help="resolved config (JSON file), hashed into provenance")
+    p.add_argument("--config-json", default=None, help="config slice (inline JSON or a JSON file), hashed into provenance")
     return p
 
 

@@ -22,7 +22,7 @@ from prefsweep.judge_electorate import electorate_from_config, judge_pairs
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--answers", required=True, help="answers of the model under test (model_1)")
     p.add_argument("--baseline-answers", required=True, help="answers of the baseline (model_2)")
     p.add_argument("--questions", required=True, help="FastChat question.jsonl")

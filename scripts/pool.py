@@ -14,10 +14,12 @@ import argparse
 import json
 import time
 
+import pyarrow.compute as pc
+
 from prefsweep.arms import ARMS
-from prefsweep.ballots import read_ballots
-from prefsweep.io import atomic_write_parquet, load_config_json
-from prefsweep.series import build_pool
+from prefsweep.ballots import read_ballots_table
+from prefsweep.io import load_config_json
+from prefsweep.series import build_pool, write_table
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -34,15 +36,16 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     t0 = time.perf_counter()
     config = load_config_json(args.config_json)
-    records = read_ballots(args.ballots)
+    records = read_ballots_table(args.ballots)
     with open(args.split, encoding="utf-8") as fh:
         split = json.load(fh)
     pool = build_pool(records, split, args.arm, config)
-    atomic_write_parquet(args.out, pool)
-    print(f"{args.arm}: {len(pool)} pairs over {pool['prompt_id'].nunique()} of "
-          f"{len(split['train_order'])} training prompts ({int(pool['tie_broken'].sum())} with a "
-          f"broken tie, {int(pool['cycle'].sum())} from prompts with a majority cycle) -> {args.out} "
-          f"in {time.perf_counter() - t0:.1f} s")
+    write_table(args.out, pool)
+    ties = pc.sum(pool["tie_broken"]).as_py() or 0
+    cycles = pc.sum(pool["cycle"]).as_py() or 0
+    print(f"{args.arm}: {pool.num_rows} pairs over {len(pc.unique(pool['prompt_id']))} of "
+          f"{len(split['train_order'])} training prompts ({ties} pairs with a broken tie, {cycles} "
+          f"from prompts with a majority cycle) -> {args.out} in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

@@ -21,16 +21,17 @@ import pandas as pd
 
 from prefsweep.io import atomic_write_parquet, load_config_json
 from prefsweep.reflogps import compute_ref_logps, union_pairs
-from prefsweep.training import DPO_KEYS, configure_runtime, load_model_and_tokenizer, resolve_section
+from prefsweep.training import DPO_KEYS, TRAIN_DTYPE, configure_runtime, load_model_and_tokenizer, resolve_section
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--model", required=True, help="DPO init model HF directory (models/sft or models/base)")
     p.add_argument("--pairs", required=True, nargs="+", help="pairs.parquet tables of the arm")
     p.add_argument("--out", required=True, help="output ref_logps/{arm}.parquet")
-    p.add_argument("--batch-size", type=int, default=None, help="pairs per forward (default: dpo.per_device_train_batch_size)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="pairs per forward (default: dpo.per_device_train_batch_size)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p
 
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model, tokenizer = load_model_and_tokenizer(args.model)
+    model, tokenizer = load_model_and_tokenizer(args.model, dtype=TRAIN_DTYPE)
     model.to(device)
     autocast = torch.bfloat16 if section["bf16"] and device == "cuda" else None
     table = compute_ref_logps(model, tokenizer, pairs, max_length=section["max_length"],

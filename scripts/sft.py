@@ -8,8 +8,8 @@ Prompt/completion data (``{prompt, completion, prompt_id}``, both rendered with
 :mod:`prefsweep.prompts`), loss on completion tokens only (TRL appends the eos token to each
 completion). Hyperparameters: config section ``sft`` (TRL names, see :mod:`prefsweep.training`).
 With ``sft.lora.enabled`` the adapter is merged, so ``--out`` is always a full HF directory, with
-``run_info.json``. Checkpoints every ``save_steps`` go to ``--checkpoints``; a killed run started
-again with the same config and inputs resumes from the last one.
+``run_info.json``. Checkpoints every ``save_steps`` go to ``--checkpoints`` (older ones keep only
+their weights); a killed run started again with the same config and inputs resumes from the last.
 """
 
 from __future__ import annotations
@@ -19,14 +19,15 @@ import time
 
 from prefsweep.io import atomic_dir, load_config_json, read_jsonl, save_run_info
 from prefsweep.training import (
-    SFT_KEYS, build_lora_config, build_sft_config, configure_runtime, finish_wandb, load_model_and_tokenizer,
-    prepare_checkpoint_dir, resolve_section, run_fingerprint, scrub_secrets, start_wandb, wandb_setup,
+    SFT_KEYS, TRAIN_DTYPE, build_lora_config, build_sft_config, configure_runtime, finish_wandb,
+    load_model_and_tokenizer, prepare_checkpoint_dir, prune_resume_state_callback, resolve_section,
+    run_fingerprint, scrub_secrets, start_wandb, wandb_setup,
 )
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--model", required=True, help="base model HF directory (models/base)")
     p.add_argument("--corpus", required=True, help="data/sft.jsonl")
     p.add_argument("--out", required=True, help="output HF directory (models/sft)")
@@ -59,9 +60,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from trl import SFTTrainer
 
-    model, tokenizer = load_model_and_tokenizer(args.model)
+    model, tokenizer = load_model_and_tokenizer(args.model, dtype=TRAIN_DTYPE)
     trainer = SFTTrainer(model=model, args=sft_args, train_dataset=dataset, processing_class=tokenizer,
-                         peft_config=peft_config)
+                         peft_config=peft_config, callbacks=[prune_resume_state_callback()])
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     final = trainer.model

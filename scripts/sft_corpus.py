@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from prefsweep.ballots import read_ballots
+from prefsweep.ballots import read_ballots_table
 from prefsweep.io import atomic_write_jsonl, load_config_json
 from prefsweep.series import sft_corpus
 
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config_json(args.config_json)
     with open(args.split, encoding="utf-8") as fh:
         split = json.load(fh)
-    rows = sft_corpus(read_ballots(args.ballots), split, config)
+    records = read_ballots_table(args.ballots)
+    rows = sft_corpus(records, split, config)
     atomic_write_jsonl(args.out, rows)
     print(f"wrote {len(rows)} SFT examples -> {args.out}")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from prefsweep.ballots import read_ballots
+from prefsweep.ballots import read_ballots_table
 from prefsweep.io import atomic_write_json, load_config_json
 from prefsweep.series import make_split
 
@@ -27,14 +27,15 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     config = load_config_json(args.config_json)
-    records = read_ballots(args.ballots)
+    records = read_ballots_table(args.ballots, ["prompt_id", "topic", "prompt"])
     split = make_split(records, config["data"])
     atomic_write_json(args.out, split)
-    in_topics = sum(r["topic"] in set(split["topics"]) for r in records)
+    topics = set(split["topics"])
+    in_topics = sum(t in topics for t in records.column("topic").to_pylist())
     dropped = in_topics - len(split["eval_prompt_ids"]) - len(split["train_order"])
     print(f"topics {split['topics']}: {len(split['eval_prompt_ids'])} eval prompts, "
           f"{len(split['train_order'])} training prompts ({dropped} dropped: same text as an eval "
-          f"prompt) of {len(records)} -> {args.out}")
+          f"prompt) of {records.num_rows} -> {args.out}")
 
 
 if __name__ == "__main__":

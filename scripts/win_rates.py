@@ -26,7 +26,7 @@ from prefsweep.winrate import arm_differences, load_judgments, log_to_wandb, win
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file) of this job")
+    p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--judgments", nargs="+", required=True, help="pair-judgment files, one per model")
     p.add_argument("--answers-dir", required=True, help="eval/model_answer (for answer lengths)")
     p.add_argument("--manifests-dir", required=True, help="the experiment's data/ dir (series manifests)")

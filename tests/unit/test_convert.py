@@ -105,6 +105,13 @@ def test_checkpoint_records_step_and_run_info(tiny_model_dir, tmp_path):
     assert prov["run_info"].endswith("final/run_info.json")
 
 
+def test_hub_ids_are_hub_sources(tmp_path):
+    assert inspect_source("EleutherAI/pythia-70m").kind == "hub"
+    assert inspect_source("gpt2").kind == "hub"
+    with pytest.raises(FileNotFoundError):
+        inspect_source("results/default/models/sft")
+
+
 def test_missing_source_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         convert(tmp_path / "nope", tmp_path / "hf", "x")

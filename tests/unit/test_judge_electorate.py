@@ -99,13 +99,12 @@ def _answers(path, model, texts):
 
 
 def test_script_with_the_real_electorate(tmp_path):
-    (tmp_path / "c.json").write_text(json.dumps(CONFIG))
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     m = _answers(tmp_path / "dpo-sc-size-n4-seed2.jsonl", "dpo-sc-size-n4-seed2",
                  {"q0": "Thanks, please bake it.", "q1": "Bake it, haha lol.", "q2": "Bake it."})
     b = _answers(tmp_path / "sft.jsonl", "sft", {"q0": "Bake it.", "q1": "Please bake it, thanks.", "q2": "Bake it."})
     out = tmp_path / "judgment" / "electorate_pair" / "dpo-sc-size-n4-seed2.jsonl"
-    load_script("judge_electorate").main(["--config-json", str(tmp_path / "c.json"), "--answers", str(m),
+    load_script("judge_electorate").main(["--config-json", json.dumps(CONFIG), "--answers", str(m),
                                           "--baseline-answers", str(b), "--questions", str(tmp_path / "q.jsonl"),
                                           "--out", str(out)])
     recs = [json.loads(line) for line in out.read_text().splitlines()]

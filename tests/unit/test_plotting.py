@@ -233,6 +233,9 @@ def test_empty_inputs_give_placeholders(tmp_path):
     empty = P.read_table(tmp_path / "missing.csv", P.WIN_RATE_COLUMNS, "win_rates")
     (tmp_path / "empty.csv").write_text("")
     groups = P.read_table(tmp_path / "empty.csv", P.GROUP_COLUMNS, "groups")
+    # The win-rate step writes a header-only groups table for judges without voter groups.
+    (tmp_path / "header.csv").write_text(",".join(P.GROUP_COLUMNS) + "\n")
+    assert P.read_table(tmp_path / "header.csv", P.GROUP_COLUMNS, "groups").empty
     results = P.build_all(empty, groups, None, None, P.PlotOptions(formats=("png",)))
     assert [r.name for r in results] == list(P.FIGURES)
     for r in results:
@@ -296,8 +299,8 @@ def test_cli_writes_every_file(cli_out):
 def test_columns_match_the_win_rate_step():
     """The columns read here are the ones prefsweep.winrate writes."""
     winrate = pytest.importorskip("prefsweep.winrate")
-    assert set(P._REQUIRED["win_rates"]) | {"mean_words", "baseline_mean_words", "flip_rate", "ci_low",
-                                            "ci_high", "judge", "baseline", "seed", "step"} <= set(winrate.WIN_RATE_COLUMNS)
+    read = {"mean_words", "baseline_mean_words", "flip_rate", "ci_low", "ci_high", "judge", "baseline", "seed", "step"}
+    assert set(P._REQUIRED["win_rates"]) | read <= set(winrate.WIN_RATE_COLUMNS)
     assert set(P._REQUIRED["groups"]) <= set(winrate.GROUP_COLUMNS)
     assert set(P._REQUIRED["diffs"]) | {"arm", "ref_arm", "judge", "n_seeds", "ci_low", "ci_high"} <= set(
         winrate.DIFF_COLUMNS)
@@ -326,19 +329,32 @@ def test_secrets_not_logged(monkeypatch):
     assert P.wandb_settings({}, "d")["mode"] == "offline"
 
 
+def test_options_from_the_workflow_slice(default_config):
+    """The plots job's config slice (what the rule passes as --config-json) gives valid options."""
+    from prefsweep.config import job_config_json
+
+    config = P.parse_config_arg(job_config_json(default_config, "plots"))
+    assert P.PlotOptions.from_config(config["plots"]) == P.PlotOptions.from_config(default_config["plots"])
+    assert config["data"]["reference_arm"] == default_config["data"]["reference_arm"]
+
+
 @pytest.mark.parametrize("caption", sorted((REPO / "workflow" / "report").glob("*.rst")), ids=lambda p: p.name)
-def test_report_captions_render(caption):
-    """Each caption is valid reStructuredText after Snakemake's Jinja2 pass."""
+def test_report_captions_render(caption, default_config):
+    """Each caption is valid reStructuredText after Snakemake's Jinja2 pass, for both baselines."""
+    import copy
+
     jinja2 = pytest.importorskip("jinja2")
     from docutils.core import publish_parts
 
-    class Snakemake:  # the config keys the captions read, as the schema fills them
-        config = {"experiment": "default", "sc": {"rule": "borda", "pairs": "winner_loser"},
-                  "data": {"reference_arm": "maj", "sizes": [0, 64, 256], "matchings": ["prompt", "size"]},
-                  "dpo": {"seeds": [1, 2], "init": "sft"},
-                  "eval": {"baseline": "zero", "judge": {"type": "electorate"}},
-                  "plots": {"ci": 95, "formats": ["png", "pdf"]}, "wandb": {"mode": "offline", "project": "p"}}
-
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    text = env.from_string(caption.read_text()).render(snakemake=Snakemake, categories={}, files={})
-    publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
+    for baseline in ("zero", "reference"):
+        config = copy.deepcopy(default_config)
+        config["eval"]["baseline"] = baseline
+
+        class Snakemake:
+            pass
+
+        Snakemake.config = config
+        text = env.from_string(caption.read_text()).render(snakemake=Snakemake, categories={}, files={})
+        assert "{{" not in text and "{%" not in text
+        publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})

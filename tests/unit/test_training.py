@@ -22,8 +22,8 @@ from prefsweep.prompts import render_completion, render_prompt
 from prefsweep.reflogps import attach_ref_logps, compute_ref_logps, dpo_columns, tokenize_pair, union_pairs
 from prefsweep.training import (
     DPO_KEYS, SFT_KEYS, build_dpo_config, build_lora_config, build_sft_config, is_complete_checkpoint,
-    last_complete_checkpoint, make_dpo_trainer, prepare_checkpoint_dir, resolve_section, run_fingerprint,
-    scrub_secrets, secret_values, wandb_setup,
+    last_complete_checkpoint, make_dpo_trainer, prepare_checkpoint_dir, prune_resume_state, resolve_section,
+    run_fingerprint, scrub_secrets, secret_values, wandb_setup,
 )
 
 TINY = {"vocab_size": 512, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -59,6 +59,15 @@ def make_pairs(n_prompts: int, seed: int = 0) -> pd.DataFrame:
             "order": i,
         })
     return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny model runs fastest on one thread; two threads on a busy 2-core box are ~5x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +109,9 @@ def test_sections_reject_unknown_and_missing_keys():
 
 
 def test_dpo_config_uses_section_values(tmp_path):
-    args = build_dpo_config({**DPO_SECTION, "warmup_ratio": 0.1, "save_steps": 7}, output_dir=tmp_path, seed=3,
-                            run_name="maj-prompt-n64-seed3")
+    args = build_dpo_config({**DPO_SECTION, "warmup_ratio": 0.1, "save_steps": 7, "loss_type": "ipo"},
+                            output_dir=tmp_path, seed=3, run_name="maj-prompt-n64-seed3")
+    assert args.loss_type == ["ipo"]
     assert args.learning_rate == 3e-3 and args.beta == 0.1 and args.max_length == 64
     assert args.num_train_epochs == 4 and args.per_device_train_batch_size == 4
     assert args.warmup_steps == pytest.approx(0.1)  # transformers 5: a float < 1 is the warmup ratio
@@ -155,9 +165,9 @@ def test_same_prompt_for_sft_dpo_and_generation(tiny_dir):
     assert dpo_ids["prompt_ids"] == gen_ids
 
     section = {k: v for k, v in DPO_SECTION.items() if k not in ("init", "seeds", "beta")}
-    sft = SFTTrainer(model=model, processing_class=tok,
-                     args=build_sft_config(section, output_dir=str(tiny_dir.parent / "sft_tok")),
-                     train_dataset=Dataset.from_dict({"prompt": [sft_prompt], "completion": [render_completion("Fold it.", fmt)]}))
+    corpus = Dataset.from_dict({"prompt": [sft_prompt], "completion": [render_completion("Fold it.", fmt)]})
+    sft = SFTTrainer(model=model, processing_class=tok, train_dataset=corpus,
+                     args=build_sft_config(section, output_dir=str(tiny_dir.parent / "sft_tok")))
     row = sft.train_dataset[0]
     n_prompt = sum(1 for label in row["labels"] if label == -100)  # completion-only loss
     assert row["labels"][n_prompt:] == row["input_ids"][n_prompt:]
@@ -325,6 +335,17 @@ def test_prepare_checkpoint_dir_resumes_only_same_fingerprint(tmp_path):
     assert json.loads((ckpt / "fingerprint.json").read_text())["sha256"] == other_data["sha256"]
 
 
+def test_prune_resume_state_keeps_weights(tmp_path):
+    for step in (2, 4):
+        d = fake_checkpoint(tmp_path, step)
+        for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+            (d / name).write_bytes(b"s")
+    removed = prune_resume_state(tmp_path, tmp_path / "checkpoint-4")
+    assert sorted(p.name for p in removed) == ["optimizer.pt", "rng_state.pth", "scheduler.pt"]
+    assert sorted(p.name for p in (tmp_path / "checkpoint-2").iterdir()) == ["model.safetensors", "trainer_state.json"]
+    assert (tmp_path / "checkpoint-4" / "optimizer.pt").exists()
+
+
 def test_checkpoints_without_fingerprint_are_discarded(tmp_path):
     ckpt = tmp_path / "checkpoints"
     fake_checkpoint(ckpt, 5)
@@ -352,7 +373,8 @@ def write_dpo_inputs(root: Path, n_prompts: int, section: dict) -> list[str]:
 
 def test_dpo_script_missing_ref_logps_is_an_error(tiny_dir, tmp_path):
     argv = write_dpo_inputs(tmp_path, 6, DPO_SECTION)
-    ref = pd.DataFrame({"pair_id": [f"q{i}|a>b" for i in range(4)], "ref_chosen_logps": -1.0, "ref_rejected_logps": -2.0})
+    ref = pd.DataFrame({"pair_id": [f"q{i}|a>b" for i in range(4)], "ref_chosen_logps": -1.0,
+                        "ref_rejected_logps": -2.0})
     atomic_write_parquet(tmp_path / "ref.parquet", ref)
     with pytest.raises(SystemExit, match="2 of 6 pairs have no reference log-probs"):
         load_script("dpo").main([*argv, "--model", str(tiny_dir), "--ref-logps", str(tmp_path / "ref.parquet"),
@@ -384,8 +406,13 @@ def test_dpo_script_resumes_after_kill(tiny_dir, tmp_path):
     resume_from = last_complete_checkpoint(tmp_path / "checkpoints")
     step = int(resume_from.name.split("-")[1])
     assert 4 <= step < 100
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in resume_from.iterdir()}
 
     load_script("dpo").main(argv)
+    # Resumed, not restarted: the checkpoint it resumed from was read, not written again.
+    for name in ("model.safetensors", "trainer_state.json"):
+        after = resume_from / name
+        assert (after.stat().st_ino, after.stat().st_mtime_ns) == before[name]
     info = json.loads((tmp_path / "final" / "run_info.json").read_text())
     assert info["resumed_from"] == resume_from.name
     assert info["global_step"] == 100
@@ -397,6 +424,10 @@ def test_dpo_script_resumes_after_kill(tiny_dir, tmp_path):
     assert info["job"] == {"arm": "maj", "matching": "shared", "size": 8, "seed": 1}
     steps = sorted(int(p.name.split("-")[1]) for p in (tmp_path / "checkpoints").glob("checkpoint-*"))
     assert steps == list(range(4, 101, 4))
+    # Every checkpoint keeps its weights; only the newest keeps the optimizer state.
+    ckpts = tmp_path / "checkpoints"
+    assert all((ckpts / f"checkpoint-{s}" / "model.safetensors").exists() for s in steps)
+    assert [s for s in steps if (ckpts / f"checkpoint-{s}" / "optimizer.pt").exists()] == [100]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,7 +485,9 @@ def test_wandb_setup_env_and_names(tmp_path):
     with pytest.raises(ValueError, match="wandb.mode"):
         wandb_setup({"wandb": {"mode": "sometimes"}}, group="g", name="n", job_type="dpo", run_id="r")
     with pytest.raises(KeyError, match="unknown"):
-        wandb_setup({"wandb": {"mode": "offline", "entity": "x"}}, group="g", name="n", job_type="dpo", run_id="r")
+        wandb_setup({"wandb": {"mode": "offline", "team": "x"}}, group="g", name="n", job_type="dpo", run_id="r")
+    team = wandb_setup({"wandb": {"entity": "lab", "project": "p"}}, group="g", name="n", job_type="dpo", run_id="r")
+    assert team.entity == "lab" and team.env["WANDB_ENTITY"] == "lab"
 
 
 def test_scrub_secrets():
@@ -471,3 +504,35 @@ def test_scrub_secrets():
     assert out["eval"]["generation"]["max_new_tokens"] == 48
     assert out["list"] == ["<redacted>", 3] and out["token"] is None
     assert cfg["eval"]["judge"]["api_key"] == "literal"  # input untouched
+
+
+def test_wandb_offline_run_logs_no_secrets(tmp_path, monkeypatch):
+    from prefsweep.training import finish_wandb, start_wandb
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-secret-424242")
+    setup = wandb_setup({"experiment": "exp", "wandb": {"mode": "offline", "project": "p"}}, group="maj-size-n64",
+                        name="maj-size-n64-seed1", job_type="dpo", run_id="test-run-1", results_root=tmp_path)
+    for key in setup.env:
+        monkeypatch.delenv(key, raising=False)  # restored after the test
+    config = {"eval": {"judge": {"api_key": "sk-inline-secret-777", "url": "http://h/?k=sk-env-secret-424242"}}}
+    run = start_wandb(setup, config, {"job": {"seed": 1}})
+    assert os.environ["WANDB_MODE"] == "offline" and os.environ["WANDB_DIR"] == str(tmp_path / "exp" / "wandb")
+    assert run.config["prefsweep"]["eval"]["judge"]["api_key"] == "<redacted>"
+    run.log({"x": 1.0})
+    finish_wandb(run)
+    files = [p for p in (tmp_path / "exp" / "wandb").rglob("*") if p.is_file()]
+    assert any("offline-run" in str(p) for p in files)
+    for p in files:
+        data = p.read_bytes()
+        assert b"sk-inline-secret-777" not in data and b"sk-env-secret-424242" not in data, p
+
+
+def test_schema_resolved_config_is_accepted(default_config, tmp_path):
+    """Every key the schema allows in sft/dpo/lora/wandb is one these builders know."""
+    sft = build_sft_config(default_config["sft"], output_dir=tmp_path)
+    dpo = build_dpo_config(default_config["dpo"], output_dir=tmp_path, seed=1)
+    assert sft.max_length == default_config["sft"]["max_length"] and dpo.beta == default_config["dpo"]["beta"]
+    for section in ("sft", "dpo"):
+        build_lora_config(default_config[section]["lora"], f"{section}.lora")
+        build_lora_config({**default_config[section]["lora"], "enabled": True}, f"{section}.lora")
+    wandb_setup(default_config, group="g", name="n", job_type="dpo", run_id="r")

@@ -23,4 +23,5 @@ rule answers:
         "../../envs/prefsweep.yaml"
     shell:
         "python {input.script} --config-json {params.config:q} --model {input.model}"
-        " --model-id {wildcards.model_id} --questions {input.questions} --out {output} > {log} 2>&1"
+        " --model-id {wildcards.model_id} --questions {input.questions} --threads {threads}"
+        " --out {output} > {log} 2>&1"

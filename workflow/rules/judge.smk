@@ -55,6 +55,7 @@ rule win_rates:
         judgments=[judgment_path(m) for m in judged_model_ids()],
         answers=[answer_path(m) for m in P.final_model_ids(config)],
         manifests=manifests(),
+        questions=f"{R}/eval/question.jsonl",
     output:
         table=report(
             f"{R}/eval/win_rates.csv",
@@ -66,7 +67,11 @@ rule win_rates:
             caption="../report/arm_differences.rst",
             category="Tables",
         ),
-        groups=f"{R}/eval/win_rates_groups.csv",
+        groups=report(
+            f"{R}/eval/win_rates_groups.csv",
+            caption="../report/win_rates_groups.rst",
+            category="Tables",
+        ),
     log:
         f"{L}/eval/win_rates.log",
     params:
@@ -78,6 +83,7 @@ rule win_rates:
     shell:
         "python {input.script} --config-json {params.config:q}"
         " --judgments {input.judgments} --answers-dir {params.answers_dir} --manifests-dir {params.manifests_dir}"
+        " --questions {input.questions}"
         " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} > {log} 2>&1"
 
 
@@ -87,6 +93,7 @@ rule evolution:
         judgments=evolution_judgments,
         answers=evolution_answers,
         manifests=manifests(),
+        questions=f"{R}/eval/question.jsonl",
     output:
         table=f"{R}/eval/evolution.csv",
         diffs=f"{R}/eval/evolution_differences.csv",
@@ -102,6 +109,7 @@ rule evolution:
     shell:
         "python {input.script} --config-json {params.config:q} --no-wandb"
         " --judgments {input.judgments} --answers-dir {params.answers_dir} --manifests-dir {params.manifests_dir}"
+        " --questions {input.questions}"
         " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} > {log} 2>&1"
 
 

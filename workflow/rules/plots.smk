@@ -18,6 +18,15 @@ rule plots:
             for name in PLOTS
             for fmt in config["plots"]["formats"]
         },
+        **{
+            f"{name}_csv": report(
+                f"{R}/plots/{name}.csv",
+                caption=f"../report/{name}.rst",
+                category="Plotted values",
+                labels={"figure": name, "format": "csv"},
+            )
+            for name in PLOTS
+        },
         done=f"{R}/plots/done.json",
     log:
         f"{L}/plots.log",

@@ -1,0 +1,211 @@
+"""Pair building: supports, the maj and sc arms, hand-made profiles and pref_voting as oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pref_voting.profiles_with_ties import ProfileWithTies
+from pref_voting.voting_methods import beat_path, borda, copeland, minimax, ranked_pairs
+
+from prefsweep.arms import (
+    maj_pairs, majority_cycles, rule_scores, sc_outcomes, sc_pairs, sc_winners, support_batches,
+    support_matrix, winner_disagreement,
+)
+from prefsweep.ballots import read_ballots_table, validate_ballots, write_ballots
+
+
+def rec(pid: str, rankings: list[str], counts: list[int] | None = None, topic: str = "t") -> dict:
+    """A record from rankings written as strings of candidate letters, best first."""
+    cands = sorted(set("".join(rankings)))
+    votes = []
+    for r, n in zip(rankings, counts or [1] * len(rankings)):
+        votes += [{"ranking": [[c] for c in r], "weight": 1.0}] * n
+    return {"prompt_id": pid, "prompt": f"question {pid}", "topic": topic,
+            "candidates": [{"id": c, "text": f"answer {c}"} for c in cands], "votes": votes}
+
+
+CYCLE = rec("cycle", ["abc", "bca", "cab"])
+#: 3 voters a > b > c, 2 voters b > c > a: a is the Condorcet winner, b the Borda winner.
+SPLIT = rec("split", ["abc", "bca"], [3, 2])
+
+
+def test_condorcet_cycle():
+    pairs = maj_pairs([CYCLE])
+    got = set(zip(pairs["chosen_id"], pairs["rejected_id"]))
+    assert got == {("a", "b"), ("b", "c"), ("c", "a")}
+    assert pairs["cycle"].all() and (pairs["margin"] == 1).all() and (pairs["n_voters"] == 3).all()
+    out, batches = sc_outcomes([CYCLE], "borda", seed=0)
+    assert majority_cycles(batches[0].margin).tolist() == [True]
+    assert out.condorcet.tolist() == [-1] and out.n_winners.tolist() == [3]
+    # every candidate ties on Borda: the winner and loser are drawn (seeded) and flagged
+    sc = sc_pairs([CYCLE], "borda", seed=0)
+    assert len(sc) == 1 and sc["tie_broken"].all() and sc["chosen_id"][0] != sc["rejected_id"][0]
+    draws = {tuple(sc_pairs([CYCLE], "borda", seed=s)[["chosen_id", "rejected_id"]].iloc[0]) for s in range(20)}
+    assert len(draws) > 1
+    assert sc_pairs([CYCLE], "borda", seed=3).equals(sc_pairs([CYCLE], "borda", seed=3))
+
+
+def test_borda_winner_who_is_not_the_condorcet_winner():
+    pairs = maj_pairs([SPLIT])
+    # margins: b > c by 5, a > b and a > c by 1; ordered by margin, then position
+    assert list(zip(pairs["chosen_id"], pairs["rejected_id"], pairs["margin"])) == [
+        ("b", "c", 5.0), ("a", "b", 1.0), ("a", "c", 1.0)]
+    assert not pairs["cycle"].any() and (pairs["n_voters"] == 5).all()
+    sc = sc_pairs([SPLIT], "borda")
+    # symmetric Borda = sum of margins: a 2, b 4, c -6
+    assert list(zip(sc["chosen_id"], sc["rejected_id"], sc["margin"])) == [("b", "c", 10.0)]
+    assert not sc["tie_broken"].any()
+    assert sc_winners([SPLIT], "copeland") == ["a"] and sc_winners([SPLIT], "schulze") == ["a"]
+    stats = winner_disagreement([SPLIT, CYCLE], "borda")
+    assert (stats["condorcet"], stats["disagree"], stats["cycles"]) == (1, 1, 1)
+    assert stats["share_disagree"] == 0.5
+
+
+def test_winner_vs_all_and_other_rules():
+    sc = sc_pairs([SPLIT], "borda", pairs="winner_vs_all")
+    assert list(zip(sc["chosen_id"], sc["rejected_id"], sc["margin"])) == [("b", "c", 10.0), ("b", "a", 2.0)]
+    mm = sc_pairs([SPLIT], "minimax")
+    assert (mm["chosen_id"][0], mm["margin"][0]) == ("a", 1.0)  # pairwise margin for non-scoring rules
+    with pytest.raises(ValueError, match=r"sc.rule: unknown voting rule 'bordda'"):
+        sc_pairs([SPLIT], "bordda")
+    with pytest.raises(ValueError, match=r"sc.pairs: unknown value 'all'"):
+        sc_pairs([SPLIT], "borda", pairs="all")
+
+
+def test_support_with_ties_unlisted_pairs_and_weights():
+    r = {"prompt_id": "p", "prompt": "q", "topic": "t",
+         "candidates": [{"id": x, "text": x} for x in "abcd"],
+         "votes": [{"ranking": [["b"], ["a", "c"]], "weight": 2.0},      # d unlisted: last
+                   {"pair": ["d", "a"], "winner": "d", "weight": 0.5},
+                   {"pair": ["a", "b"], "winner": None}]}                 # a tie: nothing
+    validate_ballots([r])
+    s, c = support_matrix(r)
+    expected = np.zeros((4, 4))
+    expected[1, [0, 2, 3]] = 2.0
+    expected[0, 3] = expected[2, 3] = 2.0
+    expected[3, 0] = 0.5
+    np.testing.assert_allclose(s, expected)
+    assert c[3, 0] == 1 and c[0, 3] == 1 and c[0, 2] == 0
+
+
+# -- random profiles against pref_voting -------------------------------------------------------
+
+
+def random_records(seed: int, n: int, pairwise: bool = False) -> list[dict]:
+    """Random prompts (3-6 candidates, 1-9 voters): rankings with ties, truncation and weights,
+    or (``pairwise``) SHP-like pair votes with ties."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(3, 7))
+        ids = [f"x{j}" for j in rng.permutation(k)]
+        votes = []
+        for _ in range(int(rng.integers(1, 10))):
+            w = float(rng.choice([1.0, 1.0, 0.5, 2.0]))
+            if pairwise:
+                a, b = rng.choice(ids, 2, replace=False).tolist()
+                winner = [a, b, None][int(rng.choice(3, p=[0.45, 0.45, 0.1]))]
+                votes.append({"pair": [a, b], "winner": winner, "weight": w})
+                continue
+            order = rng.permutation(ids).tolist()[: int(rng.integers(1, k + 1))]
+            tiers: list[list[str]] = []
+            for c in order:
+                if tiers and rng.random() < 0.25:
+                    tiers[-1].append(c)
+                else:
+                    tiers.append([c])
+            votes.append({"ranking": tiers, "weight": w})
+        out.append({"prompt_id": f"r{seed}-{i}", "prompt": "q", "topic": "t",
+                    "candidates": [{"id": c, "text": c} for c in ids], "votes": votes})
+    return validate_ballots(out)
+
+
+def oracle_profile(r: dict, pairwise: bool) -> ProfileWithTies:
+    """pref_voting's own reading: listed candidates only, unranked below ranked (extended strict
+    preference); a pair vote as a two-candidate ranking (others incomparable)."""
+    pos = {c["id"]: k for k, c in enumerate(r["candidates"])}
+    rankings, counts = [], []
+    for v in r["votes"]:
+        if pairwise:
+            a, b = v["pair"]
+            rank = {pos[a]: 1, pos[b]: 1} if v["winner"] is None else {
+                pos[v["winner"]]: 1, pos[b if v["winner"] == a else a]: 2}
+        else:
+            rank = {pos[c]: t + 1 for t, tier in enumerate(v["ranking"]) for c in tier}
+        rankings.append(rank)
+        counts.append(v["weight"])
+    prof = ProfileWithTies(rankings, rcounts=counts, candidates=list(range(len(pos))))
+    if not pairwise:
+        prof.use_extended_strict_preference()
+    return prof
+
+
+@pytest.mark.parametrize("pairwise", [False, True])
+def test_fast_path_matches_pref_voting_on_random_profiles(tmp_path, pairwise):
+    recs = random_records(7 if pairwise else 5, 100, pairwise)
+    write_ballots(tmp_path / "b.jsonl", recs)
+    table = read_ballots_table(tmp_path / "b.jsonl")
+    checked = 0
+    for records in (recs, table):
+        out, batches = sc_outcomes(records, "borda", seed=1)
+        for batch in batches:
+            for rule, method in (("borda", borda), ("copeland", copeland)):
+                scores = rule_scores(rule, batch.margin)
+                for p, r in enumerate(batch.rec.tolist()):
+                    prof = oracle_profile(recs[r], pairwise)
+                    k = len(recs[r]["candidates"])
+                    margins = np.array([[prof.margin(i, j) for j in range(k)] for i in range(k)])
+                    np.testing.assert_allclose(batch.margin[p], margins, atol=1e-9)
+                    ours = sorted(np.nonzero(scores[p] == scores[p].max())[0].tolist())
+                    edata = prof.margin_graph() if rule == "borda" else prof
+                    assert ours == method(edata), (rule, recs[r])
+                    checked += 1
+        for r, w in enumerate(out.winner.tolist()):
+            assert w in borda(oracle_profile(recs[r], pairwise).margin_graph())
+    assert checked == 2 * 2 * 100
+
+
+def test_other_rules_go_through_pref_voting():
+    # ranked_pairs is left to the hand-made profile: with many tied margins pref_voting tries
+    # every tie-breaking order (its docs warn it "can take a very long time")
+    assert sc_winners([SPLIT, CYCLE], "ranked_pairs", seed=0)[0] == "a"
+    assert ranked_pairs(oracle_profile(SPLIT, False).margin_graph()) == [0]
+    recs = random_records(11, 40)
+    for rule, method in (("schulze", beat_path), ("beat_path", beat_path), ("minimax", minimax)):
+        winners = sc_winners(recs, rule, seed=0)
+        for r, w in zip(recs, winners):
+            pos = [c["id"] for c in r["candidates"]].index(w)
+            assert pos in method(oracle_profile(r, False).margin_graph()), rule
+
+
+def test_arrow_table_and_records_give_identical_pairs(tmp_path):
+    recs = random_records(3, 60) + random_records(4, 60, pairwise=True) + [SPLIT, CYCLE]
+    write_ballots(tmp_path / "b.jsonl", recs)
+    table = read_ballots_table(tmp_path / "b.jsonl")
+    for fn in (maj_pairs, lambda r: sc_pairs(r, "borda", seed=2), lambda r: sc_pairs(r, "copeland", "winner_vs_all", 2),
+               lambda r: sc_pairs(r, "schulze", seed=2)):
+        a, b = fn(recs), fn(table)
+        pd.testing.assert_frame_equal(a.astype({c: object for c in a.select_dtypes("string").columns}),
+                                      b.astype({c: object for c in b.select_dtypes("string").columns}))
+
+
+def test_tie_breaking_does_not_depend_on_other_prompts():
+    recs = random_records(9, 80)
+    full = sc_pairs(recs, "copeland", seed=5).set_index("prompt_id")
+    part = sc_pairs(recs[::-1][:30], "copeland", seed=5).set_index("prompt_id")
+    cols = ["chosen_id", "rejected_id", "tie_broken"]
+    pd.testing.assert_frame_equal(full.loc[part.index, cols], part[cols])
+    assert full["tie_broken"].any()
+
+
+def test_support_batches_group_by_number_of_candidates():
+    recs = random_records(2, 50)
+    batches = support_batches(recs)
+    ks = [b.support.shape[-1] for b in batches]
+    assert ks == sorted(set(ks)) and sum(len(b.rec) for b in batches) == 50
+    for b in batches:
+        for p, r in enumerate(b.rec.tolist()):
+            s, c = support_matrix(recs[r])
+            np.testing.assert_allclose(b.support[p], s)
+            np.testing.assert_array_equal(b.count[p], c)

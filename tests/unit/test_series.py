@@ -1,0 +1,207 @@
+"""Split, pools, nested matched series, SFT corpus, eval questions; the data scripts end to end."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from prefsweep.ballots import read_ballots_table
+from prefsweep.io import sha256_file
+from prefsweep.prompts import render_completion, render_prompt
+from prefsweep.series import (
+    SERIES_COLUMNS, SeriesError, build_pool, build_series, eval_questions, make_split, select_topics,
+    sft_corpus,
+)
+from prefsweep.synthetic import Electorate
+
+REPO = Path(__file__).resolve().parents[2]
+SIZES = [32, 64, 128]
+
+CONFIG = {
+    "experiment": "test",
+    "data": {
+        "source": "synthetic", "seed": 0, "topics": "all", "n_eval_prompts": 16, "reference_arm": "maj",
+        "sizes": [0, *SIZES], "matchings": ["prompt", "size"],
+        "synthetic": {"n_prompts": 240, "n_candidates": 4, "noise": 0.6, "voter_groups": [
+            {"name": "concise", "size": 5, "weights": {"length": -1.0, "politeness": 0.3, "detail": 0.2}},
+            {"name": "thorough", "size": 2, "weights": {"length": 0.5, "detail": 1.2, "humour": -0.2}},
+            {"name": "playful", "size": 2, "weights": {"politeness": -0.2, "humour": 1.5}},
+        ]},
+    },
+    "sc": {"rule": "borda", "pairs": "winner_loser"},
+    "prompt_format": {"style": "hh"},
+}
+
+
+def script(name: str):
+    spec = importlib.util.spec_from_file_location(f"script_{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def run_data_stage(work: Path, config: dict) -> Path:
+    """Every data script, as the workflow runs them, into ``work``; returns ``work``."""
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = work / "config.json"
+    cfg.write_text(json.dumps(config))
+    c = ["--config-json", str(cfg)]
+    d = work / "data"
+    ballots, split = str(d / "ballots.jsonl"), str(d / "split.json")
+    script("ballots").main([*c, "--out", ballots])
+    script("split").main([*c, "--ballots", ballots, "--out", split])
+    for arm in ("maj", "sc"):
+        script("pool").main([*c, "--ballots", ballots, "--split", split, "--arm", arm,
+                             "--out", str(d / "pool" / f"{arm}.parquet")])
+    series = script("series")
+    for size in SIZES:
+        for arm, matching in (("maj", "shared"), ("sc", "prompt"), ("sc", "size")):
+            series.main([*c, "--ref-pool", str(d / "pool" / "maj.parquet"),
+                         "--pool", str(d / "pool" / f"{arm}.parquet"), "--arm", arm, "--matching", matching,
+                         "--size", str(size), "--out-dir", str(d / arm / matching / f"n{size}")])
+    script("sft_corpus").main([*c, "--ballots", ballots, "--split", split, "--out", str(d / "sft.jsonl")])
+    script("eval_questions").main([*c, "--ballots", ballots, "--split", split,
+                                   "--questions", str(work / "eval" / "question.jsonl"),
+                                   "--reference", str(work / "eval" / "reference_answer" / "reference.jsonl")])
+    return work
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory) -> Path:
+    return run_data_stage(tmp_path_factory.mktemp("data") / "run", CONFIG)
+
+
+def pairs(stage: Path, arm: str, matching: str, size: int):
+    return pq.read_table(stage / "data" / arm / matching / f"n{size}" / "pairs.parquet").to_pandas()
+
+
+def test_same_seed_byte_identical_other_seed_other_order(stage, tmp_path):
+    again = run_data_stage(tmp_path / "again", CONFIG)
+    files = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file() and p.name != "config.json")
+    assert len(files) == 2 + 2 + 2 * 3 * len(SIZES) + 1 + 2
+    for f in files:
+        assert sha256_file(stage / f) == sha256_file(again / f), f
+    other = copy.deepcopy(CONFIG)
+    other["data"]["seed"] = 1
+    records = read_ballots_table(stage / "data" / "ballots.jsonl")
+    a = make_split(records, CONFIG["data"])
+    b = make_split(records, other["data"])
+    assert a["train_order"] != b["train_order"] and a["eval_prompt_ids"] != b["eval_prompt_ids"]
+
+
+def test_eval_prompts_never_in_training_files(stage):
+    split = json.loads((stage / "data" / "split.json").read_text())
+    held = set(split["eval_prompt_ids"])
+    assert len(held) == 16 and not held & set(split["train_order"])
+    records = read_ballots_table(stage / "data" / "ballots.jsonl")
+    texts = dict(zip(records.column("prompt_id").to_pylist(), records.column("prompt").to_pylist()))
+    held_texts = {render_prompt(texts[p]) for p in held}
+    training = [pq.read_table(p).to_pandas() for p in (stage / "data").rglob("*.parquet")]
+    for df in training:
+        assert not held & set(df["prompt_id"]) and not held_texts & set(df["prompt"])
+    sft = [json.loads(line) for line in (stage / "data" / "sft.jsonl").read_text().splitlines()]
+    assert [r["prompt_id"] for r in sft] == split["train_order"]
+    assert not held_texts & {r["prompt"] for r in sft}
+    questions = [json.loads(line) for line in (stage / "eval" / "question.jsonl").read_text().splitlines()]
+    assert [q["question_id"] for q in questions] == split["eval_prompt_ids"]
+    # the eval set is balanced over the 8 topics
+    assert sorted({q["category"] for q in questions}) == split["topics"] and len(split["topics"]) == 8
+
+
+def test_series_sizes_matching_and_nesting(stage):
+    for size in SIZES:
+        ref = pairs(stage, "maj", "shared", size)
+        by_prompt = pairs(stage, "sc", "prompt", size)
+        by_size = pairs(stage, "sc", "size", size)
+        assert list(ref.columns) == list(SERIES_COLUMNS)
+        assert len(ref) == size and len(by_size) == size
+        # prompt-matched: exactly the reference arm's prompts (one sc pair each here)
+        assert set(by_prompt["prompt_id"]) == set(ref["prompt_id"])
+        assert len(by_prompt) == ref["prompt_id"].nunique() < size
+        # size-matched: those prompts first, then the next ones in train order
+        n = len(by_prompt)
+        assert by_size.iloc[:n].equals(by_prompt) and (np.diff(by_size["order"]) >= 0).all()
+        manifest = json.loads((stage / "data" / "sc" / "size" / f"n{size}" / "manifest.json").read_text())
+        assert manifest["n_pairs"] == size and manifest["matching"] == "size"
+        assert sum(manifest["topics"].values()) == size
+        assert manifest["sha256"] == sha256_file(stage / "data" / "sc" / "size" / f"n{size}" / "pairs.parquet")
+    for arm, matching in (("maj", "shared"), ("sc", "prompt"), ("sc", "size")):
+        for small, big in zip(SIZES, SIZES[1:]):
+            a, b = pairs(stage, arm, matching, small), pairs(stage, arm, matching, big)
+            assert b.iloc[: len(a)].equals(a), (arm, matching, small)
+
+
+def test_reference_series_truncates_the_last_prompt_deterministically(stage):
+    pool = pq.read_table(stage / "data" / "pool" / "maj.parquet").to_pandas()
+    ref = pairs(stage, "maj", "shared", 64)
+    assert ref.equals(pool.iloc[:64].reset_index(drop=True))
+    last = ref["prompt_id"].iloc[-1]
+    assert (pool["prompt_id"] == last).sum() > (ref["prompt_id"] == last).sum()  # truncated
+    within = ref[ref["prompt_id"] == last]["margin"].to_numpy()
+    assert (np.diff(within) <= 0).all()  # the clearest pairs are kept
+    row = ref.iloc[0]
+    assert row["pair_id"] == f"{row['prompt_id']}|{row['chosen_id']}>{row['rejected_id']}"
+    assert row["prompt"].startswith("\n\nHuman: ") and row["prompt"].endswith("\n\nAssistant:")
+
+
+def test_unreachable_size_and_bad_matching_errors(stage):
+    ref = pq.read_table(stage / "data" / "pool" / "maj.parquet")
+    sc = pq.read_table(stage / "data" / "pool" / "sc.parquet")
+    with pytest.raises(SeriesError, match=rf"arm maj, matching shared, size 999999: unreachable; the reference arm maj has only {ref.num_rows} pairs"):
+        build_series(ref, ref, "maj", "shared", 999_999, "maj")
+    with pytest.raises(SeriesError, match=rf"arm sc, matching size, size 500: unreachable; arm sc has only {sc.num_rows} pairs over {sc.num_rows} training prompts"):
+        build_series(ref, sc, "sc", "size", 500, "maj")
+    assert build_series(ref, sc, "sc", "prompt", 500, "maj").num_rows < 500  # prompt matching always fits
+    with pytest.raises(SeriesError, match="maj is the reference arm"):
+        build_series(ref, ref, "maj", "prompt", 32, "maj")
+    with pytest.raises(SeriesError, match="expected matching prompt or size"):
+        build_series(ref, sc, "sc", "shared", 32, "maj")
+
+
+def test_sft_corpus_and_reference_answers_hold_the_borda_winner(stage):
+    records = read_ballots_table(stage / "data" / "ballots.jsonl")
+    split = json.loads((stage / "data" / "split.json").read_text())
+    sc_pool = pq.read_table(stage / "data" / "pool" / "sc.parquet").to_pandas()
+    sft = sft_corpus(records, split, CONFIG)
+    chosen = dict(zip(sc_pool["prompt_id"], sc_pool["chosen"]))
+    assert all(r["completion"] == chosen[r["prompt_id"]] for r in sft)
+    questions, answers = eval_questions(records, split, CONFIG)
+    assert questions[0].keys() == {"question_id", "category", "turns"}
+    a = answers[0]
+    assert a["model_id"] == "reference" and a["question_id"] == questions[0]["question_id"]
+    assert a["choices"][0]["index"] == 0 and render_completion(a["choices"][0]["turns"][0]).startswith(" ")
+    saved = [json.loads(line) for line in (stage / "eval" / "reference_answer" / "reference.jsonl").read_text().splitlines()]
+    assert saved == answers
+
+
+def test_topic_selection():
+    avail = ["b", "a", "c", "d"]
+    assert select_topics(avail, "all", 0) == ["a", "b", "c", "d"]
+    assert select_topics(avail, ["d", "a"], 0) == ["a", "d"]
+    two = select_topics(avail, {"n": 2}, 0)
+    assert len(two) == 2 and two == select_topics(avail, {"n": 2}, 0)
+    assert {tuple(select_topics(avail, {"n": 2}, s)) for s in range(10)} != {tuple(two)}
+    with pytest.raises(ValueError, match=r"data.topics: unknown topic\(s\) \['x'\] \(the ballots have: a, b, c, d\)"):
+        select_topics(avail, ["a", "x"], 0)
+    with pytest.raises(ValueError, match="data.topics"):
+        select_topics(avail, {"n": 5}, 0)
+
+
+def test_selected_topics_restrict_every_file():
+    config = copy.deepcopy(CONFIG)
+    config["data"]["topics"] = ["cooking", "pets"]
+    records = Electorate.from_config(config).make_ballots(120, 4, 0)
+    split = make_split(records, config["data"])
+    topic = {r["prompt_id"]: r["topic"] for r in records}
+    assert split["topics"] == ["cooking", "pets"]
+    assert {topic[p] for p in split["train_order"] + split["eval_prompt_ids"]} == {"cooking", "pets"}
+    pool = build_pool(records, split, "maj", config)
+    assert set(pool.column("topic").to_pylist()) == {"cooking", "pets"}
+    with pytest.raises(ValueError, match="n_eval_prompts"):
+        make_split(records, {**config["data"], "n_eval_prompts": 1000})
