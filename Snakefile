@@ -27,6 +27,7 @@ include: "workflow/rules/dpo.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/answers.smk"
 include: "workflow/rules/judge.smk"
+include: "workflow/rules/accuracy.smk"
 include: "workflow/rules/plots.smk"
 
 

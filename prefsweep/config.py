@@ -29,6 +29,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "dpo": ("experiment", "model", "dpo", "prompt_format"),
     "convert": ("experiment", "model"),
     "answers": ("experiment", "prompt_format", "eval.generation"),
+    "pair_accuracy": ("experiment", "dpo.max_length"),
     "judge": ("experiment", "data", "prompt_format", "eval.judge", "eval.baseline"),
     "win_rates": ("experiment", "data.reference_arm", "dpo.init", "eval.baseline", "eval.judge", "eval.bootstrap"),
     "plots": ("experiment", "data.reference_arm", "eval.baseline", "eval.judge.type", "plots"),

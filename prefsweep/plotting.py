@@ -45,7 +45,6 @@ import io
 import json
 import math
 import os
-import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +67,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa
 from scipy import stats  # noqa: E402
 
 from prefsweep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file  # noqa: E402
+from prefsweep.tracking import scrub_secrets, wandb_settings  # noqa: E402
 
 #: Figure names, in the order the CLI builds them; files are ``<out_dir>/<name>.<fmt|csv>``.
 FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length")
@@ -1088,30 +1088,6 @@ def write_done(out_dir: str | os.PathLike, results: list[PlotResult], files: dic
         "inputs": {k: (sha256_file(v) if v and Path(v).is_file() else None) for k, v in inputs.items()},
     })
     return path
-
-
-_SECRET_RE = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
-
-
-def scrub_secrets(obj: Any) -> Any:
-    """A copy of a config without any key that looks like a credential (for logging)."""
-    if isinstance(obj, dict):
-        return {k: scrub_secrets(v) for k, v in obj.items() if not _SECRET_RE.search(str(k))}
-    if isinstance(obj, list):
-        return [scrub_secrets(v) for v in obj]
-    return obj
-
-
-def wandb_settings(config: dict, default_dir: str | os.PathLike) -> dict[str, Any]:
-    """mode/project/entity/dir for the eval run: config ``wandb`` first, then the WANDB_*
-    environment the workflow sets, then offline / prefsweep / ``default_dir``."""
-    w = config.get("wandb") or {}
-    return {
-        "mode": w.get("mode") or os.environ.get("WANDB_MODE") or "offline",
-        "project": w.get("project") or os.environ.get("WANDB_PROJECT") or "prefsweep",
-        "entity": w.get("entity") or os.environ.get("WANDB_ENTITY") or None,
-        "dir": str(w.get("dir") or os.environ.get("WANDB_DIR") or default_dir),
-    }
 
 
 def log_to_wandb(

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from prefsweep.io import atomic_write_json, library_versions, sha256_file, sha256_json
+from prefsweep.tracking import scrub_secrets, wandb_settings
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,6 @@ LORA_KEYS = ("enabled", "r", "lora_alpha", "lora_dropout", "target_modules")
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 FINGERPRINT_FILE = "fingerprint.json"
 
-#: Names of environment variables (and config keys) whose values are secrets.
-SECRET_NAME_RE = re.compile(
-    r"(^|[_.-])(api[_-]?key|access[_-]?key|token|secret|secret[_-]?key|passw(or)?d|credentials?)$", re.IGNORECASE
-)
-REDACTED = "<redacted>"
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,34 +386,6 @@ def prepare_checkpoint_dir(ckpt_dir: str | os.PathLike, fingerprint: Mapping[str
 # --------------------------------------------------------------------------------------------
 
 
-def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables whose names look like secrets (OPENAI_API_KEY, HF_TOKEN...)."""
-    env = os.environ if env is None else env
-    return sorted({v for k, v in env.items() if SECRET_NAME_RE.search(k) and len(v) >= 4})
-
-
-def scrub_secrets(obj: Any, env: Mapping[str, str] | None = None) -> Any:
-    """Copy of a JSON-like object without secrets, safe to log or save.
-
-    Keys whose names look like secrets (``api_key``, ``token``...) get ``"<redacted>"``; any string
-    containing the value of a secret environment variable has it replaced.
-    """
-    secrets = secret_values(env)
-
-    def walk(x: Any) -> Any:
-        if isinstance(x, Mapping):
-            return {k: REDACTED if SECRET_NAME_RE.search(str(k)) and isinstance(v, str) else walk(v)
-                    for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [walk(v) for v in x]
-        if isinstance(x, str):
-            for s in secrets:
-                x = x.replace(s, REDACTED)
-        return x
-
-    return walk(obj)
-
-
 @dataclass(frozen=True)
 class WandbSetup:
     """Where and how a job logs to wandb. ``report_to`` goes to the TRL config."""
@@ -439,24 +407,18 @@ class WandbSetup:
 
 def wandb_setup(config: Mapping[str, Any], *, group: str, name: str, job_type: str, run_id: str,
                 results_root: str | os.PathLike = "results") -> WandbSetup:
-    """wandb settings of a job from config section ``wandb`` ({mode, project, entity}; absent: offline).
+    """wandb settings of a job (:func:`prefsweep.tracking.wandb_settings`: config, else environment).
 
     Files go to ``{results_root}/{experiment}/wandb``; DPO runs are grouped as
     ``{arm}-{matching}-n{size}`` and named ``{group}-seed{seed}``. ``run_id`` should change when
     the run starts over (use the fingerprint) and stay when it resumes.
     """
-    section = dict(config.get("wandb") or {})
-    unknown = sorted(set(section) - {"mode", "project", "entity"})
-    if unknown:
-        raise KeyError(f"wandb: unknown keys {unknown} (allowed: ['entity', 'mode', 'project'])")
-    mode = section.get("mode", "offline")
-    if mode not in ("offline", "online", "disabled"):
-        raise ValueError(f"wandb.mode: expected offline, online or disabled, got {mode!r}")
-    project = section.get("project", "prefsweep")
-    directory = Path(results_root) / str(config.get("experiment", "default")) / "wandb"
+    default_dir = Path(results_root) / str(config.get("experiment", "default")) / "wandb"
+    settings = wandb_settings(config, default_dir)
+    mode, project, entity = settings["mode"], settings["project"], settings["entity"]
+    directory = Path(settings["dir"])
     env = {"WANDB_MODE": mode, "WANDB_DIR": str(directory), "WANDB_PROJECT": project,
            "WANDB_RUN_GROUP": group, "WANDB_JOB_TYPE": job_type, "WANDB_SILENT": "true"}
-    entity = section.get("entity")
     if entity:
         env["WANDB_ENTITY"] = str(entity)
     return WandbSetup(mode, project, group, name, job_type, run_id, directory, env, entity or None)

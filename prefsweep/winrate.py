@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 
 from prefsweep.paths import parse_model_id, zero_point_id
+from prefsweep.tracking import scrub_secrets, wandb_settings
 
 VERDICTS = ("model_1", "model_2", "tie")
 SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
@@ -473,23 +474,18 @@ def log_to_wandb(
     """Log eval metrics: into each final DPO model's training run where its id is known, and
     into one new eval run (all three tables, plus the metrics of models without a run).
 
-    Config ``wandb`` ``{mode: offline|online|disabled, project}`` (absent: offline). Only the
-    scrubbed config (:func:`prefsweep.training.scrub_secrets`) and the tables are logged.
+    Settings from :func:`prefsweep.tracking.wandb_settings` (config ``wandb``, else environment). Only the
+    scrubbed config (:func:`prefsweep.tracking.scrub_secrets`) and the tables are logged.
     Returns ``{"attached": {model_id: run_id}, "eval_run": run id or None}``.
     """
-    section = dict(config.get("wandb") or {})
-    mode = section.get("mode", "offline")
-    if mode == "disabled":
+    settings = wandb_settings(config, wandb_dir)
+    if settings["mode"] == "disabled":
         return {"attached": {}, "eval_run": None}
     import wandb
 
-    from prefsweep.training import scrub_secrets
-
-    project = section.get("project", "prefsweep")
-    entity = section.get("entity")
-    Path(wandb_dir).mkdir(parents=True, exist_ok=True)
-    common = {"project": project, "entity": entity, "dir": str(wandb_dir), "mode": mode,
-              "settings": wandb.Settings(silent=True)}
+    Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
+    common = {"project": settings["project"], "entity": settings["entity"], "dir": settings["dir"],
+              "mode": settings["mode"], "settings": wandb.Settings(silent=True)}
     attached: dict[str, str] = {}
     unattached: dict[str, Any] = {}
     for _, row in table.iterrows():

@@ -18,7 +18,8 @@ import argparse
 import time
 
 from prefsweep.io import atomic_dir, load_config_json, read_jsonl, save_run_info, sha256_file
-from prefsweep.training import configure_runtime, load_model_and_tokenizer, n_parameters, scrub_secrets
+from prefsweep.tracking import scrub_secrets
+from prefsweep.training import configure_runtime, load_model_and_tokenizer, n_parameters
 
 
 def make_parser() -> argparse.ArgumentParser:

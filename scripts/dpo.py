@@ -30,10 +30,11 @@ import pandas as pd
 
 from prefsweep.io import atomic_dir, load_config_json, save_run_info, sha256_file, sha256_json
 from prefsweep.reflogps import attach_ref_logps, dpo_columns
+from prefsweep.tracking import scrub_secrets
 from prefsweep.training import (
     DPO_KEYS, TRAIN_DTYPE, build_dpo_config, build_lora_config, configure_runtime, finish_wandb,
     load_model_and_tokenizer, make_dpo_trainer, prepare_checkpoint_dir, prune_resume_state_callback,
-    resolve_section, run_fingerprint, scrub_secrets, start_wandb, wandb_setup,
+    resolve_section, run_fingerprint, start_wandb, wandb_setup,
 )
 
 
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
             ref_logps_sha256=sha256_file(args.ref_logps), fingerprint=fingerprint["sha256"],
             resumed_from=resume.name if resume else None, global_step=trainer.state.global_step,
             n_pairs=len(pairs), n_pairs_trained=len(trainer.train_dataset), train_metrics=result.metrics,
-            adapter=peft_config is not None,
+            adapter=peft_config is not None, wandb_run_id=None if wb.mode == "disabled" else wb.run_id,
         )
     finish_wandb(run)
     print(f"DPO {name}: {trainer.state.global_step} steps, policy written to {args.out} "

@@ -28,6 +28,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
     p.add_argument("--split", required=True, help="data/split.json")
     p.add_argument("--arm", required=True, choices=ARMS)
+    p.add_argument("--eval", action="store_true",
+                   help="pairs of the held-out eval prompts instead (data/eval_pairs/{arm}.parquet)")
     p.add_argument("--out", required=True, help="output data/pool/{arm}.parquet")
     return p
 
@@ -39,12 +41,14 @@ def main(argv: list[str] | None = None) -> None:
     records = read_ballots_table(args.ballots)
     with open(args.split, encoding="utf-8") as fh:
         split = json.load(fh)
+    if args.eval:  # same pair construction, over the held-out prompts (never trained on)
+        split = {**split, "train_order": split["eval_prompt_ids"]}
     pool = build_pool(records, split, args.arm, config)
     write_table(args.out, pool)
     ties = pc.sum(pool["tie_broken"]).as_py() or 0
     cycles = pc.sum(pool["cycle"]).as_py() or 0
     print(f"{args.arm}: {pool.num_rows} pairs over {len(pc.unique(pool['prompt_id']))} of "
-          f"{len(split['train_order'])} training prompts ({ties} pairs with a broken tie, {cycles} "
+          f"{len(split['train_order'])} {'eval' if args.eval else 'training'} prompts ({ties} pairs with a broken tie, {cycles} "
           f"from prompts with a majority cycle) -> {args.out} in {time.perf_counter() - t0:.1f} s")
 
 

@@ -18,10 +18,11 @@ import argparse
 import time
 
 from prefsweep.io import atomic_dir, load_config_json, read_jsonl, save_run_info
+from prefsweep.tracking import scrub_secrets
 from prefsweep.training import (
     SFT_KEYS, TRAIN_DTYPE, build_lora_config, build_sft_config, configure_runtime, finish_wandb,
     load_model_and_tokenizer, prepare_checkpoint_dir, prune_resume_state_callback, resolve_section,
-    run_fingerprint, scrub_secrets, start_wandb, wandb_setup,
+    run_fingerprint, start_wandb, wandb_setup,
 )
 
 

@@ -323,7 +323,7 @@ def test_mixed_comparisons_fail(tables):
 
 def test_secrets_not_logged(monkeypatch):
     cfg = {"eval": {"judge": {"api_key": "sk-x", "model": "gpt-4"}}, "wandb": {"mode": "disabled"}}
-    assert P.scrub_secrets(cfg)["eval"]["judge"] == {"model": "gpt-4"}
+    assert P.scrub_secrets(cfg)["eval"]["judge"] == {"api_key": "<redacted>", "model": "gpt-4"}
     assert P.log_to_wandb(cfg, {}, {}, "unused") is None
     monkeypatch.setenv("WANDB_MODE", "offline")
     assert P.wandb_settings({}, "d")["mode"] == "offline"

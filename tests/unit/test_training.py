@@ -23,8 +23,9 @@ from prefsweep.reflogps import attach_ref_logps, compute_ref_logps, dpo_columns,
 from prefsweep.training import (
     DPO_KEYS, SFT_KEYS, build_dpo_config, build_lora_config, build_sft_config, is_complete_checkpoint,
     last_complete_checkpoint, make_dpo_trainer, prepare_checkpoint_dir, prune_resume_state, resolve_section,
-    run_fingerprint, scrub_secrets, secret_values, wandb_setup,
+    run_fingerprint, wandb_setup,
 )
+from prefsweep.tracking import scrub_secrets, secret_values
 
 TINY = {"vocab_size": 512, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
         "intermediate_size": 256, "max_position_embeddings": 256}
@@ -472,7 +473,9 @@ def test_sft_script_with_lora_writes_merged_model(tiny_dir, tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def test_wandb_setup_env_and_names(tmp_path):
+def test_wandb_setup_env_and_names(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_DIR", raising=False)
     cfg = {"experiment": "exp1", "wandb": {"mode": "offline", "project": "proj"}}
     s = wandb_setup(cfg, group="maj-prompt-n64", name="maj-prompt-n64-seed2", job_type="dpo", run_id="r1",
                     results_root=tmp_path)
@@ -480,6 +483,9 @@ def test_wandb_setup_env_and_names(tmp_path):
     assert s.env["WANDB_DIR"] == str(tmp_path / "exp1" / "wandb") and s.env["WANDB_RUN_GROUP"] == "maj-prompt-n64"
     assert s.report_to == "wandb" and s.name == "maj-prompt-n64-seed2"
     assert wandb_setup({"experiment": "e"}, group="g", name="n", job_type="dpo", run_id="r").mode == "offline"
+    # the workflow passes wandb settings through the environment (config slices have none)
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert wandb_setup({"experiment": "e"}, group="g", name="n", job_type="dpo", run_id="r").report_to == "none"
     off = wandb_setup({"wandb": {"mode": "disabled"}}, group="g", name="n", job_type="dpo", run_id="r")
     assert off.report_to == "none"
     with pytest.raises(ValueError, match="wandb.mode"):

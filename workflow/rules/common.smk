@@ -78,7 +78,7 @@ def train_targets():
 
 
 def eval_targets():
-    out = [f"{R}/eval/win_rates.csv"]
+    out = [f"{R}/eval/win_rates.csv", f"{R}/eval/pair_accuracy.csv"]
     if config["eval"]["checkpoints"]:
         out.append(f"{R}/eval/evolution.csv")
     return out

@@ -118,3 +118,22 @@ rule eval_questions:
 rule data_all:
     input:
         data_targets(),
+
+
+rule eval_pairs:
+    # The arm's pairs over the held-out eval prompts: preference accuracy, never training.
+    input:
+        script=script_path("pool.py"),
+        ballots=rules.ballots.output[0],
+        split=rules.split.output[0],
+    output:
+        f"{R}/data/eval_pairs/{{arm}}.parquet",
+    log:
+        f"{L}/data/eval_pairs/{{arm}}.log",
+    params:
+        config=cfg("data"),
+    conda:
+        "../../envs/prefsweep.yaml"
+    shell:
+        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
+        " --split {input.split} --arm {wildcards.arm} --eval --out {output} > {log} 2>&1"
