@@ -6,14 +6,24 @@
 #
 # Stages live in workflow/rules/*.smk, logic in the prefsweep package, one CLI per heavy
 # step in scripts/. See README.md.
+import sys
+
+import yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+
+sys.path.insert(0, workflow.basedir)
+from prefsweep.config import coerce_cli_strings
 
 
 configfile: workflow.source_path("config/config.yaml")
 
 
+# `--config 'dpo={beta: 0.2}'` arrives as strings: give values their schema types, then validate
+# (unknown keys and bad values stop the run here, naming the key, before any job).
+with open(workflow.source_path("workflow/schemas/config.schema.yaml")) as fh:
+    coerce_cli_strings(config, yaml.safe_load(fh))
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

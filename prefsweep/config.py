@@ -110,3 +110,44 @@ def check_config(config: dict) -> None:
     names = [b["name"] for b in config["eval"]["baselines"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.baselines: names must be unique, got {names}")
+
+
+def coerce_cli_strings(config: dict, schema: dict) -> dict:
+    """Give ``--config`` values their schema types, in place.
+
+    Snakemake parses nested ``--config 'dpo={beta: 0.2, seeds: [1, 2]}'`` with YAML's base loader,
+    so every scalar arrives as a string. Where the schema expects a number, integer or boolean
+    and gets a string, the string is read as YAML; anything else is left to the validator.
+    """
+
+    def resolve(node: dict) -> dict:
+        while "$ref" in node:
+            ref = node["$ref"]
+            node = schema
+            for part in ref.lstrip("#/").split("/"):
+                node = node[part]
+        return node
+
+    def walk(value: Any, node: dict) -> Any:
+        node = resolve(node)
+        types = node.get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if isinstance(value, str) and {"number", "integer", "boolean", "null"} & set(types):
+            import yaml
+
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            return parsed if not isinstance(parsed, str) else value
+        if isinstance(value, dict):
+            props = node.get("properties", {})
+            for k, v in value.items():
+                if k in props:
+                    value[k] = walk(v, props[k])
+        elif isinstance(value, list) and isinstance(node.get("items"), dict):
+            return [walk(v, node["items"]) for v in value]
+        return value
+
+    walk(config, schema)
+    return config

@@ -67,20 +67,20 @@ def test_rerun_does_nothing(run_dir):
 
 
 def test_added_seed_runs_only_its_jobs(run_dir):
-    counts = dry_run(run_dir, "dpo={'seeds': [1, 2]}")
+    counts = dry_run(run_dir, "dpo={seeds: [1, 2]}")
     assert counts["dpo"] == 6
     assert {"ballots", "series", "sft", "ref_logps", "base_model"}.isdisjoint(counts)
     assert counts["convert"] == counts["answers"] == counts["judge"] == 6
 
 
 def test_added_size_runs_only_its_jobs(run_dir):
-    counts = dry_run(run_dir, "data={'sizes': [0, 24, 36, 48]}")
+    counts = dry_run(run_dir, "data={sizes: [0, 24, 36, 48]}")
     assert counts["series"] == 3 and counts["dpo"] == 3
     assert {"ballots", "pool", "sft", "ref_logps"}.isdisjoint(counts)
 
 
 def test_plot_option_reruns_only_plots(run_dir):
-    assert set(dry_run(run_dir, "plots={'dpi': 120}")) == {"plots", "all"}
+    assert set(dry_run(run_dir, "plots={dpi: 120}")) == {"plots", "all"}
 
 
 def test_report(run_dir):

@@ -3,7 +3,7 @@ import copy
 import pytest
 from snakemake.exceptions import WorkflowError
 
-from prefsweep.config import STEP_KEYS, ConfigError, check_config, job_config
+from prefsweep.config import STEP_KEYS, ConfigError, check_config, coerce_cli_strings, job_config
 from tests.conftest import load_config
 
 
@@ -57,3 +57,15 @@ def test_cross_key_errors_name_the_key(default_config, mutate, key):
     mutate(cfg)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         check_config(cfg)
+
+
+def test_cli_strings_get_schema_types():
+    import yaml
+
+    schema = yaml.safe_load(open("workflow/schemas/config.schema.yaml"))
+    # what Snakemake's YAML base loader makes of --config 'dpo={beta: 0.2, seeds: [1, 2], bf16: true}'
+    cfg = {"experiment": "x", "dpo": {"beta": "0.2", "seeds": ["1", "2"], "bf16": "true", "loss_type": "sigmoid"},
+           "sc": {"rule": "borda"}, "model": {"name_or_path": "null"}}
+    coerce_cli_strings(cfg, schema)
+    assert cfg["dpo"] == {"beta": 0.2, "seeds": [1, 2], "bf16": True, "loss_type": "sigmoid"}
+    assert cfg["experiment"] == "x" and cfg["sc"]["rule"] == "borda" and cfg["model"]["name_or_path"] is None
