@@ -25,7 +25,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "data": ("experiment", "data", "sc", "prompt_format"),
     "base_model": ("experiment", "model", "prompt_format"),
     "sft": ("experiment", "model", "sft", "prompt_format"),
-    "ref_logps": ("experiment", "model", "dpo", "prompt_format"),
+    "ref_logps": ("experiment", "model", "dpo.max_length", "dpo.bf16", "prompt_format"),
     "dpo": ("experiment", "model", "dpo", "prompt_format"),
     "convert": ("experiment", "model"),
     "answers": ("experiment", "prompt_format", "eval.generation"),

@@ -21,7 +21,7 @@ import pandas as pd
 
 from prefsweep.io import atomic_write_parquet, load_config_json
 from prefsweep.reflogps import compute_ref_logps, union_pairs
-from prefsweep.training import DPO_KEYS, TRAIN_DTYPE, configure_runtime, load_model_and_tokenizer, resolve_section
+from prefsweep.training import TRAIN_DTYPE, configure_runtime, load_model_and_tokenizer
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -30,8 +30,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="DPO init model HF directory (models/sft or models/base)")
     p.add_argument("--pairs", required=True, nargs="+", help="pairs.parquet tables of the arm")
     p.add_argument("--out", required=True, help="output ref_logps/{arm}.parquet")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="pairs per forward (default: dpo.per_device_train_batch_size)")
+    p.add_argument("--batch-size", type=int, default=32,
+                   help="pairs per forward pass")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p
 
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     configure_runtime(args.threads)
     t0 = time.perf_counter()
     config = load_config_json(args.config_json)
-    section = resolve_section(config["dpo"], DPO_KEYS, "dpo")
+    # Only what changes the values: DPO's truncation length and precision (the rule's config
+    # slice holds just these, so a new learning rate or beta never recomputes them).
+    section = {"max_length": config["dpo"]["max_length"], "bf16": config["dpo"].get("bf16", False)}
     pairs = union_pairs(pd.read_parquet(p) for p in args.pairs)
 
     import torch
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     model.to(device)
     autocast = torch.bfloat16 if section["bf16"] and device == "cuda" else None
     table = compute_ref_logps(model, tokenizer, pairs, max_length=section["max_length"],
-                              batch_size=args.batch_size or section["per_device_train_batch_size"],
+                              batch_size=args.batch_size,
                               autocast_dtype=autocast)
     atomic_write_parquet(args.out, table)
     print(f"reference log-probs of {len(table)} pairs written to {args.out} in {time.perf_counter() - t0:.1f} s")

@@ -40,7 +40,7 @@ def test_training_hyperparameter_reruns_training_only(default_config):
     changed = copy.deepcopy(default_config)
     changed["dpo"]["beta"] = 0.2
     touched = {s for s in STEP_KEYS if job_config(changed, s) != job_config(default_config, s)}
-    assert touched == {"dpo", "ref_logps"}
+    assert touched == {"dpo"}
 
 
 @pytest.mark.parametrize(
