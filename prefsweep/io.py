@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -146,8 +147,12 @@ def load_config_json(value: str | os.PathLike) -> dict:
     text = str(value)
     if text.lstrip().startswith("{"):
         try:
-            return json.loads(text)
+            config = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"--config-json: not valid JSON ({exc.msg})") from None
-    with open(text, encoding="utf-8") as fh:
-        return json.load(fh)
+    else:
+        with open(text, encoding="utf-8") as fh:
+            config = json.load(fh)
+    # The job's log (logs/<experiment>/...) starts with the values it used.
+    print(f"prefsweep config: {json.dumps(config, sort_keys=True)}", file=sys.stderr, flush=True)
+    return config

@@ -30,11 +30,24 @@ def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--model", required=True, help="base model HF directory (models/base)")
-    p.add_argument("--corpus", required=True, help="data/sft.jsonl")
+    p.add_argument("--corpus", required=True,
+                   help="data/sft.jsonl, or a series pairs.parquet (SFT on the chosen responses)")
     p.add_argument("--out", required=True, help="output HF directory (models/sft)")
     p.add_argument("--checkpoints", required=True, help="checkpoint directory (train/sft/checkpoints)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p
+
+
+def read_corpus(path: str) -> list[dict]:
+    """SFT examples ``{prompt, completion}`` (both rendered) from ``data/sft.jsonl``, or from a
+    series ``pairs.parquet`` (a baseline's SFT on an arm's data, ``eval.baselines[].sft_on``):
+    each distinct (prompt, chosen) pair once, in file order."""
+    if str(path).endswith(".parquet"):
+        import pandas as pd
+
+        pairs = pd.read_parquet(path, columns=["prompt", "chosen"]).drop_duplicates()
+        return [{"prompt": p, "completion": c} for p, c in zip(pairs["prompt"], pairs["chosen"])]
+    return read_jsonl(path)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from datasets import Dataset
 
-    records = read_jsonl(args.corpus)
+    records = read_corpus(args.corpus)
     if not records:
         raise SystemExit(f"{args.corpus}: empty SFT corpus")
     dataset = Dataset.from_dict({"prompt": [r["prompt"] for r in records],
