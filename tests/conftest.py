@@ -44,3 +44,12 @@ def _merge(base: dict, over: dict) -> None:
             _merge(base[k], v)
         else:
             base[k] = v
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest on one thread; two threads on a busy 2-core machine are several
+    times slower (measured). Scripts run as subprocesses set their own thread count."""
+    import torch
+
+    torch.set_num_threads(1)

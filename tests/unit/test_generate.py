@@ -33,15 +33,6 @@ QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models generate fastest on one thread; two threads on a busy 2-core box crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def model_tok(tiny_model_dir):
     return load_for_generation(tiny_model_dir, "cpu")

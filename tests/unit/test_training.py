@@ -62,15 +62,6 @@ def make_pairs(n_prompts: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The tiny model runs fastest on one thread; two threads on a busy 2-core box are ~5x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
     from prefsweep.tiny import build_tiny_model, train_tokenizer
