@@ -297,6 +297,15 @@ def is_complete_checkpoint(path: str | os.PathLike) -> bool:
     return state.get("global_step") == _checkpoint_step(path)
 
 
+def complete_checkpoint_steps(ckpt_dir: str | os.PathLike) -> list[int]:
+    """Steps of the complete ``checkpoint-{step}`` directories in ``ckpt_dir``, ascending
+    (what the workflow evaluates for training-evolution curves; none if the dir is missing)."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    return sorted(s for p in ckpt_dir.iterdir() if (s := _checkpoint_step(p)) is not None and is_complete_checkpoint(p))
+
+
 def last_complete_checkpoint(ckpt_dir: str | os.PathLike, remove_incomplete: bool = True) -> Path | None:
     """Newest complete ``checkpoint-{step}`` in ``ckpt_dir``; newer, incomplete ones are removed."""
     ckpt_dir = Path(ckpt_dir)

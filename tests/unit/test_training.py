@@ -21,7 +21,8 @@ from prefsweep.io import atomic_write_parquet, sha256_file
 from prefsweep.prompts import render_completion, render_prompt
 from prefsweep.reflogps import attach_ref_logps, compute_ref_logps, dpo_columns, tokenize_pair, union_pairs
 from prefsweep.training import (
-    DPO_KEYS, SFT_KEYS, build_dpo_config, build_lora_config, build_sft_config, is_complete_checkpoint,
+    DPO_KEYS, SFT_KEYS, build_dpo_config, build_lora_config, build_sft_config, complete_checkpoint_steps,
+    is_complete_checkpoint,
     last_complete_checkpoint, make_dpo_trainer, prepare_checkpoint_dir, prune_resume_state, resolve_section,
     run_fingerprint, wandb_setup,
 )
@@ -325,6 +326,16 @@ def test_prepare_checkpoint_dir_resumes_only_same_fingerprint(tmp_path):
     assert prepare_checkpoint_dir(ckpt, other_data) is None
     assert sorted(p.name for p in ckpt.iterdir()) == ["fingerprint.json"]
     assert json.loads((ckpt / "fingerprint.json").read_text())["sha256"] == other_data["sha256"]
+
+
+def test_complete_checkpoint_steps_skip_unfinished_and_other_files(tmp_path):
+    """The steps the workflow evaluates: numeric order, complete checkpoints only."""
+    for step in (20, 4, 12):
+        fake_checkpoint(tmp_path, step)
+    fake_checkpoint(tmp_path, 30, complete=False)
+    (tmp_path / "fingerprint.json").write_text("{}")
+    assert complete_checkpoint_steps(tmp_path) == [4, 12, 20]
+    assert complete_checkpoint_steps(tmp_path / "missing") == []
 
 
 def test_prune_resume_state_keeps_weights(tmp_path):

@@ -7,6 +7,7 @@ sys.path.insert(0, workflow.basedir)
 
 from prefsweep import paths as P
 from prefsweep.config import check_config, job_config_json
+from prefsweep.training import complete_checkpoint_steps
 
 check_config(config)
 
@@ -200,10 +201,7 @@ def checkpoint_model_ids(wildcards):
     for arm, m, size in P.series_cells(config):
         for seed in config["dpo"]["seeds"]:
             final = checkpoints.dpo.get(arm=arm, matching=m, size=size, seed=seed).output[0]
-            ckpt_dir = os.path.join(os.path.dirname(final), "checkpoints")
-            steps = sorted(
-                int(d.split("-")[1]) for d in os.listdir(ckpt_dir) if d.startswith("checkpoint-")
-            ) if os.path.isdir(ckpt_dir) else []
+            steps = complete_checkpoint_steps(os.path.join(os.path.dirname(final), "checkpoints"))
             ids += [P.dpo_model_id(arm, m, size, seed, step) for step in steps]
     return ids
 
