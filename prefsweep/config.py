@@ -11,9 +11,16 @@ through wildcards instead of rerunning the existing ones.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import functools
 import json
+from pathlib import Path
 from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG_PATH = REPO / "config" / "config.yaml"
 
 #: Keys that only shape the DAG; dropped from every job slice.
 SHAPE_KEYS = ("data.sizes", "data.matchings", "dpo.seeds", "eval.baselines", "eval.checkpoints")
@@ -151,3 +158,75 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
 
     walk(config, schema)
     return config
+
+
+@functools.cache
+def load_schema() -> dict:
+    """The config schema (``workflow/schemas/config.schema.yaml``): the one home of defaults."""
+    import yaml
+
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def _resolve_ref(node: dict, schema: dict) -> dict:
+    while "$ref" in node:
+        target: Any = schema
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def schema_node(dotted: str) -> dict:
+    """The schema of config key ``dotted`` (e.g. ``"dpo.lora"``), ``$ref`` resolved."""
+    schema = load_schema()
+    node = schema
+    for part in dotted.split("."):
+        node = _resolve_ref(node, schema)
+        try:
+            node = node["properties"][part]
+        except KeyError:
+            raise KeyError(f"config key {dotted!r}: not in {SCHEMA_PATH.name}") from None
+    return _resolve_ref(node, schema)
+
+
+def schema_properties(dotted: str) -> tuple[str, ...]:
+    """Keys an object-valued config section accepts, in schema order."""
+    return tuple(schema_node(dotted).get("properties", {}))
+
+
+def load_config(*configfiles: str | Path) -> dict:
+    """``config/config.yaml`` with ``configfiles`` merged over it (Snakemake's order), validated
+    and filled with the schema's defaults, then checked: what a workflow job receives."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    with open(DEFAULT_CONFIG_PATH, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    for path in configfiles:
+        with open(path, encoding="utf-8") as fh:
+            update_config(config, yaml.safe_load(fh) or {})
+    validate(config, str(SCHEMA_PATH))
+    check_config(config)
+    return config
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m prefsweep.config",
+        description="Print the config slice a step's job receives (for running a script by hand: "
+        "--config-json \"$(python -m prefsweep.config dpo)\").",
+    )
+    p.add_argument("step", choices=sorted(STEP_KEYS))
+    p.add_argument("--configfile", nargs="*", default=[], help="config files merged over config/config.yaml")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = make_parser().parse_args(argv)
+    print(job_config_json(load_config(*args.configfile), args.step))
+
+
+if __name__ == "__main__":
+    main()
