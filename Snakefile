@@ -8,23 +8,22 @@
 # step in scripts/. See README.md.
 import sys
 
-import yaml
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
 sys.path.insert(0, workflow.basedir)
-from prefsweep.config import coerce_cli_strings
+from prefsweep.config import coerce_cli_strings, load_schema, validate_config
 
 
 configfile: workflow.source_path("config/config.yaml")
 
 
 # `--config 'dpo={beta: 0.2}'` arrives as strings: give values their schema types, then validate
-# (unknown keys and bad values stop the run here, naming the key, before any job).
-with open(workflow.source_path("workflow/schemas/config.schema.yaml")) as fh:
-    coerce_cli_strings(config, yaml.safe_load(fh))
-validate(config, "workflow/schemas/config.schema.yaml")
+# against workflow/schemas/config.schema.yaml and fill its defaults (unknown keys and bad values
+# stop the run here, naming the key and what is allowed, before any job).
+coerce_cli_strings(config, load_schema())
+validate_config(config)
 
 
 report: "workflow/report/workflow.rst"
@@ -37,6 +36,7 @@ include: "workflow/rules/dpo.smk"
 include: "workflow/rules/convert.smk"
 include: "workflow/rules/answers.smk"
 include: "workflow/rules/judge.smk"
+include: "workflow/rules/tables.smk"
 include: "workflow/rules/accuracy.smk"
 include: "workflow/rules/plots.smk"
 

@@ -34,8 +34,14 @@ from pathlib import Path
 
 import torch
 
+from prefsweep.config import load_config
 from prefsweep.generate import generate_completions, load_for_generation
 from prefsweep.prompts import render_prompt, strip_completion
+
+FMT = load_config()["prompt_format"]
+#: Greedy decoding as the default experiment generates (eval.generation); FastChat's loop is
+#: greedy for the benchmark's categories too.
+GREEDY = {"do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": 0}
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = ["bread", "tomatoes", "a bicycle", "the garden", "python code", "a letter", "tea", "the budget"]
@@ -59,7 +65,7 @@ def build_tiny(path: Path, questions: list[dict], init_std: float) -> Path:
     from prefsweep.tiny import tiny_config, train_tokenizer
 
     tiny = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["model"]["tiny"]
-    texts = [render_prompt(q["turns"][0]) for q in questions] * 4
+    texts = [render_prompt(q["turns"][0], FMT) for q in questions] * 4
     tok = train_tokenizer(texts, vocab_size=tiny["vocab_size"])
     config = tiny_config(tok, tiny)
     config.initializer_range = init_std
@@ -79,7 +85,7 @@ def fastchat_loop(model, tokenizer, questions: list[dict], max_new_token: int, d
     for question in questions:
         temperature = temperature_config.get(question["category"], 0.7)
         torch.manual_seed(0)
-        prompt = render_prompt(question["turns"][0])
+        prompt = render_prompt(question["turns"][0], FMT)
         input_ids = tokenizer([prompt]).input_ids
         do_sample = temperature >= 1e-4
         output_ids = model.generate(
@@ -119,21 +125,21 @@ def main(argv: list[str] | None = None) -> int:
         model_dir = args.model or build_tiny(Path(tmp) / "tiny", questions, args.init_std)
         model, tok = load_for_generation(model_dir, args.device)
         device = str(next(model.parameters()).device)
-        prompts = [render_prompt(q["turns"][0]) for q in questions]
+        prompts = [render_prompt(q["turns"][0], FMT) for q in questions]
         # one warm-up call each, so neither side pays for first-call setup
-        generate_completions(model, tok, prompts[:2], max_new_tokens=4, batch_size=2)
+        generate_completions(model, tok, prompts[:2], max_new_tokens=4, batch_size=2, **GREEDY)
         fastchat_loop(model, tok, questions[:1], 4, device)
 
         t0 = time.perf_counter()
         ours = generate_completions(model, tok, prompts, max_new_tokens=args.max_new_tokens,
-                                    batch_size=args.batch_size)
+                                    batch_size=args.batch_size, **GREEDY)
         t_batched = time.perf_counter() - t0
         t0 = time.perf_counter()
         theirs = fastchat_loop(model, tok, questions, args.max_new_tokens, device)
         t_loop = time.perf_counter() - t0
 
-    ours = [strip_completion(o) for o in ours]
-    theirs = [strip_completion(o) for o in theirs]
+    ours = [strip_completion(o, FMT) for o in ours]
+    theirs = [strip_completion(o, FMT) for o in theirs]
     same = sum(a == b for a, b in zip(ours, theirs))
     speedup = t_loop / t_batched
     n_params = sum(p.numel() for p in model.parameters())

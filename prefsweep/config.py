@@ -15,6 +15,7 @@ import argparse
 import copy
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ DEFAULT_CONFIG_PATH = REPO / "config" / "config.yaml"
 
 #: Keys that only shape the DAG; dropped from every job slice.
 SHAPE_KEYS = ("data.sizes", "data.matchings", "dpo.seeds", "eval.baselines", "eval.checkpoints")
+#: How the LLM judge talks to its API, not what it answers: dropped from every slice (changing
+#: them must rerun nothing) and handed to judge jobs in ``PREFSWEEP_JUDGE_CLIENT`` instead.
+JUDGE_CLIENT_KEYS = ("api_base", "api_key_env", "parallel", "max_retries", "timeout", "backoff", "backoff_max")
+JUDGE_CLIENT_ENV = "PREFSWEEP_JUDGE_CLIENT"
 
 #: Sections read by each step (dotted paths select a sub-key).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -77,9 +82,15 @@ def job_config(config: dict, step: str) -> dict:
     out: dict = {}
     for key in STEP_KEYS[step]:
         _set(out, key, copy.deepcopy(_get(config, key)))
-    for key in SHAPE_KEYS:
+    for key in SHAPE_KEYS + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS):
         _drop(out, key)
     return out
+
+
+def judge_client_json(config: dict) -> str:
+    """The judge's client settings (:data:`JUDGE_CLIENT_KEYS`) as canonical JSON."""
+    judge = config["eval"]["judge"]
+    return json.dumps({k: judge[k] for k in JUDGE_CLIENT_KEYS}, sort_keys=True, separators=(",", ":"))
 
 
 def job_config_json(config: dict, step: str) -> str:
@@ -93,6 +104,27 @@ def check_config(config: dict) -> None:
     Raises :class:`ConfigError` naming the key and what is expected.
     """
     data = config["data"]
+    if not any(size > 0 for size in data["sizes"]):
+        raise ConfigError(
+            f"data.sizes: {data['sizes']} has no size > 0; give at least one series size in pairs "
+            "(0 is the zero point, the DPO init model itself, and is always evaluated)"
+        )
+    if data["source"] == "synthetic":
+        # Upper bound of the reference arm's training pairs: every candidate pair of every
+        # training prompt (maj), one pair a prompt for a winner-loser rule.
+        syn = data["synthetic"]
+        k = syn["n_candidates"]
+        per_prompt = k * (k - 1) // 2 if data["reference_arm"] == "maj" else k - 1
+        reachable = max(0, syn["n_prompts"] - data["n_eval_prompts"]) * per_prompt
+        too_big = [s for s in data["sizes"] if s > reachable]
+        if too_big:
+            raise ConfigError(
+                f"data.sizes: {too_big} cannot be reached: {syn['n_prompts']} prompts less "
+                f"{data['n_eval_prompts']} held out give at most {reachable} {data['reference_arm']} pairs; "
+                "raise data.synthetic.n_prompts or lower the sizes"
+            )
+    if data["source"] == "jsonl" and data["jsonl"]["path"] and not os.path.isfile(data["jsonl"]["path"]):
+        raise ConfigError(f"data.jsonl.path: {data['jsonl']['path']}: no such file (a ballots jsonl file)")
     if data["source"] == "jsonl" and not data["jsonl"].get("path"):
         raise ConfigError("data.jsonl.path: required when data.source is 'jsonl' (path of a ballots file)")
     if config["model"]["preset"] == "hf" and not config["model"].get("name_or_path"):
@@ -113,6 +145,33 @@ def check_config(config: dict) -> None:
             raise ConfigError(
                 f"{section}.max_length: {config[section]['max_length']} exceeds "
                 f"model.tiny.max_position_embeddings ({tiny['max_position_embeddings']})"
+            )
+    rule = config["sc"]["rule"]
+    from prefsweep.arms import FAST_RULES, resolve_rule
+
+    if rule not in FAST_RULES:  # borda/copeland need no pref_voting import at DAG build
+        try:
+            resolve_rule(rule)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    judge = config["eval"]["judge"]
+    if judge["type"] == "llm" and judge["judge_prompts"] and not os.path.isfile(judge["judge_prompts"]):
+        raise ConfigError(
+            f"eval.judge.judge_prompts: {judge['judge_prompts']}: no such file (a FastChat judge_prompts.jsonl)"
+        )
+    name = config["model"]["name_or_path"]
+    if config["model"]["preset"] == "hf" and name and name.startswith(("/", "./", "../", "~")) and not os.path.isdir(
+            os.path.expanduser(name)):
+        raise ConfigError(f"model.name_or_path: {name}: no such directory (a local HF model directory)")
+    if judge["type"] == "llm":
+        # Checked here, before any training: a missing key would otherwise fail after hours.
+        # Only the variable's presence is looked at, never its value.
+        env = judge["api_key_env"]
+        if env and not os.environ.get(env):
+            raise ConfigError(
+                f"eval.judge.api_key_env: the LLM judge reads its API key from ${env}, which is not set "
+                f"in this environment; export {env}=... (or set eval.judge.api_key_env to the variable "
+                "that holds it, or null for a server that needs no key)"
             )
     names = [b["name"] for b in config["eval"]["baselines"]]
     if len(set(names)) != len(names):
@@ -135,10 +194,22 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
                 node = node[part]
         return node
 
-    def walk(value: Any, node: dict) -> Any:
+    def walk(value: Any, node: dict, key: str = "") -> Any:
         node = resolve(node)
         types = node.get("type", [])
         types = [types] if isinstance(types, str) else types
+        if isinstance(value, str) and {"object", "array"} & set(types) and value.lstrip()[:1] in ("{", "["):
+            # Snakemake keeps a --config value it cannot parse as a plain string; the schema
+            # would then report a type error with a schema dump. Say what is wrong instead.
+            import yaml
+
+            try:
+                yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise ConfigError(
+                    f"--config {key}={value}: not valid YAML ({str(exc).splitlines()[0]}); "
+                    f"expected e.g. {key}='{{key: value}}' with balanced brackets"
+                ) from None
         if isinstance(value, str) and {"number", "integer", "boolean", "null"} & set(types):
             import yaml
 
@@ -151,9 +222,9 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
             props = node.get("properties", {})
             for k, v in value.items():
                 if k in props:
-                    value[k] = walk(v, props[k])
+                    value[k] = walk(v, props[k], f"{key}.{k}" if key else k)
         elif isinstance(value, list) and isinstance(node.get("items"), dict):
-            return [walk(v, node["items"]) for v in value]
+            return [walk(v, node["items"], key) for v in value]
         return value
 
     walk(config, schema)
@@ -196,19 +267,78 @@ def schema_properties(dotted: str) -> tuple[str, ...]:
     return tuple(schema_node(dotted).get("properties", {}))
 
 
-def load_config(*configfiles: str | Path) -> dict:
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "config"
+
+
+def _explain(error) -> str:
+    """One line for a schema violation: the key, what it got, and what is allowed."""
+    import difflib
+
+    where = _where(error.absolute_path)
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        parts = []
+        for key in extra:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        prefix = "" if where == "config" else f"{where}."
+        return (f"{prefix}{extra[0]}: unknown key{'s' if len(extra) > 1 else ''} {', '.join(parts)} in {where}; "
+                f"allowed keys: {', '.join(allowed)}")
+    if error.validator == "enum":
+        return f"{where}: {error.instance!r} is not allowed; allowed values: {', '.join(map(repr, schema['enum']))}"
+    if error.validator == "type":
+        return f"{where}: {error.instance!r} has the wrong type; expected {schema['type']}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[error.validator]
+        return f"{where}: {error.instance!r} is out of bounds; expected a value {bound} {error.validator_value}"
+    if error.validator == "minItems":
+        return f"{where}: {error.instance!r} is empty or too short; expected at least {error.validator_value} item(s)"
+    if error.validator == "uniqueItems":
+        return f"{where}: {error.instance!r} has duplicate items; expected each value once"
+    if error.validator == "required":
+        return f"{where}: {error.message}"
+    if error.validator == "pattern":
+        return f"{where}: {error.instance!r} does not match the pattern {error.validator_value!r}"
+    return f"{where}: {error.message}"
+
+
+def validate_config(config: dict) -> dict:
+    """Validate ``config`` against the schema and fill its defaults, in place.
+
+    Every violation is reported on one line naming the key, the value and what is allowed
+    (jsonschema's own message dumps the schema); then Snakemake's validator fills the defaults.
+    Raises :class:`ConfigError`.
+    """
+    import jsonschema
+    from snakemake.utils import validate
+
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (list(e.absolute_path), e.validator))
+    if errors:
+        lines = list(dict.fromkeys(_explain(e) for e in errors))
+        raise ConfigError("invalid config (workflow/schemas/config.schema.yaml):\n  " + "\n  ".join(lines))
+    validate(config, str(SCHEMA_PATH))
+    return config
+
+
+def load_config(*configfiles: str | Path, check: bool = True) -> dict:
     """``config/config.yaml`` with ``configfiles`` merged over it (Snakemake's order), validated
-    and filled with the schema's defaults, then checked: what a workflow job receives."""
+    and filled with the schema's defaults, then checked (:func:`check_config`, unless ``check``
+    is false): the config a workflow job's slice is cut from."""
     import yaml
-    from snakemake.utils import update_config, validate
+    from snakemake.utils import update_config
 
     with open(DEFAULT_CONFIG_PATH, encoding="utf-8") as fh:
         config = yaml.safe_load(fh)
     for path in configfiles:
         with open(path, encoding="utf-8") as fh:
             update_config(config, yaml.safe_load(fh) or {})
-    validate(config, str(SCHEMA_PATH))
-    check_config(config)
+    validate_config(config)
+    if check:
+        check_config(config)
     return config
 
 

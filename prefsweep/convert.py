@@ -2,7 +2,7 @@
 
 These sources all become the same kind of output directory, ``hf/{model_id}/``:
 
-* a full HF model directory (``config.json`` + weights), e.g. ``models/sft/``;
+* a full HF model directory (``config.json`` + weights), e.g. ``train/sft/final/``;
 * a hub model id (``org/name``, e.g. a baseline used as it is), loaded with ``from_pretrained``
   (from the local cache when offline);
 * a PEFT adapter directory (``adapter_config.json``), merged into its base model with
@@ -28,9 +28,9 @@ Output directory (written atomically with :func:`prefsweep.io.atomic_dir`)::
      "wandb_run_id": str|null, "train_global_step": int|null (the training run's last step),
      "metrics": dict|null (policy.pt only), "versions": {...}}
 
-The training run's ``run_info.json`` is looked for in the source, then for a checkpoint
-(``.../seed{s}/checkpoints/checkpoint-{n}``) in the run's ``final/``; the manifest hash is its
-first present key of :data:`MANIFEST_SHA_KEYS` (``dpo.py`` writes ``manifest_sha256``).
+The training run's ``run_info.json`` is passed explicitly (the workflow declares it as an
+input); the manifest hash is its first present key of :data:`MANIFEST_SHA_KEYS` (``dpo.py``
+writes ``manifest_sha256``).
 """
 
 from __future__ import annotations
@@ -63,19 +63,25 @@ class Source:
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
-def inspect_source(path: str | os.PathLike) -> Source:
-    """Classify a model source; raise ``FileNotFoundError`` if it holds no model.
+def hub_source(name: str) -> Source:
+    """A hub model id (``name`` or ``org/name``), loaded with ``from_pretrained`` (the local
+    cache when offline). The caller says a source is a hub id: a string that merely looks like
+    one is never taken for one, whatever the working directory holds."""
+    if not HUB_ID_RE.match(name):
+        raise ValueError(f"{name!r}: not a hub model id (expected name or org/name)")
+    return Source(Path(name), "hub", False, None, name)
 
-    A string that is no directory but has the form of a hub id (``name`` or ``org/name``) is a
-    hub model. A Trainer checkpoint is recognised by ``trainer_state.json``; its step is that
-    file's ``global_step`` (falling back to the ``checkpoint-{step}`` directory name).
+
+def inspect_source(path: str | os.PathLike) -> Source:
+    """Classify a local model directory; raise ``FileNotFoundError`` if it holds no model.
+
+    A Trainer checkpoint is recognised by ``trainer_state.json``; its step is that file's
+    ``global_step`` (falling back to the ``checkpoint-{step}`` directory name).
     """
     name = str(path)
     path = Path(path)
     if not path.is_dir():
-        if HUB_ID_RE.match(name) and not name.startswith((".", "results")):
-            return Source(path, "hub", False, None, name)
-        raise FileNotFoundError(f"{path}: model source directory does not exist")
+        raise FileNotFoundError(f"{path}: model source directory does not exist (a hub id is passed as --hub-id)")
     if (path / "adapter_config.json").exists():
         kind = "adapter"
     elif (path / "config.json").exists():
@@ -92,22 +98,6 @@ def inspect_source(path: str | os.PathLike) -> Source:
         if step is None and (m := re.fullmatch(r"checkpoint-(\d+)", path.name)):
             step = int(m[1])
     return Source(path, kind, checkpoint, None if step is None else int(step), name)
-
-
-def find_run_info(source: str | os.PathLike) -> Path | None:
-    """The ``run_info.json`` of the training run a source belongs to, if any.
-
-    Looked for in the source itself, then, for a checkpoint laid out as
-    ``{run}/checkpoints/checkpoint-{n}``, in ``{run}/final/`` and ``{run}/``.
-    """
-    source = Path(source)
-    candidates = [source]
-    if source.parent.name == "checkpoints":
-        candidates += [source.parent.parent / "final", source.parent.parent]
-    for c in candidates:
-        if (c / "run_info.json").is_file():
-            return c / "run_info.json"
-    return None
 
 
 def _first_key(d: dict, keys: tuple[str, ...]) -> Any:
@@ -224,26 +214,27 @@ def save_hf_dir(model, tokenizer, out: str | os.PathLike, provenance: dict[str, 
 
 
 def convert(
-    source: str | os.PathLike,
+    source: str | os.PathLike | Source,
     out: str | os.PathLike,
     model_id: str,
     config: dict | None = None,
     base: str | os.PathLike | None = None,
+    run_info: str | os.PathLike | None = None,
 ) -> Path:
-    """Convert a full model, adapter or Trainer checkpoint directory into ``out``."""
-    src = inspect_source(source)
+    """Convert a full model, adapter or Trainer checkpoint directory (or a :func:`hub_source`)
+    into ``out``; ``run_info`` is the ``run_info.json`` of the training run it came from."""
+    src = source if isinstance(source, Source) else inspect_source(source)
     model, tok, base_used = load_merged(src, base)
-    run_info = None if src.kind == "hub" else find_run_info(src.path)
     prov = {
         "model_id": model_id,
-        "source": str(source),
+        "source": src.name,
         "source_kind": src.kind,
         "checkpoint": src.checkpoint,
         "step": src.step,
         "base": base_used,
         "config_sha256": None if config is None else sha256_json(config),
         "metrics": None,
-        **run_info_fields(run_info),
+        **run_info_fields(None if run_info is None else Path(run_info)),
     }
     return save_hf_dir(model, tok, out, prov)
 

@@ -40,7 +40,7 @@ import shortuuid
 
 from prefsweep.prompts import render_prompt, strip_completion
 
-GENERATION_KEYS = ("max_new_tokens", "do_sample", "temperature", "seed", "batch_size")
+GENERATION_KEYS = ("max_new_tokens", "do_sample", "temperature", "top_p", "seed", "batch_size")
 
 
 def pick_device(device: str = "auto") -> str:
@@ -76,7 +76,7 @@ def check_generation_config(gen: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"eval.generation.max_new_tokens: expected >= 1, got {gen['max_new_tokens']}")
     if gen["do_sample"] and not float(gen["temperature"]) > 0:
         raise ValueError(f"eval.generation.temperature: expected > 0 when sampling, got {gen['temperature']}")
-    if not 0 < float(gen.get("top_p", 1.0)) <= 1:
+    if not 0 < float(gen["top_p"]) <= 1:
         raise ValueError(f"eval.generation.top_p: expected in (0, 1], got {gen['top_p']}")
     return gen
 
@@ -87,11 +87,11 @@ def generate_completions(
     prompts: Sequence[str],
     *,
     max_new_tokens: int,
-    do_sample: bool = False,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    seed: int = 0,
-    batch_size: int = 32,
+    do_sample: bool,
+    temperature: float,
+    top_p: float,
+    seed: int,
+    batch_size: int,
 ) -> list[str]:
     """Raw generated continuations of rendered ``prompts`` (special tokens removed), in order.
 
@@ -134,7 +134,7 @@ def generate_completions(
     return out  # type: ignore[return-value]
 
 
-def question_prompt(question: dict[str, Any], fmt: dict[str, Any] | None) -> str:
+def question_prompt(question: dict[str, Any], fmt: dict[str, Any]) -> str:
     """Rendered prompt of a single-turn FastChat question."""
     turns = question.get("turns") or []
     if len(turns) != 1:
@@ -181,7 +181,7 @@ def answer_questions(
     completions (:func:`prefsweep.prompts.strip_completion`).
     """
     gen = check_generation_config(config["eval"]["generation"])
-    fmt = config.get("prompt_format")
+    fmt = config["prompt_format"]
     ids = [q["question_id"] for q in questions]
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -191,7 +191,7 @@ def answer_questions(
     raw = generate_completions(
         model, tok, prompts,
         max_new_tokens=gen["max_new_tokens"], do_sample=gen["do_sample"],
-        temperature=gen["temperature"], top_p=gen.get("top_p", 1.0), seed=gen["seed"],
+        temperature=gen["temperature"], top_p=gen["top_p"], seed=gen["seed"],
         batch_size=gen["batch_size"],
     )
     return answer_records(model_id, questions, [strip_completion(t, fmt) for t in raw])

@@ -1,12 +1,48 @@
-"""Path patterns and model ids: the one place that maps experiment cells to files.
+"""Every path of an experiment and every model id: the one place that maps cells to files.
 
-The workflow's rules, the scripts and the tests all build paths through these functions, so a
-cell (arm, matching, size, seed) always lives at the same place and has the same model id.
+The workflow's rules, the scripts' documented commands and the tests build paths through
+:class:`Layout`, so a cell (arm, matching, size, seed, step) always lives at the same place and
+has the same model id. Called with wildcard strings (``layout.series_pairs("{arm}", "{matching}",
+"{size}")``) the same functions give the rules' patterns.
+
+Map of ``results/<experiment>/`` (the README's Outputs table is checked against this list by
+``tests/e2e/test_workflow.py``: every file of a real run matches a row, every row marked
+``always`` is produced by it):
+
+    data/ballots.jsonl                                   normalized ballots, one prompt a line
+    data/split.json                                      held-out eval prompts, seeded prompt order
+    data/pool/{arm}.parquet                              every pair an arm's rule gives, training prompts
+    data/{arm}/{matching}/n{size}/pairs.parquet          a series cell (DPO's training data)
+    data/{arm}/{matching}/n{size}/manifest.json          its size, prompts, sha256 and counts
+    data/sft.jsonl                                       SFT corpus
+    data/eval_pairs/{arm}.parquet                        an arm's pairs on the held-out prompts
+    eval/question.jsonl                                  FastChat questions (held-out prompts)
+    eval/reference_answer/reference.jsonl                best response of each question
+    train/{run}/final/                                   a model: run is base, sft, baseline-{name}
+                                                         or dpo/{arm}/{matching}/n{size}/seed{seed}
+    train/{run}/checkpoints/checkpoint-{step}/           kept checkpoints (+ fingerprint.json)
+    ref_logps/{arm}.parquet                              reference log-probs, once per arm
+    hf/{model_id}/                                       self-contained HF export (+ provenance.json)
+    eval/model_answer/{model_id}.jsonl                   FastChat answers
+    eval/model_judgment/{judge}_pair/{model_id}.jsonl    FastChat pairwise judgments vs the baseline
+    eval/judge_cache/                                    LLM judge responses (llm judge only)
+    eval/pair_accuracy/{model_id}.json                   held-out preference accuracy of a model
+    eval/{table}.csv                                     tables: win_rates, win_rates_groups,
+                                                         arm_differences, pair_accuracy, evolution,
+                                                         evolution_groups, evolution_differences
+    plots/{figure}.{format}, plots/{figure}.csv          figures and their plotted values
+    plots/done.json                                      what the plots job wrote
+    benchmarks/{rule path}.tsv                           Snakemake benchmark of a long job
+    wandb/                                               offline wandb runs
+    report.html                                          the Snakemake report (``make run``)
+
+Logs mirror output paths under ``logs/<experiment>/`` (:meth:`Layout.log`).
 
 Model ids (FastChat's file-name ids):
     base, sft                               the base and the common SFT model
     dpo-{arm}-{matching}-n{size}-seed{seed} a DPO run; matching is "shared" for the reference arm
-    dpo-...-seed{seed}-step{step}           a kept checkpoint of that run
+    dpo-...-seed{seed}-step{step}           a kept checkpoint of that run (not its last step:
+                                            the final model stands for that one)
     baseline-{name}                         a baseline model named in the config
 """
 
@@ -19,15 +55,141 @@ ARMS = ("maj", "sc")
 MATCHINGS = ("prompt", "size")
 #: The reference arm's series do not depend on matching: stored and trained once, as "shared".
 SHARED = "shared"
+RESULTS = "results"
+LOGS = "logs"
 
 MODEL_ID_RE = re.compile(
     r"^dpo-(?P<arm>[a-z]+)-(?P<matching>[a-z]+)-n(?P<size>\d+)-seed(?P<seed>\d+)(?:-step(?P<step>\d+))?$"
 )
 
 
+class Layout:
+    """Paths of one experiment, relative to the working directory (``results/<experiment>/``).
+
+    Arguments may be values or wildcard strings such as ``"{arm}"``; every method returns a
+    string so the result is usable as a Snakemake input/output pattern as it is.
+    """
+
+    def __init__(self, experiment: str, results: str = RESULTS, logs: str = LOGS) -> None:
+        self.experiment = experiment
+        self.root = f"{results}/{experiment}"
+        self.logs = f"{logs}/{experiment}"
+
+    # -- data -------------------------------------------------------------------------------
+    def ballots(self) -> str:
+        return f"{self.root}/data/ballots.jsonl"
+
+    def split(self) -> str:
+        return f"{self.root}/data/split.json"
+
+    def pool(self, arm) -> str:
+        return f"{self.root}/data/pool/{arm}.parquet"
+
+    def eval_pairs(self, arm) -> str:
+        return f"{self.root}/data/eval_pairs/{arm}.parquet"
+
+    def series_dir(self, arm, matching, size) -> str:
+        return f"{self.root}/data/{arm}/{matching}/n{size}"
+
+    def series_pairs(self, arm, matching, size) -> str:
+        return f"{self.series_dir(arm, matching, size)}/pairs.parquet"
+
+    def series_manifest(self, arm, matching, size) -> str:
+        return f"{self.series_dir(arm, matching, size)}/manifest.json"
+
+    def sft_corpus(self) -> str:
+        return f"{self.root}/data/sft.jsonl"
+
+    def questions(self) -> str:
+        return f"{self.root}/eval/question.jsonl"
+
+    def reference_answers(self) -> str:
+        return f"{self.root}/eval/reference_answer/reference.jsonl"
+
+    # -- training ---------------------------------------------------------------------------
+    @staticmethod
+    def dpo_run(arm, matching, size, seed) -> str:
+        """Run name of a DPO cell (a path fragment under ``train/``)."""
+        return f"dpo/{arm}/{matching}/n{size}/seed{seed}"
+
+    def run_dir(self, run: str) -> str:
+        return f"{self.root}/train/{run}"
+
+    def model(self, run: str) -> str:
+        """The finished model of a run (``base``, ``sft``, ``baseline-{name}``, a DPO run)."""
+        return f"{self.run_dir(run)}/final"
+
+    def checkpoints(self, run: str) -> str:
+        return f"{self.run_dir(run)}/checkpoints"
+
+    def checkpoint(self, run: str, step) -> str:
+        return f"{self.checkpoints(run)}/checkpoint-{step}"
+
+    def dpo_model(self, arm, matching, size, seed) -> str:
+        return self.model(self.dpo_run(arm, matching, size, seed))
+
+    def ref_logps(self, arm) -> str:
+        return f"{self.root}/ref_logps/{arm}.parquet"
+
+    # -- evaluation -------------------------------------------------------------------------
+    def export(self, model_id) -> str:
+        return f"{self.root}/hf/{model_id}"
+
+    def answers(self, model_id) -> str:
+        return f"{self.root}/eval/model_answer/{model_id}.jsonl"
+
+    def judgment(self, judge, model_id) -> str:
+        return f"{self.root}/eval/model_judgment/{judge}_pair/{model_id}.jsonl"
+
+    def judge_cache(self) -> str:
+        return f"{self.root}/eval/judge_cache"
+
+    def pair_accuracy(self, model_id) -> str:
+        return f"{self.root}/eval/pair_accuracy/{model_id}.json"
+
+    def table(self, name: str) -> str:
+        return f"{self.root}/eval/{name}.csv"
+
+    def plot(self, figure, fmt) -> str:
+        return f"{self.root}/plots/{figure}.{fmt}"
+
+    def plots_done(self) -> str:
+        return f"{self.root}/plots/done.json"
+
+    def wandb_dir(self) -> str:
+        return f"{self.root}/wandb"
+
+    def report(self) -> str:
+        return f"{self.root}/report.html"
+
+    # -- records of jobs --------------------------------------------------------------------
+    def log(self, output: str) -> str:
+        """Log of the job writing ``output``: the same path under ``logs/``, ending ``.log``."""
+        return f"{self.logs}/{self._relative(output)}.log"
+
+    def benchmark(self, output: str) -> str:
+        return f"{self.root}/benchmarks/{self._relative(output)}.tsv"
+
+    def _relative(self, output: str) -> str:
+        if not output.startswith(self.root + "/"):
+            raise ValueError(f"{output!r} is not under {self.root}/")
+        rel = output[len(self.root) + 1:]
+        rel = re.sub(r"/final$", "", rel)
+        return re.sub(r"\.(jsonl|json|parquet|csv)$", "", rel)
+
+
+def layout(config: dict) -> Layout:
+    return Layout(config["experiment"])
+
+
 def data_matching(arm: str, matching: str, reference_arm: str) -> str:
     """Matching under which a series is stored: ``shared`` for the reference arm."""
     return SHARED if arm == reference_arm else matching
+
+
+def sizes(config: dict) -> list[int]:
+    """Series sizes that get a DPO run (size 0 is the zero point, the init model itself)."""
+    return [int(s) for s in config["data"]["sizes"] if s > 0]
 
 
 def series_cells(config: dict) -> list[tuple[str, str, int]]:
@@ -38,10 +200,21 @@ def series_cells(config: dict) -> list[tuple[str, str, int]]:
     for arm in ARMS:
         for matching in data["matchings"]:
             m = data_matching(arm, matching, ref)
-            for size in data["sizes"]:
-                if size > 0 and (arm, m, size) not in cells:
-                    cells.append((arm, m, int(size)))
+            for size in sizes(config):
+                if (arm, m, size) not in cells:
+                    cells.append((arm, m, size))
     return cells
+
+
+def arm_matchings(config: dict, arm: str) -> list[str]:
+    """Data matchings under which an arm's series are stored."""
+    ref = config["data"]["reference_arm"]
+    return sorted({data_matching(arm, m, ref) for m in config["data"]["matchings"]})
+
+
+def dpo_cells(config: dict) -> list[tuple[str, str, int, int]]:
+    """Every DPO run: (arm, data matching, size, seed)."""
+    return [(arm, m, size, int(seed)) for arm, m, size in series_cells(config) for seed in config["dpo"]["seeds"]]
 
 
 def dpo_model_id(arm: str, matching: str, size: int, seed: int, step: int | None = None) -> str:
@@ -61,6 +234,13 @@ class ModelCell:
     seed: int | None = None
     step: int | None = None
     baseline: str | None = None
+
+    @property
+    def run(self) -> str:
+        """The training run (see :class:`Layout`) whose model or checkpoint this id names."""
+        if self.kind in ("dpo", "checkpoint"):
+            return Layout.dpo_run(self.arm, self.matching, self.size, self.seed)
+        return self.model_id
 
 
 def parse_model_id(model_id: str) -> ModelCell:
@@ -95,9 +275,44 @@ def zero_point_id(config: dict) -> str:
 def final_model_ids(config: dict) -> list[str]:
     """Every final model of the experiment: zero point, SFT, DPO runs, baselines."""
     ids = ["sft", zero_point_id(config)]
-    for arm, m, size in series_cells(config):
-        for seed in config["dpo"]["seeds"]:
-            ids.append(dpo_model_id(arm, m, size, seed))
-    for b in config["eval"].get("baselines", []) or []:
-        ids.append(f"baseline-{b['name']}")
+    ids += [dpo_model_id(*cell) for cell in dpo_cells(config)]
+    ids += [f"baseline-{b['name']}" for b in config["eval"]["baselines"]]
     return list(dict.fromkeys(ids))
+
+
+def evaluated_checkpoint_steps(checkpoints_dir: str, run_info: str) -> list[int]:
+    """Steps of a finished run's complete kept checkpoints that get their own model id.
+
+    The checkpoint saved at the run's last step holds the same weights as the final model
+    (``run_info.json``'s ``global_step``), so it is left out: the final model stands for it.
+    """
+    import json
+
+    from prefsweep.training import complete_checkpoint_steps
+
+    with open(run_info, encoding="utf-8") as fh:
+        last = json.load(fh)["global_step"]
+    return [step for step in complete_checkpoint_steps(checkpoints_dir) if step != last]
+
+
+def local_fingerprint(path: str | None) -> str | None:
+    """A cheap fingerprint of a user's local file or directory (names, sizes, mtimes), or None
+    when ``path`` is not on this machine (a hub id). The workflow puts it into the params of the
+    jobs that read the path, so editing or replacing the data reruns them; hashing every byte of
+    a multi-GB model at each DAG build would cost minutes."""
+    import hashlib
+    import os
+
+    if not path or not os.path.exists(path):
+        return None
+    entries = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            st = os.stat(full)
+            entries.append(f"{os.path.relpath(full, path)}\t{st.st_size}\t{st.st_mtime_ns}")
+    if os.path.isfile(path):
+        st = os.stat(path)
+        entries.append(f"\t{st.st_size}\t{st.st_mtime_ns}")
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest()

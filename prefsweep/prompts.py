@@ -1,6 +1,7 @@
 """One prompt format for SFT, DPO and answer generation.
 
-The format is the config section ``prompt_format``. Style ``hh`` (default) is the Anthropic-HH
+The format is the config section ``prompt_format`` (validated, defaults from the schema). Style
+``hh`` is the Anthropic-HH
 dialogue format that the DPO paper used for Pythia:
 
     prompt     = "\\n\\nHuman: {text}\\n\\nAssistant:"
@@ -18,13 +19,10 @@ from typing import Any
 
 HH_PROMPT = "\n\nHuman: {prompt}\n\nAssistant:"
 
-DEFAULT_FORMAT: dict[str, Any] = {"style": "hh"}
 
-
-def render_prompt(text: str, fmt: dict[str, Any] | None = None) -> str:
+def render_prompt(text: str, fmt: dict[str, Any]) -> str:
     """Render a raw user question into the model's prompt string."""
-    fmt = fmt or DEFAULT_FORMAT
-    style = fmt.get("style", "hh")
+    style = fmt["style"]
     if style == "hh":
         return HH_PROMPT.format(prompt=text)
     if style == "template":
@@ -39,10 +37,9 @@ def render_prompt(text: str, fmt: dict[str, Any] | None = None) -> str:
     raise ValueError(f"prompt_format.style: unknown style {style!r} (expected hh, template or fastchat)")
 
 
-def render_completion(text: str, fmt: dict[str, Any] | None = None) -> str:
+def render_completion(text: str, fmt: dict[str, Any]) -> str:
     """Render a response as the completion that follows :func:`render_prompt`."""
-    fmt = fmt or DEFAULT_FORMAT
-    style = fmt.get("style", "hh")
+    style = fmt["style"]
     if style == "hh":
         return " " + text
     if style == "template":
@@ -52,10 +49,9 @@ def render_completion(text: str, fmt: dict[str, Any] | None = None) -> str:
     raise ValueError(f"prompt_format.style: unknown style {style!r} (expected hh, template or fastchat)")
 
 
-def strip_completion(generated: str, fmt: dict[str, Any] | None = None) -> str:
+def strip_completion(generated: str, fmt: dict[str, Any]) -> str:
     """Inverse of :func:`render_completion` for generated text; cut at the next turn marker."""
-    fmt = fmt or DEFAULT_FORMAT
-    style = fmt.get("style", "hh")
+    style = fmt["style"]
     out = generated
     if style == "hh":
         out = out.split("\n\nHuman:")[0]

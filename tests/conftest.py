@@ -28,22 +28,11 @@ def default_config() -> dict:
 
 
 def load_config(*extra: str) -> dict:
-    import yaml
-    from snakemake.utils import validate
+    """``config/config.yaml`` with ``extra`` (paths relative to the repo) merged over it,
+    validated and filled with the schema's defaults (:func:`prefsweep.config.load_config`)."""
+    from prefsweep.config import load_config as load
 
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for path in extra:
-        _merge(cfg, yaml.safe_load((REPO / path).read_text()))
-    validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return cfg
-
-
-def _merge(base: dict, over: dict) -> None:
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
-        else:
-            base[k] = v
+    return load(*(REPO / path for path in extra), check=False)
 
 
 @pytest.fixture(scope="session", autouse=True)

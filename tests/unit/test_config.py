@@ -7,7 +7,8 @@ from prefsweep.config import STEP_KEYS, ConfigError, check_config, coerce_cli_st
 from tests.conftest import load_config
 
 
-def test_both_shipped_configs_validate_and_pass_checks():
+def test_both_shipped_configs_validate_and_pass_checks(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")  # the paper config's LLM judge
     check_config(load_config())
     check_config(load_config("config/pythia-2.8b-shp.yaml"))
 

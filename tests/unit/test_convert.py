@@ -13,6 +13,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from prefsweep.convert import (
     StateDictMismatch,
     convert,
+    hub_source,
     import_policy,
     inspect_source,
     set_generation_ids,
@@ -98,18 +99,26 @@ def test_checkpoint_records_step_and_run_info(tiny_model_dir, tmp_path):
     (run / "final" / "run_info.json").write_text(json.dumps(
         {"config": {}, "dataset_manifest_sha256": "abc123", "wandb_run_id": "run-xyz"}))
     assert inspect_source(ckpt).checkpoint
-    out = convert(ckpt, tmp_path / "hf", "dpo-maj-shared-n4-seed1-step7", config=CONFIG)
+    out = convert(ckpt, tmp_path / "hf", "dpo-maj-shared-n4-seed1-step7", config=CONFIG,
+                  run_info=run / "final" / "run_info.json")
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["checkpoint"] is True and prov["step"] == 7
     assert prov["dataset_manifest_sha256"] == "abc123" and prov["wandb_run_id"] == "run-xyz"
     assert prov["run_info"].endswith("final/run_info.json")
 
 
-def test_hub_ids_are_hub_sources(tmp_path):
-    assert inspect_source("EleutherAI/pythia-70m").kind == "hub"
-    assert inspect_source("gpt2").kind == "hub"
-    with pytest.raises(FileNotFoundError):
-        inspect_source("results/default/models/sft")
+def test_hub_ids_are_hub_sources_only_when_said(tmp_path, monkeypatch):
+    assert hub_source("EleutherAI/pythia-70m").kind == "hub"
+    assert hub_source("gpt2").name == "gpt2"
+    with pytest.raises(ValueError, match="hub model id"):
+        hub_source("../models/x")
+    # A local path is never taken for a hub id, and a hub id never for a local path, whatever
+    # the working directory holds (a `make run` leaves results/default/... behind).
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="--hub-id"):
+        inspect_source("results/default/train/sft/final")
+    (tmp_path / "gpt2").mkdir()
+    assert hub_source("gpt2").kind == "hub"
 
 
 def test_missing_source_is_an_error(tmp_path):

@@ -17,8 +17,10 @@ from prefsweep.generate import (
 )
 from prefsweep.prompts import render_prompt
 
-GEN = {"max_new_tokens": 12, "do_sample": False, "temperature": 1.0, "seed": 0, "batch_size": 4}
-CONFIG = {"experiment": "t", "prompt_format": {"style": "hh"}, "eval": {"generation": GEN}}
+GEN = {"max_new_tokens": 12, "do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": 0, "batch_size": 4}
+HH = {"style": "hh"}
+CONFIG = {"experiment": "t", "prompt_format": HH, "eval": {"generation": GEN}}
+GREEDY = {k: v for k, v in GEN.items() if k not in ("max_new_tokens", "batch_size")}
 QUESTIONS = [
     {"question_id": f"q{i}", "category": "cooking", "turns": [text]}
     for i, text in enumerate([
@@ -52,17 +54,17 @@ def one_at_a_time(model, tok, prompts, max_new_tokens):
 
 def test_batched_greedy_equals_one_at_a_time(model_tok):
     model, tok = model_tok
-    prompts = [render_prompt(q["turns"][0]) for q in QUESTIONS]
-    batched = generate_completions(model, tok, prompts, max_new_tokens=12, batch_size=4)
+    prompts = [render_prompt(q["turns"][0], HH) for q in QUESTIONS]
+    batched = generate_completions(model, tok, prompts, max_new_tokens=12, batch_size=4, **GREEDY)
     assert batched == one_at_a_time(model, tok, prompts, 12)
-    assert generate_completions(model, tok, prompts, max_new_tokens=12, batch_size=1) == batched
+    assert generate_completions(model, tok, prompts, max_new_tokens=12, batch_size=1, **GREEDY) == batched
     assert len(set(batched)) > 1  # the prompts do steer the model
 
 
 def test_sampling_is_seeded(model_tok):
     model, tok = model_tok
-    prompts = [render_prompt(q["turns"][0]) for q in QUESTIONS]
-    kw = dict(max_new_tokens=12, do_sample=True, temperature=1.0, batch_size=4)
+    prompts = [render_prompt(q["turns"][0], HH) for q in QUESTIONS]
+    kw = dict(max_new_tokens=12, do_sample=True, temperature=1.0, top_p=1.0, batch_size=4)
     a = generate_completions(model, tok, prompts, seed=1, **kw)
     assert a == generate_completions(model, tok, prompts, seed=1, **kw)
     assert a != generate_completions(model, tok, prompts, seed=2, **kw)
@@ -70,8 +72,8 @@ def test_sampling_is_seeded(model_tok):
 
 def test_long_prompt_is_left_truncated(model_tok):
     model, tok = model_tok
-    long = render_prompt("bread " * 400)
-    out = generate_completions(model, tok, [long, render_prompt("A")], max_new_tokens=12)
+    long = render_prompt("bread " * 400, HH)
+    out = generate_completions(model, tok, [long, render_prompt("A", HH)], max_new_tokens=12, batch_size=4, **GREEDY)
     assert len(out) == 2
 
 

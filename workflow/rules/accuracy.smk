@@ -1,15 +1,15 @@
-# Stage 4c: preference accuracy on held-out pairs (does DPO learn the electorate's preferences?).
+# Stage 4d: preference accuracy on held-out pairs (does DPO learn the electorate's preferences?).
 
 
 rule pair_accuracy:
     input:
         script=script_path("pair_accuracy.py"),
-        model=f"{R}/hf/{{model_id}}",
-        pairs=f"{R}/data/eval_pairs/{REF_ARM}.parquet",
+        model=L.export("{model_id}"),
+        pairs=L.eval_pairs(REF_ARM),
     output:
-        f"{R}/eval/pair_accuracy/{{model_id}}.json",
+        L.pair_accuracy("{model_id}"),
     log:
-        f"{L}/eval/pair_accuracy/{{model_id}}.log",
+        L.log(L.pair_accuracy("{model_id}")),
     params:
         config=cfg("pair_accuracy"),
     threads: 1
@@ -28,15 +28,11 @@ rule pair_accuracy:
 rule pair_accuracy_table:
     input:
         script=script_path("pair_accuracy.py"),
-        results=[f"{R}/eval/pair_accuracy/{m}.json" for m in P.final_model_ids(config)],
+        results=[L.pair_accuracy(m) for m in P.final_model_ids(config)],
     output:
-        report(
-            f"{R}/eval/pair_accuracy.csv",
-            caption="../report/pair_accuracy.rst",
-            category="Tables",
-        ),
+        report(L.table("pair_accuracy"), caption="../report/pair_accuracy.rst", category="Tables"),
     log:
-        f"{L}/eval/pair_accuracy.log",
+        L.log(L.table("pair_accuracy")),
     conda:
         "../../envs/prefsweep.yaml"
     shell:

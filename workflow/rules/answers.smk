@@ -4,14 +4,14 @@
 rule answers:
     input:
         script=script_path("answers.py"),
-        model=f"{R}/hf/{{model_id}}",
-        questions=f"{R}/eval/question.jsonl",
+        model=L.export("{model_id}"),
+        questions=L.questions(),
     output:
-        f"{R}/eval/model_answer/{{model_id}}.jsonl",
+        L.answers("{model_id}"),
     log:
-        f"{L}/eval/model_answer/{{model_id}}.log",
+        L.log(L.answers("{model_id}")),
     benchmark:
-        f"{B}/eval/model_answer/{{model_id}}.tsv"
+        L.benchmark(L.answers("{model_id}"))
     params:
         config=cfg("answers"),
     threads: 2

@@ -1,30 +1,27 @@
 # Helpers, not rules: config checks, wildcard constraints and named input/param functions.
-# The logic behind them is in prefsweep/ (paths.py, config.py) so pytest can test it.
+# Every path comes from prefsweep/paths.py (Layout); the logic behind these functions is in the
+# prefsweep package so pytest can test it.
 import os
+import shlex
 import sys
 
 sys.path.insert(0, workflow.basedir)
 
 from prefsweep import paths as P
-from prefsweep.config import check_config, job_config_json
-from prefsweep.training import complete_checkpoint_steps
+from prefsweep.config import check_config, job_config_json, judge_client_json, JUDGE_CLIENT_ENV
 
 check_config(config)
 
-EXP = config["experiment"]
-R = f"results/{EXP}"
-L = f"logs/{EXP}"
-B = f"{R}/benchmarks"
+L = P.layout(config)
 REF_ARM = config["data"]["reference_arm"]
-OTHER_ARM = "sc" if REF_ARM == "maj" else "maj"
 INIT = config["dpo"]["init"]
 ZERO = P.zero_point_id(config)
 JUDGE = config["eval"]["judge"]["type"]
 
 
 wildcard_constraints:
-    arm="maj|sc",
-    matching="prompt|size|shared",
+    arm="|".join(P.ARMS),
+    matching="|".join((*P.MATCHINGS, P.SHARED)),
     size=r"\d+",
     seed=r"\d+",
     step=r"\d+",
@@ -42,63 +39,98 @@ def cfg(step):
     return job_config_json(config, step)
 
 
-def series_dir(arm, matching, size):
-    return f"{R}/data/{arm}/{matching}/n{size}"
+# Every job: strict shell and the workflow's own package importable (also in a conda env or on
+# a Slurm node). Snakemake itself sets OMP_NUM_THREADS & co. to the job's threads.
+# Settings that change how a job logs or talks to an API, never its result, reach jobs through
+# the environment: a params change would rerun them (wandb; the judge's client settings).
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export WANDB_MODE={config['wandb']['mode']} WANDB_PROJECT={config['wandb']['project']} "
+    f"WANDB_DIR={L.wandb_dir()} WANDB_SILENT=true; "
+    + (f"export WANDB_ENTITY={config['wandb']['entity']}; " if config["wandb"]["entity"] else "")
+    # The prefix is formatted like a shell command: braces of the JSON are escaped.
+    + f"export {JUDGE_CLIENT_ENV}={shlex.quote(judge_client_json(config))}; ".replace("{", "{{").replace("}", "}}")
+)
 
 
-def max_size():
-    return max(config["data"]["sizes"])
-
-
-def arm_matchings(arm):
-    """Data matchings under which an arm's series are stored."""
-    return sorted({P.data_matching(arm, m, REF_ARM) for m in config["data"]["matchings"]})
-
-
-def init_model_dir():
-    return f"{R}/models/{INIT}"
-
-
-def dpo_dir(w):
-    return f"{R}/dpo/{w.arm}/{w.matching}/n{w.size}/seed{w.seed}"
-
-
+# -- targets ---------------------------------------------------------------------------------
 def data_targets():
-    out = [f"{R}/data/sft.jsonl", f"{R}/eval/question.jsonl", f"{R}/eval/reference_answer/reference.jsonl"]
-    for arm, m, size in P.series_cells(config):
-        out.append(f"{series_dir(arm, m, size)}/manifest.json")
-    return out
+    out = [L.sft_corpus(), L.questions(), L.reference_answers()]
+    return out + [L.series_manifest(*cell) for cell in P.series_cells(config)]
 
 
 def train_targets():
-    out = [f"{R}/models/sft"]
-    for arm, m, size in P.series_cells(config):
-        for seed in config["dpo"]["seeds"]:
-            out.append(f"{R}/dpo/{arm}/{m}/n{size}/seed{seed}/final")
-    return out
+    return [L.model("sft")] + [L.dpo_model(*cell) for cell in P.dpo_cells(config)]
 
 
 def eval_targets():
-    out = [f"{R}/eval/win_rates.csv", f"{R}/eval/pair_accuracy.csv"]
+    out = [L.table("win_rates"), L.table("pair_accuracy")]
     if config["eval"]["checkpoints"]:
-        out.append(f"{R}/eval/evolution.csv")
+        out.append(L.table("evolution"))
     return out
 
 
 def plot_targets():
-    return [f"{R}/plots/done.json"]
+    return [L.plots_done()]
 
 
 def all_targets():
     return data_targets() + train_targets() + eval_targets() + plot_targets()
 
 
-def series_out_dir(wildcards):
-    return series_dir(wildcards.arm, wildcards.matching, wildcards.size)
+# -- data ------------------------------------------------------------------------------------
+def user_ballots(wildcards):
+    """A user's ballots file is an input: editing it reruns the data stage."""
+    if config["data"]["source"] == "jsonl":
+        return {"source": config["data"]["jsonl"]["path"]}
+    return {}
+
+
+def ballots_source_arg(wildcards, input):
+    return f"--source-file {input.source}" if "source" in input.keys() else ""
+
+
+def shp_fingerprint(wildcards):
+    """A local SHP copy (data.shp.path a directory) is fingerprinted: replacing it reruns."""
+    return P.local_fingerprint(config["data"]["shp"]["path"]) if config["data"]["source"] == "shp" else None
+
+
+def largest_series(arm):
+    """The arm's largest series under every matching: their union is every pair the arm's
+    DPO jobs can see, because series are nested."""
+    size = max(P.sizes(config))
+    return [L.series_pairs(arm, m, size) for m in P.arm_matchings(config, arm)]
+
+
+def ref_logps_pairs(wildcards):
+    return largest_series(wildcards.arm)
+
+
+# -- training --------------------------------------------------------------------------------
+def init_model():
+    return L.model(INIT)
+
+
+def base_model_input(wildcards):
+    # The tiny preset trains its tokenizer on the experiment's SFT corpus.
+    return {"corpus": L.sft_corpus()} if config["model"]["preset"] == "tiny" else {}
+
+
+def base_model_corpus(wildcards, input):
+    return input.get("corpus", "")
+
+
+def hf_model_fingerprint(wildcards):
+    """A local model directory (model.name_or_path) is fingerprinted: replacing it reruns."""
+    return P.local_fingerprint(config["model"]["name_or_path"]) if config["model"]["preset"] == "hf" else None
+
+
+def dpo_run(wildcards):
+    return L.dpo_run(wildcards.arm, wildcards.matching, wildcards.size, wildcards.seed)
 
 
 def dpo_checkpoints_dir(wildcards):
-    return f"{dpo_dir(wildcards)}/checkpoints"
+    return L.checkpoints(dpo_run(wildcards))
 
 
 def baseline_spec(name):
@@ -112,78 +144,59 @@ def baseline_name_or_path(wildcards):
     return baseline_spec(wildcards.name)["name_or_path"]
 
 
+def baseline_fingerprint(wildcards):
+    return P.local_fingerprint(baseline_name_or_path(wildcards))
+
+
 def baseline_sft_corpus(wildcards):
-    arm = baseline_spec(wildcards.name)["sft_on"]
-    m = arm_matchings(arm)[-1]
-    return f"{series_dir(arm, m, max_size())}/pairs.parquet"
+    return largest_series(baseline_spec(wildcards.name)["sft_on"])[-1]
 
 
-# Every job: strict shell and the workflow's own package importable (also in a conda env or on
-# a Slurm node). Snakemake itself sets OMP_NUM_THREADS & co. to the job's threads.
-shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
-    # wandb settings reach jobs through the environment: they change logging, not results,
-    # so changing them must not rerun training (a params change would).
-    f"export WANDB_MODE={config['wandb']['mode']} WANDB_PROJECT={config['wandb']['project']} "
-    f"WANDB_DIR={R}/wandb WANDB_SILENT=true; "
-)
+def baseline_checkpoints_dir(wildcards):
+    return L.checkpoints(f"baseline-{wildcards.name}")
 
 
-def base_model_input(wildcards):
-    # The tiny preset trains its tokenizer on the experiment's SFT corpus.
-    return {"corpus": f"{R}/data/sft.jsonl"} if config["model"]["preset"] == "tiny" else {}
-
-
-def base_model_corpus(wildcards, input):
-    return input.get("corpus", "")
-
-
-def ref_logps_pairs(wildcards):
-    """The arm's largest series under every matching: their union is every pair the arm's
-    DPO jobs can see, because series are nested."""
-    return [f"{series_dir(wildcards.arm, m, max_size())}/pairs.parquet" for m in arm_matchings(wildcards.arm)]
-
-
+# -- conversion ------------------------------------------------------------------------------
 def convert_input(wildcards):
-    """Source directory of a model id, plus what must exist before it (see prefsweep.paths)."""
+    """What a model id is exported from (see prefsweep.paths): the run's final model (and its
+    run_info.json), for a checkpoint also the init model an adapter is merged into."""
     cell = P.parse_model_id(wildcards.model_id)
-    if cell.kind in ("base", "sft"):
-        return {"source": f"{R}/models/{cell.kind}"}
-    if cell.kind == "baseline":
-        spec = baseline_spec(cell.baseline)
-        return {"source": f"{R}/models/{cell.model_id}"} if spec.get("sft_on") else {}
-    run = f"{R}/dpo/{cell.arm}/{cell.matching}/n{cell.size}/seed{cell.seed}"
-    inputs = {"final": f"{run}/final", "base": init_model_dir()}
-    if cell.kind == "checkpoint":
-        inputs["source"] = f"{run}/checkpoints/checkpoint-{cell.step}"
-    else:
-        inputs["source"] = f"{run}/final"
+    if cell.kind == "baseline" and not baseline_spec(cell.baseline)["sft_on"]:
+        return {}  # a hub model used as it is
+    inputs = {"final": L.model(cell.run)}
+    if cell.kind in ("dpo", "checkpoint"):
+        inputs["base"] = init_model()
     return inputs
 
 
 def convert_source(wildcards, input):
-    """Path the converter reads: an input, or a baseline's hub id used as it is."""
-    if "source" in input.keys():
-        return input.source
-    return baseline_spec(P.parse_model_id(wildcards.model_id).baseline)["name_or_path"]
+    """--source DIR for a workflow model or checkpoint, --hub-id NAME for a hub baseline."""
+    cell = P.parse_model_id(wildcards.model_id)
+    if "final" not in input.keys():
+        return f"--hub-id {baseline_spec(cell.baseline)['name_or_path']}"
+    # run_info.json lies inside the declared input directory (a directory output's files
+    # cannot be inputs of their own).
+    run_info = f"{input.final}/run_info.json"
+    if cell.kind == "checkpoint":
+        return f"--source {L.checkpoint(cell.run, cell.step)} --run-info {run_info}"
+    return f"--source {input.final} --run-info {run_info}"
 
 
 def convert_base(wildcards, input):
     return f"--base {input.base}" if "base" in input.keys() else ""
 
 
+# -- evaluation ------------------------------------------------------------------------------
 def baseline_answers():
     if config["eval"]["baseline"] == "reference":
-        return f"{R}/eval/reference_answer/reference.jsonl"
-    return f"{R}/eval/model_answer/{ZERO}.jsonl"
+        return L.reference_answers()
+    return L.answers(ZERO)
 
 
-def answer_path(model_id):
-    return f"{R}/eval/model_answer/{model_id}.jsonl"
-
-
-def judgment_path(model_id):
-    return f"{R}/eval/model_judgment/{JUDGE}_pair/{model_id}.jsonl"
+def judge_prompts_input(wildcards):
+    """A user's judge_prompts.jsonl is an input: editing a prompt reruns the judgments."""
+    path = config["eval"]["judge"]["judge_prompts"]
+    return {"judge_prompts": path} if JUDGE == "llm" and path else {}
 
 
 def judged_model_ids():
@@ -195,43 +208,56 @@ def judged_model_ids():
     return ids
 
 
+def dpo_models():
+    return [L.dpo_model(*cell) for cell in P.dpo_cells(config)]
+
+
+def run_infos(wildcards, input):
+    """The run_info.json of every DPO model: inside the declared model directories."""
+    return " ".join(f"{d}/run_info.json" for d in input.models)
+
+
 def checkpoint_model_ids(wildcards):
-    """Kept checkpoints of every DPO run: known once the runs have finished."""
+    """Kept checkpoints of every DPO run but its last step: known once the runs have finished."""
     ids = []
-    for arm, m, size in P.series_cells(config):
-        for seed in config["dpo"]["seeds"]:
-            final = checkpoints.dpo.get(arm=arm, matching=m, size=size, seed=seed).output[0]
-            steps = complete_checkpoint_steps(os.path.join(os.path.dirname(final), "checkpoints"))
-            ids += [P.dpo_model_id(arm, m, size, seed, step) for step in steps]
+    for arm, m, size, seed in P.dpo_cells(config):
+        final = checkpoints.dpo.get(arm=arm, matching=m, size=size, seed=seed).output[0]
+        run = L.dpo_run(arm, m, size, seed)
+        steps = P.evaluated_checkpoint_steps(L.checkpoints(run), f"{final}/run_info.json")
+        ids += [P.dpo_model_id(arm, m, size, seed, step) for step in steps]
     return ids
 
 
 def manifests():
-    return [f"{series_dir(arm, m, size)}/manifest.json" for arm, m, size in P.series_cells(config)]
+    return [L.series_manifest(*cell) for cell in P.series_cells(config)]
+
+
+def table_answers(model_ids):
+    return list(dict.fromkeys([L.answers(m) for m in model_ids] + [baseline_answers()]))
 
 
 def evolution_model_ids(wildcards):
-    """Every kept checkpoint and every final DPO model, for training-evolution curves."""
+    """Every evaluated checkpoint and every final DPO model, for training-evolution curves."""
     finals = [m for m in judged_model_ids() if P.parse_model_id(m).kind == "dpo"]
     return checkpoint_model_ids(wildcards) + finals
 
 
 def evolution_judgments(wildcards):
-    return [judgment_path(m) for m in evolution_model_ids(wildcards)]
+    return [L.judgment(JUDGE, m) for m in evolution_model_ids(wildcards)]
 
 
 def evolution_answers(wildcards):
-    return [answer_path(m) for m in evolution_model_ids(wildcards)]
+    return table_answers(evolution_model_ids(wildcards))
 
 
 def plot_inputs(wildcards):
     inputs = {
-        "win_rates": f"{R}/eval/win_rates.csv",
-        "groups": f"{R}/eval/win_rates_groups.csv",
-        "diffs": f"{R}/eval/arm_differences.csv",
+        "win_rates": L.table("win_rates"),
+        "groups": L.table("win_rates_groups"),
+        "diffs": L.table("arm_differences"),
     }
     if config["eval"]["checkpoints"]:
-        inputs["evolution"] = f"{R}/eval/evolution.csv"
+        inputs["evolution"] = L.table("evolution")
     return inputs
 
 
@@ -241,13 +267,3 @@ def plot_evolution_arg(wildcards, input):
 
 def plots_out_dir(wildcards, output):
     return os.path.dirname(output.done)
-
-
-def answers_dir(wildcards, input):
-    """eval/model_answer/, inferred from an input so it also holds without a shared FS."""
-    return os.path.dirname(input.answers[0])
-
-
-def manifests_dir(wildcards, input):
-    """The experiment's data/ dir: manifests live at data/{arm}/{matching}/n{size}/."""
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(input.manifests[0]))))

@@ -1,4 +1,4 @@
-# Stage 3: every model (and kept checkpoint) -> a self-contained HuggingFace directory.
+# Stage 3: every model (and evaluated checkpoint) -> a self-contained HuggingFace directory.
 
 
 rule convert:
@@ -6,9 +6,9 @@ rule convert:
         unpack(convert_input),
         script=script_path("convert.py"),
     output:
-        directory(f"{R}/hf/{{model_id}}"),
+        directory(L.export("{model_id}")),
     log:
-        f"{L}/hf/{{model_id}}.log",
+        L.log(L.export("{model_id}")),
     params:
         config=cfg("convert"),
         source=convert_source,
@@ -19,33 +19,5 @@ rule convert:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --source {params.source}"
+        "python {input.script} --config-json {params.config:q} {params.source}"
         " {params.base} --model-id {wildcards.model_id} --out {output} > {log} 2>&1"
-
-
-rule sft_baseline:
-    # A baseline model named in eval.baselines with sft_on: the workflow's own SFT on the
-    # chosen responses of an arm's largest series (e.g. Pythia-6.9B SFT on maj).
-    input:
-        script=script_path("sft.py"),
-        corpus=baseline_sft_corpus,
-    output:
-        directory(f"{R}/models/baseline-{{name}}"),
-    log:
-        f"{L}/models/baseline-{{name}}.log",
-    benchmark:
-        f"{B}/models/baseline-{{name}}.tsv"
-    params:
-        config=cfg("sft"),
-        model=baseline_name_or_path,
-        checkpoints=f"{R}/train/baseline-{{name}}/checkpoints",
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=64000,
-        runtime=480,
-    conda:
-        "../../envs/prefsweep.yaml"
-    shell:
-        "python {input.script} --config-json {params.config:q} --model {params.model}"
-        " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

@@ -1,32 +1,37 @@
-# Stage 1: ballots -> held-out split -> per-arm pair pools -> nested, matched series.
+# Stage 1: ballots -> held-out split -> per-arm pair pools -> nested, matched series; the SFT
+# corpus, the eval questions and the held-out pairs.
 
 
 rule ballots:
     input:
+        unpack(user_ballots),
         script=script_path("ballots.py"),
     output:
-        f"{R}/data/ballots.jsonl",
+        L.ballots(),
     log:
-        f"{L}/data/ballots.log",
+        L.log(L.ballots()),
     params:
         config=cfg("ballots"),
+        source=ballots_source_arg,
+        shp=shp_fingerprint,
     resources:
         mem_mb=4000,
         runtime=30,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --out {output} > {log} 2>&1"
+        "python {input.script} --config-json {params.config:q} {params.source}"
+        " --out {output} > {log} 2>&1"
 
 
 rule split:
     input:
         script=script_path("split.py"),
-        ballots=rules.ballots.output[0],
+        ballots=L.ballots(),
     output:
-        f"{R}/data/split.json",
+        L.split(),
     log:
-        f"{L}/data/split.log",
+        L.log(L.split()),
     params:
         config=cfg("split"),
     conda:
@@ -39,12 +44,12 @@ rule split:
 rule pool:
     input:
         script=script_path("pool.py"),
-        ballots=rules.ballots.output[0],
-        split=rules.split.output[0],
+        ballots=L.ballots(),
+        split=L.split(),
     output:
-        f"{R}/data/pool/{{arm}}.parquet",
+        L.pool("{arm}"),
     log:
-        f"{L}/data/pool/{{arm}}.log",
+        L.log(L.pool("{arm}")),
     params:
         config=cfg("data"),
     resources:
@@ -59,33 +64,32 @@ rule pool:
 rule series:
     input:
         script=script_path("series.py"),
-        ref_pool=f"{R}/data/pool/{REF_ARM}.parquet",
-        pool=f"{R}/data/pool/{{arm}}.parquet",
+        ref_pool=L.pool(REF_ARM),
+        pool=L.pool("{arm}"),
     output:
-        pairs=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/pairs.parquet",
-        manifest=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/manifest.json",
+        pairs=L.series_pairs("{arm}", "{matching}", "{size}"),
+        manifest=L.series_manifest("{arm}", "{matching}", "{size}"),
     log:
-        f"{L}/data/{{arm}}/{{matching}}/n{{size}}.log",
+        L.log(L.series_dir("{arm}", "{matching}", "{size}")),
     params:
         config=cfg("data"),
-        out_dir=series_out_dir,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
         "python {input.script} --config-json {params.config:q} --ref-pool {input.ref_pool}"
         " --pool {input.pool} --arm {wildcards.arm} --matching {wildcards.matching}"
-        " --size {wildcards.size} --out-dir {params.out_dir} > {log} 2>&1"
+        " --size {wildcards.size} --pairs-out {output.pairs} --manifest-out {output.manifest} > {log} 2>&1"
 
 
 rule sft_corpus:
     input:
         script=script_path("sft_corpus.py"),
-        ballots=rules.ballots.output[0],
-        split=rules.split.output[0],
+        ballots=L.ballots(),
+        split=L.split(),
     output:
-        f"{R}/data/sft.jsonl",
+        L.sft_corpus(),
     log:
-        f"{L}/data/sft_corpus.log",
+        L.log(L.sft_corpus()),
     params:
         config=cfg("data"),
     conda:
@@ -98,13 +102,13 @@ rule sft_corpus:
 rule eval_questions:
     input:
         script=script_path("eval_questions.py"),
-        ballots=rules.ballots.output[0],
-        split=rules.split.output[0],
+        ballots=L.ballots(),
+        split=L.split(),
     output:
-        questions=f"{R}/eval/question.jsonl",
-        reference=f"{R}/eval/reference_answer/reference.jsonl",
+        questions=L.questions(),
+        reference=L.reference_answers(),
     log:
-        f"{L}/data/eval_questions.log",
+        L.log(L.questions()),
     params:
         config=cfg("data"),
     conda:
@@ -115,21 +119,16 @@ rule eval_questions:
         " > {log} 2>&1"
 
 
-rule data_all:
-    input:
-        data_targets(),
-
-
 rule eval_pairs:
     # The arm's pairs over the held-out eval prompts: preference accuracy, never training.
     input:
         script=script_path("pool.py"),
-        ballots=rules.ballots.output[0],
-        split=rules.split.output[0],
+        ballots=L.ballots(),
+        split=L.split(),
     output:
-        f"{R}/data/eval_pairs/{{arm}}.parquet",
+        L.eval_pairs("{arm}"),
     log:
-        f"{L}/data/eval_pairs/{{arm}}.log",
+        L.log(L.eval_pairs("{arm}")),
     params:
         config=cfg("data"),
     conda:
@@ -137,3 +136,8 @@ rule eval_pairs:
     shell:
         "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
         " --split {input.split} --arm {wildcards.arm} --eval --out {output} > {log} 2>&1"
+
+
+rule data_all:
+    input:
+        data_targets(),

@@ -5,14 +5,14 @@
 rule ref_logps:
     input:
         script=script_path("ref_logps.py"),
-        model=init_model_dir(),
+        model=init_model(),
         pairs=ref_logps_pairs,
     output:
-        f"{R}/ref_logps/{{arm}}.parquet",
+        L.ref_logps("{arm}"),
     log:
-        f"{L}/ref_logps/{{arm}}.log",
+        L.log(L.ref_logps("{arm}")),
     benchmark:
-        f"{B}/ref_logps/{{arm}}.tsv"
+        L.benchmark(L.ref_logps("{arm}"))
     params:
         config=cfg("ref_logps"),
     threads: 2
@@ -30,18 +30,18 @@ rule ref_logps:
 checkpoint dpo:
     input:
         script=script_path("dpo.py"),
-        model=init_model_dir(),
-        pairs=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/pairs.parquet",
-        manifest=f"{R}/data/{{arm}}/{{matching}}/n{{size}}/manifest.json",
+        model=init_model(),
+        pairs=L.series_pairs("{arm}", "{matching}", "{size}"),
+        manifest=L.series_manifest("{arm}", "{matching}", "{size}"),
         # ancient(): the values for a pair never change while the init model does not; a
         # larger size added later recomputes the file but must not retrain smaller sizes.
-        ref_logps=ancient(f"{R}/ref_logps/{{arm}}.parquet"),
+        ref_logps=ancient(L.ref_logps("{arm}")),
     output:
-        directory(f"{R}/dpo/{{arm}}/{{matching}}/n{{size}}/seed{{seed}}/final"),
+        directory(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}")),
     log:
-        f"{L}/dpo/{{arm}}/{{matching}}/n{{size}}/seed{{seed}}.log",
+        L.log(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}")),
     benchmark:
-        f"{B}/dpo/{{arm}}/{{matching}}/n{{size}}/seed{{seed}}.tsv"
+        L.benchmark(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}"))
     params:
         config=cfg("dpo"),
         # Not an output: Snakemake deletes the outputs of a failed job, and a killed run must

@@ -1,6 +1,6 @@
 # Stage 5: the paper's figures and the report.
 
-PLOTS = ["win_rate_vs_pairs", "evolution", "groups", "length"]
+from prefsweep.plotting import FIGURES
 
 
 rule plots:
@@ -10,26 +10,26 @@ rule plots:
     output:
         **{
             f"{name}_{fmt}": report(
-                f"{R}/plots/{name}.{fmt}",
+                L.plot(name, fmt),
                 caption=f"../report/{name}.rst",
                 category="Figures",
                 labels={"figure": name, "format": fmt},
             )
-            for name in PLOTS
+            for name in FIGURES
             for fmt in config["plots"]["formats"]
         },
         **{
             f"{name}_csv": report(
-                f"{R}/plots/{name}.csv",
+                L.plot(name, "csv"),
                 caption=f"../report/{name}.rst",
                 category="Plotted values",
                 labels={"figure": name, "format": "csv"},
             )
-            for name in PLOTS
+            for name in FIGURES
         },
-        done=f"{R}/plots/done.json",
+        done=L.plots_done(),
     log:
-        f"{L}/plots.log",
+        L.log(L.plots_done()),
     params:
         config=cfg("plots"),
         evolution=plot_evolution_arg,

@@ -1,4 +1,5 @@
-# Stage 2a: the base model (tiny: built here; hf: a saved copy) and the common SFT model.
+# Stage 2a: the base model (tiny: built here; hf: a saved copy), the common SFT model, and
+# baselines trained with the same SFT on an arm's data.
 
 
 rule base_model:
@@ -6,12 +7,13 @@ rule base_model:
         unpack(base_model_input),
         script=script_path("base_model.py"),
     output:
-        directory(f"{R}/models/base"),
+        directory(L.model("base")),
     log:
-        f"{L}/models/base.log",
+        L.log(L.model("base")),
     params:
         config=cfg("base_model"),
         corpus=base_model_corpus,
+        local_model=hf_model_fingerprint,
     resources:
         mem_mb=16000,
         runtime=60,
@@ -25,17 +27,19 @@ rule base_model:
 rule sft:
     input:
         script=script_path("sft.py"),
-        model=rules.base_model.output[0],
-        corpus=f"{R}/data/sft.jsonl",
+        model=L.model("base"),
+        corpus=L.sft_corpus(),
     output:
-        directory(f"{R}/models/sft"),
+        directory(L.model("sft")),
     log:
-        f"{L}/models/sft.log",
+        L.log(L.model("sft")),
     benchmark:
-        f"{B}/models/sft.tsv"
+        L.benchmark(L.model("sft"))
     params:
         config=cfg("sft"),
-        checkpoints=f"{R}/train/sft/checkpoints",
+        # Not an output: Snakemake deletes the outputs of a failed job, and a killed run must
+        # find its checkpoints to resume.
+        checkpoints=L.checkpoints("sft"),
     threads: 2
     resources:
         gpu=1,
@@ -45,4 +49,33 @@ rule sft:
         "../../envs/prefsweep.yaml"
     shell:
         "python {input.script} --config-json {params.config:q} --model {input.model}"
+        " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+
+
+rule sft_baseline:
+    # A baseline model named in eval.baselines with sft_on: the workflow's own SFT on the
+    # chosen responses of an arm's largest series (e.g. Pythia-6.9B SFT on maj).
+    input:
+        script=script_path("sft.py"),
+        corpus=baseline_sft_corpus,
+    output:
+        directory(L.model("baseline-{name}")),
+    log:
+        L.log(L.model("baseline-{name}")),
+    benchmark:
+        L.benchmark(L.model("baseline-{name}"))
+    params:
+        config=cfg("sft"),
+        model=baseline_name_or_path,
+        local_model=baseline_fingerprint,
+        checkpoints=baseline_checkpoints_dir,
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=64000,
+        runtime=480,
+    conda:
+        "../../envs/prefsweep.yaml"
+    shell:
+        "python {input.script} --config-json {params.config:q} --model {params.model}"
         " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

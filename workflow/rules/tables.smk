@@ -1,0 +1,58 @@
+# Stage 4c: win-rate tables of the final models, and of every evaluated checkpoint (evolution).
+
+
+rule win_rates:
+    input:
+        script=script_path("win_rates.py"),
+        judgments=[L.judgment(JUDGE, m) for m in judged_model_ids()],
+        answers=table_answers(P.final_model_ids(config)),
+        manifests=manifests(),
+        models=dpo_models(),
+        questions=L.questions(),
+    output:
+        table=report(L.table("win_rates"), caption="../report/win_rates.rst", category="Tables"),
+        diffs=report(L.table("arm_differences"), caption="../report/arm_differences.rst", category="Tables"),
+        groups=report(L.table("win_rates_groups"), caption="../report/win_rates_groups.rst", category="Tables"),
+    log:
+        L.log(L.table("win_rates")),
+    params:
+        config=cfg("win_rates"),
+        run_info=run_infos,
+    conda:
+        "../../envs/prefsweep.yaml"
+    shell:
+        "python {input.script} --config-json {params.config:q} --judgments {input.judgments}"
+        " --answers {input.answers} --manifests {input.manifests} --run-info {params.run_info}"
+        " --questions {input.questions}"
+        " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} > {log} 2>&1"
+
+
+rule evolution:
+    input:
+        script=script_path("win_rates.py"),
+        judgments=evolution_judgments,
+        answers=evolution_answers,
+        manifests=manifests(),
+        models=dpo_models(),
+        questions=L.questions(),
+    output:
+        table=L.table("evolution"),
+        diffs=L.table("evolution_differences"),
+        groups=L.table("evolution_groups"),
+    log:
+        L.log(L.table("evolution")),
+    params:
+        config=cfg("win_rates"),
+        run_info=run_infos,
+    conda:
+        "../../envs/prefsweep.yaml"
+    shell:
+        "python {input.script} --config-json {params.config:q} --no-wandb --judgments {input.judgments}"
+        " --answers {input.answers} --manifests {input.manifests} --run-info {params.run_info}"
+        " --questions {input.questions}"
+        " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} > {log} 2>&1"
+
+
+rule eval_all:
+    input:
+        eval_targets(),
