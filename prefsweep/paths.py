@@ -20,7 +20,8 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     eval/reference_answer/reference.jsonl                best response of each question
     train/{run}/final/                                   a model: run is base, sft, baseline-{name}
                                                          or dpo/{arm}/{matching}/n{size}/seed{seed}
-    train/{run}/checkpoints/checkpoint-{step}/           kept checkpoints (+ fingerprint.json)
+    train/{run}/checkpoints/checkpoint-{step}/           kept checkpoints of a training run
+    train/{run}/checkpoints/fingerprint.json             what they were trained from (resume check)
     ref_logps/{arm}.parquet                              reference log-probs, once per arm
     hf/{model_id}/                                       self-contained HF export (+ provenance.json)
     eval/model_answer/{model_id}.jsonl                   FastChat answers
@@ -30,11 +31,12 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     eval/{table}.csv                                     tables: win_rates, win_rates_groups,
                                                          arm_differences, pair_accuracy, evolution,
                                                          evolution_groups, evolution_differences
-    plots/{figure}.{format}, plots/{figure}.csv          figures and their plotted values
+    plots/{figure}.{format}                              figures (plots.formats)
+    plots/{figure}.csv                                   the values each figure plots
     plots/done.json                                      what the plots job wrote
-    benchmarks/{rule path}.tsv                           Snakemake benchmark of a long job
-    wandb/                                               offline wandb runs
-    report.html                                          the Snakemake report (``make run``)
+    benchmarks/{path}.tsv                                Snakemake benchmark of a long job
+    wandb/                                               wandb runs (wandb.mode offline/online only)
+    report.html                                          the Snakemake report (make run only)
 
 Logs mirror output paths under ``logs/<experiment>/`` (:meth:`Layout.log`).
 

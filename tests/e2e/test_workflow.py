@@ -2,22 +2,33 @@
 
 One real run of a small experiment (tests/e2e/config.yaml over config/config.yaml) in a temp
 working directory, then what a user does next: rerun (nothing to do), add a seed or a size
-(only the new jobs), change a plot option (only the plots), build the report.
+(only the new jobs), change a plot option (only the plots), build the report, run a script by
+hand as its docstring shows. A second run is killed (SIGKILL of snakemake and its jobs) once
+training has started, resumed, and must end with the same files as the uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO
-from tests.test_dag import job_counts, snakemake
+from prefsweep.paths import Layout
+from tests.conftest import BIN, REPO
+from tests.test_dag import job_counts, snakemake, snakemake_argv, snakemake_env
 
 pytestmark = pytest.mark.e2e
 
 CONFIG = str(REPO / "tests/e2e/config.yaml")
+E2E = Layout("e2e")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +47,7 @@ def dry_run(run_dir, *config: str) -> dict[str, int]:
 
 
 def test_run_produces_tables_and_figures(run_dir):
-    res = run_dir / "results/e2e"
+    res = run_dir / E2E.root
     table = pd.read_csv(res / "eval/win_rates.csv")
     dpo = table[table["kind"] == "dpo"]
     # 2 sizes x (maj shared, sc prompt, sc size) x 1 seed
@@ -53,13 +64,83 @@ def test_run_produces_tables_and_figures(run_dir):
     assert pd.read_csv(res / "eval/evolution.csv")["step"].notna().any()
 
 
+def test_training_changes_the_models(run_dir):
+    """A test of training must fail when training does nothing: the DPO models answer
+    differently from the zero point, the judge sees it, and held-out accuracy moves."""
+    res = run_dir / E2E.root
+    table = pd.read_csv(res / "eval/win_rates.csv")
+    dpo = table[table["kind"] == "dpo"]
+    assert (dpo["win_rate"] - 0.5).abs().max() >= 0.1, dpo[["model_id", "win_rate"]]
+    zero = [json.loads(line)["choices"][0]["turns"][0] for line in open(run_dir / E2E.answers("sft"))]
+    for model_id in dpo["model_id"]:
+        answers = [json.loads(line)["choices"][0]["turns"][0] for line in open(run_dir / E2E.answers(model_id))]
+        assert sum(a != z for a, z in zip(answers, zero)) >= len(zero) // 4, model_id
+    acc = pd.read_csv(res / "eval/pair_accuracy.csv").set_index("model_id")["accuracy"]
+    assert (acc.drop("sft") - acc["sft"]).abs().max() > 0.01
+
+
 def test_every_model_has_provenance(run_dir):
-    res = run_dir / "results/e2e"
+    res = run_dir / E2E.root
     for d in (res / "hf").iterdir():
         prov = json.loads((d / "provenance.json").read_text())
         assert prov["model_id"] == d.name
-    info = json.loads((res / "dpo/sc/prompt/n48/seed1/final/run_info.json").read_text())
+    info = json.loads((run_dir / E2E.dpo_model("sc", "prompt", 48, 1) / "run_info.json").read_text())
     assert info["config"]["dpo"]["beta"] == 0.1 and info["versions"]["trl"]
+
+
+def test_last_checkpoint_is_evaluated_once(run_dir):
+    """The checkpoint saved at a run's last step is the final model: no export of its own."""
+    res = run_dir / E2E.root
+    for d in (res / "hf").iterdir():
+        prov = json.loads((d / "provenance.json").read_text())
+        if prov["checkpoint"]:
+            assert prov["step"] != prov["train_global_step"], d.name
+    evolution = pd.read_csv(res / "eval/evolution.csv")
+    runs = evolution[evolution["kind"].isin(["dpo", "checkpoint"])]
+    assert not runs.duplicated(["arm", "matching", "size", "seed", "step"]).any()
+
+
+def _patterns(lines: list[str]) -> list[str]:
+    return [p for line in lines for p in re.findall(r"`([^`]+)`", line.split("|")[1])]
+
+
+def readme_output_patterns() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Outputs", 1)[1].split("\n## ", 1)[0]
+    return _patterns([line for line in section.splitlines() if line.startswith("| `")])
+
+
+def layout_patterns() -> tuple[list[str], set[str]]:
+    """The map in prefsweep/paths.py's docstring: patterns, and those not in every run."""
+    import prefsweep.paths
+
+    block = prefsweep.paths.__doc__.split("Map of", 1)[1].split("Logs mirror", 1)[0]
+    patterns, optional = [], set()
+    for line in block.splitlines()[3:]:
+        if line.startswith("    ") and not line.startswith("     " * 2) and line.strip():
+            first = line.split()[0].rstrip(",")
+            patterns.append(first)
+            if "only)" in line or "(make run)" in line:
+                optional.add(first)
+    return patterns, optional
+
+
+def _regex(pattern: str) -> re.Pattern:
+    rx = re.escape(pattern).replace(r"\{run\}", ".+")
+    rx = re.sub(r"\\\{[a-z_ ]+\\\}", "[^/]+", rx)
+    return re.compile(rx + (".*" if pattern.endswith("/") else "") + "$")
+
+
+def test_readme_outputs_table_is_the_layout_and_the_run(run_dir):
+    patterns, optional = layout_patterns()
+    assert readme_output_patterns() == patterns
+    res = run_dir / E2E.root
+    files = [str(p.relative_to(res)) for p in res.rglob("*") if p.is_file()]
+    rxs = {p: _regex(p) for p in patterns}
+    unmatched = [f for f in files if not any(rx.match(f) for rx in rxs.values())]
+    assert not unmatched, f"files of the run missing from the Outputs table: {unmatched[:10]}"
+    unused = [p for p, rx in rxs.items() if p not in optional and not any(rx.match(f) for f in files)]
+    assert not unused, f"Outputs rows that the run does not produce: {unused}"
 
 
 def test_rerun_does_nothing(run_dir):
@@ -83,7 +164,85 @@ def test_plot_option_reruns_only_plots(run_dir):
     assert set(dry_run(run_dir, "plots={dpi: 120}")) == {"plots", "all"}
 
 
+def test_judge_client_settings_rerun_nothing(run_dir):
+    assert dry_run(run_dir, "eval={judge: {parallel: 8, timeout: 5, max_retries: 1}}") == {}
+
+
 def test_report(run_dir):
     report = run_dir / "report.html"
     snakemake("--report", str(report), "--configfile", CONFIG, cwd=run_dir)
     assert report.stat().st_size > 100_000
+
+
+def test_a_docstring_command_runs_by_hand(run_dir, tmp_path):
+    """scripts/convert.py's docstring command, on this run's files, as a user types it."""
+    import scripts.convert
+
+    doc = scripts.convert.__doc__
+    command = doc.split("\n\n")[1].split("[--base")[0].replace("\\\n", " ")
+    command = command.replace("results/default/", "results/e2e/").replace("n64", "n48")
+    command = command.replace("python -m prefsweep.config convert", f"python -m prefsweep.config convert --configfile {CONFIG}")
+    out = tmp_path / "exported"
+    command = re.sub(r"--out \S+", f"--out {out}", command)
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(["bash", "-c", f"cd {shlex.quote(str(run_dir))} && python {REPO}/{command.strip()}"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "provenance.json").read_text())["model_id"] == "dpo-maj-shared-n48-seed1"
+
+
+# -- a killed run, resumed, equals the uninterrupted one --------------------------------------
+
+def _comparable(path: Path) -> bytes:
+    """A file's content, less what legitimately differs between two runs (wall-clock stamps)."""
+    data = path.read_bytes()
+    if path.suffix == ".jsonl" and "eval" in path.parts:
+        records = [json.loads(line) for line in data.decode().splitlines()]
+        for r in records:
+            r.pop("tstamp", None)
+        return json.dumps(records, sort_keys=True).encode()
+    return data
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    res = root / E2E.root
+    keep = re.compile(r"^(data/.*\.(jsonl|json|parquet)|ref_logps/.*|train/.*/final/.*\.safetensors|"
+                      r"eval/model_answer/.*|eval/model_judgment/.*|eval/.*\.csv)$")
+    return {str(p.relative_to(res)): _comparable(p) for p in sorted(res.rglob("*"))
+            if p.is_file() and keep.match(str(p.relative_to(res)))}
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    d = tmp_path_factory.mktemp("e2e-killed")
+    proc = subprocess.Popen(snakemake_argv("--cores", "2", "--configfile", CONFIG, cwd=d), cwd=d,
+                            env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    # Kill everything (snakemake and its jobs, as a node failure would) once a DPO run has
+    # left a checkpoint: mid-training, with finished jobs behind it.
+    deadline = time.monotonic() + 600
+    while not list((d / E2E.root / "train/dpo").glob("*/*/*/*/checkpoints/checkpoint-*/trainer_state.json")):
+        assert proc.poll() is None, "the run ended before any DPO checkpoint"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    snakemake("--unlock", "--configfile", CONFIG, cwd=d)
+    pending = job_counts(snakemake("-n", "--quiet", "rules", "--configfile", CONFIG, cwd=d).stdout)
+    snakemake("--cores", "2", "--configfile", CONFIG, cwd=d)
+    return d, pending
+
+
+def test_killed_run_reruns_only_unfinished_jobs(killed_and_resumed):
+    _, pending = killed_and_resumed
+    assert {"ballots", "split", "pool", "series", "sft_corpus", "base_model", "sft"}.isdisjoint(pending)
+    assert pending["dpo"] >= 1
+
+
+def test_killed_and_resumed_run_equals_the_uninterrupted_one(run_dir, killed_and_resumed):
+    """Same config and seeds: byte-identical datasets, models, answers, judgments and tables."""
+    a, b = _outputs(run_dir), _outputs(killed_and_resumed[0])
+    assert sorted(a) == sorted(b)
+    assert any(k.endswith(".safetensors") for k in a) and any(k.startswith("eval/model_answer") for k in a)
+    differ = [k for k in a if a[k] != b[k]]
+    assert not differ, f"differ between the two runs: {differ}"
