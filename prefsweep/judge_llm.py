@@ -166,7 +166,10 @@ def _pick(section: Mapping[str, Any], keys: tuple[str, ...], where: str) -> dict
     return {k: section[k] for k in keys}
 
 
-def _validate(cls: type, values: Mapping[str, Any], prefix: str, bounds: Mapping[str, tuple[Callable[[Any], bool], str]]) -> None:
+Bounds = Mapping[str, tuple[Callable[[Any], bool], str]]
+
+
+def _validate(cls: type, values: Mapping[str, Any], prefix: str, bounds: Bounds) -> None:
     """Type of every value against the field's annotation, then ``bounds``: ``{key: (ok, text)}``.
 
     The schema checks the config, but a hand run's JSON reaches here unchecked.
@@ -249,7 +252,8 @@ class ClientSettings:
         """Exactly ``CLIENT_KEYS``: a missing or an unknown key is an error naming it."""
         unknown = sorted(set(values) - set(CLIENT_KEYS))
         if unknown:
-            raise JudgeError(f"{source}: unknown key(s) {', '.join(unknown)}; expected exactly {', '.join(CLIENT_KEYS)}")
+            raise JudgeError(f"{source}: unknown key(s) {', '.join(unknown)}; "
+                             f"expected exactly {', '.join(CLIENT_KEYS)}")
         picked = _pick(values, CLIENT_KEYS, source)
         _validate(cls, picked, f"{source}: ", {
             "parallel": (lambda n: n >= 1, ">= 1"), "max_retries": (lambda n: n >= 0, ">= 0"),
@@ -784,8 +788,8 @@ def judge_answers(verdict: VerdictSettings, client: ClientSettings, *, questions
     try:
         results = run_requests(requests, JudgeCache(cache_dir), verdict, client, client_factory, prompt, echo=echo)
     except JudgeAPIError as exc:
-        raise JudgeAPIError(f"{answers_path} vs {baseline_path}: {exc}; {out_path} not written "
-                            f"(received judgments are kept in {cache_dir}: a rerun sends only the rest)") from None
+        raise JudgeAPIError(f"{exc}; judging {answers_path} against {baseline_path}: {out_path} not written, "
+                            f"the received judgments are kept in {cache_dir} (a rerun sends only the rest)") from None
     records = pairwise_records(questions, requests, results, model_1, model_2, prompt, verdict)
     n_error = sum(r["g1_winner"] == "error" or r["g2_winner"] == "error" for r in records)
     atomic_write_jsonl(out_path, records)
@@ -801,7 +805,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from prefsweep.config import load_config
 
-    p = argparse.ArgumentParser(prog="python -m prefsweep.judge_llm", description="Print the value of PREFSWEEP_JUDGE_CLIENT for a config.")
+    p = argparse.ArgumentParser(prog="python -m prefsweep.judge_llm",
+                                description=f"Print the value of {CLIENT_ENV} for a config.")
     p.add_argument("--configfile", nargs="*", default=[], help="config files merged over config/config.yaml")
     args = p.parse_args(argv)
     print(client_env_value(load_config(*args.configfile)["eval"]["judge"]))

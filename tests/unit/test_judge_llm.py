@@ -329,8 +329,8 @@ def test_malformed_verdict_is_error_and_cached(server, files):
     lines = []
     run_judge(verdict(), client(server, parallel=1), files, lines=lines)
     assert server.n_requests == 0
-    assert lines == ["judge: 8 comparisons, 8 cached, 0 API calls",
-                     f"judge: wrote 4 pairwise judgments of dpo-a to {out} (1 with a malformed verdict, recorded as error)"]
+    assert lines == ["judge: 8 comparisons, 8 cached, 0 API calls", f"judge: wrote 4 pairwise judgments of dpo-a "
+                     f"to {out} (1 with a malformed verdict, recorded as error)"]
     assert out.read_bytes() == before  # a rerun writes the same bytes
 
 
