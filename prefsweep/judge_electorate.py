@@ -27,15 +27,21 @@ readable by ``fastchat.llm_judge`` ``load_pairwise_model_judgments``/``show_resu
 
 Vote shares are shares of the total voter weight (they sum to 1). The judgment texts end with
 FastChat's verdict marker (``[[A]]``, ``[[B]]`` or ``[[C]]`` for a tie) in the game's order.
+:func:`judge_files` is the job (``scripts/judge.py`` with ``eval.judge.type: electorate``): it
+reads the config slice's ``data`` (source, seed, synthetic) and writes one file atomically.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+
+from prefsweep.generate import model_name, read_answers
+from prefsweep.io import atomic_write_jsonl, read_jsonl
 
 JUDGE = ["electorate", "weighted-majority"]
 WINNERS = ("model_1", "model_2", "tie")
@@ -164,6 +170,34 @@ def electorate_from_config(config: dict[str, Any]):
     """The electorate that cast the ballots: ``Electorate.from_config(config, data.seed)``."""
     from prefsweep.synthetic import Electorate
 
-    if config.get("data", {}).get("source", "synthetic") != "synthetic":
+    data = config.get("data") or {}
+    missing = [f"data.{k}" for k in ("source", "seed", "synthetic") if k not in data]
+    if missing:
+        raise ValueError(f"{', '.join(missing)}: missing from the judge job's config slice (the electorate "
+                         "reads data.source, data.seed and data.synthetic)")
+    if data["source"] != "synthetic":
         raise ValueError("eval.judge.type 'electorate' needs data.source 'synthetic'")
-    return Electorate.from_config(config, config["data"]["seed"])
+    return Electorate.from_config(config, data["seed"])
+
+
+def judge_files(config: dict[str, Any], *, answers_path: str | os.PathLike, baseline_path: str | os.PathLike,
+                questions_path: str | os.PathLike, out_path: str | os.PathLike,
+                echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Judge one answer file against the baseline's and write ``out_path`` atomically.
+
+    Model names are the answer files' names without ``.jsonl`` (FastChat's convention).
+    """
+    records = judge_pairs(
+        electorate_from_config(config),
+        read_jsonl(questions_path),
+        read_answers(answers_path),
+        read_answers(baseline_path),
+        model_name(answers_path),
+        model_name(baseline_path),
+    )
+    atomic_write_jsonl(out_path, records)
+    wins = sum(r["g1_winner"] == "model_1" for r in records)
+    losses = sum(r["g1_winner"] == "model_2" for r in records)
+    echo(f"wrote {len(records)} judgments to {out_path}: {wins} wins, {losses} losses, "
+         f"{len(records) - wins - losses} ties")
+    return records

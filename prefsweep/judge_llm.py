@@ -1,11 +1,9 @@
-"""LLM judge over an OpenAI-compatible chat-completions API, with a request cache.
+"""Pairwise LLM judge over an OpenAI-compatible chat-completions API, with a request cache.
 
-Two modes, as in FastChat's MT-Bench judge (``fastchat.llm_judge``, fschat 0.2.36):
-
-* ``pairwise`` -- every question is judged twice against a baseline: game ``g1`` shows the
-  model under test as assistant A and the baseline as B, game ``g2`` the other way round.
-  Both verdicts are written; a disagreement counts as a tie downstream (win rates).
-* ``single`` -- every answer gets a 1..10 rating.
+As in FastChat's MT-Bench judge (``fastchat.llm_judge``, fschat 0.2.36, mode
+``pairwise-baseline``), every question is judged twice against a baseline: game ``g1`` shows the
+model under test as assistant A and the baseline as B, game ``g2`` the other way round. Both
+verdicts are written; a disagreement counts as a tie downstream (win rates).
 
 Formats
 -------
@@ -14,60 +12,89 @@ answers ``{"question_id", "answer_id", "model_id", "choices": [{"index": 0, "tur
 "tstamp"}``. A file's model name is its file name without ``.jsonl`` (FastChat's
 ``load_model_answers`` convention). Only the first turn is judged (``turn`` = 1).
 
-Judge prompts are FastChat ``judge_prompts.jsonl`` records ``{"name", "type": "pairwise" |
-"single", "system_prompt", "prompt_template", "description", "category", "output_format"}``;
-``prompt_template`` has ``{question}``, ``{answer_a}``, ``{answer_b}`` (pairwise) or
-``{question}``, ``{answer}`` (single). The package ships its own wording
-(``prefsweep/judge_prompts.jsonl``: ``prefsweep-pair-v1``, ``prefsweep-single-v1``); FastChat's
-own file (not in its wheel) can be named instead, for its one-turn, reference-free prompts
-(``pair-v2``, ``single-v1``).
+Judge prompts are FastChat ``judge_prompts.jsonl`` records ``{"name", "type": "pairwise",
+"system_prompt", "prompt_template", "description", "category", "output_format"}``;
+``prompt_template`` has exactly the fields ``{question}``, ``{answer_a}``, ``{answer_b}``. The
+package ships its own wording (``prefsweep/judge_prompts.jsonl``: ``prefsweep-pair-v1``);
+FastChat's own file (not in its wheel) can be named instead, for its one-turn, reference-free
+pairwise prompt ``pair-v2``.
 
-Outputs are FastChat judgment records, one file per model (``show_result`` reads them):
-pairwise ``{"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "judge":
-[judge_model, prompt_name], "g1_user_prompt", "g1_judgment", "g2_user_prompt",
-"g2_judgment", "turn", "tstamp"}`` with winners ``model_1 | model_2 | tie | error``
-(model_1 = model under test, model_2 = baseline); single ``{"question_id", "model", "judge",
-"user_prompt", "judgment", "score", "turn", "tstamp"}`` with score -1 when no rating is found.
+Output: FastChat pair-judgment records, one file per model (``show_result`` reads them)
+``{"question_id", "model_1", "model_2", "g1_winner", "g2_winner", "judge": [judge_model,
+prompt_name], "g1_user_prompt", "g1_judgment", "g2_user_prompt", "g2_judgment", "turn",
+"tstamp"}`` with winners ``model_1 | model_2 | tie | error`` (model_1 = model under test,
+model_2 = baseline), in question order, written atomically.
 
-Prompt rendering and verdict parsing follow ``fastchat.llm_judge.common.run_judge_pair`` /
-``run_judge_single`` exactly: ``prompt_template.format(question=..., answer_a=..., answer_b=...)``,
-messages ``[system, user]``; output format ``[[A]]``: "[[A]]" in the text -> A, else "[[B]]" ->
-B, else "[[C]]" -> tie, else ``error``; ``[[rating_a,rating_b]]``: scores within
-``TIE_DELTA`` are a tie; ``[[rating]]``: first ``[[x]]``, else first ``[x]``, else -1.
-(A test checks this module against FastChat's functions.) FastChat's module is not imported
-here: it pulls in torch and transformers (about 12 s), and its API call retries 16 times with
-10 s sleeps, has no timeout and no cache, so the HTTP call is ours.
+Prompt rendering and verdict parsing follow ``fastchat.llm_judge.common.run_judge_pair``
+exactly: ``prompt_template.format(question=..., answer_a=..., answer_b=...)``, messages
+``[system, user]``; output format ``[[A]]``: "[[A]]" in the text -> A, else "[[B]]" -> B, else
+"[[C]]" -> tie, else ``error``; ``[[rating_a,rating_b]]``: scores within ``TIE_DELTA`` are a
+tie. (A test checks this module against FastChat's functions.) FastChat's module is not
+imported here: it pulls in torch and transformers (about 12 s), and its API call retries 16
+times with 10 s sleeps, has no timeout and no cache, so the HTTP call is ours.
+
+Settings
+--------
+Two kinds, kept apart so that only the first can rerun a job (issue 9, finding 7):
+
+* :class:`VerdictSettings` (``VERDICT_KEYS``) change what the judge answers: judge model,
+  prompt file and name, temperature, max_tokens, cache_malformed. They come from the job's
+  config slice (``eval.judge``), a Snakemake param.
+* :class:`ClientSettings` (``CLIENT_KEYS``) change only how the answers are fetched: api_base,
+  api_key_env, parallel, max_retries, timeout, backoff, backoff_max. They arrive as a JSON
+  object in the environment variable ``PREFSWEEP_JUDGE_CLIENT`` (``CLIENT_ENV``; the workflow
+  exports :func:`client_env_value` of ``eval.judge`` in every job's shell prefix), so changing
+  them reruns nothing.
+
+Neither carries defaults: those live in ``workflow/schemas/config.schema.yaml``; a missing key
+is an error naming it.
 
 Request cache
 -------------
-One JSON file per request, ``{cache}/{key[:2]}/{key}.json`` (written atomically, so parallel
-jobs judging different models can share the directory without a lock). ``key`` is the SHA-256
-of the canonical JSON of: judge model, prompt name, system prompt, prompt template, question id,
-question text, answer A, answer B (null for single), order (``g1`` | ``g2`` | ``single``),
-temperature and max_tokens. Model names are not part of the key: two models that give the
-same answer share the judgment. The entry stores the judge's raw text; verdicts are parsed
-when the judgment file is written.
+One JSON file per request, ``{cache}/{key[:2]}/{key}.json`` (written atomically). ``key`` is
+the SHA-256 of the canonical JSON of: judge model, prompt name, system prompt, prompt template,
+question id, question text, answer A, answer B, order (``g1`` | ``g2``), temperature and
+max_tokens -- verdict inputs only, so changing a client setting keeps every hit. Model names
+are not part of the key: two models that give the same answer share the judgment. The entry
+stores the judge's raw text; verdicts are parsed when the judgment file is written.
 
 * Only HTTP-200 responses with a message are cached. Errors after the retries (HTTP
   429/5xx, timeouts, connection errors, unparsable bodies) are not: they are asked again on
   the next run.
-* A malformed verdict (a 200 whose text has no verdict) is a valid response and is cached by
-  default (``cache_malformed: true``): at temperature 0 the judge would write the same text
-  again, so asking again costs money for nothing. It is written as ``error`` (pairwise) or
-  score -1 (single), which FastChat's ``show_result`` drops. With ``cache_malformed: false`` a
-  malformed response is still written to this run's file but asked again next run.
+* A malformed verdict (a 200 whose text has no verdict) is a valid response and is cached when
+  ``cache_malformed`` is true: at temperature 0 the judge would write the same text again, so
+  asking again costs money for nothing. It is written as ``error``, which FastChat's
+  ``show_result`` drops. With ``cache_malformed: false`` a malformed response is still written
+  to this run's file but asked again next run (and by a concurrent job waiting for it).
 * A run that fails partway has already cached every response it got and writes no judgment
   file; the next run pays only for the rest.
 
+Claims across processes
+-----------------------
+Judge jobs of different models run at once and share the cache; models that give the same
+answers need the same requests. Before sending, a job claims the key: an exclusive
+``fcntl.flock`` on ``{cache}/{key[:2]}/{key}.lock``. The holder re-reads the cache (another
+job may have answered meanwhile), sends only on a miss, writes the entry, then removes the lock
+file and lets go. A key claimed by another job is put aside; once the job's own claims are
+done it waits for each of those keys' locks and takes the cached answer (or, if the other job
+failed or died, sends the request itself). Each unique request is thus sent once however many
+jobs want it (issue 9, finding 5). The OS releases a dead holder's lock, so there are no stale
+locks; a lock file left by a killed job is just taken over. A waiter that gets the lock of a
+file the holder has already removed sees that the path no longer names that file and claims
+afresh, so two jobs never hold a valid claim on one key. (``flock`` is per host on local file
+systems; on NFS, Linux maps it to byte-range locks that work across clients.)
+
 The API key is read from the environment variable named by ``api_key_env`` and sent only in
 the ``Authorization`` header; it never appears in a log line, an exception, a cache entry or an
-output (error texts from the server are redacted and dropped for 401/403).
+output (texts from the server are redacted; error bodies of 401/403 are dropped).
 """
 
 from __future__ import annotations
 
 import ast
 import concurrent.futures
+import errno
+import fcntl
 import hashlib
 import http.client
 import json
@@ -93,21 +120,28 @@ log = logging.getLogger(__name__)
 # --- FastChat's parsing constants (fastchat/llm_judge/common.py, fschat 0.2.36) -------------
 TWO_SCORE_PATTERN = re.compile(r"\[\[(\d+\.?\d*),\s?(\d+\.?\d*)\]\]")
 TWO_SCORE_PATTERN_BACKUP = re.compile(r"\[(\d+\.?\d*),\s?(\d+\.?\d*)\]")
-ONE_SCORE_PATTERN = re.compile(r"\[\[(\d+\.?\d*)\]\]")
-ONE_SCORE_PATTERN_BACKUP = re.compile(r"\[(\d+\.?\d*)\]")
 TIE_DELTA = 0.1
 #: Game g1 shows model_1 as A; game g2 shows model_2 as A.
 G1_MAP = {"A": "model_1", "B": "model_2"}
 G2_MAP = {"A": "model_2", "B": "model_1"}
 
 PAIRWISE_FORMATS = ("[[A]]", "[[rating_a,rating_b]]")
-SINGLE_FORMATS = ("[[rating]]",)
-TEMPLATE_FIELDS = {"pairwise": {"question", "answer_a", "answer_b"}, "single": {"question", "answer"}}
+TEMPLATE_FIELDS = frozenset({"question", "answer_a", "answer_b"})
 
 #: HTTP statuses worth asking again (rate limit, server trouble, request timeout).
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
-DEFAULT_API_BASE = "https://api.openai.com/v1"
+#: Where ``api_base: null`` goes when OPENAI_API_BASE is not set either (the schema documents it).
+OPENAI_API_BASE = "https://api.openai.com/v1"
 CACHE_VERSION = 1
+#: Seconds between attempts to take a key another job holds.
+LOCK_POLL_S = 0.02
+
+#: ``eval.judge`` keys that change a verdict: the judge job's config slice carries these.
+VERDICT_KEYS = ("model", "judge_prompts", "pairwise_prompt", "temperature", "max_tokens", "cache_malformed")
+#: ``eval.judge`` keys that only change how verdicts are fetched: passed in ``CLIENT_ENV``.
+CLIENT_KEYS = ("api_base", "api_key_env", "parallel", "max_retries", "timeout", "backoff", "backoff_max")
+#: Environment variable holding the client settings as a JSON object.
+CLIENT_ENV = "PREFSWEEP_JUDGE_CLIENT"
 
 
 class JudgeError(RuntimeError):
@@ -125,70 +159,134 @@ class _Retryable(Exception):
 
 
 # --- settings ---------------------------------------------------------------------------------
+def _pick(section: Mapping[str, Any], keys: tuple[str, ...], where: str) -> dict[str, Any]:
+    missing = [k for k in keys if k not in section]
+    if missing:
+        raise JudgeError(f"{where}: missing key(s) {', '.join(missing)}; expected all of {', '.join(keys)}")
+    return {k: section[k] for k in keys}
+
+
+Bounds = Mapping[str, tuple[Callable[[Any], bool], str]]
+
+
+def _validate(cls: type, values: Mapping[str, Any], prefix: str, bounds: Bounds) -> None:
+    """Type of every value against the field's annotation, then ``bounds``: ``{key: (ok, text)}``.
+
+    The schema checks the config, but a hand run's JSON reaches here unchecked.
+    """
+    allowed = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+    for f in fields(cls):
+        value = values[f.name]
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        if value is None and "None" in kinds:
+            continue
+        ok = any(isinstance(value, allowed[k]) for k in kinds if k in allowed)
+        if isinstance(value, bool) and "bool" not in kinds:
+            ok = False  # JSON true is not a number
+        if not ok:
+            raise JudgeError(f"{prefix}{f.name}: expected {' or '.join(kinds)}, got {value!r}")
+    for key, (ok, text) in bounds.items():
+        if not ok(values[key]):
+            raise JudgeError(f"{prefix}{key}: must be {text}, got {values[key]!r}")
+
+
 @dataclass(frozen=True)
-class JudgeSettings:
-    """The ``eval.judge`` keys the LLM judge reads (``type: llm``), with their defaults."""
+class VerdictSettings:
+    """The ``eval.judge`` keys that change a verdict (``VERDICT_KEYS``); no defaults here."""
 
     #: Judge model name sent to the API.
-    model: str = "gpt-4"
-    #: Base URL ending before ``/chat/completions``; null: env OPENAI_API_BASE, else OpenAI's.
-    api_base: str | None = None
-    #: Environment variable holding the API key; null for a server that needs none.
-    api_key_env: str | None = "OPENAI_API_KEY"
-    #: Path of a FastChat judge_prompts.jsonl; null: the prompts shipped with prefsweep.
-    judge_prompts: str | None = None
-    #: Prompt names (in that file) for each mode.
-    pairwise_prompt: str = "prefsweep-pair-v1"
-    single_prompt: str = "prefsweep-single-v1"
-    #: Concurrent API requests.
-    parallel: int = 4
-    #: Retries after the first attempt, on 408/409/429/5xx, timeouts and connection errors.
-    max_retries: int = 5
-    #: Seconds per socket operation (connect, each read) before the attempt counts as timed out.
-    timeout: float = 60.0
-    #: First retry delay in seconds; doubles each retry, capped by backoff_max (a server's
-    #: Retry-After, when longer, is honoured up to backoff_max).
-    backoff: float = 1.0
-    backoff_max: float = 60.0
-    temperature: float = 0.0
-    max_tokens: int = 1024
+    model: str
+    #: Path of a FastChat judge_prompts.jsonl; None: the prompts shipped with prefsweep.
+    judge_prompts: str | None
+    #: Name of the pairwise prompt in that file.
+    pairwise_prompt: str
+    temperature: float
+    max_tokens: int
     #: Cache responses with no recognisable verdict (see the module docstring).
-    cache_malformed: bool = True
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.parallel >= 1, "parallel must be >= 1"),
-            (self.max_retries >= 0, "max_retries must be >= 0"),
-            (self.timeout > 0, "timeout must be > 0"),
-            (self.backoff >= 0 and self.backoff_max >= 0, "backoff and backoff_max must be >= 0"),
-            (self.max_tokens >= 1, "max_tokens must be >= 1"),
-            (self.temperature >= 0, "temperature must be >= 0"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise JudgeError(f"eval.judge: {message}")
+    cache_malformed: bool
 
     @classmethod
-    def from_config(cls, judge_cfg: Mapping[str, Any] | None) -> JudgeSettings:
-        """Settings from the config section ``eval.judge``.
+    def from_config(cls, config: Mapping[str, Any]) -> VerdictSettings:
+        """From a job's config slice (reads ``eval.judge``).
 
-        Keys that are not fields here (``type`` and the electorate judge's keys) are left to the
-        config schema, which rejects typos.
+        Client keys in the slice are an error: as Snakemake params they would rerun every judge
+        job when changed (they belong in ``CLIENT_ENV``).
         """
-        judge_cfg = judge_cfg or {}
-        names = {f.name for f in fields(cls)}
-        kwargs = {k: v for k, v in judge_cfg.items() if k in names and v is not None}
-        # api_base / api_key_env / judge_prompts may be explicitly null.
-        for k in ("api_base", "api_key_env", "judge_prompts"):
-            if k in judge_cfg:
-                kwargs[k] = judge_cfg[k]
-        return cls(**kwargs)
+        judge = (config.get("eval") or {}).get("judge")
+        if not isinstance(judge, Mapping):
+            raise JudgeError("config slice: missing section eval.judge")
+        misplaced = [k for k in CLIENT_KEYS if k in judge]
+        if misplaced:
+            raise JudgeError(
+                f"eval.judge.{misplaced[0]}: a client setting in the judge job's config slice; it must "
+                f"not be a job param (changing it would rerun every judge job): pass {', '.join(misplaced)} "
+                f"in the environment variable {CLIENT_ENV} or --client-json"
+            )
+        values = _pick(judge, VERDICT_KEYS, "eval.judge")
+        _validate(cls, values, "eval.judge.", {"temperature": (lambda t: t >= 0, ">= 0"),
+                                              "max_tokens": (lambda n: n >= 1, ">= 1")})
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How requests are sent (``CLIENT_KEYS``); verdicts do not depend on them; no defaults here."""
+
+    #: Base URL ending before ``/chat/completions``; None: env OPENAI_API_BASE, else OpenAI's.
+    api_base: str | None
+    #: Environment variable holding the API key; None for a server that needs none.
+    api_key_env: str | None
+    #: Concurrent API requests of one job.
+    parallel: int
+    #: Retries after the first attempt, on 408/409/429/5xx, timeouts and connection errors.
+    max_retries: int
+    #: Seconds per socket operation (connect, each read) before the attempt counts as timed out.
+    timeout: float
+    #: First retry delay in seconds; doubles each retry, capped by backoff_max (a server's
+    #: Retry-After, when longer, is honoured up to backoff_max).
+    backoff: float
+    backoff_max: float
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str) -> ClientSettings:
+        """Exactly ``CLIENT_KEYS``: a missing or an unknown key is an error naming it."""
+        unknown = sorted(set(values) - set(CLIENT_KEYS))
+        if unknown:
+            raise JudgeError(f"{source}: unknown key(s) {', '.join(unknown)}; "
+                             f"expected exactly {', '.join(CLIENT_KEYS)}")
+        picked = _pick(values, CLIENT_KEYS, source)
+        _validate(cls, picked, f"{source}: ", {
+            "parallel": (lambda n: n >= 1, ">= 1"), "max_retries": (lambda n: n >= 0, ">= 0"),
+            "timeout": (lambda t: t > 0, "> 0"), "backoff": (lambda t: t >= 0, ">= 0"),
+            "backoff_max": (lambda t: t >= 0, ">= 0")})
+        return cls(**picked)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> ClientSettings:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise JudgeError(f"{source}: not valid JSON ({exc.msg}); expected an object with keys "
+                             f"{', '.join(CLIENT_KEYS)}") from None
+        if not isinstance(values, dict):
+            raise JudgeError(f"{source}: expected a JSON object with keys {', '.join(CLIENT_KEYS)}")
+        return cls.from_mapping(values, source)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ClientSettings:
+        if CLIENT_ENV not in env:
+            raise JudgeError(f"{CLIENT_ENV}: not set; the LLM judge needs its client settings "
+                             f"(a JSON object with keys {', '.join(CLIENT_KEYS)}; the workflow exports it, "
+                             "a hand run can pass --client-json)")
+        return cls.from_json(env[CLIENT_ENV], CLIENT_ENV)
 
     def resolved_api_base(self, env: Mapping[str, str]) -> str:
-        return (self.api_base or env.get("OPENAI_API_BASE") or DEFAULT_API_BASE).rstrip("/")
+        return (self.api_base or env.get("OPENAI_API_BASE") or OPENAI_API_BASE).rstrip("/")
 
-    def prompt_name(self, mode: str) -> str:
-        return {"pairwise": self.pairwise_prompt, "single": self.single_prompt}[mode]
+
+def client_env_value(judge_cfg: Mapping[str, Any]) -> str:
+    """The value of ``CLIENT_ENV`` for a validated ``eval.judge`` section (canonical JSON)."""
+    return json.dumps(_pick(judge_cfg, CLIENT_KEYS, "eval.judge"), sort_keys=True, separators=(",", ":"))
 
 
 # --- prompts ----------------------------------------------------------------------------------
@@ -201,32 +299,31 @@ def load_judge_prompts(path: str | os.PathLike | None = None) -> dict[str, dict]
     return {p["name"]: p for p in read_jsonl(path or default_judge_prompts_path())}
 
 
-def check_judge_prompt(prompt: Mapping[str, Any], mode: str) -> None:
-    """Raise ``JudgeError`` unless ``prompt`` is a one-turn, reference-free prompt for ``mode``."""
+def check_judge_prompt(prompt: Mapping[str, Any]) -> None:
+    """Raise ``JudgeError`` unless ``prompt`` is a one-turn, reference-free pairwise prompt."""
     name = prompt.get("name")
-    if prompt.get("type") != mode:
-        raise JudgeError(f"judge prompt {name!r} has type {prompt.get('type')!r}, not {mode!r}")
-    allowed = PAIRWISE_FORMATS if mode == "pairwise" else SINGLE_FORMATS
-    if prompt.get("output_format") not in allowed:
+    if prompt.get("type") != "pairwise":
+        raise JudgeError(f"judge prompt {name!r} has type {prompt.get('type')!r}, not 'pairwise'")
+    if prompt.get("output_format") not in PAIRWISE_FORMATS:
         raise JudgeError(
-            f"judge prompt {name!r}: output_format {prompt.get('output_format')!r} is not one of {allowed}"
+            f"judge prompt {name!r}: output_format {prompt.get('output_format')!r} is not one of {PAIRWISE_FORMATS}"
         )
     used = {f for _, f, _, _ in string.Formatter().parse(prompt["prompt_template"]) if f is not None}
-    expected = TEMPLATE_FIELDS[mode]
-    if used != expected:
+    if used != TEMPLATE_FIELDS:
         raise JudgeError(
-            f"judge prompt {name!r}: template fields {sorted(used)}, expected {sorted(expected)} "
+            f"judge prompt {name!r}: template fields {sorted(used)}, expected {sorted(TEMPLATE_FIELDS)} "
             "(multi-turn and reference-guided prompts are not supported)"
         )
 
 
-def select_judge_prompt(settings: JudgeSettings, mode: str) -> dict:
+def select_judge_prompt(settings: VerdictSettings) -> dict:
+    source = settings.judge_prompts or "prefsweep/judge_prompts.jsonl"
     prompts = load_judge_prompts(settings.judge_prompts)
-    name = settings.prompt_name(mode)
+    name = settings.pairwise_prompt
     if name not in prompts:
-        raise JudgeError(f"judge prompt {name!r} not in {settings.judge_prompts or 'prefsweep/judge_prompts.jsonl'} "
+        raise JudgeError(f"{source}: judge prompt {name!r} (eval.judge.pairwise_prompt) not in the file "
                          f"(has {sorted(prompts)})")
-    check_judge_prompt(prompts[name], mode)
+    check_judge_prompt(prompts[name])
     return prompts[name]
 
 
@@ -234,12 +331,8 @@ def format_pair_prompt(prompt: Mapping[str, Any], question: str, answer_a: str, 
     return prompt["prompt_template"].format(question=question, answer_a=answer_a, answer_b=answer_b)
 
 
-def format_single_prompt(prompt: Mapping[str, Any], question: str, answer: str) -> str:
-    return prompt["prompt_template"].format(question=question, answer=answer)
-
-
 # --- verdict parsing (FastChat's rules) -------------------------------------------------------
-def parse_pair_verdict(judgment: str, output_format: str = "[[A]]") -> str:
+def parse_pair_verdict(judgment: str, output_format: str) -> str:
     """``"A" | "B" | "tie" | "error"`` from a pairwise judgment (run_judge_pair's rules)."""
     if output_format == "[[A]]":
         if "[[A]]" in judgment:
@@ -260,28 +353,18 @@ def parse_pair_verdict(judgment: str, output_format: str = "[[A]]") -> str:
     raise JudgeError(f"invalid pairwise output format: {output_format!r}")
 
 
-def parse_single_rating(judgment: str, output_format: str = "[[rating]]") -> float | int:
-    """The rating of a single-answer judgment, -1 when none is found (run_judge_single's rules)."""
-    if output_format != "[[rating]]":
-        raise JudgeError(f"invalid single output format: {output_format!r}")
-    match = ONE_SCORE_PATTERN.search(judgment) or ONE_SCORE_PATTERN_BACKUP.search(judgment)
-    return ast.literal_eval(match.groups()[0]) if match else -1
-
-
 def is_malformed(judgment: str, prompt: Mapping[str, Any]) -> bool:
-    if prompt["type"] == "pairwise":
-        return parse_pair_verdict(judgment, prompt["output_format"]) == "error"
-    return parse_single_rating(judgment, prompt["output_format"]) == -1
+    return parse_pair_verdict(judgment, prompt["output_format"]) == "error"
 
 
 # --- requests and cache -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class JudgeRequest:
-    """One chat-completion call: a question, one or two answers, one order."""
+    """One chat-completion call: a question, two answers, one order."""
 
     key: str
     question_id: str
-    order: str  # g1 | g2 | single
+    order: str  # g1 | g2
     system_prompt: str
     user_prompt: str
 
@@ -290,11 +373,14 @@ class JudgeRequest:
         return [{"role": "system", "content": self.system_prompt},
                 {"role": "user", "content": self.user_prompt}]
 
+    @property
+    def label(self) -> str:
+        return f"{self.question_id} ({self.order})"
+
 
 def cache_key(*, judge_model: str, prompt: Mapping[str, Any], question_id: str, question: str,
-              answer_a: str, answer_b: str | None, order: str, temperature: float,
-              max_tokens: int) -> str:
-    """SHA-256 (hex) of everything that determines the judge's response."""
+              answer_a: str, answer_b: str, order: str, temperature: float, max_tokens: int) -> str:
+    """SHA-256 (hex) of everything that determines the judge's response (verdict inputs only)."""
     payload = {
         "v": CACHE_VERSION,
         "judge_model": judge_model,
@@ -313,14 +399,33 @@ def cache_key(*, judge_model: str, prompt: Mapping[str, Any], question_id: str, 
     return hashlib.sha256(blob).hexdigest()
 
 
+class Claim:
+    """An exclusive claim on one cache key, held through an ``flock`` on its lock file."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path, self._fd = path, fd
+
+    def release(self) -> None:
+        # Remove the file while still holding it: a job that was waiting on it then finds that
+        # the path no longer names the file it locked, and claims afresh (JudgeCache.claim).
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)  # lets go of the flock
+
+
 class JudgeCache:
-    """Directory of JSON entries, one per request key (see the module docstring)."""
+    """Directory of JSON entries, one per request key, and their claims (module docstring)."""
 
     def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(directory)
 
     def path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.json"
+
+    def lock_path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.lock"
 
     def get(self, key: str) -> dict | None:
         try:
@@ -336,6 +441,45 @@ class JudgeCache:
     def put(self, key: str, entry: dict) -> None:
         atomic_write_json(self.path(key), entry)
 
+    def claim(self, key: str, *, wait: bool, stop: threading.Event) -> Claim | None:
+        """Claim ``key`` for this job; None when another job holds it and ``wait`` is false, or
+        when ``stop`` is set while waiting."""
+        path = self.lock_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                locked = _flock(fd, wait, stop)
+                if locked:
+                    here = os.fstat(fd)
+                    try:
+                        there = os.stat(path)
+                    except FileNotFoundError:
+                        there = None
+                    if there is not None and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino):
+                        return Claim(path, fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)
+            if not locked:
+                return None
+            # The holder we waited for removed the file before letting go: claim the path anew.
+
+
+def _flock(fd: int, wait: bool, stop: threading.Event) -> bool:
+    # Polled rather than blocking, so that a stopping run (a failure, Ctrl-C) is not stuck
+    # behind another job's request.
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+        if not wait or stop.wait(LOCK_POLL_S):
+            return False
+
 
 # --- HTTP client ------------------------------------------------------------------------------
 def _redact(text: str, secret: str | None) -> str:
@@ -345,26 +489,26 @@ def _redact(text: str, secret: str | None) -> str:
 class ChatClient:
     """Blocking chat-completions client with bounded retries and exponential backoff."""
 
-    def __init__(self, settings: JudgeSettings, api_base: str, api_key: str | None,
+    def __init__(self, verdict: VerdictSettings, client: ClientSettings, api_base: str, api_key: str | None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        self.settings = settings
+        self.verdict, self.client = verdict, client
         self.url = f"{api_base.rstrip('/')}/chat/completions"
         self._api_key = api_key
         self._sleep = sleep
 
     def __repr__(self) -> str:  # never show the key
-        return f"ChatClient(url={self.url!r}, model={self.settings.model!r})"
+        return f"ChatClient(url={self.url!r}, model={self.verdict.model!r})"
 
     def _once(self, messages: list[dict[str, str]]) -> dict:
-        s = self.settings
-        body = json.dumps({"model": s.model, "messages": messages, "n": 1,
-                           "temperature": s.temperature, "max_tokens": s.max_tokens}).encode()
+        v = self.verdict
+        body = json.dumps({"model": v.model, "messages": messages, "n": 1,
+                           "temperature": v.temperature, "max_tokens": v.max_tokens}).encode()
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=s.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.client.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             status = exc.code
@@ -380,7 +524,7 @@ class ChatClient:
             if status in RETRY_STATUSES:
                 raise _Retryable(message, retry_after) from None
             raise JudgeAPIError(message) from None
-        except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets
+        except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, drops
             reason = getattr(exc, "reason", exc)
             kind = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else "failed"
             raise _Retryable(f"request to {self.url} {kind} ({type(reason).__name__}: "
@@ -392,22 +536,25 @@ class ChatClient:
                 raise TypeError("content is not a string")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise _Retryable(f"unusable response from {self.url} ({type(exc).__name__})") from None
-        return {"judgment": content, "response_model": data.get("model"), "usage": data.get("usage")}
+        # Redacted too: a server that echoes the request would otherwise put the key in the cache.
+        return {"judgment": _redact(content, self._api_key), "response_model": data.get("model"),
+                "usage": data.get("usage")}
 
-    def complete(self, messages: list[dict[str, str]]) -> dict:
+    def complete(self, messages: list[dict[str, str]], label: str = "") -> dict:
         """``{"judgment", "response_model", "usage"}``; raises ``JudgeAPIError`` when it gives up."""
-        s = self.settings
-        for attempt in range(s.max_retries + 1):
+        c = self.client
+        what = f"question {label}: " if label else ""
+        for attempt in range(c.max_retries + 1):
             try:
                 return self._once(messages)
             except _Retryable as exc:
-                if attempt == s.max_retries:
+                if attempt == c.max_retries:
                     raise JudgeAPIError(f"{exc}; gave up after {attempt + 1} attempts") from None
-                delay = min(s.backoff * 2**attempt, s.backoff_max)
+                delay = min(c.backoff * 2**attempt, c.backoff_max)
                 if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, s.backoff_max))
+                    delay = max(delay, min(exc.retry_after, c.backoff_max))
                 delay *= 1 + 0.1 * random.random()  # jitter: parallel threads do not retry in step
-                log.warning("judge: %s; retry %d/%d in %.2f s", exc, attempt + 1, s.max_retries, delay)
+                log.warning("judge: %s%s; retry %d/%d in %.2f s", what, exc, attempt + 1, c.max_retries, delay)
                 self._sleep(delay)
         raise AssertionError("unreachable")
 
@@ -422,12 +569,20 @@ def _retry_after(value: str | None) -> float | None:
 # --- running ----------------------------------------------------------------------------------
 @dataclass
 class RunStats:
+    """What a run planned (comparisons, cache hits, API calls) and did (sent, answered by others)."""
+
     comparisons: int
     cached: int
     api_calls: int
+    sent: int
+    by_other_job: int
 
     def line(self) -> str:
         return f"judge: {self.comparisons} comparisons, {self.cached} cached, {self.api_calls} API calls"
+
+    def done_line(self) -> str:
+        return (f"judge: {self.sent} requests sent, {self.by_other_job} answered meanwhile by a concurrent "
+                "judge job")
 
 
 def plan(requests: list[JudgeRequest], cache: JudgeCache) -> tuple[dict[str, dict], list[JudgeRequest], RunStats]:
@@ -443,61 +598,91 @@ def plan(requests: list[JudgeRequest], cache: JudgeCache) -> tuple[dict[str, dic
         else:
             misses[r.key] = r
     cached = sum(1 for r in requests if r.key in hits)
-    return hits, list(misses.values()), RunStats(len(requests), cached, len(misses))
+    return hits, list(misses.values()), RunStats(len(requests), cached, len(misses), sent=0, by_other_job=0)
 
 
-def run_requests(requests: list[JudgeRequest], cache: JudgeCache, settings: JudgeSettings,
-                 client_factory: Callable[[], ChatClient], prompt: Mapping[str, Any],
+def _ids(labels: list[str], limit: int = 10) -> str:
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return ", ".join(labels[:limit]) + more
+
+
+def run_requests(requests: list[JudgeRequest], cache: JudgeCache, verdict: VerdictSettings,
+                 client: ClientSettings, client_factory: Callable[[], ChatClient], prompt: Mapping[str, Any],
                  echo: Callable[[str], None] = print) -> dict[str, dict]:
     """Answer every request from the cache or the API; ``{key: cache entry}``.
 
-    Prints the plan line before any request. Each response is cached as soon as it arrives.
-    After the first call that fails for good no new call starts (calls in flight finish and
-    are cached), and ``JudgeAPIError`` is raised.
+    Prints the plan line before any request. Misses are claimed across processes (module
+    docstring): first this job's own claims, ``client.parallel`` at a time, then the keys other
+    jobs held. Each response is cached as soon as it arrives. After the first call that fails
+    for good no new call starts (calls in flight finish and are cached), and ``JudgeAPIError``
+    is raised naming the failed and the missing question ids.
     """
     hits, misses, stats = plan(requests, cache)
     echo(stats.line())
     results = dict(hits)
     if not misses:
         return results
-    client = client_factory()
+    chat = client_factory()
     stop = threading.Event()
     lock = threading.Lock()
-    failures: list[str] = []
+    failures: list[tuple[JudgeRequest, str]] = []
+    held_elsewhere: list[JudgeRequest] = []
 
-    def work(r: JudgeRequest) -> None:
+    def work(r: JudgeRequest, wait: bool) -> None:
         if stop.is_set():
             return
-        try:
-            response = client.complete(r.messages())
-        except JudgeAPIError as exc:
-            stop.set()
-            with lock:
-                failures.append(f"question {r.question_id} ({r.order}): {exc}")
+        claim = cache.claim(r.key, wait=wait, stop=stop)
+        if claim is None:
+            if not wait:
+                with lock:
+                    held_elsewhere.append(r)
             return
-        entry = {"key": r.key, "judge_model": settings.model, "prompt_name": prompt["name"],
-                 "question_id": r.question_id, "order": r.order, "tstamp": time.time(), **response}
-        if settings.cache_malformed or not is_malformed(response["judgment"], prompt):
-            cache.put(r.key, entry)
-        with lock:
-            results[r.key] = entry
-
-    with concurrent.futures.ThreadPoolExecutor(settings.parallel) as pool:
-        futures = [pool.submit(work, r) for r in misses]
         try:
-            for future in concurrent.futures.as_completed(futures):
-                future.result()  # re-raise unexpected errors (e.g. a cache write that failed)
-        except BaseException:
-            # Ctrl-C or an unexpected error: start nothing new, let calls in flight finish.
-            stop.set()
-            for future in futures:
-                future.cancel()
-            raise
+            entry = cache.get(r.key)
+            if entry is not None:  # answered by another job since the plan
+                with lock:
+                    results[r.key] = entry
+                    stats.by_other_job += 1
+                return
+            with lock:
+                stats.sent += 1
+            try:
+                response = chat.complete(r.messages(), label=r.label)
+            except JudgeAPIError as exc:
+                stop.set()
+                with lock:
+                    failures.append((r, str(exc)))
+                return
+            entry = {"key": r.key, "judge_model": verdict.model, "prompt_name": prompt["name"],
+                     "question_id": r.question_id, "order": r.order, "tstamp": time.time(), **response}
+            if verdict.cache_malformed or not is_malformed(response["judgment"], prompt):
+                cache.put(r.key, entry)
+            with lock:
+                results[r.key] = entry
+        finally:
+            claim.release()
+
+    with concurrent.futures.ThreadPoolExecutor(client.parallel) as pool:
+        for batch, wait in ((misses, False), (held_elsewhere, True)):
+            futures = [pool.submit(work, r, wait) for r in list(batch)]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    future.result()  # re-raise unexpected errors (e.g. a cache write that failed)
+            except BaseException:
+                # Ctrl-C or an unexpected error: start nothing new, let calls in flight finish.
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
+    echo(stats.done_line())
     if failures:
-        done = sum(1 for r in misses if r.key in results)
+        failures.sort(key=lambda f: misses.index(f[0]))
+        missing = [r.label for r in misses if r.key not in results]
+        done = len(misses) - len(missing)
         raise JudgeAPIError(
-            f"{len(failures)} API call(s) failed for good; {done} of {len(misses)} new responses were "
-            f"cached, {len(misses) - done} remain for the next run. First failure: {failures[0]}"
+            f"question(s) {_ids([r.label for r, _ in failures])} failed for good: {failures[0][1]}; "
+            f"{done} of {len(misses)} new responses were cached, {len(missing)} remain for the next run "
+            f"(questions {_ids(missing)})"
         )
     return results
 
@@ -517,14 +702,16 @@ def _first_turn(answer: Mapping[str, Any]) -> str:
     return answer["choices"][0]["turns"][0]
 
 
-def _check_answers(questions: list[dict], answers: Mapping[str, dict], who: str) -> None:
+def _check_answers(questions: list[dict], answers: Mapping[str, dict], path: str | os.PathLike,
+                   questions_path: str | os.PathLike) -> None:
     missing = [str(q["question_id"]) for q in questions if str(q["question_id"]) not in answers]
     if missing:
-        raise JudgeError(f"{who}: no answer to {len(missing)} question(s), e.g. {missing[:5]}")
+        raise JudgeError(f"{path}: no answer to {len(missing)} question(s) of {questions_path}, "
+                         f"e.g. {missing[:5]}; expected one answer per question")
 
 
 def pairwise_requests(questions: list[dict], answers_1: Mapping[str, dict], answers_2: Mapping[str, dict],
-                      prompt: Mapping[str, Any], settings: JudgeSettings) -> list[JudgeRequest]:
+                      prompt: Mapping[str, Any], settings: VerdictSettings) -> list[JudgeRequest]:
     """Two requests per question: g1 (model_1 as A) then g2 (model_2 as A)."""
     out = []
     for q in questions:
@@ -539,22 +726,8 @@ def pairwise_requests(questions: list[dict], answers_1: Mapping[str, dict], answ
     return out
 
 
-def single_requests(questions: list[dict], answers: Mapping[str, dict], prompt: Mapping[str, Any],
-                    settings: JudgeSettings) -> list[JudgeRequest]:
-    out = []
-    for q in questions:
-        qid = str(q["question_id"])
-        text, a = q["turns"][0], _first_turn(answers[qid])
-        key = cache_key(judge_model=settings.model, prompt=prompt, question_id=qid, question=text,
-                        answer_a=a, answer_b=None, order="single", temperature=settings.temperature,
-                        max_tokens=settings.max_tokens)
-        out.append(JudgeRequest(key, qid, "single", prompt["system_prompt"],
-                                format_single_prompt(prompt, text, a)))
-    return out
-
-
 def pairwise_records(questions: list[dict], requests: list[JudgeRequest], results: Mapping[str, dict],
-                     model_1: str, model_2: str, prompt: Mapping[str, Any], settings: JudgeSettings) -> list[dict]:
+                     model_1: str, model_2: str, prompt: Mapping[str, Any], settings: VerdictSettings) -> list[dict]:
     """FastChat ``*_pair.jsonl`` records, in question order (as ``play_a_match_pair`` writes them)."""
     by_q = {(r.question_id, r.order): r for r in requests}
     records = []
@@ -582,83 +755,71 @@ def pairwise_records(questions: list[dict], requests: list[JudgeRequest], result
     return records
 
 
-def single_records(questions: list[dict], requests: list[JudgeRequest], results: Mapping[str, dict],
-                   model: str, prompt: Mapping[str, Any], settings: JudgeSettings) -> list[dict]:
-    """FastChat ``*_single.jsonl`` records, in question order."""
-    by_q = {r.question_id: r for r in requests}
-    records = []
-    for q in questions:
-        r = by_q[str(q["question_id"])]
-        e = results[r.key]
-        records.append({
-            "question_id": q["question_id"],
-            "model": model,
-            "judge": [settings.model, prompt["name"]],
-            "user_prompt": r.user_prompt,
-            "judgment": e["judgment"],
-            "score": parse_single_rating(e["judgment"], prompt["output_format"]),
-            "turn": 1,
-            "tstamp": e["tstamp"],
-        })
-    return records
-
-
-def judge_answers(settings: JudgeSettings, *, mode: str, questions_path: str | os.PathLike,
-                  answers_path: str | os.PathLike, cache_dir: str | os.PathLike,
-                  out_path: str | os.PathLike, baseline_path: str | os.PathLike | None = None,
-                  model_id: str | None = None, baseline_id: str | None = None,
+def judge_answers(verdict: VerdictSettings, client: ClientSettings, *, questions_path: str | os.PathLike,
+                  answers_path: str | os.PathLike, baseline_path: str | os.PathLike,
+                  cache_dir: str | os.PathLike, out_path: str | os.PathLike,
                   env: Mapping[str, str] | None = None, echo: Callable[[str], None] = print,
                   sleep: Callable[[float], None] = time.sleep) -> list[dict]:
-    """Judge one model's answers and write its judgment file atomically; returns the records.
+    """Judge one model's answers against the baseline's; write its judgment file atomically.
 
-    ``mode`` is ``pairwise`` (needs ``baseline_path``) or ``single``. On failure nothing is
-    written to ``out_path`` (responses received so far are in the cache).
+    Returns the records. On failure nothing is written to ``out_path`` (responses received so
+    far are in the cache) and the ``JudgeError`` names the answer files and ``out_path``.
     """
-    if mode not in TEMPLATE_FIELDS:
-        raise JudgeError(f"mode must be pairwise or single, not {mode!r}")
     env = os.environ if env is None else env
-    prompt = select_judge_prompt(settings, mode)
+    prompt = select_judge_prompt(verdict)
     questions = read_jsonl(questions_path)
     if not questions:
-        raise JudgeError(f"{questions_path}: no questions")
-    answers = load_answers(answers_path)
-    model_1 = model_id or model_name(answers_path)
-    _check_answers(questions, answers, model_1)
-    if mode == "pairwise":
-        if baseline_path is None:
-            raise JudgeError("pairwise judging needs baseline answers")
-        baseline = load_answers(baseline_path)
-        model_2 = baseline_id or model_name(baseline_path)
-        _check_answers(questions, baseline, model_2)
-        requests = pairwise_requests(questions, answers, baseline, prompt, settings)
-    else:
-        requests = single_requests(questions, answers, prompt, settings)
+        raise JudgeError(f"{questions_path}: no questions; expected FastChat question records")
+    answers, baseline = load_answers(answers_path), load_answers(baseline_path)
+    _check_answers(questions, answers, answers_path, questions_path)
+    _check_answers(questions, baseline, baseline_path, questions_path)
+    model_1, model_2 = model_name(answers_path), model_name(baseline_path)
+    requests = pairwise_requests(questions, answers, baseline, prompt, verdict)
 
     def client_factory() -> ChatClient:
         api_key = None
-        if settings.api_key_env:
-            api_key = env.get(settings.api_key_env)
+        if client.api_key_env:
+            api_key = env.get(client.api_key_env)
             if not api_key:
-                raise JudgeError(f"environment variable {settings.api_key_env} is not set; the LLM judge "
-                                 "needs an API key (eval.judge.api_key_env names the variable; null for none)")
-        return ChatClient(settings, settings.resolved_api_base(env), api_key, sleep=sleep)
+                raise JudgeError(f"environment variable {client.api_key_env} is not set; the LLM judge needs "
+                                 "an API key (eval.judge.api_key_env names the variable; null for none)")
+        return ChatClient(verdict, client, client.resolved_api_base(env), api_key, sleep=sleep)
 
-    results = run_requests(requests, JudgeCache(cache_dir), settings, client_factory, prompt, echo=echo)
-    if mode == "pairwise":
-        records = pairwise_records(questions, requests, results, model_1, model_2, prompt, settings)
-        n_error = sum(r["g1_winner"] == "error" or r["g2_winner"] == "error" for r in records)
-    else:
-        records = single_records(questions, requests, results, model_1, prompt, settings)
-        n_error = sum(r["score"] == -1 for r in records)
+    try:
+        results = run_requests(requests, JudgeCache(cache_dir), verdict, client, client_factory, prompt, echo=echo)
+    except JudgeAPIError as exc:
+        raise JudgeAPIError(f"{exc}; judging {answers_path} against {baseline_path}: {out_path} not written, "
+                            f"the received judgments are kept in {cache_dir} (a rerun sends only the rest)") from None
+    records = pairwise_records(questions, requests, results, model_1, model_2, prompt, verdict)
+    n_error = sum(r["g1_winner"] == "error" or r["g2_winner"] == "error" for r in records)
     atomic_write_jsonl(out_path, records)
-    echo(f"judge: wrote {len(records)} {mode} judgments of {model_1} to {out_path}"
+    echo(f"judge: wrote {len(records)} pairwise judgments of {model_1} to {out_path}"
          + (f" ({n_error} with a malformed verdict, recorded as error)" if n_error else ""))
     return records
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``python -m prefsweep.judge_llm [--configfile F ...]``: print the value of ``CLIENT_ENV``
+    for ``config/config.yaml`` (with F merged over it), for running scripts/judge.py by hand."""
+    import argparse
+
+    from prefsweep.config import load_config
+
+    p = argparse.ArgumentParser(prog="python -m prefsweep.judge_llm",
+                                description=f"Print the value of {CLIENT_ENV} for a config.")
+    p.add_argument("--configfile", nargs="*", default=[], help="config files merged over config/config.yaml")
+    args = p.parse_args(argv)
+    print(client_env_value(load_config(*args.configfile)["eval"]["judge"]))
+
+
 __all__ = [
-    "JudgeSettings", "JudgeError", "JudgeAPIError", "JudgeCache", "ChatClient", "JudgeRequest",
+    "VerdictSettings", "ClientSettings", "VERDICT_KEYS", "CLIENT_KEYS", "CLIENT_ENV", "client_env_value",
+    "JudgeError", "JudgeAPIError", "JudgeCache", "Claim", "ChatClient", "JudgeRequest", "RunStats",
     "load_judge_prompts", "select_judge_prompt", "check_judge_prompt", "parse_pair_verdict",
-    "parse_single_rating", "cache_key", "pairwise_requests", "single_requests", "run_requests",
-    "pairwise_records", "single_records", "judge_answers", "model_name", "load_answers",
+    "cache_key", "pairwise_requests", "run_requests", "pairwise_records", "judge_answers",
+    "model_name", "load_answers",
 ]
+
+
+if __name__ == "__main__":
+    main()

@@ -98,18 +98,39 @@ def _answers(path, model, texts):
     return path
 
 
-def test_script_with_the_real_electorate(tmp_path):
+def _files(tmp_path):
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     m = _answers(tmp_path / "dpo-sc-size-n4-seed2.jsonl", "dpo-sc-size-n4-seed2",
                  {"q0": "Thanks, please bake it.", "q1": "Bake it, haha lol.", "q2": "Bake it."})
     b = _answers(tmp_path / "sft.jsonl", "sft", {"q0": "Bake it.", "q1": "Please bake it, thanks.", "q2": "Bake it."})
+    return m, b, tmp_path / "q.jsonl"
+
+
+def test_script_with_the_real_electorate(tmp_path, monkeypatch, capsys):
+    # The electorate needs no client settings, no cache (a --cache given by a shared rule is unused).
+    monkeypatch.delenv("PREFSWEEP_JUDGE_CLIENT", raising=False)
+    m, b, q = _files(tmp_path)
     out = tmp_path / "judgment" / "electorate_pair" / "dpo-sc-size-n4-seed2.jsonl"
-    load_script("judge_electorate").main(["--config-json", json.dumps(CONFIG), "--answers", str(m),
-                                          "--baseline-answers", str(b), "--questions", str(tmp_path / "q.jsonl"),
-                                          "--out", str(out)])
+    load_script("judge").main(["--config-json", json.dumps(CONFIG), "--answers", str(m),
+                               "--baseline-answers", str(b), "--questions", str(q),
+                               "--out", str(out), "--cache", str(tmp_path / "unused")])
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["model_1"] for r in recs] == ["dpo-sc-size-n4-seed2"] * 3 and recs[0]["model_2"] == "sft"
     assert recs[0]["g1_winner"] == "model_1"  # polite majority
     assert recs[1]["g1_winner"] == "model_2" and recs[1]["g1_group_winners"]["funny"] == "model_1"
     assert recs[2]["g1_winner"] == recs[2]["g2_winner"] == "tie"
     assert recs[0]["judge"] == ["electorate", "weighted-majority"]
+    assert f"wrote 3 judgments to {out}: 1 wins, 1 losses, 1 ties" in capsys.readouterr().out
+    assert not (tmp_path / "unused").exists()
+
+
+def test_script_errors_name_the_key_or_the_model(tmp_path):
+    m, b, q = _files(tmp_path)
+    argv = ["--answers", str(m), "--baseline-answers", str(b), "--questions", str(q), "--out", str(tmp_path / "o.jsonl")]
+    no_seed = {**CONFIG, "data": {k: v for k, v in CONFIG["data"].items() if k != "seed"}}
+    with pytest.raises(SystemExit, match="judge: error: data.seed: missing from the judge job's config slice"):
+        load_script("judge").main(["--config-json", json.dumps(no_seed), *argv])
+    b.write_text(b.read_text().splitlines(keepends=True)[0])
+    with pytest.raises(SystemExit, match=r"judge: error: sft: no answer to 2 question\(s\), e.g. \['q1', 'q2'\]"):
+        load_script("judge").main(["--config-json", json.dumps(CONFIG), *argv])
+    assert not (tmp_path / "o.jsonl").exists()

@@ -1,52 +1,40 @@
-"""The LLM judge against a scripted chat-completions server on loopback (tests/fixtures)."""
+"""The LLM judge against a scripted chat-completions server on loopback (tests/fixtures).
+
+Faults (429/500/timeouts/dropped connections, a killed job, concurrent jobs, secrets) are in
+tests/reliability/test_judge_faults.py.
+"""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import importlib.util
 import json
 import subprocess
 import sys
 from argparse import Namespace
-from pathlib import Path
 
 import pytest
 
 from prefsweep import judge_llm as jl
-from prefsweep.io import atomic_write_json, atomic_write_jsonl
+from prefsweep.config import load_schema
+from prefsweep.io import atomic_write_jsonl
+from tests.conftest import REPO
+from tests.fixtures import judge_server as srv
+from tests.fixtures.judge_cases import (
+    KEY, cache_files, client, client_values, judge_argv, judge_section, out_path, prefers_good, run_judge,
+    slice_json, verdict, write_eval_files,
+)
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
+def _load_script():
+    spec = importlib.util.spec_from_file_location("prefsweep_script_judge", REPO / "scripts" / "judge.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
 
-srv = _load("judge_server", REPO / "tests" / "fixtures" / "judge_server.py")
-script = _load("judge_llm_script", REPO / "scripts" / "judge_llm.py")
-
-KEY = "sk-test-5ecret-0123456789abcdef"
-QUESTIONS = [
-    {"question_id": f"q{i}", "category": "t", "turns": [f"Question number {i}?"]} for i in range(4)
-]
-
-
-def answers(model: str, texts: list[str]) -> list[dict]:
-    return [{"question_id": f"q{i}", "answer_id": f"{model}-{i}", "model_id": model,
-             "choices": [{"index": 0, "turns": [t]}], "tstamp": 0.0} for i, t in enumerate(texts)]
-
-
-def prefers_good(request) -> srv.Action:
-    """A judge that prefers the reply containing GOOD; rates GOOD 9, anything else 3."""
-    if "[[A]]" in request.system:
-        reply_a = request.user.split("### Reply of assistant A")[1].split("### Reply of assistant B")[0]
-        reply_b = request.user.split("### Reply of assistant B")[1]
-        a, b = "GOOD" in reply_a, "GOOD" in reply_b
-        return srv.Reply("Verdict: " + ("[[A]]" if a and not b else "[[B]]" if b and not a else "[[C]]"))
-    return srv.Reply("Grade: [[9]]" if "GOOD" in request.user else "Grade: [[3]]")
+script = _load_script()
 
 
 @pytest.fixture(autouse=True)
@@ -64,37 +52,7 @@ def server():
 
 @pytest.fixture
 def files(tmp_path):
-    """Question file, two models' answers and a baseline (sft), reference answers."""
-    d = tmp_path / "eval"
-    atomic_write_jsonl(d / "question.jsonl", QUESTIONS)
-    atomic_write_jsonl(d / "model_answer" / "dpo-a.jsonl", answers("dpo-a", ["GOOD 0", "GOOD 1", "meh 2", "GOOD 3"]))
-    atomic_write_jsonl(d / "model_answer" / "sft.jsonl", answers("sft", ["meh 0", "meh 1", "GOOD 2", "meh 3"]))
-    # Same answers as dpo-a except question q3: only q3's two games are new.
-    atomic_write_jsonl(d / "model_answer" / "dpo-b.jsonl", answers("dpo-b", ["GOOD 0", "GOOD 1", "meh 2", "other 3"]))
-    atomic_write_jsonl(d / "reference_answer" / "reference.jsonl", answers("reference", ["GOOD"] * 4))
-    return d
-
-
-def settings(server, **kw) -> jl.JudgeSettings:
-    base = dict(model="judge-x", api_base=server.api_base, parallel=2, max_retries=3, timeout=5.0,
-                backoff=0.001, backoff_max=0.01)
-    return jl.JudgeSettings(**{**base, **kw})
-
-
-def run(s, files, model="dpo-a", mode="pairwise", baseline="model_answer/sft.jsonl", env=None, lines=None):
-    out = files / "model_judgment" / f"judge-x_{'pair' if mode == 'pairwise' else 'single'}" / f"{model}.jsonl"
-    records = jl.judge_answers(
-        s, mode=mode, questions_path=files / "question.jsonl",
-        answers_path=files / "model_answer" / f"{model}.jsonl",
-        baseline_path=(files / baseline) if baseline else None,
-        cache_dir=files / "judge_cache", out_path=out,
-        env={"OPENAI_API_KEY": KEY} if env is None else env,
-        echo=(lines.append if lines is not None else lambda line: None))
-    return records, out
-
-
-def cache_files(files) -> list[Path]:
-    return sorted((files / "judge_cache").glob("*/*.json"))
+    return write_eval_files(tmp_path / "eval")
 
 
 # --- parsing and prompts ----------------------------------------------------------------------
@@ -108,45 +66,117 @@ def test_parse_pair_verdict(text, fmt, want):
     assert jl.parse_pair_verdict(text, fmt) == want
 
 
-@pytest.mark.parametrize("text, want", [("Grade: [[7]]", 7), ("[[8.5]]", 8.5), ("[6] ok", 6), ("no grade", -1)])
-def test_parse_single_rating(text, want):
-    assert jl.parse_single_rating(text) == want
-
-
 def test_shipped_prompts_are_valid_fastchat_records():
     prompts = jl.load_judge_prompts()
-    assert set(prompts) >= {"prefsweep-pair-v1", "prefsweep-single-v1"}
+    assert set(prompts) == {"prefsweep-pair-v1"}
     for p in prompts.values():
         assert set(p) == {"name", "type", "system_prompt", "prompt_template", "description",
                           "category", "output_format"}
-        jl.check_judge_prompt(p, p["type"])
+        jl.check_judge_prompt(p)
     assert prompts["prefsweep-pair-v1"]["output_format"] == "[[A]]"
-    assert prompts["prefsweep-single-v1"]["output_format"] == "[[rating]]"
 
 
 def test_unsupported_prompts_are_rejected(tmp_path):
     multi = {"name": "mt", "type": "pairwise", "system_prompt": "s", "output_format": "[[A]]",
              "prompt_template": "{question_1}{answer_a_1}{answer_b_1}"}
     with pytest.raises(jl.JudgeError, match="multi-turn"):
-        jl.check_judge_prompt(multi, "pairwise")
-    with pytest.raises(jl.JudgeError, match="type"):
-        jl.check_judge_prompt(jl.load_judge_prompts()["prefsweep-single-v1"], "pairwise")
+        jl.check_judge_prompt(multi)
+    single = {"name": "single-v1", "type": "single", "system_prompt": "s", "output_format": "[[rating]]",
+              "prompt_template": "{question}{answer}"}
+    with pytest.raises(jl.JudgeError, match="'single-v1' has type 'single', not 'pairwise'"):
+        jl.check_judge_prompt(single)
     atomic_write_jsonl(tmp_path / "p.jsonl", [multi])
-    with pytest.raises(jl.JudgeError, match="not in"):
-        jl.select_judge_prompt(jl.JudgeSettings(judge_prompts=str(tmp_path / "p.jsonl")), "pairwise")
+    with pytest.raises(jl.JudgeError, match=r"p\.jsonl: judge prompt 'prefsweep-pair-v1' .*not in the file"):
+        jl.select_judge_prompt(verdict(judge_prompts=str(tmp_path / "p.jsonl")))
 
 
-def test_settings_from_config():
-    s = jl.JudgeSettings.from_config({"type": "llm", "model": "m", "api_base": None, "parallel": 8})
-    assert (s.model, s.api_base, s.parallel, s.api_key_env, s.max_retries) == ("m", None, 8, "OPENAI_API_KEY", 5)
-    assert jl.JudgeSettings.from_config({"api_key_env": None}).api_key_env is None
-    assert s.resolved_api_base({"OPENAI_API_BASE": "http://h/v1/"}) == "http://h/v1"
-    assert jl.JudgeSettings(api_base="http://c/v1").resolved_api_base({"OPENAI_API_BASE": "x"}) == "http://c/v1"
-    with pytest.raises(jl.JudgeError, match="parallel"):
-        jl.JudgeSettings(parallel=0)
+# --- settings ---------------------------------------------------------------------------------
+def test_settings_have_no_defaults_of_their_own():
+    """Defaults live in the schema only: no field default, and no schema default in a default
+    position (function default, class attribute, ``.get(key, default)``) of the judge modules."""
+    for cls in (jl.VerdictSettings, jl.ClientSettings):
+        for f in dataclasses.fields(cls):
+            assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, (cls, f.name)
+    judge = load_schema()["properties"]["eval"]["properties"]["judge"]["properties"]
+    assert set(judge) == {"type", *jl.VERDICT_KEYS, *jl.CLIENT_KEYS}
+    defaults = {v["default"] for v in judge.values() if v.get("default") is not None}
+    for module in ("judge_llm", "judge_electorate"):
+        tree = ast.parse((REPO / "prefsweep" / f"{module}.py").read_text())
+        for node in ast.walk(tree):
+            candidates = []
+            if isinstance(node, (ast.FunctionDef, ast.Lambda)):
+                candidates += node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+            elif isinstance(node, ast.ClassDef):
+                candidates += [s.value for s in node.body if isinstance(s, ast.AnnAssign) and s.value]
+            elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "get" and len(node.args) == 2:
+                candidates.append(node.args[1])
+            for c in candidates:
+                assert not (isinstance(c, ast.Constant) and c.value in defaults and not isinstance(c.value, bool)), (
+                    f"prefsweep/{module}.py:{c.lineno}: schema default {c.value!r} copied")
 
 
-def test_cache_key_covers_every_input():
+def test_verdict_settings_from_the_slice_and_missing_keys():
+    v = jl.VerdictSettings.from_config(json.loads(slice_json()))
+    assert v == verdict()
+    assert (v.model, v.pairwise_prompt, v.temperature, v.max_tokens, v.cache_malformed) == (
+        "judge-x", "prefsweep-pair-v1", 0, 1024, True)
+    for key in jl.VERDICT_KEYS:
+        cfg = json.loads(slice_json())
+        del cfg["eval"]["judge"][key]
+        with pytest.raises(jl.JudgeError, match=rf"eval.judge: missing key\(s\) {key};"):
+            jl.VerdictSettings.from_config(cfg)
+    # A client setting in the slice would rerun every judge job when changed: refused, named.
+    cfg = json.loads(slice_json())
+    cfg["eval"]["judge"]["timeout"] = 60
+    with pytest.raises(jl.JudgeError, match="eval.judge.timeout: a client setting .* PREFSWEEP_JUDGE_CLIENT"):
+        jl.VerdictSettings.from_config(cfg)
+    cfg = json.loads(slice_json(max_tokens=0))
+    with pytest.raises(jl.JudgeError, match=r"eval.judge.max_tokens: must be >= 1, got 0"):
+        jl.VerdictSettings.from_config(cfg)
+    cfg = json.loads(slice_json(model=None))
+    with pytest.raises(jl.JudgeError, match=r"eval.judge.model: expected str, got None"):
+        jl.VerdictSettings.from_config(cfg)
+
+
+def test_client_settings_exact_keys_types_and_bounds():
+    values = client_values()
+    c = jl.ClientSettings.from_json(json.dumps(values), "PREFSWEEP_JUDGE_CLIENT")
+    assert c == jl.ClientSettings(**values)
+    for key in jl.CLIENT_KEYS:
+        partial = {k: v for k, v in values.items() if k != key}
+        with pytest.raises(jl.JudgeError, match=rf"PREFSWEEP_JUDGE_CLIENT: missing key\(s\) {key};"):
+            jl.ClientSettings.from_mapping(partial, "PREFSWEEP_JUDGE_CLIENT")
+    with pytest.raises(jl.JudgeError, match=r"--client-json: unknown key\(s\) temperature; expected exactly api_base"):
+        jl.ClientSettings.from_mapping({**values, "temperature": 0}, "--client-json")
+    with pytest.raises(jl.JudgeError, match="--client-json: parallel: must be >= 1, got 0"):
+        jl.ClientSettings.from_mapping({**values, "parallel": 0}, "--client-json")
+    with pytest.raises(jl.JudgeError, match="--client-json: timeout: expected float, got '5'"):
+        jl.ClientSettings.from_mapping({**values, "timeout": "5"}, "--client-json")
+    with pytest.raises(jl.JudgeError, match="--client-json: parallel: expected int, got True"):
+        jl.ClientSettings.from_mapping({**values, "parallel": True}, "--client-json")
+    with pytest.raises(jl.JudgeError, match="--client-json: not valid JSON"):
+        jl.ClientSettings.from_json("{parallel: 2}", "--client-json")
+    with pytest.raises(jl.JudgeError, match="PREFSWEEP_JUDGE_CLIENT: not set"):
+        jl.ClientSettings.from_env({})
+    assert c.resolved_api_base({"OPENAI_API_BASE": "http://h/v1/"}) == "http://h/v1"
+    assert client(api_base="http://c/v1").resolved_api_base({"OPENAI_API_BASE": "x"}) == "http://c/v1"
+    assert c.resolved_api_base({}) == "https://api.openai.com/v1"
+
+
+def test_client_env_value_is_the_validated_configs_client_section():
+    section = judge_section()
+    value = json.loads(jl.client_env_value(section))
+    assert value == {k: section[k] for k in jl.CLIENT_KEYS}
+    assert jl.ClientSettings.from_json(jl.client_env_value(section), "x").parallel == section["parallel"]
+    proc = subprocess.run([sys.executable, "-m", "prefsweep.judge_llm"], capture_output=True, text=True,
+                          cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {k: load_schema()["properties"]["eval"]["properties"]["judge"]
+                                       ["properties"][k]["default"] for k in jl.CLIENT_KEYS}
+
+
+# --- cache keys -------------------------------------------------------------------------------
+def test_cache_key_covers_every_verdict_input_and_is_stable():
     prompt = jl.load_judge_prompts()["prefsweep-pair-v1"]
     base = dict(judge_model="m", prompt=prompt, question_id="q", question="Q", answer_a="a",
                 answer_b="b", order="g1", temperature=0.0, max_tokens=10)
@@ -156,8 +186,26 @@ def test_cache_key_covers_every_input():
                {"prompt": {**prompt, "name": "other"}}, {"question_id": "r"}, {"question": "Q2"},
                {"answer_a": "b"}, {"answer_b": "a"}, {"order": "g2"}, {"temperature": 0.5}, {"max_tokens": 11}]
     assert len({jl.cache_key(**{**base, **c}) for c in changes} | {k}) == len(changes) + 1
+    # Pinned: a change of the key's recipe would silently throw every user's cache away.
+    assert jl.cache_key(judge_model="gpt-4", prompt=prompt, question_id="q0", question="Q?", answer_a="a",
+                        answer_b="b", order="g1", temperature=0.0, max_tokens=1024) == (
+        "50134b19ee502c74c6f07d8feea6b01e9feee999fa2c15320d73960b2dcb4a0f")
 
 
+def test_client_settings_changes_keep_every_cache_hit(server, files):
+    _, out = run_judge(verdict(), client(server), files)
+    before = out.read_bytes()
+    with srv.JudgeServer(default=prefers_good) as other:  # another api_base
+        lines = []
+        run_judge(verdict(), client(other, parallel=1, timeout=0.5, max_retries=0, backoff=2.0, backoff_max=3.0,
+                                    api_key_env="OTHER_KEY"), files, env={}, lines=lines)
+        assert other.n_requests == 0
+    assert lines[0] == "judge: 8 comparisons, 8 cached, 0 API calls"
+    assert out.read_bytes() == before
+    assert server.n_requests == 8
+
+
+# --- FastChat equivalence ---------------------------------------------------------------------
 def _fastchat_common(monkeypatch):
     """fastchat/llm_judge/common.py itself, loaded with light stand-ins for its heavy imports.
 
@@ -185,11 +233,9 @@ def _fastchat_common(monkeypatch):
 
 
 def test_matches_fastchat_prompt_rendering_and_parsing(monkeypatch):
-    """Our rendering and parsing give what FastChat's run_judge_pair / run_judge_single give."""
+    """Our rendering and parsing give what FastChat's run_judge_pair gives."""
     common = _fastchat_common(monkeypatch)
-    prompts = jl.load_judge_prompts()
-    judge_pair = common.Judge("gpt-4", prompts["prefsweep-pair-v1"])
-    judge_single = common.Judge("gpt-4", prompts["prefsweep-single-v1"])
+    pair = jl.load_judge_prompts()["prefsweep-pair-v1"]
     q = {"question_id": "q", "turns": ["What {is} 2+2?"]}
     a1 = {"choices": [{"turns": ["4, {x}"]}]}
     a2 = {"choices": [{"turns": ["five"]}]}
@@ -201,21 +247,17 @@ def test_matches_fastchat_prompt_rendering_and_parsing(monkeypatch):
             return judgment
         return chat_completion_openai
 
-    pair = prompts["prefsweep-pair-v1"]
-    for judgment in ["x [[A]]", "[[B]]", "[[C]]", "nothing", "[[A]] [[B]]"]:
-        monkeypatch.setattr(common, "chat_completion_openai", fake_api(judgment))
-        winner, user_prompt, _ = common.run_judge_pair(q, a1, a2, judge_pair, None)
-        assert winner == jl.parse_pair_verdict(judgment)
-        assert user_prompt == jl.format_pair_prompt(pair, "What {is} 2+2?", "4, {x}", "five")
-        assert seen[-1] == jl.JudgeRequest("k", "q", "g1", pair["system_prompt"], user_prompt).messages()
-    single = prompts["prefsweep-single-v1"]
-    for judgment in ["Grade: [[7]]", "[4.5]", "none"]:
-        monkeypatch.setattr(common, "chat_completion_openai", fake_api(judgment))
-        score, user_prompt, _ = common.run_judge_single(q, a1, judge_single, None)
-        assert score == jl.parse_single_rating(judgment)
-        assert user_prompt == jl.format_single_prompt(single, "What {is} 2+2?", "4, {x}")
-        assert seen[-1] == jl.JudgeRequest("k", "q", "single", single["system_prompt"], user_prompt).messages()
-    for pattern in ("one_score_pattern", "one_score_pattern_backup", "two_score_pattern", "two_score_pattern_backup"):
+    for fmt, judgments in [("[[A]]", ["x [[A]]", "[[B]]", "[[C]]", "nothing", "[[A]] [[B]]"]),
+                           ("[[rating_a,rating_b]]", ["[[7, 3]]", "[2,8.5]", "[[5, 5.05]]", "none"])]:
+        prompt = {**pair, "output_format": fmt}
+        judge = common.Judge("gpt-4", prompt)
+        for judgment in judgments:
+            monkeypatch.setattr(common, "chat_completion_openai", fake_api(judgment))
+            winner, user_prompt, _ = common.run_judge_pair(q, a1, a2, judge, None)
+            assert winner == jl.parse_pair_verdict(judgment, fmt)
+            assert user_prompt == jl.format_pair_prompt(pair, "What {is} 2+2?", "4, {x}", "five")
+            assert seen[-1] == jl.JudgeRequest("k", "q", "g1", pair["system_prompt"], user_prompt).messages()
+    for pattern in ("two_score_pattern", "two_score_pattern_backup"):
         assert getattr(common, pattern).pattern == getattr(jl, pattern.upper()).pattern
     assert common.TIE_DELTA == jl.TIE_DELTA
 
@@ -223,8 +265,9 @@ def test_matches_fastchat_prompt_rendering_and_parsing(monkeypatch):
 # --- against the loopback server --------------------------------------------------------------
 def test_pairwise_valid_verdicts_both_orders(server, files):
     lines = []
-    records, out = run(settings(server), files, lines=lines)
+    records, out = run_judge(verdict(), client(server), files, lines=lines)
     assert lines[0] == "judge: 8 comparisons, 0 cached, 8 API calls"
+    assert lines[1] == "judge: 8 requests sent, 0 answered meanwhile by a concurrent judge job"
     assert server.n_requests == 8
     r0 = server.requests[0]
     assert r0.path == "/v1/chat/completions"
@@ -242,20 +285,17 @@ def test_pairwise_valid_verdicts_both_orders(server, files):
     # g1 shows model_1 as A, g2 the baseline as A.
     assert on_disk[0]["g1_user_prompt"].index("GOOD 0") < on_disk[0]["g1_user_prompt"].index("meh 0")
     assert on_disk[0]["g2_user_prompt"].index("meh 0") < on_disk[0]["g2_user_prompt"].index("GOOD 0")
+    assert not list((files / "judge_cache").glob("*/*.lock"))  # claims are cleaned up
 
 
-def test_show_result_reads_pairwise_and_single(server, files, capsys):
+def test_show_result_reads_the_judgments(server, files, capsys):
     from fastchat.llm_judge import show_result
 
-    _, pair = run(settings(server), files)
-    _, single = run(settings(server), files, mode="single", baseline=None)
+    _, pair = run_judge(verdict(), client(server), files)
     capsys.readouterr()
     show_result.display_result_pairwise(Namespace(input_file=str(pair), model_list=None, baseline_model="sft"))
     text = capsys.readouterr().out
     assert "dpo-a" in text and "0.75" in text  # 3 wins, 1 loss
-    show_result.display_result_single(Namespace(input_file=str(single), model_list=None, bench_name="prefsweep"))
-    assert "dpo-a" in capsys.readouterr().out
-    # And as the command line runs it.
     proc = subprocess.run([sys.executable, "-m", "fastchat.llm_judge.show_result", "--input-file", str(pair),
                            "--mode", "pairwise-baseline", "--baseline-model", "sft"],
                           capture_output=True, text=True, timeout=60)
@@ -263,179 +303,123 @@ def test_show_result_reads_pairwise_and_single(server, files, capsys):
     assert "dpo-a" in proc.stdout
 
 
-def test_single_grading(server, files):
-    server.script(srv.Reply("I cannot decide."))
-    records, out = run(settings(server, parallel=1), files, mode="single", baseline=None)
-    assert server.n_requests == 4
-    assert [r["score"] for r in records] == [-1, 9, 3, 9]
-    assert list(records[0]) == ["question_id", "model", "judge", "user_prompt", "judgment", "score", "turn", "tstamp"]
-    assert records[0]["judge"] == ["judge-x", "prefsweep-single-v1"] and records[0]["model"] == "dpo-a"
-
-
 def test_reference_answers_as_baseline(server, files):
-    records, _ = run(settings(server), files, baseline="reference_answer/reference.jsonl")
+    records, _ = run_judge(verdict(), client(server), files, baseline="reference_answer/reference.jsonl")
     assert {r["model_2"] for r in records} == {"reference"}
     assert [r["g1_winner"] for r in records] == ["tie", "tie", "model_2", "tie"]
 
 
+def test_missing_answer_names_the_file(server, files):
+    path = files / "model_answer" / "dpo-a.jsonl"
+    atomic_write_jsonl(path, [json.loads(line) for line in path.read_text().splitlines() if '"q2"' not in line])
+    with pytest.raises(jl.JudgeError, match=r"dpo-a\.jsonl: no answer to 1 question\(s\) of .*question\.jsonl, "
+                                            r"e\.g\. \['q2'\]"):
+        run_judge(verdict(), client(server), files)
+    assert server.n_requests == 0
+
+
 def test_malformed_verdict_is_error_and_cached(server, files):
     server.script(srv.Reply("Both are fine, I think."))  # first request, parallel=1: q0 g1
-    records, out = run(settings(server, parallel=1), files)
+    records, out = run_judge(verdict(), client(server, parallel=1), files)
     assert records[0]["g1_winner"] == "error" and records[0]["g2_winner"] == "model_1"
     assert records[0]["g1_judgment"] == "Both are fine, I think."
     assert len(cache_files(files)) == 8
     before = out.read_bytes()
     server.reset()
     lines = []
-    run(settings(server, parallel=1), files, lines=lines)
+    run_judge(verdict(), client(server, parallel=1), files, lines=lines)
     assert server.n_requests == 0
-    assert lines[0] == "judge: 8 comparisons, 8 cached, 0 API calls"
+    assert lines == ["judge: 8 comparisons, 8 cached, 0 API calls", f"judge: wrote 4 pairwise judgments of dpo-a "
+                     f"to {out} (1 with a malformed verdict, recorded as error)"]
     assert out.read_bytes() == before  # a rerun writes the same bytes
 
 
 def test_malformed_not_cached_when_disabled(server, files):
     server.script(srv.Reply("no verdict here"))
-    records, _ = run(settings(server, parallel=1, cache_malformed=False), files)
+    records, _ = run_judge(verdict(cache_malformed=False), client(server, parallel=1), files)
     assert records[0]["g1_winner"] == "error"
     assert len(cache_files(files)) == 7
     server.reset()
-    records, _ = run(settings(server, parallel=1, cache_malformed=False), files)
+    records, _ = run_judge(verdict(cache_malformed=False), client(server, parallel=1), files)
     assert server.n_requests == 1 and records[0]["g1_winner"] == "model_1"
 
 
-@pytest.mark.parametrize("failure", [srv.Fail(429, retry_after=0.001), srv.Fail(500), srv.Fail(503),
-                                     srv.Raw(200, "not json"), srv.Reply("late [[B]]", delay=1.0)])
-def test_transient_failure_then_success(server, files, failure, caplog):
-    server.script(failure, failure)
-    records, _ = run(settings(server, parallel=1, timeout=0.3), files)
-    assert server.n_requests == 10  # 8 + 2 retried attempts
-    assert records[0]["g1_winner"] == "model_1"  # the late reply was never used
-    assert len(cache_files(files)) == 8
-    assert "retry 2/3" in caplog.text
-
-
-def test_persistent_500_fails_clearly_and_caches_nothing(server, files):
-    server.default = srv.Fail(500, message="upstream exploded")
-    with pytest.raises(jl.JudgeAPIError) as err:
-        run(settings(server, parallel=1, max_retries=2), files)
-    message = str(err.value)
-    assert "HTTP 500" in message and "upstream exploded" in message and "gave up after 3 attempts" in message
-    assert server.n_requests == 3  # no new call starts after one failed for good
-    assert cache_files(files) == []
-    assert not (files / "model_judgment").exists() or not any((files / "model_judgment").rglob("*.jsonl"))
-
-
-def test_persistent_timeout_fails(server, files):
-    server.default = srv.Reply("[[A]]", delay=0.5)
-    with pytest.raises(jl.JudgeAPIError, match="timed out"):
-        run(settings(server, parallel=1, max_retries=1, timeout=0.1), files)
-    assert cache_files(files) == []
-
-
-def test_client_error_is_not_retried(server, files):
-    server.default = srv.Fail(400, message="bad model")
-    with pytest.raises(jl.JudgeAPIError, match="HTTP 400"):
-        run(settings(server, parallel=1), files)
-    assert server.n_requests == 1
-
-
-def test_partial_failure_keeps_responses_and_rerun_pays_the_rest(server, files):
-    server.script(srv.Reply("[[A]]"), srv.Reply("[[B]]"), srv.Reply("[[A]]"))
-    server.default = srv.Fail(500)
-    with pytest.raises(jl.JudgeAPIError, match="3 of 8 new responses were cached, 5 remain"):
-        run(settings(server, parallel=1, max_retries=1), files)
-    assert len(cache_files(files)) == 3
-    assert not any(files.rglob("dpo-a.jsonl.*tmp*"))
-    assert not (files / "model_judgment" / "judge-x_pair" / "dpo-a.jsonl").exists()
-    server.reset()
-    server.default = prefers_good
-    lines = []
-    records, out = run(settings(server, parallel=1), files, lines=lines)
-    assert lines[0] == "judge: 8 comparisons, 3 cached, 5 API calls"
-    assert server.n_requests == 5
-    assert records[0]["g1_winner"] == "model_1" and records[1]["g1_winner"] == "model_1"
-    assert out.exists()
-
-
 def test_rerun_and_added_model_send_only_missing_requests(server, files):
-    run(settings(server, parallel=3), files)
+    run_judge(verdict(), client(server, parallel=3), files)
     assert server.n_requests == 8
     server.reset()
     lines = []
-    run(settings(server, parallel=3), files, lines=lines)
+    run_judge(verdict(), client(server, parallel=3), files, lines=lines)
     assert server.n_requests == 0 and lines[0] == "judge: 8 comparisons, 8 cached, 0 API calls"
     # An added model that shares three of its four answers with dpo-a pays for q3 only.
     lines.clear()
-    records, _ = run(settings(server, parallel=3), files, model="dpo-b", lines=lines)
+    records, _ = run_judge(verdict(), client(server, parallel=3), files, model="dpo-b", lines=lines)
     assert lines[0] == "judge: 8 comparisons, 6 cached, 2 API calls"
     assert server.n_requests == 2
     assert {r.user.count("other 3") for r in server.requests} == {1}
     assert {r["model_1"] for r in records} == {"dpo-b"}
     # A different judge model shares nothing.
     server.reset()
-    run(settings(server, model="judge-y"), files)
+    run_judge(verdict(model="judge-y"), client(server), files)
     assert server.n_requests == 8
-
-
-def test_api_key_never_leaks(server, files, caplog, capsys):
-    server.script(srv.Fail(500, message=f"echo {KEY}"))  # a server that echoes the key back
-    run(settings(server, parallel=1), files)
-    server.default = srv.Fail(401, message=f"Incorrect API key provided: {KEY}")
-    with pytest.raises(jl.JudgeAPIError) as err:
-        run(settings(server, parallel=1), files, model="dpo-b")
-    assert "HTTP 401" in str(err.value)
-    assert server.requests[-1].headers["Authorization"] == f"Bearer {KEY}"  # it was used
-    client = jl.ChatClient(settings(server), server.api_base, KEY)
-    texts = [str(err.value), repr(err.value), caplog.text, *capsys.readouterr(), repr(client)]
-    texts += [p.read_text() for p in files.rglob("*") if p.is_file()]  # cache, outputs
-    assert len(cache_files(files)) == 8
-    assert all(KEY not in t for t in texts)
-    assert "***" in caplog.text  # the echoed key was redacted
 
 
 def test_missing_key_fails_only_when_calls_are_needed(server, files):
     with pytest.raises(jl.JudgeError, match="OPENAI_API_KEY is not set"):
-        run(settings(server), files, env={})
+        run_judge(verdict(), client(server), files, env={})
     assert server.n_requests == 0
-    run(settings(server), files)
+    run_judge(verdict(), client(server), files)
     server.reset()
-    run(settings(server), files, env={})  # fully cached: no key needed
+    run_judge(verdict(), client(server), files, env={})  # fully cached: no key needed
     assert server.n_requests == 0
     # A server without auth: api_key_env null sends no Authorization header.
-    run(settings(server, api_key_env=None), files, model="dpo-b", env={})
+    run_judge(verdict(), client(server, api_key_env=None), files, model="dpo-b", env={})
     assert all("Authorization" not in r.headers for r in server.requests)
 
 
-def test_cli(server, files, monkeypatch, capsys, tmp_path):
+# --- the script -------------------------------------------------------------------------------
+def test_cli_llm_client_from_env_or_flag(server, files, monkeypatch, capsys):
     monkeypatch.setenv("PREFSWEEP_TEST_KEY", KEY)
-    monkeypatch.setenv("OPENAI_API_BASE", server.api_base)
-    config = {"experiment": "t", "eval": {"judge": {"type": "llm", "model": "judge-x", "api_base": None,
-                                                    "api_key_env": "PREFSWEEP_TEST_KEY", "parallel": 2,
-                                                    "backoff": 0.001}}}
-    atomic_write_json(tmp_path / "config.json", config)
-    out = files / "model_judgment" / "judge-x_pair" / "dpo-a.jsonl"
-    argv = ["--config-json", str(tmp_path / "config.json"), "--mode", "pairwise",
-            "--questions", str(files / "question.jsonl"),
-            "--answers", str(files / "model_answer" / "dpo-a.jsonl"),
-            "--baseline-answers", str(files / "model_answer" / "sft.jsonl"),
-            "--cache", str(files / "judge_cache"), "--out", str(out)]
-    assert script.main(argv) == 0
-    assert "judge: 8 comparisons, 0 cached, 8 API calls" in capsys.readouterr().out
-    assert len(out.read_text().splitlines()) == 4
+    monkeypatch.setenv(jl.CLIENT_ENV, json.dumps(client_values(server, api_key_env="PREFSWEEP_TEST_KEY")))
+    argv = judge_argv(files, slice_json())
+    script.main(argv)
+    captured = capsys.readouterr()
+    assert "judge: 8 comparisons, 0 cached, 8 API calls" in captured.out
+    assert "judge client: ClientSettings(api_base=" in captured.err
+    assert len(out_path(files, "dpo-a").read_text().splitlines()) == 4
     assert server.requests[0].headers["Authorization"] == f"Bearer {KEY}"
-    monkeypatch.delenv("PREFSWEEP_TEST_KEY")
-    argv[argv.index(str(files / "model_answer" / "dpo-a.jsonl"))] = str(files / "model_answer" / "dpo-b.jsonl")
-    assert script.main(argv) == 1
-    assert "PREFSWEEP_TEST_KEY is not set" in capsys.readouterr().err
+    # --client-json wins over the environment: here a server without auth.
+    script.main(judge_argv(files, slice_json(), model="dpo-b")
+                + ["--client-json", json.dumps(client_values(server, api_key_env=None))])
+    assert all("Authorization" not in r.headers for r in server.requests[8:])
+    assert server.n_requests == 10
 
 
-def test_cli_mode_from_config(server, files, monkeypatch, capsys, tmp_path):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    config = {"eval": {"judge": {"type": "llm", "mode": "single", "model": "judge-x", "api_base": server.api_base}}}
-    atomic_write_json(tmp_path / "config.json", config)
-    out = tmp_path / "single" / "sft.jsonl"
-    assert script.main(["--config-json", str(tmp_path / "config.json"), "--questions", str(files / "question.jsonl"),
-                        "--answers", str(files / "model_answer" / "sft.jsonl"), "--cache", str(files / "judge_cache"),
-                        "--out", str(out)]) == 0
-    assert [json.loads(line)["score"] for line in out.read_text().splitlines()] == [3, 3, 9, 3]
-    assert "judge: 4 comparisons, 0 cached, 4 API calls" in capsys.readouterr().out
+@pytest.mark.parametrize("change, message", [
+    (lambda argv, env: env.pop(jl.CLIENT_ENV), "judge: error: PREFSWEEP_JUDGE_CLIENT: not set"),
+    (lambda argv, env: env.update({jl.CLIENT_ENV: json.dumps({"parallel": 2})}),
+     r"judge: error: PREFSWEEP_JUDGE_CLIENT: missing key\(s\) api_base, api_key_env, max_retries"),
+    (lambda argv, env: env.pop("OPENAI_API_KEY"), "judge: error: environment variable OPENAI_API_KEY is not set"),
+    (lambda argv, env: argv.__setitem__(1, json.dumps({"eval": {"judge": {"type": "gpt"}}})),
+     "judge: error: eval.judge.type: 'gpt'; expected one of electorate, llm"),
+    (lambda argv, env: argv.__setitem__(1, json.dumps({"eval": {"judge": judge_section()}})),
+     "judge: error: eval.judge.api_base: a client setting in the judge job's config slice"),
+])
+def test_cli_errors_name_what_is_wrong(server, files, monkeypatch, change, message):
+    env = {jl.CLIENT_ENV: json.dumps(client_values(server)), "OPENAI_API_KEY": KEY}
+    argv = judge_argv(files, slice_json())
+    change(argv, env)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv(jl.CLIENT_ENV, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(SystemExit, match=message):
+        script.main(argv)
+    assert server.n_requests == 0
+    assert not out_path(files, "dpo-a").exists()
+
+
+def test_cli_llm_needs_cache(files, capsys):
+    with pytest.raises(SystemExit):
+        script.main(judge_argv(files, slice_json(), cache=False))
+    assert "--cache is required when eval.judge.type is llm" in capsys.readouterr().err
