@@ -19,16 +19,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+from prefsweep.judge_llm import CLIENT_KEYS
+
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG_PATH = REPO / "config" / "config.yaml"
 
 #: Keys that only shape the DAG; dropped from every job slice.
 SHAPE_KEYS = ("data.sizes", "data.matchings", "dpo.seeds", "eval.baselines", "eval.checkpoints")
-#: How the LLM judge talks to its API, not what it answers: dropped from every slice (changing
-#: them must rerun nothing) and handed to judge jobs in ``PREFSWEEP_JUDGE_CLIENT`` instead.
-JUDGE_CLIENT_KEYS = ("api_base", "api_key_env", "parallel", "max_retries", "timeout", "backoff", "backoff_max")
-JUDGE_CLIENT_ENV = "PREFSWEEP_JUDGE_CLIENT"
+#: How the LLM judge talks to its API, not what it answers (``prefsweep.judge_llm.CLIENT_KEYS``):
+#: dropped from every slice (changing them must rerun nothing) and handed to judge jobs in the
+#: environment variable ``prefsweep.judge_llm.CLIENT_ENV`` instead.
+JUDGE_CLIENT_KEYS = CLIENT_KEYS
 
 #: Sections read by each step (dotted paths select a sub-key).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -87,10 +89,6 @@ def job_config(config: dict, step: str) -> dict:
     return out
 
 
-def judge_client_json(config: dict) -> str:
-    """The judge's client settings (:data:`JUDGE_CLIENT_KEYS`) as canonical JSON."""
-    judge = config["eval"]["judge"]
-    return json.dumps({k: judge[k] for k in JUDGE_CLIENT_KEYS}, sort_keys=True, separators=(",", ":"))
 
 
 def job_config_json(config: dict, step: str) -> str:

@@ -246,3 +246,34 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(run_dir, killed_and
     assert any(k.endswith(".safetensors") for k in a) and any(k.startswith("eval/model_answer") for k in a)
     differ = [k for k in a if a[k] != b[k]]
     assert not differ, f"differ between the two runs: {differ}"
+
+
+# -- secrets: a canary API key reaches no file ---------------------------------------------------
+
+def test_api_key_reaches_no_file(tmp_path):
+    """A full run with the LLM judge on a loopback server: the key in the environment appears in
+    no file under results/, logs/, .snakemake/ or wandb/, nor in snakemake's output."""
+    from tests.fixtures.judge_server import JudgeServer
+
+    canary = "sk-canary-5f1d0c9e7b2a4e61"
+    with JudgeServer() as server:
+        override = tmp_path / "llm.yaml"
+        override.write_text(
+            "data: {sizes: [0, 24], matchings: [size]}\n"
+            "eval:\n  checkpoints: false\n"
+            f"  judge: {{type: llm, api_base: '{server.api_base}', api_key_env: PREFSWEEP_CANARY_KEY,"
+            " max_retries: 1, timeout: 20}\n"
+        )
+        run = tmp_path / "run"
+        run.mkdir()
+        os.environ["PREFSWEEP_CANARY_KEY"] = canary
+        try:
+            proc = snakemake("--cores", "2", "--configfile", CONFIG, str(override), cwd=run)
+        finally:
+            del os.environ["PREFSWEEP_CANARY_KEY"]
+        assert server.n_requests > 0
+        assert all(r.headers.get("Authorization") == f"Bearer {canary}" for r in server.requests)
+    assert (run / "results/e2e/eval/win_rates.csv").exists()
+    leaks = [str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and canary.encode() in p.read_bytes()]
+    assert not leaks, f"API key written to {leaks}"
+    assert canary not in proc.stdout + proc.stderr

@@ -8,7 +8,8 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from prefsweep import paths as P
-from prefsweep.config import check_config, job_config_json, judge_client_json, JUDGE_CLIENT_ENV
+from prefsweep.config import check_config, job_config_json
+from prefsweep.judge_llm import CLIENT_ENV, client_env_value
 
 check_config(config)
 
@@ -49,7 +50,7 @@ shell.prefix(
     f"WANDB_DIR={L.wandb_dir()} WANDB_SILENT=true; "
     + (f"export WANDB_ENTITY={config['wandb']['entity']}; " if config["wandb"]["entity"] else "")
     # The prefix is formatted like a shell command: braces of the JSON are escaped.
-    + f"export {JUDGE_CLIENT_ENV}={shlex.quote(judge_client_json(config))}; ".replace("{", "{{").replace("}", "}}")
+    + f"export {CLIENT_ENV}={shlex.quote(client_env_value(config['eval']['judge']))}; ".replace("{", "{{").replace("}", "}}")
 )
 
 
