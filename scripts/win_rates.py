@@ -1,7 +1,7 @@
 """Win rates against the baseline, arm differences and per-group win rates.
 
     python scripts/win_rates.py --config-json "$(python -m prefsweep.config win_rates)" \\
-        --judgments results/default/eval/model_judgment/electorate_pair/*.jsonl \\
+        --judgments $(ls results/default/eval/model_judgment/electorate_pair/*.jsonl | grep -v -- -step) \\
         --answers results/default/eval/model_answer/*.jsonl \\
         --manifests results/default/data/*/*/n*/manifest.json \\
         --run-info results/default/dpo/*/*/n*/seed*/final/run_info.json \\
@@ -9,10 +9,12 @@
         --out results/default/eval/win_rates.csv --diff-out results/default/eval/arm_differences.csv \\
         --groups-out results/default/eval/win_rates_groups.csv [--no-wandb] [--wandb-dir results/default/wandb]
 
-(The shell globs stand for the explicit lists the workflow passes; add
-``results/default/eval/reference_answer/reference.jsonl`` to ``--answers`` with
-``eval.baseline: reference``.) The same command over checkpoints and final DPO models writes
-``evolution.csv``, ``evolution_differences.csv`` and ``evolution_groups.csv``.
+(The shell globs stand for the explicit lists the workflow passes: the final models' judgments,
+checkpoints ``...-step<N>`` left out; extra answers, manifests and run_info files are ignored.
+Add ``results/default/eval/reference_answer/reference.jsonl`` to ``--answers`` with
+``eval.baseline: reference``.) The same command over the judgments of the checkpoints and the
+final DPO models, with ``--out .../evolution.csv --diff-out .../evolution_differences.csv
+--groups-out .../evolution_groups.csv --no-wandb``, writes the evolution tables.
 
 Every file read is on the command line; nothing is looked up in a directory. ``--answers``: the
 answers file of every model in the table and of the baseline (a model's id is its file's stem);
@@ -61,7 +63,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--judgments", nargs="+", required=True, help="pair-judgment files, one per model")
     p.add_argument("--answers", nargs="+", required=True,
                    help="answers of every model in the table and of the baseline ({model_id}.jsonl)")
-    p.add_argument("--manifests", nargs="+", required=True, help="series manifest.json files")
+    p.add_argument("--manifests", nargs="*", default=[],
+                   help="every series manifest.json (none for a table without DPO models)")
     p.add_argument("--run-info", nargs="*", default=[],
                    help="run_info.json of every final DPO model (none for a table without final DPO models)")
     p.add_argument("--questions", required=True, help="question.jsonl: the questions every model must be judged on")
