@@ -974,7 +974,7 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions) -> PlotResult:
 
 
 # --------------------------------------------------------------------------------------------
-# All figures, saving, wandb
+# All figures and saving
 
 
 def build_all(
