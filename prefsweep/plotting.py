@@ -1,29 +1,24 @@
 """The paper's figures, built from the win-rate tables of one experiment.
 
-Inputs (CSV, written by the win-rate step; see design.md, "Conversion & eval"):
-
-``eval/win_rates.csv`` (and ``eval/evolution.csv``, same columns; :mod:`prefsweep.winrate`),
-one row per judged model and line:
-    model_id, kind (base|sft|dpo|checkpoint|baseline), arm (maj|sc|""), matching
-    (prompt|size|shared|""), size (nominal pairs; 0 = zero point), n_pairs (actual training
-    pairs), seed, step ("" for finals), baseline (model id or "reference"), judge, wins, ties,
-    losses, errors, n, win_rate (ties count 1/2), ci_low, ci_high (per-model interval over eval
-    questions), flip_rate, mean_words (mean answer length in words; ``mean_length`` is read too,
-    unit unknown), baseline_mean_words. The zero point (the DPO init model, kind sft or base)
-    appears once per arm x matching line with size 0 and n_pairs 0; other models not on a line
-    (baselines, SFT when it is not the zero point) have arm "".
-``eval/win_rates_groups.csv``:
-    model_id, arm, matching, size, n_pairs, seed, group, win_rate, ci_low, ci_high (+ judge...).
-``eval/arm_differences.csv``:
-    [judge, arm, ref_arm,] matching, size, diff (arm - ref_arm win rate), ci_low, ci_high,
-    [n_seeds | n].
+Inputs: the CSV tables :mod:`prefsweep.winrate` writes, read with
+:func:`prefsweep.winrate.read_table` against the column tuples defined there (the one
+definition of each table; a file with other columns is an error): ``eval/win_rates.csv``
+(:data:`~prefsweep.winrate.WIN_RATE_COLUMNS`), ``eval/win_rates_groups.csv``
+(:data:`~prefsweep.winrate.GROUP_COLUMNS`), ``eval/arm_differences.csv``
+(:data:`~prefsweep.winrate.DIFF_COLUMNS`) and, when checkpoints are evaluated,
+``eval/evolution.csv`` (same columns as ``win_rates.csv``: checkpoints and final DPO models,
+each final model at its real ``step``). Text columns are '' where empty, numbers NaN. The zero
+point (the DPO init model, kind sft or base) appears once per arm x matching line with size 0
+and n_pairs 0; other models not on a line (baselines, SFT when it is not the zero point) have
+arm "". The reference arm's series have matching ``shared``.
 
 Figures (each returned with the table of exactly the values it draws, see ``PLOT_COLUMNS``):
 
 1. ``win_rate_vs_pairs``: (a) win rate vs actual training pairs, one line per arm x matching,
    mean over seeds with a t-interval band; the zero point at the left end of every line on a
    broken log axis; SFT and baseline models as dashed horizontal lines; (b) the arm difference.
-2. ``evolution``: win rate vs training step, one panel per arm x matching, one line per size.
+2. ``evolution``: win rate vs training step, one panel per arm x matching, one line per size,
+   from the zero point (step 0) through the checkpoints to the final model (a star).
 3. ``groups``: win rate per voter group at the largest size, and per group vs training pairs.
 4. ``length``: mean answer length and position-flip rate vs training pairs.
 
@@ -34,19 +29,18 @@ own interval from the table (``ci_low``/``ci_high``: uncertainty over eval quest
 The ``interval`` column of every plotted-values table says which was used.
 
 Every figure is drawn inside :func:`paper_style` (8 pt text, 9 pt titles, TrueType fonts in
-PDF) at ``plots.width_in`` inches wide; legends sit outside the axes. An empty input gives a
-placeholder figure that says what is missing instead of an exception.
+PDF) at ``plots.width_in`` inches wide; legends sit outside the axes. A table with nothing to
+draw (no rows, or no finite values: e.g. models without a valid verdict) gives a placeholder
+figure that says why instead of an exception; rows left out are named in the result's ``missing``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import os
-import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,41 +60,25 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from prefsweep.config import ConfigError, schema_properties  # noqa: E402
 from prefsweep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file  # noqa: E402
-from prefsweep.tracking import scrub_secrets, wandb_settings  # noqa: E402
+from prefsweep.paths import ARMS  # noqa: E402
+from prefsweep.winrate import config_value  # noqa: E402
 
 #: Figure names, in the order the CLI builds them; files are ``<out_dir>/<name>.<fmt|csv>``.
 FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length")
-
-WIN_RATE_COLUMNS = (
-    "model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "baseline", "judge",
-    "wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate",
-    "mean_words", "baseline_mean_words", "mean_length",
-)
-GROUP_COLUMNS = (
-    "model_id", "arm", "matching", "size", "n_pairs", "seed", "group", "judge", "win_rate", "ci_low", "ci_high",
-)
-DIFF_COLUMNS = ("judge", "arm", "ref_arm", "matching", "size", "diff", "ci_low", "ci_high", "n_seeds", "n")
-_STR_COLUMNS = ("model_id", "kind", "arm", "matching", "baseline", "judge", "judge_prompt", "group", "ref_arm",
-                "seeds")
-_REQUIRED = {
-    "win_rates": ("model_id", "kind", "arm", "matching", "size", "n_pairs", "win_rate"),
-    "groups": ("arm", "matching", "size", "group", "win_rate"),
-    "diffs": ("matching", "size", "diff"),
-}
 
 #: Columns of every plotted-values table (one row per drawn point, bar or horizontal line).
 #: panel: which axes; element: line|hline|bar|point|final; label: legend text of the element;
 #: x: the value (training pairs, nominal size or step; 0 for the zero point); x_plot: where it
 #: sits on the axis (the zero point's stand-in position on a broken log axis); y, y_low, y_high:
 #: the value and its drawn interval; n_models: models averaged; interval: how y_low/y_high
-#: were obtained ("t<ci> over seeds", "model CI", or "").
+#: were obtained ("t<ci> over seeds", "model CI", "table CI" or "").
 PLOT_COLUMNS = (
     "panel", "element", "label", "arm", "matching", "size", "group", "step", "x", "x_plot",
     "y", "y_low", "y_high", "n_models", "interval",
 )
 
-SHARED = "shared"
 _CB = sns.color_palette("colorblind")
 #: One color per arm x matching, fixed whatever subset an experiment has, so that a series keeps
 #: its color in every figure and across experiments.
@@ -126,37 +104,31 @@ ZERO_GAP_DECADES = 0.7
 
 @dataclass(frozen=True)
 class PlotOptions:
-    """The config section ``plots`` (defaults match workflow/schemas/config.schema.yaml).
+    """The config section ``plots``; its keys, defaults and bounds are in
+    workflow/schemas/config.schema.yaml (the validated config carries every value).
 
     formats: file formats besides the CSV (png, pdf, svg); dpi: raster resolution; width_in:
     figure width in inches (3.3 one column, 6.8 two columns); ci: level in percent of the
     Student-t interval over seeds.
     """
 
-    formats: tuple[str, ...] = ("png", "pdf")
-    dpi: int = 200
-    width_in: float = 6.8
-    ci: float = 95.0
+    formats: tuple[str, ...]
+    dpi: int
+    width_in: float
+    ci: float
 
     @classmethod
-    def from_config(cls, plots: dict | None) -> "PlotOptions":
-        """Options from the ``plots`` config dict; an unknown key or bad value raises ValueError."""
-        plots = dict(plots or {})
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(plots) - known)
+    def from_config(cls, config: Mapping[str, Any]) -> "PlotOptions":
+        """Options from a job's config slice (its ``plots`` section). A missing key is a
+        :class:`~prefsweep.config.ConfigError` naming it; an unknown one too."""
+        plots = config_value(config, "plots")
+        known = schema_properties("plots")
+        unknown = sorted(set(plots) - set(known))
         if unknown:
-            raise ValueError(f"plots: unknown key(s) {unknown}; known: {sorted(known)}")
-        if "formats" in plots:
-            plots["formats"] = tuple(plots["formats"])
-            bad = [f for f in plots["formats"] if f not in ("png", "pdf", "svg")]
-            if bad or not plots["formats"]:
-                raise ValueError(f"plots.formats: expected a non-empty list of png|pdf|svg, got {plots['formats']}")
-        opts = cls(**plots)
-        if not 0 < opts.ci < 100:
-            raise ValueError(f"plots.ci: expected a level in percent between 0 and 100, got {opts.ci}")
-        if opts.width_in < 2 or opts.dpi < 50:
-            raise ValueError(f"plots: width_in >= 2 and dpi >= 50 expected, got {opts.width_in}, {opts.dpi}")
-        return opts
+            raise ConfigError(f"plots: unknown key(s) {unknown}; known: {list(known)}")
+        values = {k: config_value(config, f"plots.{k}") for k in known}
+        values["formats"] = tuple(values["formats"])
+        return cls(**values)
 
     @property
     def interval_name(self) -> str:
@@ -169,7 +141,7 @@ class PlotOptions:
 
 
 @contextlib.contextmanager
-def paper_style(opts: PlotOptions = PlotOptions()) -> Iterator[None]:
+def paper_style(opts: PlotOptions) -> Iterator[None]:
     """Seaborn's paper context and ticks style at 8 pt (titles 9 pt), without touching globals."""
     rc = {
         "font.size": 8, "axes.titlesize": 9, "axes.labelsize": 8, "xtick.labelsize": 8,
@@ -185,55 +157,19 @@ def paper_style(opts: PlotOptions = PlotOptions()) -> Iterator[None]:
 
 
 # --------------------------------------------------------------------------------------------
-# Reading and normalizing the tables
+# Selecting rows of the tables
 
 
-def read_table(path: str | os.PathLike | None, columns: Sequence[str], name: str) -> pd.DataFrame:
-    """Read a CSV table; a missing path, a missing file or an empty file give an empty frame.
-
-    Columns in ``columns`` that the file lacks are added empty; the required columns of
-    ``name`` (win_rates | groups | diffs) must be present in a non-empty file (ValueError).
-    """
-    empty = pd.DataFrame({c: pd.Series(dtype=object if c in _STR_COLUMNS else float) for c in columns})
-    if path is None or not Path(path).is_file() or Path(path).stat().st_size == 0:
-        return empty
-    try:
-        df = pd.read_csv(path, dtype={c: str for c in _STR_COLUMNS}, keep_default_na=True)
-    except pd.errors.EmptyDataError:
-        return empty
-    return normalize_table(df, columns, name, source=str(path))
-
-
-def normalize_table(df: pd.DataFrame, columns: Sequence[str], name: str, source: str = "table") -> pd.DataFrame:
-    """Types as documented: text columns '' when empty, numbers float (NaN when empty)."""
-    df = df.copy()
-    if len(df):
-        missing = [c for c in _REQUIRED[name] if c not in df.columns]
-        if missing:
-            raise ValueError(f"{source}: missing column(s) {missing} (expected {list(columns)})")
-    for c in columns:
-        if c not in df.columns:
-            df[c] = "" if c in _STR_COLUMNS else np.nan
-    for c in df.columns:
-        if c in _STR_COLUMNS:
-            df[c] = df[c].fillna("").astype(str).str.strip()
-        elif c in columns:
-            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    if "arm" in df.columns and "matching" in df.columns:
-        df = _shared_matching(df)
-    return df
-
-
-def _shared_matching(df: pd.DataFrame) -> pd.DataFrame:
-    """An arm stored as ``shared`` (the reference arm) is one series in every matching.
-
-    Rows of that arm labelled with a matching (e.g. its zero point written once per matching)
-    are folded into the shared series, so it is drawn once, as "maj (shared)".
-    """
-    shared_arms = set(df.loc[df["matching"] == SHARED, "arm"])
-    mask = df["arm"].isin(shared_arms) & (df["arm"] != "")
-    df.loc[mask, "matching"] = SHARED
-    return df
+def finite_rows(df: pd.DataFrame, column: str, what: str, missing: list[str]) -> pd.DataFrame:
+    """Rows whose ``column`` is a finite number; the others are named in ``missing`` (a model
+    without a valid verdict has no win rate, so it is left out, not drawn as 0)."""
+    ok = np.isfinite(pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float))
+    dropped = df[~ok]
+    if len(dropped):
+        ids = list(dict.fromkeys(dropped["model_id"]))
+        missing.append(f"{what}: {len(dropped)} row(s) without {column} left out "
+                       f"({', '.join(ids[:8])}{', ...' if len(ids) > 8 else ''})")
+    return df[ok]
 
 
 def series_label(arm: str, matching: str) -> str:
@@ -254,8 +190,7 @@ def _series_key(key: tuple[str, str]) -> tuple[int, str, str]:
 def series_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
     """Final models of the arm x matching lines, zero point included (not checkpoints)."""
     wr = win_rates
-    is_ckpt = (wr["kind"] == "checkpoint") | wr["step"].notna()
-    return wr[(wr["arm"] != "") & ~is_ckpt]
+    return wr[(wr["arm"] != "") & (wr["kind"] != "checkpoint")]
 
 
 def reference_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
@@ -266,7 +201,7 @@ def reference_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
     rate against itself is the tie line).
     """
     wr = win_rates
-    rows = wr[wr["kind"].isin(["sft", "baseline"]) & wr["step"].isna()]
+    rows = wr[wr["kind"].isin(["sft", "baseline"])]
     rows = rows[rows["model_id"] != rows["baseline"]]
     rows = rows.assign(_o=rows["kind"].map({"sft": 0, "baseline": 1}), _line=rows["arm"] != "")
     rows = rows.sort_values(["_o", "model_id", "_line"], kind="stable").drop_duplicates("model_id")
@@ -308,7 +243,7 @@ def model_label(row: pd.Series) -> str:
 # Statistics
 
 
-def seed_interval(values: Iterable[float], ci: float = 95.0) -> tuple[float, float, float, int]:
+def seed_interval(values: Iterable[float], ci: float) -> tuple[float, float, float, int]:
     """Mean and two-sided Student-t interval over models: ``(mean, low, high, k)``.
 
     ``mean +- t_{(1+ci/100)/2, k-1} * s / sqrt(k)`` with ``s`` the sample sd (ddof=1) of the k
@@ -366,7 +301,7 @@ def aggregate_over_seeds(
             interval=interval,
         )
         out.append(row)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=[*keys, "x", "y", "y_low", "y_high", "n_models", "interval"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -637,6 +572,8 @@ class PlotResult:
     data: pd.DataFrame
     placeholder: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: What the figure leaves out and why (e.g. models without a valid verdict).
+    missing: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -651,9 +588,9 @@ def _with_positions(agg: pd.DataFrame, axis: PairsAxis) -> pd.DataFrame:
 
 def win_rate_vs_pairs(
     win_rates: pd.DataFrame,
-    diffs: pd.DataFrame | None = None,
-    opts: PlotOptions = PlotOptions(),
-    reference_arm: str | None = None,
+    diffs: pd.DataFrame | None,
+    opts: PlotOptions,
+    reference_arm: str,
 ) -> PlotResult:
     """Figure 1: (a) win rate vs actual training pairs; (b) arm difference vs series size.
 
@@ -664,11 +601,13 @@ def win_rate_vs_pairs(
     table's ``ci_low``/``ci_high`` as error bars and 0 as reference.
     """
     name = "win_rate_vs_pairs"
+    missing: list[str] = []
     with paper_style(opts):
-        lines = series_rows(win_rates)
+        lines = finite_rows(series_rows(win_rates), "win_rate", "eval/win_rates.csv", missing)
         if lines.empty:
             return _placeholder(name, opts, "Win rate vs training pairs",
-                                "No DPO or zero-point rows in eval/win_rates.csv: nothing to draw.")
+                                "No DPO or zero-point rows with a win rate in eval/win_rates.csv: nothing to draw.",
+                                missing)
         judge, baseline = comparison(win_rates)
         agg = aggregate_over_seeds(lines, ["arm", "matching", "size"], "win_rate", opts.ci, x="n_pairs")
         axis = PairsAxis.for_values(agg["x"])
@@ -693,19 +632,14 @@ def win_rate_vs_pairs(
         handles.append(_tie_handle(baseline))
         items = [(ax, handles, None)]
         if has_diffs:
-            d = diffs[diffs["judge"].isin(["", judge])] if len(diffs) else diffs
-            diff_records, diff_handles, diff_title = _draw_differences(
-                axes[1], d, opts, reference_arm or _infer_reference_arm(lines))
+            d = diffs[diffs["judge"] == judge] if len(diffs) else diffs
+            diff_records, diff_handles, diff_title = _draw_differences(axes[1], d, opts, reference_arm)
             records += diff_records
             items.append((axes[1], diff_handles, diff_title))
         _axes_legends(fig, items, opts)
         fig.get_layout_engine().set(h_pad=0.06)
-    return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"])
-
-
-def _infer_reference_arm(lines: pd.DataFrame) -> str:
-    shared = sorted(set(lines.loc[lines["matching"] == SHARED, "arm"]))
-    return shared[0] if shared else "maj"
+    return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"],
+                      missing=missing)
 
 
 def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
@@ -713,7 +647,7 @@ def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
     arms = sorted(set(diffs["arm"]) - {""}) if len(diffs) else []
     refs = sorted(set(diffs["ref_arm"]) - {""}) if len(diffs) else []
     reference_arm = refs[0] if len(refs) == 1 else reference_arm
-    other = arms[0] if len(arms) == 1 else ("sc" if reference_arm == "maj" else "maj")
+    other = arms[0] if len(arms) == 1 else next(a for a in ARMS if a != reference_arm)
     title = f"{other} − {reference_arm}"
     ax.set_title(f"b   {title} at matched size")
     d = diffs[np.isfinite(diffs["diff"])] if len(diffs) else diffs
@@ -741,7 +675,7 @@ def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
                         color=color, fmt="none", capsize=2, elinewidth=0.8, capthick=0.8, zorder=2)
         handles.append(Line2D([], [], color=color, marker=marker, label=label))
         for (_, r), x_plot in zip(g.iterrows(), xp):
-            n_models = r["n_seeds"] if np.isfinite(r["n_seeds"]) else r["n"]
+            n_models = r["n_seeds"]
             records.append(_record("b", "line", label, x=r["size"], x_plot=float(x_plot), y=r["diff"],
                                    y_low=r["ci_low"], y_high=r["ci_high"],
                                    n_models=int(n_models) if np.isfinite(n_models) else 0,
@@ -753,8 +687,9 @@ def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
     return records, handles, title
 
 
-def _placeholder(name: str, opts: PlotOptions, title: str, reason: str) -> PlotResult:
-    return PlotResult(name, placeholder_figure(opts, title, reason), plotted_frame([]), placeholder=reason)
+def _placeholder(name: str, opts: PlotOptions, title: str, reason: str, missing: list[str]) -> PlotResult:
+    return PlotResult(name, placeholder_figure(opts, title, reason), plotted_frame([]), placeholder=reason,
+                      missing=list(missing))
 
 
 # --------------------------------------------------------------------------------------------
@@ -763,40 +698,51 @@ def _placeholder(name: str, opts: PlotOptions, title: str, reason: str) -> PlotR
 
 def evolution(
     win_rates: pd.DataFrame,
-    evolution_table: pd.DataFrame | None = None,
-    opts: PlotOptions = PlotOptions(),
+    evolution_table: pd.DataFrame | None,
+    opts: PlotOptions,
 ) -> PlotResult:
     """Figure 2: win rate vs training step, a panel per arm x matching, a line per size N.
 
     Points: step 0 = the zero point of the line (the init model), then every evaluated
-    checkpoint (mean over seeds at each step); a star marks the final model, drawn at the last
-    checkpoint step of its run (the trainer saves a last checkpoint when training ends).
-    Checkpoint rows come from ``evolution_table`` (eval/evolution.csv) and/or ``win_rates``.
+    checkpoint, then the final model at its real step (its run's ``global_step``), each the mean
+    over seeds at that step; a star marks the final model, so every curve ends at its star.
+    Rows come from ``evolution_table`` (eval/evolution.csv) and ``win_rates`` (each model once).
+    Panels are the lines with at least one evaluated checkpoint.
     """
     name = "evolution"
+    missing: list[str] = []
     with paper_style(opts):
         frames = [win_rates] + ([evolution_table] if evolution_table is not None and len(evolution_table) else [])
         # evolution.csv repeats the final rows of win_rates.csv; a model is one row per line.
         allrows = pd.concat(frames, ignore_index=True).drop_duplicates(
             ["model_id", "arm", "matching", "size"], keep="first")
-        ckpt = allrows[(allrows["kind"] == "checkpoint") & allrows["step"].notna() & (allrows["arm"] != "")]
+        allrows = finite_rows(allrows, "win_rate", "evolution", missing)
+        on_line = allrows[allrows["arm"] != ""]
+        ckpt = on_line[(on_line["kind"] == "checkpoint") & np.isfinite(on_line["step"])]
         if ckpt.empty:
             return _placeholder(name, opts, "Training evolution",
-                                "No evaluated checkpoints (eval.checkpoints is off, or no checkpoint rows "
-                                "in eval/win_rates.csv or eval/evolution.csv).")
+                                "No evaluated checkpoints with a win rate (eval.checkpoints is off, or no "
+                                "checkpoint rows in eval/win_rates.csv or eval/evolution.csv).", missing)
         judge, baseline = comparison(allrows)
-        finals = series_rows(allrows)
-        zero = finals[finals["size"] == 0]
-        finals = finals[finals["size"] > 0]
-        last_step = ckpt.groupby(["arm", "matching", "size", "seed"], dropna=False)["step"].max().rename("step")
-        finals = finals.drop(columns="step").merge(last_step.reset_index(), on=["arm", "matching", "size", "seed"])
-        sizes = sorted(ckpt["size"].unique())
+        zero = on_line[(on_line["kind"] != "checkpoint") & (on_line["size"] == 0)]
+        finals = on_line[(on_line["kind"] == "dpo") & (on_line["size"] > 0)]
+        no_step = finals[~np.isfinite(finals["step"])]
+        if len(no_step):
+            missing.append(f"evolution: {len(no_step)} final model(s) without a step left out "
+                         f"({', '.join(no_step['model_id'][:8])})")
+        finals = finals[np.isfinite(finals["step"])]
+        # The curve of a cell: checkpoints, then the final model at its own step. A checkpoint
+        # at its run's final step is the final model (prefsweep.winrate keeps only the final).
+        run = ["arm", "matching", "size", "seed", "step"]
+        same = ckpt.merge(finals[run], on=run, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+        points = pd.concat([ckpt[~same], finals], ignore_index=True)
+        sizes = sorted(points["size"].unique())
         palette = dict(zip(sizes, sns.color_palette("crest", len(sizes))))
         series = sorted({*zip(ckpt["arm"], ckpt["matching"])}, key=_series_key)
         ncols = min(2 if opts.narrow else 3, len(series))
         nrows = math.ceil(len(series) / ncols)
         # Step 0 is the zero point (when the table has it), left of the axis break.
-        axis = PairsAxis.for_values([*([0.0] if len(zero) else []), *ckpt["step"], *finals["step"]])
+        axis = PairsAxis.for_values([*([0.0] if len(zero) else []), *points["step"]])
         fig = _new_figure(opts, 0.5 + 1.85 * nrows)
         axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True, sharex=True)
         records: list[dict] = []
@@ -806,11 +752,11 @@ def evolution(
             label = series_label(arm, matching)
             ax.set_title(label)
             _tie_line(ax)
-            s_ckpt = ckpt[(ckpt["arm"] == arm) & (ckpt["matching"] == matching)]
+            s_points = points[(points["arm"] == arm) & (points["matching"] == matching)]
             s_zero = zero[(zero["arm"] == arm) & (zero["matching"] == matching)]
             panel_lines = []
-            for size in sorted(s_ckpt["size"].unique()):
-                pts = s_ckpt[s_ckpt["size"] == size]
+            for size in sorted(s_points["size"].unique()):
+                pts = s_points[s_points["size"] == size]
                 agg = aggregate_over_seeds(pts, ["step"], "win_rate", opts.ci, fallback=None)
                 if len(s_zero):
                     z = s_zero.iloc[0]
@@ -826,9 +772,8 @@ def evolution(
                                            n_models=int(r["n_models"]), interval=r["interval"], arm=arm,
                                            matching=matching, size=size, step=r["step"]))
                 fin = finals[(finals["arm"] == arm) & (finals["matching"] == matching) & (finals["size"] == size)]
-                if len(fin):
-                    fagg = aggregate_over_seeds(fin, ["size"], "win_rate", opts.ci, x="step", fallback=None)
-                    r = fagg.iloc[0]
+                fagg = aggregate_over_seeds(fin, ["size"], "win_rate", opts.ci, x="step", fallback=None)
+                for _, r in fagg.iterrows():
                     ax.plot([axis.pos(r["x"])], [r["y"]], marker="*", markersize=8, color=palette[size],
                             markeredgecolor="black", markeredgewidth=0.5, linestyle="none", zorder=4,
                             gid=f"final:{label}:n{int(size)}")
@@ -858,23 +803,25 @@ def evolution(
                               markeredgewidth=0.5, linestyle="none", label="final model"))
         handles.append(_tie_handle(baseline))
         _figure_legend(fig, handles, opts, title="series size N")
-    return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"])
+    return PlotResult(name, fig, plotted_frame(records), notes=[f"judge={judge}", f"baseline={baseline}"],
+                      missing=missing)
 
 
 # --------------------------------------------------------------------------------------------
 # Figure 3: voter groups
 
 
-def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseline: str = "") -> PlotResult:
+def voter_groups(groups: pd.DataFrame, opts: PlotOptions, baseline: str) -> PlotResult:
     """Figure 3: (a) win rate per voter group and series at the largest size N (bars: mean over
     seeds, error bars: interval); (b) one panel per group, win rate vs training pairs."""
     name = "groups"
+    missing: list[str] = []
     with paper_style(opts):
-        g = groups[(groups["arm"] != "") & np.isfinite(groups["win_rate"])] if len(groups) else groups
+        g = finite_rows(series_rows(groups), "win_rate", "eval/win_rates_groups.csv", missing)
         if g.empty:
             return _placeholder(name, opts, "Win rate per voter group",
-                                "No per-group win rates (eval/win_rates_groups.csv is empty or missing: "
-                                "the judge has no voter groups).")
+                                "No per-group win rates (eval/win_rates_groups.csv has no rows with a win rate: "
+                                "the judge has no voter groups, or no model has a valid verdict).", missing)
         group_names = list(dict.fromkeys(g["group"]))
         series = sorted({*zip(g["arm"], g["matching"])}, key=_series_key)
         n_max = g["size"].max()
@@ -941,14 +888,14 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions = PlotOptions(), baseli
         handles.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
         handles.append(_tie_handle(baseline))
         _figure_legend(fig, handles, opts)
-    return PlotResult(name, fig, plotted_frame(records))
+    return PlotResult(name, fig, plotted_frame(records), missing=missing)
 
 
 # --------------------------------------------------------------------------------------------
 # Figure 4: length and position diagnostics
 
 
-def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions()) -> PlotResult:
+def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions) -> PlotResult:
     """Figure 4: (a) mean answer length vs training pairs (mean over seeds, interval band);
     (b) position-flip rate of the judge per model (one dot per model, line = mean over seeds).
     SFT and baselines appear as dashed lines in both panels."""
@@ -957,7 +904,7 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions())
         lines = series_rows(win_rates)
         if lines.empty:
             return _placeholder(name, opts, "Answer length and position flips",
-                                "No DPO or zero-point rows in eval/win_rates.csv: nothing to draw.")
+                                "No DPO or zero-point rows in eval/win_rates.csv: nothing to draw.", [])
         refs = reference_rows(win_rates)
         _, baseline = comparison(win_rates)
         axis = PairsAxis.for_values(lines["n_pairs"])
@@ -966,20 +913,20 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions())
         ax_len, ax_flip = fig.subplots(2, 1) if opts.narrow else fig.subplots(1, 2)
         records: list[dict] = []
         handles: dict[str, Any] = {}
-        # (a) length: mean_words (the win-rate step's whitespace word count), else mean_length.
-        col, unit = ("mean_words", "words") if np.isfinite(lines["mean_words"]).any() else ("mean_length", "")
-        ln = lines[np.isfinite(lines[col])]
+        # (a) length: mean_words, the win-rate step's whitespace word count.
+        missing: list[str] = []
+        ln = finite_rows(lines, "mean_words", "length", missing)
         if ln.empty:
             _panel_placeholder(ax_len, "No answer lengths (mean_words) in eval/win_rates.csv.")
         else:
-            agg = _with_positions(aggregate_over_seeds(ln, ["arm", "matching", "size"], col, opts.ci,
+            agg = _with_positions(aggregate_over_seeds(ln, ["arm", "matching", "size"], "mean_words", opts.ci,
                                                        x="n_pairs", fallback=None, bounds=(0, math.inf)), axis)
             _draw_series(ax_len, agg, axis)
             records += _series_records(agg, "a")
-            for h in _draw_reference_lines(ax_len, refs, col, "a", records, fmt="{:.0f}"):
+            for h in _draw_reference_lines(ax_len, refs, "mean_words", "a", records, fmt="{:.0f}"):
                 handles.setdefault(h.get_label().rsplit(" (", 1)[0], h)
             # The answers every model is compared with (reference answers or the baseline model).
-            blen = win_rates["baseline_mean_words"].dropna().unique() if col == "mean_words" else []
+            blen = win_rates["baseline_mean_words"].dropna().unique()
             if len(blen) == 1:
                 label = f"{baseline_label(baseline)} (baseline)"
                 style = dict(color="0.35", linestyle=(0, (1, 1.2)), linewidth=1.0)
@@ -987,10 +934,10 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions())
                 handles.setdefault(label, Line2D([], [], label=label, **style))
                 records.append(_record("a", "hline", label, y=float(blen[0]), n_models=1))
             axis.apply(ax_len)
-            ax_len.set_ylabel(f"mean answer length ({unit})" if unit else "mean answer length")
+            ax_len.set_ylabel("mean answer length (words)")
         ax_len.set_title("a   answer length")
         # (b) position flips.
-        fl = lines[np.isfinite(lines["flip_rate"])]
+        fl = finite_rows(lines, "flip_rate", "flip rate", missing)
         if fl.empty:
             _panel_placeholder(ax_flip, "No flip_rate in eval/win_rates.csv\n(the judge is not asked "
                                         "both orders).")
@@ -1023,20 +970,20 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions = PlotOptions())
             h.set_label(k)
             legend.append(h)
         _figure_legend(fig, legend, opts)
-    return PlotResult(name, fig, plotted_frame(records))
+    return PlotResult(name, fig, plotted_frame(records), missing=missing)
 
 
 # --------------------------------------------------------------------------------------------
-# All figures, saving, wandb
+# All figures and saving
 
 
 def build_all(
     win_rates: pd.DataFrame,
-    groups: pd.DataFrame | None,
+    groups: pd.DataFrame,
     diffs: pd.DataFrame | None,
-    evolution_table: pd.DataFrame | None = None,
-    opts: PlotOptions = PlotOptions(),
-    reference_arm: str | None = None,
+    evolution_table: pd.DataFrame | None,
+    opts: PlotOptions,
+    reference_arm: str,
     only: Sequence[str] = FIGURES,
 ) -> list[PlotResult]:
     """Build the figures named in ``only`` (default: all four) from the input tables."""
@@ -1044,17 +991,13 @@ def build_all(
     builders = {
         "win_rate_vs_pairs": lambda: win_rate_vs_pairs(win_rates, diffs, opts, reference_arm),
         "evolution": lambda: evolution(win_rates, evolution_table, opts),
-        "groups": lambda: voter_groups(groups if groups is not None else _empty(GROUP_COLUMNS), opts, baseline),
+        "groups": lambda: voter_groups(groups, opts, baseline),
         "length": lambda: length_and_order(win_rates, opts),
     }
     unknown = [n for n in only if n not in builders]
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; known: {list(builders)}")
     return [builders[n]() for n in FIGURES if n in only]
-
-
-def _empty(columns: Sequence[str]) -> pd.DataFrame:
-    return normalize_table(pd.DataFrame(columns=list(columns)), columns, "groups")
 
 
 def save_result(result: PlotResult, out_dir: str | os.PathLike, opts: PlotOptions) -> list[Path]:
@@ -1085,50 +1028,7 @@ def write_done(out_dir: str | os.PathLike, results: list[PlotResult], files: dic
         "figures": {n: [str(p) for p in ps] for n, ps in files.items()},
         "placeholders": {r.name: r.placeholder for r in results if r.placeholder},
         "notes": {r.name: r.notes for r in results if r.notes},
+        "missing": {r.name: r.missing for r in results if r.missing},
         "inputs": {k: (sha256_file(v) if v and Path(v).is_file() else None) for k, v in inputs.items()},
     })
     return path
-
-
-def log_to_wandb(
-    config: dict,
-    figures: dict[str, Path],
-    tables: dict[str, pd.DataFrame],
-    wandb_dir: str | os.PathLike,
-) -> str | None:
-    """Log PNG figures and tables to an eval run of the experiment; returns the run dir or None.
-
-    ``wandb.init(mode=..., project=..., dir=wandb_dir, job_type="eval", group=<experiment>)``
-    with the secret-free config. Mode ``disabled`` does nothing (wandb is not even imported).
-    """
-    settings = wandb_settings(config, wandb_dir)
-    if settings["mode"] == "disabled":
-        return None
-    import wandb
-
-    Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
-    experiment = config.get("experiment", "experiment")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        run = wandb.init(
-            mode=settings["mode"], project=settings["project"], entity=settings["entity"], dir=settings["dir"],
-            job_type="eval", group=str(experiment), name=f"{experiment}-plots",
-            config=scrub_secrets(config), tags=["plots"],
-        )
-    try:
-        payload: dict[str, Any] = {f"plots/{n}": wandb.Image(str(p), caption=n) for n, p in figures.items()}
-        for n, df in tables.items():
-            payload[f"tables/{n}"] = wandb.Table(dataframe=df.astype(object).where(df.notna(), None),
-                                                 allow_mixed_types=True)
-        run.log(payload)
-        return str(getattr(run, "dir", "") or "")
-    finally:
-        run.finish()
-
-
-def parse_config_arg(value: str) -> dict:
-    """``--config-json``: a path to a JSON file, or the JSON text itself (the workflow's params)."""
-    if value.lstrip().startswith("{"):
-        return json.loads(value)
-    with open(value, encoding="utf-8") as fh:
-        return json.load(fh)

@@ -75,3 +75,127 @@ def wandb_settings(config: Mapping[str, Any], default_dir: str | os.PathLike,
         "entity": section.get("entity") or env.get("WANDB_ENTITY") or None,
         "dir": str(default_dir),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Eval and plots logging (the win-rate and plots jobs)
+# --------------------------------------------------------------------------------------------
+
+
+def _init_kwargs(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """``wandb.init`` keywords from :func:`wandb_settings`. The entity is passed only when one is
+    set, so a ``WANDB_ENTITY`` the workflow exports is never overridden by an empty value."""
+    kwargs = {"project": settings["project"], "dir": settings["dir"], "mode": settings["mode"]}
+    if settings.get("entity"):
+        kwargs["entity"] = settings["entity"]
+    return kwargs
+
+
+def _wandb_frame(df: Any) -> Any:
+    """A table as wandb takes it: nullable ints as floats, missing values as None."""
+    out = df.copy()
+    for c in out.columns:
+        if str(out[c].dtype) == "Int64":
+            out[c] = out[c].astype("float64")
+    return out.astype(object).where(out.notna(), None)
+
+
+def eval_metrics(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``eval/{judge}/{stat}`` summary values of one win-rate row (missing values dropped):
+    the statistics columns of :data:`prefsweep.winrate.STAT_COLUMNS` and ``mean_words``."""
+    import pandas as pd
+
+    from prefsweep.winrate import STAT_COLUMNS
+
+    out = {}
+    for k in (*STAT_COLUMNS, "mean_words"):
+        v = row.get(k)
+        if v is None or pd.isna(v):
+            continue
+        out[f"eval/{row['judge']}/{k}"] = v.item() if hasattr(v, "item") else v
+    return out
+
+
+def log_win_rates_to_wandb(
+    table: Any,
+    diffs: Any,
+    groups: Any,
+    config: Mapping[str, Any],
+    *,
+    wandb_dir: str | os.PathLike,
+    run_ids: Mapping[str, str],
+) -> dict[str, Any]:
+    """Log eval metrics: into each final DPO model's training run where its id is known
+    (``run_ids``: model id -> the ``wandb_run_id`` of its ``run_info.json``), and into one new
+    eval run (all three tables, plus the metrics of models without a run).
+
+    Settings from :func:`wandb_settings`. Only the scrubbed config (:func:`scrub_secrets`) and the
+    tables are logged. Returns ``{"attached": {model_id: run_id}, "eval_run": run id or None}``.
+    """
+    settings = wandb_settings(config, wandb_dir)
+    if settings["mode"] == "disabled":
+        return {"attached": {}, "eval_run": None}
+    from pathlib import Path
+
+    import pandas as pd
+    import wandb
+
+    Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
+    common = {**_init_kwargs(settings), "settings": wandb.Settings(silent=True)}
+    attached: dict[str, str] = {}
+    unattached: dict[str, Any] = {}
+    for _, row in table.iterrows():
+        rid = run_ids.get(row["model_id"])
+        metrics = eval_metrics(row)
+        if rid is None:
+            line = "" if pd.isna(row["arm"]) or row["arm"] == "" else f"/{row['arm']}-{row['matching']}"
+            unattached.update({f"{row['model_id']}{line}/{k}": v for k, v in metrics.items()})
+            continue
+        run = wandb.init(id=rid, resume="allow", **common)
+        run.summary.update(metrics)
+        run.finish()
+        attached[row["model_id"]] = rid
+    run = wandb.init(job_type="eval", name=f"eval-{config['experiment']}",
+                     config=scrub_secrets({"prefsweep": dict(config)}), **common)
+    run.log({"eval/win_rates": wandb.Table(dataframe=_wandb_frame(table), allow_mixed_types=True),
+             "eval/arm_differences": wandb.Table(dataframe=_wandb_frame(diffs), allow_mixed_types=True),
+             "eval/win_rates_groups": wandb.Table(dataframe=_wandb_frame(groups), allow_mixed_types=True)})
+    run.summary.update(unattached)
+    eval_id = run.id
+    run.finish()
+    return {"attached": attached, "eval_run": eval_id}
+
+
+def log_plots_to_wandb(
+    config: Mapping[str, Any],
+    figures: Mapping[str, str | os.PathLike],
+    tables: Mapping[str, Any],
+    wandb_dir: str | os.PathLike,
+) -> str | None:
+    """Log PNG figures and tables to an eval run of the experiment; returns the run dir or None.
+
+    ``wandb.init(job_type="eval", group=<experiment>, name="<experiment>-plots")`` with the
+    secret-free config. Mode ``disabled`` does nothing (wandb is not even imported).
+    """
+    settings = wandb_settings(config, wandb_dir)
+    if settings["mode"] == "disabled":
+        return None
+    import warnings
+    from pathlib import Path
+
+    import wandb
+
+    Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
+    experiment = str(config["experiment"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run = wandb.init(job_type="eval", group=experiment, name=f"{experiment}-plots",
+                         config=scrub_secrets(dict(config)), tags=["plots"], **_init_kwargs(settings))
+    try:
+        payload: dict[str, Any] = {f"plots/{n}": wandb.Image(str(p), caption=n) for n, p in figures.items()}
+        for n, df in tables.items():
+            payload[f"tables/{n}"] = wandb.Table(dataframe=_wandb_frame(df), allow_mixed_types=True)
+        run.log(payload)
+        return str(getattr(run, "dir", "") or "")
+    finally:
+        run.finish()

@@ -1,44 +1,59 @@
 """Win rates against the baseline, arm differences and per-group win rates, from pair judgments.
 
-Input: FastChat pair-judgment records (``eval/model_judgment/{judge}_pair/{model_id}.jsonl``),
-one per question, each holding both orders: ``g1`` (model under test shown first) and ``g2``
-(swapped), ``model_1`` = model under test, ``model_2`` = baseline.
+Input: FastChat pair-judgment records (one file per model, ``{model_id}.jsonl``), one record per
+question, each holding both orders: ``g1`` (model under test shown first) and ``g2`` (swapped),
+``model_1`` = model under test, ``model_2`` = baseline.
 
 Per question (FastChat ``show_result.display_result_pairwise`` convention):
 
-* a verdict outside ``model_1 | model_2 | tie`` in either order (e.g. ``error``) is an *error*:
-  counted, and left out of ``n`` and the win rate, as FastChat drops such rows;
+* a verdict outside ``model_1 | model_2 | tie`` in either order (e.g. ``error``, a *malformed*
+  judgment) is an *error*: counted, and left out of ``n`` and the win rate, as FastChat drops
+  such rows;
 * otherwise the orders agree -> that verdict (win / loss / tie); they disagree -> tie
   (a *position flip*).
 
 ``win_rate = (wins + ties / 2) / n`` with ``n = wins + ties + losses`` (FastChat's
-``win_rate_adjusted``); its 95% CI is a percentile bootstrap over questions (``eval.bootstrap``
-``{n, seed}``: resamples and seed; every model is resampled with the same question indices).
-``flip_rate`` = flips / n.
+``win_rate_adjusted``); its 95% CI is a percentile bootstrap over questions (config
+``eval.bootstrap.n`` resamples, seed ``eval.bootstrap.seed``; every model is resampled with the
+same question indices). ``flip_rate`` = flips / n.
 
 Validation: every (model, judge) must have exactly one record per question -- each record
 holding both orders -- against the one baseline, for the same question set as every other model
-of that judge (or the ``questions`` given). Duplicates, gaps, extra questions, a missing order or
-a second baseline raise :class:`JudgmentError` naming the model, so nothing is counted twice.
+of that judge (or the ``questions`` given). Duplicates, gaps, extra questions, a missing order, a
+second baseline, an empty judgment file or a model without a single valid verdict raise
+:class:`JudgmentError` naming the model and its file, so nothing is counted twice and no row
+is a win rate of nothing. A model with *some* malformed judgments is kept (its ``errors``
+column counts them) and the log names it.
 
-Output tables (CSV):
+Model metadata comes from the files the job is given (:class:`ModelInputs`), never from
+directory walks: ``kind``/``arm``/``matching``/``size``/``seed``/``step`` from
+:func:`prefsweep.paths.parse_model_id`; ``n_pairs`` from the series ``manifest.json`` whose own
+fields ``arm``/``matching``/``size`` name the series; a final DPO model's ``step`` is the
+``global_step`` of its ``run_info.json`` (whose ``job`` names arm/matching/size/seed), so final
+models sit at their real step in the evolution table; ``mean_words`` from the answers file whose
+stem is the model id (FastChat's convention; the reference answers are ``reference.jsonl``).
 
-``win_rates.csv`` -- one row per model, judge and line::
+Output tables (CSV; the column tuples below are the one definition, :mod:`prefsweep.plotting`
+imports them). ``evolution.csv``, ``evolution_groups.csv`` and ``evolution_differences.csv`` are
+the same three tables over checkpoints and final DPO models (the same writer).
+
+``win_rates.csv`` (:data:`WIN_RATE_COLUMNS`) -- one row per model, judge and line::
 
     model_id, kind, arm, matching, size, n_pairs, seed, step, zero_point, baseline, judge,
     judge_prompt, wins, ties, losses, errors, n, win_rate, ci_low, ci_high, flip_rate,
     mean_words, baseline_mean_words
 
-``kind``/``arm``/``matching``/``size``/``seed``/``step`` come from
-:func:`prefsweep.paths.parse_model_id`; ``n_pairs`` is the series manifest's ``n_pairs``
-(``data/{arm}/{matching}/n{size}/manifest.json``). The zero point (``sft`` or ``base``, the DPO
-init) appears once per (arm, matching) line of the DPO models, as ``size`` 0 with ``n_pairs`` 0
-and ``zero_point`` true. When the baseline *is* the zero point (``eval.baseline: zero``) it is not
-judged against itself: its rows have win rate 0.5 by definition (all ties, CI [0.5, 0.5]).
-``mean_words`` = mean whitespace word count of the model's answers.
+``step``: the checkpoint's step, or a final DPO model's ``global_step``; empty for other models.
+The zero point (``sft`` or ``base``, the DPO init) appears once per (arm, matching) line of the
+DPO models, as ``size`` 0 with ``n_pairs`` 0 and ``zero_point`` true. When the baseline *is* the
+zero point (``eval.baseline: zero``) it is not judged against itself: its rows have win rate 0.5
+by definition (all ties, CI [0.5, 0.5]). ``mean_words`` = mean whitespace word count of the
+model's answers, ``baseline_mean_words`` that of the baseline's. A checkpoint whose step equals
+its run's final step is the final model: only the final model's row is kept.
 
-``arm_differences.csv`` -- per judge, matching and size > 0: the paired difference in score
-between an arm and the reference arm (``data.reference_arm``, stored as matching ``shared``)::
+``arm_differences.csv`` (:data:`DIFF_COLUMNS`) -- per judge, matching and size > 0: the paired
+difference in score between an arm and the reference arm (``data.reference_arm``, stored as
+matching ``shared``)::
 
     judge, baseline, arm, matching, ref_arm, size, seeds, n_seeds, n_questions,
     win_rate, ref_win_rate, diff, ci_low, ci_high, seed_sd
@@ -48,40 +63,80 @@ without an error in either; ``diff`` = mean of ``d``; the CI bootstraps question
 seed-averaged ``d_q`` (pairs kept together); ``seed_sd`` = std (ddof 1) of the per-seed mean
 differences, the seed-to-seed spread the question bootstrap does not see.
 
-``win_rates_groups.csv`` -- as ``win_rates.csv`` per voter group (``group`` column), from the
-electorate's ``g1_group_winners``/``g2_group_winners``; empty for judges without groups.
+``win_rates_groups.csv`` (:data:`GROUP_COLUMNS`) -- as ``win_rates.csv`` per voter group
+(``group`` column, no answer lengths), from the electorate's ``g1_group_winners`` /
+``g2_group_winners``; header only for judges without groups.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from prefsweep.paths import parse_model_id, zero_point_id
-from prefsweep.tracking import scrub_secrets, wandb_settings
+from prefsweep.config import ConfigError
+from prefsweep.paths import dpo_model_id, parse_model_id, zero_point_id
+
+log = logging.getLogger(__name__)
 
 VERDICTS = ("model_1", "model_2", "tie")
 SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
-DEFAULT_BOOTSTRAP = {"n": 2000, "seed": 0}
 
-META_COLUMNS = ["model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "zero_point",
-                "baseline", "judge", "judge_prompt"]
-STAT_COLUMNS = ["wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate"]
-WIN_RATE_COLUMNS = META_COLUMNS + STAT_COLUMNS + ["mean_words", "baseline_mean_words"]
-GROUP_COLUMNS = META_COLUMNS + ["group"] + STAT_COLUMNS
-DIFF_COLUMNS = ["judge", "baseline", "arm", "matching", "ref_arm", "size", "seeds", "n_seeds", "n_questions",
-                "win_rate", "ref_win_rate", "diff", "ci_low", "ci_high", "seed_sd"]
-INT_COLUMNS = ["size", "n_pairs", "seed", "step"]
+# ---------------------------------------------------------------------------------------------
+# Table schemas: the one definition of every column this module writes
+# ---------------------------------------------------------------------------------------------
+
+META_COLUMNS = ("model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "zero_point",
+                "baseline", "judge", "judge_prompt")
+STAT_COLUMNS = ("wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate")
+#: win_rates.csv and evolution.csv.
+WIN_RATE_COLUMNS = META_COLUMNS + STAT_COLUMNS + ("mean_words", "baseline_mean_words")
+#: win_rates_groups.csv and evolution_groups.csv.
+GROUP_COLUMNS = META_COLUMNS + ("group",) + STAT_COLUMNS
+#: arm_differences.csv and evolution_differences.csv.
+DIFF_COLUMNS = ("judge", "baseline", "arm", "matching", "ref_arm", "size", "seeds", "n_seeds", "n_questions",
+                "win_rate", "ref_win_rate", "diff", "ci_low", "ci_high", "seed_sd")
+#: Integer columns (empty where a model has no such value, e.g. the seed of ``sft``).
+INT_COLUMNS = ("size", "n_pairs", "seed", "step", "wins", "ties", "losses", "errors", "n", "n_seeds",
+               "n_questions")
+#: Text columns (empty string where a model has none, e.g. the arm of ``sft`` off the lines).
+TEXT_COLUMNS = ("model_id", "kind", "arm", "matching", "baseline", "judge", "judge_prompt", "group", "ref_arm",
+                "seeds")
+#: Boolean columns.
+BOOL_COLUMNS = ("zero_point",)
 
 
 class JudgmentError(ValueError):
-    """Judgments that would miscount: duplicates, gaps, a missing order, mixed baselines."""
+    """Judgments that would miscount: duplicates, gaps, a missing order, mixed baselines, no
+    valid verdict."""
+
+
+class InputError(ValueError):
+    """A file the tables need (answers, manifest, run_info) is missing or malformed."""
+
+
+def config_value(config: Mapping[str, Any], dotted: str) -> Any:
+    """The value of config key ``dotted`` (e.g. ``"eval.bootstrap.n"``) in a job's config slice.
+
+    The slice is the validated config (defaults filled by the schema), so a missing key is an
+    error naming it, never a silent default.
+    """
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(
+                f"config key {dotted}: missing from the job's config slice; expected the validated config "
+                "(e.g. --config-json \"$(python -m prefsweep.config STEP)\")"
+            )
+        node = node[part]
+    return node
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,17 +195,57 @@ def judgment_frames(records: Iterable[Mapping[str, Any]], source: str = "") -> t
 
 
 def load_judgments(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`judgment_frames` of several judgment files (concatenated)."""
+    """:func:`judgment_frames` of several judgment files (concatenated).
+
+    A file without a single record is a :class:`JudgmentError` naming it and its model (the
+    file's stem, FastChat's convention), listed with every model that has no valid verdict.
+    """
+    from prefsweep.generate import model_name
     from prefsweep.io import read_jsonl
 
-    qs, gs = [], []
+    if not paths:
+        raise JudgmentError("no judgment files given (--judgments)")
+    qs, gs, empty = [], [], []
     for p in paths:
-        q, g = judgment_frames(read_jsonl(p), source=str(p))
+        records = read_jsonl(p)
+        if not records:
+            empty.append(f"no valid verdicts for model {model_name(p)} in {p}: the file holds no judgments "
+                         "(expected one per question)")
+            continue
+        q, g = judgment_frames(records, source=str(p))
         qs.append(q)
         gs.append(g)
-    if not qs:
-        raise JudgmentError("no judgment files given")
-    return pd.concat(qs, ignore_index=True), pd.concat(gs, ignore_index=True)
+    q = pd.concat(qs, ignore_index=True) if qs else judgment_frames([])[0]
+    g = pd.concat(gs, ignore_index=True) if gs else judgment_frames([])[1]
+    if empty:
+        raise JudgmentError("invalid judgments:\n  " + "\n  ".join(empty + no_valid_verdicts(q)))
+    return q, g
+
+
+def _sources(mf: pd.DataFrame) -> str:
+    names = sorted({s for s in mf["source"] if s}) if "source" in mf else []
+    return ", ".join(names) or "judgments"
+
+
+def no_valid_verdicts(frame: pd.DataFrame) -> list[str]:
+    """One line per (judge, model) whose every judgment is malformed (outcome ``error``)."""
+    problems = []
+    for (judge, model), mf in frame.groupby(["judge", "model_id"], sort=True):
+        if (mf["outcome"] == "error").all():
+            problems.append(f"no valid verdicts for model {model} in {_sources(mf)}: {len(mf)} of {len(mf)} "
+                            f"judgments malformed (judge {judge}; expected model_1, model_2 or tie in both orders)")
+    return problems
+
+
+def malformed_notes(frame: pd.DataFrame) -> list[str]:
+    """One line per (judge, model) with some, not all, malformed judgments (left out of n)."""
+    notes = []
+    for (judge, model), mf in frame.groupby(["judge", "model_id"], sort=True):
+        bad = int((mf["outcome"] == "error").sum())
+        if 0 < bad < len(mf):
+            notes.append(f"model {model} (judge {judge}): {bad} of {len(mf)} judgments malformed in "
+                         f"{_sources(mf)}; left out of n and the win rate")
+    return notes
 
 
 def check_judgments(
@@ -158,7 +253,7 @@ def check_judgments(
     questions: Iterable[str] | None = None,
     baseline: str | None = None,
 ) -> dict[str, list[str]]:
-    """Validate counts (module docstring); returns ``{judge: sorted question ids}``.
+    """Validate counts and verdicts (module docstring); returns ``{judge: sorted question ids}``.
 
     Without ``questions`` the expected set of a judge is the union of the questions any of its
     models was judged on. Raises :class:`JudgmentError` with one line per offending model.
@@ -189,9 +284,10 @@ def check_judgments(
             if extra:
                 parts.append(f"{len(extra)} unexpected question(s), e.g. {extra[:5]}")
             if parts:
-                problems.append(f"model {model} (judge {judge}): " + "; ".join(parts)
+                problems.append(f"model {model} (judge {judge}, in {_sources(mf)}): " + "; ".join(parts)
                                 + f" (expected exactly one judgment per question and order against the baseline, "
                                   f"{len(exp)} questions)")
+    problems += no_valid_verdicts(frame)
     if problems:
         raise JudgmentError("invalid judgments:\n  " + "\n  ".join(problems))
     return expected
@@ -241,49 +337,143 @@ def self_match(n: int) -> dict[str, Any]:
             "ci_low": 0.5, "ci_high": 0.5, "flip_rate": 0.0}
 
 
+
 # ---------------------------------------------------------------------------------------------
-# Model metadata
+# Model metadata, from the files the job was given
 # ---------------------------------------------------------------------------------------------
 
-def manifest_path(manifests_dir: str | os.PathLike, arm: str, matching: str, size: int) -> Path:
-    return Path(manifests_dir) / arm / matching / f"n{size}" / "manifest.json"
+def _read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid JSON {what} ({exc})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a JSON object ({what})")
+    return obj
 
 
-def series_pairs(manifests_dir: str | os.PathLike, arm: str, matching: str, size: int) -> int:
-    """``n_pairs`` of a series manifest; a missing manifest is an error naming its path."""
-    path = manifest_path(manifests_dir, arm, matching, size)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: series manifest not found (needed for n_pairs of {arm}/{matching}/n{size})")
-    return int(json.loads(path.read_text())["n_pairs"])
-
-
-def mean_words(path: Path) -> float:
+def mean_words(path: str | os.PathLike) -> float:
     """Mean whitespace word count of the first turn of every answer in a FastChat answer file."""
     from prefsweep.io import read_jsonl
 
-    lengths = [len(r["choices"][0]["turns"][0].split()) for r in read_jsonl(path)]
+    try:
+        lengths = [len(r["choices"][0]["turns"][0].split()) for r in read_jsonl(path)]
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise InputError(f"{path}: not a FastChat answer file (expected choices[0].turns[0] text in every "
+                         "record)") from None
     return float(np.mean(lengths)) if lengths else float("nan")
 
 
-def answer_file(answers_dir: str | os.PathLike | None, model_id: str) -> Path | None:
-    """A model's answer file; the reference answers live beside ``model_answer/``."""
-    if answers_dir is None:
-        return None
-    d = Path(answers_dir)
-    for p in (d / f"{model_id}.jsonl", d.parent / "reference_answer" / f"{model_id}.jsonl"):
-        if p.is_file():
-            return p
-    return None
+def read_manifest(path: str | os.PathLike) -> tuple[tuple[str, str, int], int]:
+    """``((arm, matching, size), n_pairs)`` of a series ``manifest.json``, from its own fields."""
+    m = _read_json(path, "series manifest")
+    missing = [k for k in ("arm", "matching", "size", "n_pairs") if k not in m]
+    if missing:
+        raise InputError(f"{path}: series manifest lacks {missing}; expected the manifest.json the series step "
+                         "writes (fields arm, matching, size, n_pairs)")
+    return (str(m["arm"]), str(m["matching"]), int(m["size"])), int(m["n_pairs"])
 
 
-def model_meta(model_id: str, manifests_dir: str | os.PathLike | None, zero: str | None) -> dict[str, Any]:
-    """Columns that describe a model (module docstring); ``n_pairs`` stays empty without manifests."""
+@dataclass(frozen=True)
+class FinalRun:
+    """What a final DPO model's ``run_info.json`` says: its model id, step and wandb run."""
+
+    model_id: str
+    step: int
+    wandb_run_id: str | None
+    source: str
+
+
+def read_run_info(path: str | os.PathLike) -> FinalRun:
+    """A final DPO model's run: id from ``job`` (arm, matching, size, seed), ``global_step``,
+    ``wandb_run_id`` (null when wandb was off)."""
+    info = _read_json(path, "run_info.json")
+    job = info.get("job")
+    missing = ([] if isinstance(job, dict) else ["job"]) + (
+        [f"job.{k}" for k in ("arm", "matching", "size", "seed") if k not in job] if isinstance(job, dict) else [])
+    if "global_step" not in info:
+        missing.append("global_step")
+    if missing:
+        raise InputError(f"{path}: run_info.json lacks {missing}; expected the run_info.json of a final DPO model "
+                         "(scripts/dpo.py writes job {arm, matching, size, seed} and global_step)")
+    mid = dpo_model_id(str(job["arm"]), str(job["matching"]), int(job["size"]), int(job["seed"]))
+    return FinalRun(mid, int(info["global_step"]), info.get("wandb_run_id") or None, str(path))
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Metadata of the models of a table, read from the job's declared input files.
+
+    ``answer_words``: model id (answers file stem) -> mean answer length in words;
+    ``n_pairs``: (arm, matching, size) -> actual training pairs of the series;
+    ``finals``: final DPO model id -> :class:`FinalRun`.
+    """
+
+    answer_words: Mapping[str, float]
+    n_pairs: Mapping[tuple[str, str, int], int]
+    finals: Mapping[str, FinalRun]
+
+    @classmethod
+    def from_files(cls, answers: Sequence[str | os.PathLike], manifests: Sequence[str | os.PathLike],
+                   run_infos: Sequence[str | os.PathLike]) -> ModelInputs:
+        """Read ``--answers``, ``--manifests`` and ``--run-info`` files; two files for the same
+        model or series are an error naming both."""
+        from prefsweep.generate import model_name
+
+        words: dict[str, float] = {}
+        seen: dict[Any, str] = {}
+
+        def once(key: Any, path: str | os.PathLike, what: str) -> None:
+            if key in seen:
+                raise InputError(f"{path}: {what} given twice (also {seen[key]}); expected one file each")
+            seen[key] = str(path)
+
+        for p in answers:
+            mid = model_name(p)
+            once(("answers", mid), p, f"answers of {mid}")
+            words[mid] = mean_words(p)
+        n_pairs: dict[tuple[str, str, int], int] = {}
+        for p in manifests:
+            cell, n = read_manifest(p)
+            once(("manifest", cell), p, "series {}/{}/n{}".format(*cell))
+            n_pairs[cell] = n
+        finals: dict[str, FinalRun] = {}
+        for p in run_infos:
+            run = read_run_info(p)
+            once(("run_info", run.model_id), p, f"run_info of {run.model_id}")
+            finals[run.model_id] = run
+        return cls(words, n_pairs, finals)
+
+    def run_ids(self) -> dict[str, str]:
+        """Final DPO model id -> wandb run id of its training run (models with one)."""
+        return {m: r.wandb_run_id for m, r in self.finals.items() if r.wandb_run_id}
+
+
+def model_meta(model_id: str, zero: str, inputs: ModelInputs) -> dict[str, Any]:
+    """Columns that describe a model (module docstring); :class:`InputError` naming the model
+    and the flag whose file is missing."""
     cell = parse_model_id(model_id)
     meta: dict[str, Any] = {"model_id": model_id, "kind": cell.kind, "arm": cell.arm, "matching": cell.matching,
                             "size": cell.size, "n_pairs": None, "seed": cell.seed, "step": cell.step,
                             "zero_point": model_id == zero}
-    if cell.kind in ("dpo", "checkpoint") and manifests_dir is not None:
-        meta["n_pairs"] = series_pairs(manifests_dir, cell.arm, cell.matching, cell.size)
+    problems = []
+    if cell.kind in ("dpo", "checkpoint"):
+        key = (cell.arm, cell.matching, cell.size)
+        if key in inputs.n_pairs:
+            meta["n_pairs"] = inputs.n_pairs[key]
+        else:
+            problems.append(f"model {model_id}: no series manifest for {cell.arm}/{cell.matching}/n{cell.size} "
+                            "among --manifests (expected the manifest.json whose arm, matching and size are these)")
+    if cell.kind == "dpo":
+        if model_id in inputs.finals:
+            meta["step"] = inputs.finals[model_id].step
+        else:
+            problems.append(f"model {model_id}: no run_info.json among --run-info (expected the final model's "
+                            "run_info.json, whose job names this arm, matching, size and seed)")
+    if problems:
+        raise InputError("\n  ".join(problems))
     return meta
 
 
@@ -292,12 +482,28 @@ def _lines(meta_rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return sorted({(m["arm"], m["matching"]) for m in meta_rows if m["kind"] in ("dpo", "checkpoint")})
 
 
-def _typed(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    df = df.reindex(columns=columns)
+def _typed(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    df = df.reindex(columns=list(columns))
     for c in INT_COLUMNS:
         if c in df:
             df[c] = pd.array(df[c].tolist(), dtype="Int64")
+    for c in BOOL_COLUMNS:
+        if c in df:
+            df[c] = df[c].astype(bool)
     return df
+
+
+def _run_step(row: Mapping[str, Any]) -> tuple:
+    return (row["judge"], row["arm"], row["matching"], row["size"], row["seed"], row["step"])
+
+
+def final_checkpoints(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Checkpoint model id -> final model id, for checkpoints at their run's final step (the
+    same weights: one row, the final model's, is kept)."""
+    rows = list(rows)
+    finals = {_run_step(r): r["model_id"] for r in rows if r["kind"] == "dpo"}
+    return {r["model_id"]: finals[_run_step(r)] for r in rows
+            if r["kind"] == "checkpoint" and _run_step(r) in finals}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,31 +514,59 @@ def win_rate_tables(
     questions_frame: pd.DataFrame,
     groups_frame: pd.DataFrame,
     config: Mapping[str, Any],
-    *,
-    answers_dir: str | os.PathLike | None = None,
-    manifests_dir: str | os.PathLike | None = None,
+    inputs: ModelInputs,
     questions: Iterable[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(win_rates, win_rates_groups)`` tables (module docstring) from judgment frames.
 
-    Reads config ``eval.baseline``, ``dpo.init`` (the zero point) and ``eval.bootstrap``.
+    Reads config ``eval.baseline``, ``dpo.init`` (the zero point) and ``eval.bootstrap``; the
+    baseline of every judgment must be the zero point (``eval.baseline: zero``) or
+    ``reference``. Every model in the table (and the baseline) needs its answers in
+    ``inputs``; DPO models and checkpoints their series manifest; final DPO models their
+    run_info (:class:`InputError` listing every missing one).
     """
-    boot = {**DEFAULT_BOOTSTRAP, **(config.get("eval", {}).get("bootstrap") or {})}
-    n_boot, seed = int(boot["n"]), int(boot["seed"])
-    zero = zero_point_id(config) if "dpo" in config else None
-    baseline_kind = config.get("eval", {}).get("baseline", "zero")
-    expected_baseline = zero if baseline_kind == "zero" else None
-    expected = check_judgments(questions_frame, questions, expected_baseline)
+    n_boot = int(config_value(config, "eval.bootstrap.n"))
+    seed = int(config_value(config, "eval.bootstrap.seed"))
+    baseline_kind = config_value(config, "eval.baseline")
+    config_value(config, "dpo.init")
+    zero = zero_point_id(dict(config))
+    expected = check_judgments(questions_frame, questions, zero if baseline_kind == "zero" else "reference")
+    for note in malformed_notes(questions_frame):
+        log.warning(note)
+
+    judged = [str(m) for m in sorted(questions_frame["model_id"].unique())]
+    self_matched = baseline_kind == "zero" and bool(judged) and zero not in judged
+    in_table = judged + ([zero] if self_matched else [])
+    metas: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for m in in_table:
+        try:
+            metas[m] = model_meta(m, zero, inputs)
+        except InputError as exc:
+            problems.append(str(exc))
+    baselines = [str(b) for b in sorted(questions_frame["baseline"].unique())]
+    for m in dict.fromkeys([*in_table, *baselines]):
+        if m not in inputs.answer_words:
+            role = ("model {} (the baseline)" if m in baselines else "model {}") if m in in_table else "baseline {}"
+            problems.append(f"{role.format(m)}: no answers file {m}.jsonl among --answers (a model's id is its "
+                            "answers file's stem; the reference answers are reference.jsonl)")
+    if problems:
+        raise InputError("missing inputs:\n  " + "\n  ".join(problems))
 
     rows, grows = [], []
     for (judge, model), mf in questions_frame.groupby(["judge", "model_id"], sort=True):
-        meta = model_meta(str(model), manifests_dir, zero)
         base = str(mf["baseline"].iloc[0])
-        common = {**meta, "baseline": base, "judge": judge, "judge_prompt": mf["judge_prompt"].iloc[0]}
+        common = {**metas[str(model)], "baseline": base, "judge": judge, "judge_prompt": mf["judge_prompt"].iloc[0]}
         rows.append({**common, **summarize(mf, n_boot, seed)})
         gf = groups_frame[(groups_frame["judge"] == judge) & (groups_frame["model_id"] == model)]
         for group, sub in gf.groupby("group", sort=False):
             grows.append({**common, "group": group, **summarize(sub, n_boot, seed)})
+
+    same = final_checkpoints(rows)
+    for ckpt, final in sorted(same.items()):
+        log.info("checkpoint %s has the final step of %s: the same model, kept once as %s", ckpt, final, final)
+    rows = [r for r in rows if r["model_id"] not in same]
+    grows = [g for g in grows if g["model_id"] not in same]
 
     # The zero point: judged like any model (reference baseline), or the baseline itself.
     out_rows, out_grows = [], []
@@ -341,39 +575,24 @@ def win_rate_tables(
         lines = _lines(jrows)
         zrows = [r for r in jrows if r["model_id"] == zero]
         zgrows = [g for g in grows if g["judge"] == judge and g["model_id"] == zero]
-        if not zrows and zero is not None and baseline_kind == "zero":
-            base_meta = {**model_meta(zero, manifests_dir, zero), "baseline": zero, "judge": judge,
-                         "judge_prompt": jrows[0]["judge_prompt"]}
+        if self_matched:
+            base_meta = {**metas[zero], "baseline": zero, "judge": judge, "judge_prompt": jrows[0]["judge_prompt"]}
             zrows = [{**base_meta, **self_match(len(expected[judge]))}]
             groups = list(dict.fromkeys(g["group"] for g in grows if g["judge"] == judge))
             zgrows = [{**base_meta, "group": g, **self_match(len(expected[judge]))} for g in groups]
-        for r in jrows:
-            if r["model_id"] != zero:
-                out_rows.append(r)
+        out_rows += [r for r in jrows if r["model_id"] != zero]
         out_grows += [g for g in grows if g["judge"] == judge and g["model_id"] != zero]
         for arm, matching in lines or [(None, None)]:
             line = {"arm": arm, "matching": matching, "size": 0 if arm else None, "n_pairs": 0 if arm else None}
             out_rows += [{**r, **line} for r in zrows]
             out_grows += [{**g, **line} for g in zgrows]
 
-    table = pd.DataFrame(out_rows)
-    if len(table):
-        table["mean_words"] = [_words(answers_dir, m) for m in table["model_id"]]
-        table["baseline_mean_words"] = [_words(answers_dir, b, required=False) for b in table["baseline"]]
-    table = _sort(_typed(table, WIN_RATE_COLUMNS))
+    for r in out_rows:
+        r["mean_words"] = inputs.answer_words[r["model_id"]]
+        r["baseline_mean_words"] = inputs.answer_words[r["baseline"]]
+    table = _sort(_typed(pd.DataFrame(out_rows), WIN_RATE_COLUMNS))
     groups_table = _sort(_typed(pd.DataFrame(out_grows), GROUP_COLUMNS), extra=["group"])
     return table, groups_table
-
-
-def _words(answers_dir, model_id: str, required: bool = True) -> float:
-    if answers_dir is None:
-        return float("nan")
-    path = answer_file(answers_dir, model_id)
-    if path is None:
-        if required:
-            raise FileNotFoundError(f"{Path(answers_dir) / (model_id + '.jsonl')}: answers of {model_id} not found")
-        return float("nan")
-    return mean_words(path)
 
 
 def _sort(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
@@ -383,13 +602,14 @@ def _sort(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
     return df.sort_values(keys, na_position="first", kind="stable").reset_index(drop=True)
 
 
-def arm_differences(
-    questions_frame: pd.DataFrame, config: Mapping[str, Any], ref_arm: str | None = None
-) -> pd.DataFrame:
-    """Paired arm-vs-reference-arm differences per judge, matching and size (module docstring)."""
-    boot = {**DEFAULT_BOOTSTRAP, **(config.get("eval", {}).get("bootstrap") or {})}
-    n_boot, bseed = int(boot["n"]), int(boot["seed"])
-    ref_arm = ref_arm or config["data"]["reference_arm"]
+def arm_differences(questions_frame: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
+    """Paired arm-vs-reference-arm differences per judge, matching and size (module docstring).
+
+    Reads config ``eval.bootstrap`` and ``data.reference_arm``; only final DPO models count.
+    """
+    n_boot = int(config_value(config, "eval.bootstrap.n"))
+    bseed = int(config_value(config, "eval.bootstrap.seed"))
+    ref_arm = config_value(config, "data.reference_arm")
     cells = []
     for model in questions_frame["model_id"].unique():
         cell = parse_model_id(str(model))
@@ -429,91 +649,46 @@ def arm_differences(
                 "ci_low": lo, "ci_high": hi,
                 "seed_sd": float(np.std(per_seed, ddof=1)) if per_seed.size > 1 else float("nan"),
             })
-    df = pd.DataFrame(rows, columns=DIFF_COLUMNS)
-    df["size"] = pd.array(df["size"].tolist(), dtype="Int64")
+    df = _typed(pd.DataFrame(rows, columns=list(DIFF_COLUMNS)), DIFF_COLUMNS)
     return df.sort_values(["judge", "arm", "matching", "size"], kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# wandb
+# Reading and writing the tables
 # ---------------------------------------------------------------------------------------------
 
-def eval_metrics(row: Mapping[str, Any]) -> dict[str, Any]:
-    """``eval/{judge}/{stat}`` summary values of one win-rate row (NaN dropped)."""
-    out = {}
-    for k in STAT_COLUMNS + ["mean_words"]:
-        v = row.get(k)
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            continue
-        out[f"eval/{row['judge']}/{k}"] = v.item() if hasattr(v, "item") else v
-    return out
+def write_table(path: str | os.PathLike, frame: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Write one of this module's tables atomically, exactly ``columns`` in that order (a table
+    with nothing in it is its header line)."""
+    from prefsweep.io import atomic_write_text
+
+    if tuple(frame.columns) != tuple(columns):
+        raise ValueError(f"{path}: table columns {list(frame.columns)} differ from its schema {list(columns)}")
+    atomic_write_text(path, frame.to_csv(index=False))
 
 
-def training_run_id(runs_dir: str | os.PathLike | None, model_id: str) -> str | None:
-    """wandb run id of a final DPO model's training run (``run_info.json`` key ``wandb_run_id``)."""
-    if runs_dir is None:
-        return None
-    cell = parse_model_id(model_id)
-    if cell.kind != "dpo":
-        return None
-    path = Path(runs_dir) / cell.arm / cell.matching / f"n{cell.size}" / f"seed{cell.seed}" / "final" / "run_info.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text()).get("wandb_run_id") or None
-
-
-def log_to_wandb(
-    table: pd.DataFrame,
-    diffs: pd.DataFrame,
-    groups: pd.DataFrame,
-    config: Mapping[str, Any],
-    *,
-    wandb_dir: str | os.PathLike,
-    runs_dir: str | os.PathLike | None = None,
-) -> dict[str, Any]:
-    """Log eval metrics: into each final DPO model's training run where its id is known, and
-    into one new eval run (all three tables, plus the metrics of models without a run).
-
-    Settings from :func:`prefsweep.tracking.wandb_settings` (config ``wandb``, else environment). Only the
-    scrubbed config (:func:`prefsweep.tracking.scrub_secrets`) and the tables are logged.
-    Returns ``{"attached": {model_id: run_id}, "eval_run": run id or None}``.
-    """
-    settings = wandb_settings(config, wandb_dir)
-    if settings["mode"] == "disabled":
-        return {"attached": {}, "eval_run": None}
-    import wandb
-
-    Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
-    common = {"project": settings["project"], "entity": settings["entity"], "dir": settings["dir"],
-              "mode": settings["mode"], "settings": wandb.Settings(silent=True)}
-    attached: dict[str, str] = {}
-    unattached: dict[str, Any] = {}
-    for _, row in table.iterrows():
-        rid = training_run_id(runs_dir, row["model_id"])
-        metrics = eval_metrics(row)
-        if rid is None:
-            line = "" if pd.isna(row["arm"]) else f"/{row['arm']}-{row['matching']}"
-            unattached.update({f"{row['model_id']}{line}/{k}": v for k, v in metrics.items()})
-            continue
-        run = wandb.init(id=rid, resume="allow", **common)
-        run.summary.update(metrics)
-        run.finish()
-        attached[row["model_id"]] = rid
-    run = wandb.init(job_type="eval", name=f"eval-{config.get('experiment', 'default')}",
-                     config=scrub_secrets({"prefsweep": dict(config)}), **common)
-    run.log({"eval/win_rates": wandb.Table(dataframe=_for_wandb(table)),
-             "eval/arm_differences": wandb.Table(dataframe=_for_wandb(diffs)),
-             "eval/win_rates_groups": wandb.Table(dataframe=_for_wandb(groups))})
-    run.summary.update(unattached)
-    eval_id = run.id
-    run.finish()
-    return {"attached": attached, "eval_run": eval_id}
-
-
-def _for_wandb(df: pd.DataFrame) -> pd.DataFrame:
-    """Nullable ints as floats (wandb tables take plain numpy dtypes)."""
-    out = df.copy()
-    for c in out.columns:
-        if str(out[c].dtype) == "Int64":
-            out[c] = out[c].astype("float64")
-    return out
+def read_table(path: str | os.PathLike, columns: Sequence[str]) -> pd.DataFrame:
+    """Read a table written by :func:`write_table`: text columns as ``str`` ('' when empty),
+    every other column numeric (NaN when empty). A missing file, a file without a header or a
+    header other than ``columns`` is a :class:`InputError` naming the file."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in columns if c in TEXT_COLUMNS}, keep_default_na=False,
+                         na_values=[""])
+    except FileNotFoundError:
+        raise InputError(f"{path}: table not found (expected a CSV written by scripts/win_rates.py)") from None
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty file, no header (expected the columns {list(columns)})") from None
+    if tuple(df.columns) != tuple(columns):
+        missing = [c for c in columns if c not in df.columns]
+        extra = [c for c in df.columns if c not in columns]
+        raise InputError(f"{path}: columns differ from the table's schema (missing {missing}, unexpected {extra}); "
+                         "rebuild it with scripts/win_rates.py")
+    for c in df.columns:
+        if c in TEXT_COLUMNS:
+            df[c] = df[c].fillna("").astype(str)
+        elif c in BOOL_COLUMNS:
+            df[c] = df[c].astype(str).str.lower().eq("true")
+        else:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    return df

@@ -1,63 +1,109 @@
 """Win rates against the baseline, arm differences and per-group win rates.
 
-    python scripts/win_rates.py --config-json results/default/config/win_rates.json \
-        --judgments results/default/eval/model_judgment/electorate_pair/*.jsonl \
-        --answers-dir results/default/eval/model_answer --manifests-dir results/default/data \
-        --out results/default/eval/win_rates.csv --diff-out results/default/eval/arm_differences.csv \
-        --groups-out results/default/eval/win_rates_groups.csv \
-        [--questions results/default/eval/question.jsonl] [--runs-dir results/default/dpo] \
-        [--wandb-dir results/default/wandb] [--no-wandb]
+    python scripts/win_rates.py --config-json "$(python -m prefsweep.config win_rates)" \\
+        --judgments $(ls results/default/eval/model_judgment/electorate_pair/*.jsonl | grep -v -- -step) \\
+        --answers results/default/eval/model_answer/*.jsonl \\
+        --manifests results/default/data/*/*/n*/manifest.json \\
+        --run-info results/default/dpo/*/*/n*/seed*/final/run_info.json \\
+        --questions results/default/eval/question.jsonl \\
+        --out results/default/eval/win_rates.csv --diff-out results/default/eval/arm_differences.csv \\
+        --groups-out results/default/eval/win_rates_groups.csv [--no-wandb] [--wandb-dir results/default/wandb]
 
-Every model needs exactly one judgment per question and order against the baseline; anything
-else stops with an error naming the model. Metrics go to wandb (config ``wandb.mode``; off with
-``--no-wandb``): into the DPO training run named by ``run_info.json`` ``wandb_run_id`` when
-there is one, and into a new eval run with the three tables. Table formats:
+(The shell globs stand for the explicit lists the workflow passes: the final models' judgments,
+checkpoints ``...-step<N>`` left out; extra answers, manifests and run_info files are ignored.
+Add ``results/default/eval/reference_answer/reference.jsonl`` to ``--answers`` with
+``eval.baseline: reference``.) The same command over the judgments of the checkpoints and the
+final DPO models, with ``--out .../evolution.csv --diff-out .../evolution_differences.csv
+--groups-out .../evolution_groups.csv --no-wandb``, writes the evolution tables.
+
+Every file read is on the command line; nothing is looked up in a directory. ``--answers``: the
+answers file of every model in the table and of the baseline (a model's id is its file's stem);
+``--manifests``: every series ``manifest.json`` (its fields arm/matching/size/n_pairs name the
+series); ``--run-info``: the ``run_info.json`` of every final DPO model (``job`` names the run,
+``global_step`` is the final model's step, ``wandb_run_id`` its training run). A missing file
+for a model in the table stops the job with an error naming the model and the flag.
+
+Every model needs exactly one judgment per question and order against the baseline, and at
+least one valid verdict; anything else stops with an error naming the model and its judgment
+file. Models with some malformed judgments are kept, and the log names them. Metrics go to wandb
+(config ``wandb`` or the WANDB_* environment; off with ``--no-wandb``): into the DPO training run
+named by ``wandb_run_id`` when there is one, and into a new eval run with the three tables,
+under ``--wandb-dir`` (default: ``$WANDB_DIR``, which the workflow sets). Table formats:
 :mod:`prefsweep.winrate`.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+import logging
+import os
 
-from prefsweep.io import atomic_write_text, load_config_json, read_jsonl
-from prefsweep.winrate import arm_differences, load_judgments, log_to_wandb, win_rate_tables
+from prefsweep.config import ConfigError
+from prefsweep.io import load_config_json, read_jsonl
+from prefsweep.winrate import (
+    DIFF_COLUMNS,
+    GROUP_COLUMNS,
+    WIN_RATE_COLUMNS,
+    InputError,
+    JudgmentError,
+    ModelInputs,
+    arm_differences,
+    load_judgments,
+    win_rate_tables,
+    write_table,
+)
+
+log = logging.getLogger("win_rates")
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
     p.add_argument("--judgments", nargs="+", required=True, help="pair-judgment files, one per model")
-    p.add_argument("--answers-dir", required=True, help="eval/model_answer (for answer lengths)")
-    p.add_argument("--manifests-dir", required=True, help="the experiment's data/ dir (series manifests)")
-    p.add_argument("--out", required=True, help="win_rates.csv")
-    p.add_argument("--diff-out", required=True, help="arm_differences.csv")
-    p.add_argument("--groups-out", required=True, help="win_rates_groups.csv")
-    p.add_argument("--questions", default=None,
-                   help="question.jsonl: the questions every model must be judged on (default: all judged ones)")
-    p.add_argument("--runs-dir", default=None, help="DPO runs dir with run_info.json (default: <manifests-dir>/../dpo)")
-    p.add_argument("--wandb-dir", default=None, help="wandb files (default: <dir of --out>/../wandb)")
+    p.add_argument("--answers", nargs="+", required=True,
+                   help="answers of every model in the table and of the baseline ({model_id}.jsonl)")
+    p.add_argument("--manifests", nargs="*", default=[],
+                   help="every series manifest.json (none for a table without DPO models)")
+    p.add_argument("--run-info", nargs="*", default=[],
+                   help="run_info.json of every final DPO model (none for a table without final DPO models)")
+    p.add_argument("--questions", required=True, help="question.jsonl: the questions every model must be judged on")
+    p.add_argument("--out", required=True, help="win_rates.csv (or evolution.csv)")
+    p.add_argument("--diff-out", required=True, help="arm_differences.csv (or evolution_differences.csv)")
+    p.add_argument("--groups-out", required=True, help="win_rates_groups.csv (or evolution_groups.csv)")
     p.add_argument("--no-wandb", action="store_true", help="log nothing to wandb")
+    p.add_argument("--wandb-dir", default=None, help="wandb files (default: $WANDB_DIR)")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
+    # INFO from this script and the package only (matplotlib's font subsetting logs at INFO too).
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in (log.name, "prefsweep"):
+        logging.getLogger(name).setLevel(logging.INFO)
     config = load_config_json(args.config_json)
-    questions = [str(q["question_id"]) for q in read_jsonl(args.questions)] if args.questions else None
-    frame, groups_frame = load_judgments(args.judgments)
-    table, groups = win_rate_tables(frame, groups_frame, config, answers_dir=args.answers_dir,
-                                    manifests_dir=args.manifests_dir, questions=questions)
-    diffs = arm_differences(frame, config)
-    atomic_write_text(args.out, table.to_csv(index=False))
-    atomic_write_text(args.diff_out, diffs.to_csv(index=False))
-    atomic_write_text(args.groups_out, groups.to_csv(index=False))
-    print(table[["model_id", "arm", "matching", "size", "n", "win_rate", "ci_low", "ci_high"]].to_string(index=False))
+    wandb_dir = args.wandb_dir or os.environ.get("WANDB_DIR")
+    if not args.no_wandb and not wandb_dir:
+        raise SystemExit("win_rates: no wandb directory; pass --wandb-dir DIR, set WANDB_DIR, or pass --no-wandb")
+    try:
+        inputs = ModelInputs.from_files(args.answers, args.manifests, args.run_info)
+        questions = [str(q["question_id"]) for q in read_jsonl(args.questions)]
+        frame, groups_frame = load_judgments(args.judgments)
+        table, groups = win_rate_tables(frame, groups_frame, config, inputs, questions=questions)
+        diffs = arm_differences(frame, config)
+    except (JudgmentError, InputError, ConfigError) as exc:
+        raise SystemExit(f"win_rates: {exc}") from None
+    write_table(args.out, table, WIN_RATE_COLUMNS)
+    write_table(args.diff_out, diffs, DIFF_COLUMNS)
+    write_table(args.groups_out, groups, GROUP_COLUMNS)
+    print(table[["model_id", "arm", "matching", "size", "step", "n", "errors", "win_rate", "ci_low",
+                 "ci_high"]].to_string(index=False))
     if not args.no_wandb:
-        runs_dir = args.runs_dir or str(Path(args.manifests_dir).parent / "dpo")
-        wandb_dir = args.wandb_dir or str(Path(args.out).resolve().parent.parent / "wandb")
-        logged = log_to_wandb(table, diffs, groups, config, wandb_dir=wandb_dir, runs_dir=runs_dir)
-        print(f"wandb: attached to {len(logged['attached'])} training run(s); eval run {logged['eval_run']}")
+        from prefsweep.tracking import log_win_rates_to_wandb
+
+        logged = log_win_rates_to_wandb(table, diffs, groups, config, wandb_dir=wandb_dir, run_ids=inputs.run_ids())
+        log.info("wandb: attached to %d training run(s); eval run %s", len(logged["attached"]), logged["eval_run"])
 
 
 if __name__ == "__main__":

@@ -19,9 +19,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from prefsweep import plotting as P  # noqa: E402
+from conftest_eval import EvalRun, load_script  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+from prefsweep import plotting as P  # noqa: E402
+from prefsweep.config import ConfigError, job_config  # noqa: E402
+from prefsweep.winrate import DIFF_COLUMNS, GROUP_COLUMNS, WIN_RATE_COLUMNS, InputError, read_table  # noqa: E402
+from tests.conftest import REPO, load_config  # noqa: E402
+
 SEEDS = (1, 2)
 #: (arm, matching) -> {size: (n_pairs, [win rate per seed])}; prompt-matched sc has fewer pairs.
 FINALS = {
@@ -31,8 +35,27 @@ FINALS = {
 }
 #: The zero point is the SFT model (dpo.init: sft), judged against the reference answers.
 ZERO_WIN = 0.40
+#: Evaluated checkpoint steps, then the final model's step (its run_info global_step).
 STEPS = {64: (4, 8), 256: (16, 32)}
 REFERENCE_WORDS = 45.0
+
+
+def options(**over) -> P.PlotOptions:
+    """Options from the plots job's config slice of the default config (as the workflow passes it)."""
+    cfg = job_config(load_config(), "plots")
+    cfg["plots"].update(over)
+    return P.PlotOptions.from_config(cfg)
+
+
+OPTS = options()
+
+
+def as_read(rows: list[dict], columns, tmp: Path, name: str) -> pd.DataFrame:
+    """``rows`` as the plots step sees them: written with the table's columns, read back with
+    prefsweep.winrate.read_table."""
+    path = tmp / f"{name}.csv"
+    pd.DataFrame(rows).reindex(columns=list(columns)).to_csv(path, index=False)
+    return read_table(path, columns)
 
 
 def _row(model_id, kind, arm="", matching="", size=None, n_pairs=None, seed=None, step=None, win=0.5,
@@ -43,8 +66,9 @@ def _row(model_id, kind, arm="", matching="", size=None, n_pairs=None, seed=None
                 ci_high=win + 0.07, flip_rate=flip, mean_words=words, baseline_mean_words=REFERENCE_WORDS)
 
 
-def win_rate_table() -> pd.DataFrame:
-    """In the win-rate step's format (prefsweep.winrate): the zero point (sft) only on the lines."""
+def win_rate_rows() -> list[dict]:
+    """In the win-rate step's format (prefsweep.winrate): the zero point (sft) only on the lines;
+    final models at their last step, checkpoints before it."""
     rows = [
         _row("base", "base", win=0.05, flip=0.2, words=30.0),
         _row("baseline-pythia", "baseline", win=0.55, flip=0.05, words=50.0),
@@ -54,37 +78,35 @@ def win_rate_table() -> pd.DataFrame:
         for size, (n_pairs, wins) in cells.items():
             for seed, win in zip(SEEDS, wins):
                 mid = f"dpo-{arm}-{matching}-n{size}-seed{seed}"
-                rows.append(_row(mid, "dpo", arm, matching, size, n_pairs, seed, win=win,
+                rows.append(_row(mid, "dpo", arm, matching, size, n_pairs, seed, STEPS[size][-1], win=win,
                                  flip=0.1 + 0.01 * seed, words=40.0 + size / 16 + seed))
-                for k, step in enumerate(STEPS[size]):
-                    # Checkpoints climb towards the final win rate; the last equals it.
+                for k, step in enumerate(STEPS[size][:-1]):
+                    # Checkpoints climb towards the final win rate.
                     w = win - 0.02 * (len(STEPS[size]) - 1 - k)
                     rows.append(_row(f"{mid}-step{step}", "checkpoint", arm, matching, size, n_pairs, seed,
                                      step, win=round(w, 4)))
-    return P.normalize_table(pd.DataFrame(rows), P.WIN_RATE_COLUMNS, "win_rates")
+    return rows
 
 
 GROUP_OFFSET = {"concise": -0.1, "thorough": 0.1}
 
 
-def group_table(wr: pd.DataFrame) -> pd.DataFrame:
+def group_rows(wr: pd.DataFrame) -> list[dict]:
     rows = []
     for _, r in wr[(wr["kind"].isin(["dpo", "sft"])) & (wr["arm"] != "")].iterrows():
         for group, off in GROUP_OFFSET.items():
             w = r["win_rate"] + off
-            rows.append(dict(model_id=r["model_id"], kind=r["kind"], arm=r["arm"], matching=r["matching"],
-                             size=r["size"], n_pairs=r["n_pairs"], seed=r["seed"], judge="electorate", group=group,
-                             win_rate=w, ci_low=w - 0.1, ci_high=w + 0.1))
-    return P.normalize_table(pd.DataFrame(rows), P.GROUP_COLUMNS, "groups")
+            rows.append({**r.to_dict(), "group": group, "win_rate": w, "ci_low": w - 0.1, "ci_high": w + 0.1})
+    return rows
 
 
-def diff_table() -> pd.DataFrame:
+def diff_rows() -> list[dict]:
     """As prefsweep.winrate.arm_differences writes it: sizes > 0 only."""
-    rows = [dict(judge="electorate", baseline="reference", arm="sc", matching=m, ref_arm="maj", size=s,
-                 seeds="1;2", n_seeds=2, n_questions=48, diff=d, ci_low=d - 0.05, ci_high=d + 0.05)
+    return [dict(judge="electorate", baseline="reference", arm="sc", matching=m, ref_arm="maj", size=s,
+                 seeds="1;2", n_seeds=2, n_questions=48, win_rate=0.5 + d, ref_win_rate=0.5, diff=d,
+                 ci_low=d - 0.05, ci_high=d + 0.05, seed_sd=0.01)
             for m, vals in {"prompt": (-0.04, -0.06), "size": (0.05, 0.06)}.items()
             for s, d in zip((64, 256), vals)]
-    return P.normalize_table(pd.DataFrame(rows), P.DIFF_COLUMNS, "diffs")
 
 
 def t_interval(values, ci=95.0):
@@ -94,9 +116,10 @@ def t_interval(values, ci=95.0):
 
 
 @pytest.fixture(scope="module")
-def tables():
-    wr = win_rate_table()
-    return wr, group_table(wr), diff_table()
+def tables(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tables")
+    wr = as_read(win_rate_rows(), WIN_RATE_COLUMNS, tmp, "win_rates")
+    return wr, as_read(group_rows(wr), GROUP_COLUMNS, tmp, "groups"), as_read(diff_rows(), DIFF_COLUMNS, tmp, "diffs")
 
 
 def _line(ax, gid):
@@ -112,12 +135,12 @@ def test_seed_interval_is_student_t():
     mean, lo, hi, k = P.seed_interval([0.45, 0.49, 0.52], ci=95)
     assert k == 3 and mean == pytest.approx(0.48666, abs=1e-4)
     assert (lo, hi) == pytest.approx(t_interval([0.45, 0.49, 0.52]))
-    assert math.isnan(P.seed_interval([0.4])[1]) and P.seed_interval([])[3] == 0
+    assert math.isnan(P.seed_interval([0.4], 95)[1]) and P.seed_interval([], 95)[3] == 0
 
 
 def test_win_rate_vs_pairs_values(tables):
     wr, _, diffs = tables
-    res = P.win_rate_vs_pairs(wr, diffs, P.PlotOptions(), reference_arm="maj")
+    res = P.win_rate_vs_pairs(wr, diffs, OPTS, reference_arm="maj")
     data = res.data
     ax = res.figure.axes[0]
     lines = data[(data["panel"] == "a") & (data["element"] == "line")]
@@ -164,21 +187,9 @@ def test_win_rate_vs_pairs_values(tables):
     assert min(ax_b.get_xticks()) >= 10
 
 
-def test_zero_point_of_shared_arm_is_folded(tables):
-    """A zero point written once per matching for the reference arm still gives one line."""
-    wr = tables[0]
-    extra = wr[(wr["arm"] == "maj") & (wr["size"] == 0)].assign(matching="prompt")
-    wr2 = P.normalize_table(pd.concat([wr, extra]), P.WIN_RATE_COLUMNS, "win_rates")
-    lines = P.series_rows(wr2)
-    assert set(lines.loc[lines["arm"] == "maj", "matching"]) == {"shared"}
-    agg = P.aggregate_over_seeds(lines, ["arm", "matching", "size"], "win_rate", 95.0, x="n_pairs")
-    maj = agg[agg["arm"] == "maj"]
-    assert list(maj["x"]) == [0, 64, 256] and list(maj["n_models"]) == [1, 2, 2]
-
-
 def test_evolution_values(tables):
     wr = tables[0]
-    res = P.evolution(wr[wr["kind"] != "checkpoint"], wr[wr["kind"].isin(["checkpoint", "dpo"])])
+    res = P.evolution(wr[wr["kind"] != "checkpoint"], wr[wr["kind"].isin(["checkpoint", "dpo"])], OPTS)
     data = res.data
     assert set(data["panel"]) == {"maj (shared)", "sc (prompt)", "sc (size)"}
     for (arm, matching), cells in FINALS.items():
@@ -229,52 +240,80 @@ def test_length_and_flip_values(cli_out, tables):
     assert hl_a.to_dict() == {"SFT (40)": 40.0, "pythia (50)": 50.0, "reference answers (baseline)": REFERENCE_WORDS}
 
 
+def _empty_table(path: Path, columns) -> pd.DataFrame:
+    """A table with nothing in it, as prefsweep.winrate writes it: the header line only."""
+    path.write_text(",".join(columns) + "\n")
+    return read_table(path, columns)
+
+
 def test_empty_inputs_give_placeholders(tmp_path):
-    empty = P.read_table(tmp_path / "missing.csv", P.WIN_RATE_COLUMNS, "win_rates")
-    (tmp_path / "empty.csv").write_text("")
-    groups = P.read_table(tmp_path / "empty.csv", P.GROUP_COLUMNS, "groups")
-    # The win-rate step writes a header-only groups table for judges without voter groups.
-    (tmp_path / "header.csv").write_text(",".join(P.GROUP_COLUMNS) + "\n")
-    assert P.read_table(tmp_path / "header.csv", P.GROUP_COLUMNS, "groups").empty
-    results = P.build_all(empty, groups, None, None, P.PlotOptions(formats=("png",)))
+    empty = _empty_table(tmp_path / "win_rates.csv", WIN_RATE_COLUMNS)
+    groups = _empty_table(tmp_path / "groups.csv", GROUP_COLUMNS)
+    diffs = _empty_table(tmp_path / "diffs.csv", DIFF_COLUMNS)
+    results = P.build_all(empty, groups, diffs, None, options(formats=["png"]), "maj")
     assert [r.name for r in results] == list(P.FIGURES)
     for r in results:
         assert r.placeholder and r.data.empty
         texts = [t.get_text() for ax in r.figure.axes for t in ax.texts if t.get_gid() == "placeholder"]
         assert texts and texts[0] == r.placeholder
-    P.save_result(results[1], tmp_path / "out", P.PlotOptions(formats=("png", "pdf"), dpi=50))
+    P.save_result(results[1], tmp_path / "out", options(formats=["png", "pdf"], dpi=50))
     assert (tmp_path / "out" / "evolution.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "out" / "evolution.pdf").read_bytes()[:5] == b"%PDF-"
     assert list(pd.read_csv(tmp_path / "out" / "evolution.csv").columns) == list(P.PLOT_COLUMNS)
 
 
+def test_tables_that_are_not_the_writers_are_errors(tmp_path):
+    with pytest.raises(InputError, match="missing.csv: table not found"):
+        read_table(tmp_path / "missing.csv", WIN_RATE_COLUMNS)
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(InputError, match="empty.csv: empty file, no header"):
+        read_table(tmp_path / "empty.csv", GROUP_COLUMNS)
+    (tmp_path / "old.csv").write_text(",".join(c for c in WIN_RATE_COLUMNS if c != "zero_point") + ",mean_length\n")
+    with pytest.raises(InputError, match=r"old.csv: columns differ .*missing \['zero_point'\], unexpected \['mean_length'\]"):
+        read_table(tmp_path / "old.csv", WIN_RATE_COLUMNS)
+
+
+def test_rows_without_values_are_left_out_not_a_crash(tables):
+    """Every model without a win rate (no valid verdict): placeholders naming what is missing."""
+    wr, groups, diffs = tables
+    nan = wr.assign(win_rate=np.where(wr["kind"].isin(["dpo", "checkpoint"]), np.nan, wr["win_rate"]),
+                    flip_rate=np.nan, ci_low=np.nan, ci_high=np.nan)
+    results = {r.name: r for r in P.build_all(nan, groups.assign(win_rate=np.nan), diffs.assign(diff=np.nan),
+                                               nan, OPTS, "maj")}
+    assert results["groups"].placeholder and results["evolution"].placeholder
+    assert any("dpo-maj-shared-n64-seed1" in m for m in results["win_rate_vs_pairs"].missing)
+    # Only the zero point is left on the lines: drawn, at x = 0.
+    lines = results["win_rate_vs_pairs"].data
+    assert set(lines.loc[lines["element"] == "line", "x"]) == {0.0}
+    assert results["length"].placeholder is None and results["length"].missing
+
+
 def test_no_checkpoints_placeholder(tables):
     wr = tables[0]
-    res = P.evolution(wr[wr["kind"] != "checkpoint"])
+    res = P.evolution(wr[wr["kind"] != "checkpoint"], None, OPTS)
     assert res.placeholder and "checkpoint" in res.placeholder
+
+
+def _write(df: pd.DataFrame, path: Path) -> Path:
+    df.to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture(scope="module")
 def cli_out(tables, tmp_path_factory):
     """All four figures written by the CLI, config given as JSON text (as the workflow does)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("plots_cli", REPO / "scripts" / "plots.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
     wr, groups, diffs = tables
     tmp = tmp_path_factory.mktemp("cli")
-    paths = {}
-    for name, df in {"win_rates": wr[wr["kind"] != "checkpoint"], "groups": groups, "diffs": diffs,
-                     "evolution": wr[wr["kind"] == "checkpoint"]}.items():
-        paths[name] = tmp / f"{name}.csv"
-        df.to_csv(paths[name], index=False)
-    config = {"experiment": "t", "data": {"reference_arm": "maj"}, "eval": {"baseline": "reference"},
-              "plots": {"formats": ["png"], "dpi": 50, "width_in": 6.8, "ci": 95}}  # PDF: placeholder test
+    paths = {name: _write(df, tmp / f"{name}.csv") for name, df in {
+        "win_rates": wr[wr["kind"] != "checkpoint"], "groups": groups, "diffs": diffs,
+        "evolution": wr[wr["kind"].isin(["checkpoint", "dpo"])]}.items()}
+    config = job_config(load_config(), "plots")
+    config["eval"]["baseline"] = "reference"
+    config["plots"].update(formats=["png"], dpi=50)  # PDF: placeholder test
     out = tmp / "plots"
-    rc = cli.main(["--config-json", json.dumps(config), "--win-rates", str(paths["win_rates"]),
-                   "--groups", str(paths["groups"]), "--diffs", str(paths["diffs"]),
-                   "--evolution", str(paths["evolution"]), "--out-dir", str(out), "--no-wandb"])
+    rc = load_script("plots").main([
+        "--config-json", json.dumps(config), "--win-rates", str(paths["win_rates"]), "--groups", str(paths["groups"]),
+        "--diffs", str(paths["diffs"]), "--evolution", str(paths["evolution"]), "--out-dir", str(out), "--no-wandb"])
     assert rc == 0
     return out
 
@@ -296,46 +335,104 @@ def test_cli_writes_every_file(cli_out):
     assert set(ev["element"]) == {"line", "final", "hline"}
 
 
-def test_columns_match_the_win_rate_step():
-    """The columns read here are the ones prefsweep.winrate writes."""
-    winrate = pytest.importorskip("prefsweep.winrate")
-    read = {"mean_words", "baseline_mean_words", "flip_rate", "ci_low", "ci_high", "judge", "baseline", "seed", "step"}
-    assert set(P._REQUIRED["win_rates"]) | read <= set(winrate.WIN_RATE_COLUMNS)
-    assert set(P._REQUIRED["groups"]) <= set(winrate.GROUP_COLUMNS)
-    assert set(P._REQUIRED["diffs"]) | {"arm", "ref_arm", "judge", "n_seeds", "ci_low", "ci_high"} <= set(
-        winrate.DIFF_COLUMNS)
+def test_real_run_tables_to_figures(tmp_path):
+    """A real small run: the electorate's judgments -> scripts/win_rates.py main() (win rates and
+    evolution tables) -> scripts/plots.py main() -> figures whose values are the tables'."""
+    run = EvalRun(tmp_path / "run")
+    ev = tmp_path / "eval"
+    win_rates = load_script("win_rates")
+    win_rates.main(run.argv(run.finals, ev))
+    win_rates.main(run.argv(run.checkpoints + run.finals, ev, name="evolution"))
+    out = tmp_path / "plots"
+    config = job_config(run.config, "plots")
+    config["plots"].update(formats=["png"], dpi=50)
+    rc = load_script("plots").main([
+        "--config-json", json.dumps(config), "--win-rates", str(ev / "win_rates.csv"),
+        "--groups", str(ev / "win_rates_groups.csv"), "--diffs", str(ev / "arm_differences.csv"),
+        "--evolution", str(ev / "evolution.csv"), "--out-dir", str(out), "--no-wandb"])
+    assert rc == 0
+    done = json.loads((out / "done.json").read_text())
+    assert done["placeholders"] == {} and not done.get("missing")
+    table = read_table(ev / "win_rates.csv", WIN_RATE_COLUMNS)
+    evo = read_table(ev / "evolution.csv", WIN_RATE_COLUMNS)
+    # Figure 1: each point is the mean over seeds of the table's rows of that cell.
+    fig1 = pd.read_csv(out / "win_rate_vs_pairs.csv", keep_default_na=False, na_values=[""])
+    a = fig1[(fig1["panel"] == "a") & (fig1["element"] == "line")]
+    expected = table[table.arm != ""].groupby(["arm", "matching", "size"])[["n_pairs", "win_rate"]].mean()
+    assert len(a) == len(expected)
+    for _, r in a.iterrows():
+        cell = expected.loc[(r["arm"], r["matching"], r["size"])]
+        assert (r["x"], r["y"]) == pytest.approx((cell["n_pairs"], cell["win_rate"]))
+    b = fig1[(fig1["panel"] == "b") & (fig1["element"] == "line")]
+    diffs = read_table(ev / "arm_differences.csv", DIFF_COLUMNS)
+    assert sorted(b["y"]) == pytest.approx(sorted(diffs["diff"]))
+    # Figure 2: every curve ends at the final models' real step, with their mean win rate.
+    fig2 = pd.read_csv(out / "evolution.csv", keep_default_na=False, na_values=[""])
+    finals = evo[evo.kind == "dpo"].groupby(["arm", "matching", "size"]).agg(step=("step", "mean"),
+                                                                             y=("win_rate", "mean"))
+    for (arm, matching, size), f in finals.iterrows():
+        cell = fig2[(fig2["arm"] == arm) & (fig2["matching"] == matching) & (fig2["size"] == size)]
+        line = cell[cell["element"] == "line"].sort_values("x")
+        star = cell[cell["element"] == "final"]
+        assert line["x"].iloc[-1] == f["step"] == star["x"].item()
+        assert line["y"].iloc[-1] == pytest.approx(f["y"]) == star["y"].item()
+        assert line["x"].iloc[0] == 0 and len(line) == 3  # zero point, the kept checkpoint, the final
+    # Figure 3 and 4 draw the groups table and the answer lengths.
+    fig3 = pd.read_csv(out / "groups.csv", keep_default_na=False, na_values=[""])
+    groups = read_table(ev / "win_rates_groups.csv", GROUP_COLUMNS)
+    assert set(fig3.loc[fig3["element"] == "bar", "group"]) == set(groups.group)
+    fig4 = pd.read_csv(out / "length.csv", keep_default_na=False, na_values=[""])
+    la = fig4[(fig4["panel"] == "a") & (fig4["element"] == "line")]
+    words = table[table.arm != ""].groupby(["arm", "matching", "size"])["mean_words"].mean()
+    assert sorted(la["y"]) == pytest.approx(sorted(words))
 
 
-def test_options_reject_unknown_keys():
-    with pytest.raises(ValueError, match="unknown key"):
-        P.PlotOptions.from_config({"dpi": 100, "colour": "red"})
-    with pytest.raises(ValueError, match="formats"):
-        P.PlotOptions.from_config({"formats": ["jpg"]})
-    assert P.PlotOptions.from_config({"formats": ["png"], "ci": 90}).interval_name == "t90 over seeds"
+def test_options_come_from_the_config_slice():
+    cfg = job_config(load_config(), "plots")
+    opts = P.PlotOptions.from_config(cfg)
+    assert list(P.PlotOptions.__dataclass_fields__) == list(cfg["plots"])  # the schema's keys, no others
+    assert opts.formats == tuple(cfg["plots"]["formats"]) and opts.interval_name == f"t{cfg['plots']['ci']:g} over seeds"
+    for key in cfg["plots"]:
+        broken = json.loads(json.dumps(cfg))
+        del broken["plots"][key]
+        with pytest.raises(ConfigError, match=f"config key plots.{key}: missing"):
+            P.PlotOptions.from_config(broken)
+    broken = json.loads(json.dumps(cfg))
+    broken["plots"]["colour"] = "red"
+    with pytest.raises(ConfigError, match=r"plots: unknown key\(s\) \['colour'\]"):
+        P.PlotOptions.from_config(broken)
+    with pytest.raises(ConfigError, match="config key plots: missing"):
+        P.PlotOptions.from_config({})
+
+
+def test_no_default_options():
+    """Options are passed explicitly: no PlotOptions() default, no field defaults."""
+    import dataclasses
+    import inspect
+
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(P.PlotOptions))
+    for name, fn in inspect.getmembers(P, inspect.isfunction):
+        for param in inspect.signature(fn).parameters.values():
+            assert not isinstance(param.default, P.PlotOptions), (name, param.name)
+        assert "ci" not in inspect.signature(fn).parameters or \
+            inspect.signature(fn).parameters["ci"].default is inspect.Parameter.empty, name
 
 
 def test_mixed_comparisons_fail(tables):
     wr = tables[0].copy()
     wr.loc[wr.index[:2], "baseline"] = "sft"
     with pytest.raises(ValueError, match="mixes judges/baselines"):
-        P.win_rate_vs_pairs(wr)
+        P.win_rate_vs_pairs(wr, None, OPTS, "maj")
 
 
-def test_secrets_not_logged(monkeypatch):
-    cfg = {"eval": {"judge": {"api_key": "sk-x", "model": "gpt-4"}}, "wandb": {"mode": "disabled"}}
-    assert P.scrub_secrets(cfg)["eval"]["judge"] == {"api_key": "<redacted>", "model": "gpt-4"}
-    assert P.log_to_wandb(cfg, {}, {}, "unused") is None
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    assert P.wandb_settings({}, "d")["mode"] == "offline"
+def test_plots_wandb_disabled_imports_nothing(monkeypatch):
+    import sys
 
+    from prefsweep.tracking import log_plots_to_wandb
 
-def test_options_from_the_workflow_slice(default_config):
-    """The plots job's config slice (what the rule passes as --config-json) gives valid options."""
-    from prefsweep.config import job_config_json
-
-    config = P.parse_config_arg(job_config_json(default_config, "plots"))
-    assert P.PlotOptions.from_config(config["plots"]) == P.PlotOptions.from_config(default_config["plots"])
-    assert config["data"]["reference_arm"] == default_config["data"]["reference_arm"]
+    monkeypatch.delitem(sys.modules, "wandb", raising=False)
+    assert log_plots_to_wandb({"experiment": "t", "wandb": {"mode": "disabled"}}, {}, {}, "unused") is None
+    assert "wandb" not in sys.modules
 
 
 @pytest.mark.parametrize("caption", sorted((REPO / "workflow" / "report").glob("*.rst")), ids=lambda p: p.name)

@@ -1,31 +1,49 @@
-"""Win rates, CIs, flips, ties, validation, zero point, arm differences, groups, wandb."""
+"""Win rates, CIs, flips, ties, validation, zero point, arm differences, groups, inputs, wandb."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import re
 from contextlib import redirect_stdout
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest_eval import load_script
+from conftest_eval import EvalRun, load_script, write_answers
 
+from prefsweep.config import ConfigError, job_config
+from prefsweep.paths import parse_model_id
+from prefsweep.tracking import log_win_rates_to_wandb
 from prefsweep.winrate import (
+    DIFF_COLUMNS,
+    GROUP_COLUMNS,
+    WIN_RATE_COLUMNS,
+    FinalRun,
+    InputError,
     JudgmentError,
+    ModelInputs,
     arm_differences,
     bootstrap_ci,
     judgment_frames,
-    log_to_wandb,
     outcome,
+    read_table,
     win_rate_tables,
 )
+from tests.conftest import REPO, load_config
 
-CONFIG = {"experiment": "t", "data": {"reference_arm": "maj"}, "dpo": {"init": "sft"},
-          "eval": {"baseline": "zero", "judge": {"type": "electorate"}, "bootstrap": {"n": 500, "seed": 0}},
-          "wandb": {"mode": "disabled"}}
+
+def _config(**eval_over) -> dict:
+    cfg = job_config(load_config(), "win_rates")
+    cfg["eval"]["bootstrap"]["n"] = 500
+    cfg["eval"].update(eval_over)
+    return cfg
+
+
+CONFIG = _config()
 JUDGE = ["electorate", "weighted-majority"]
 A, B = "dpo-maj-shared-n4-seed1", "dpo-sc-prompt-n4-seed1"
 
@@ -51,9 +69,25 @@ TABLE_A = recs(A, [W, FLIP, T, L])  # 1 win, 2 ties (one a flip), 1 loss
 TABLE_B = recs(B, [W, W, ERR, W])  # 3 wins, 1 error
 
 
-def tables(records, config=CONFIG, **kw):
+def inputs_for(records, steps=None, n_pairs=None) -> ModelInputs:
+    """Metadata for every model of ``records``: answers of 1 word, n_pairs = size unless given,
+    final step 10 unless given."""
+    ids = {r["model_1"] for r in records} | {r["model_2"] for r in records} | {"sft"}
+    cells, finals = {}, {}
+    for m in ids:
+        if m == "reference":
+            continue
+        c = parse_model_id(m)
+        if c.kind in ("dpo", "checkpoint"):
+            cells[(c.arm, c.matching, c.size)] = (n_pairs or {}).get((c.arm, c.matching, c.size), c.size)
+        if c.kind == "dpo":
+            finals[m] = FinalRun(m, (steps or {}).get(m, 10), None, f"{m}/run_info.json")
+    return ModelInputs(dict.fromkeys(ids, 1.0), cells, finals)
+
+
+def tables(records, config=CONFIG, inputs=None, **kw):
     q, g = judgment_frames(records)
-    return win_rate_tables(q, g, config, **kw)
+    return win_rate_tables(q, g, config, inputs or inputs_for(records), **kw)
 
 
 def test_outcome_follows_fastchat():
@@ -64,10 +98,11 @@ def test_outcome_follows_fastchat():
 
 def test_known_table():
     table, _ = tables(TABLE_A + TABLE_B)
+    assert tuple(table.columns) == WIN_RATE_COLUMNS
     a = table[table.model_id == A].iloc[0]
     assert (a.wins, a.ties, a.losses, a.errors, a.n) == (1, 2, 1, 0, 4)
     assert a.win_rate == 0.5 and a.flip_rate == 0.25
-    assert (a.kind, a.arm, a.matching, a["size"], a.seed) == ("dpo", "maj", "shared", 4, 1)
+    assert (a.kind, a.arm, a.matching, a["size"], a.seed, a.step) == ("dpo", "maj", "shared", 4, 1, 10)
     assert a.baseline == "sft" and a.judge == "electorate" and a.judge_prompt == "weighted-majority"
     b = table[table.model_id == B].iloc[0]
     assert (b.wins, b.ties, b.losses, b.errors, b.n) == (3, 0, 0, 1, 3)
@@ -89,6 +124,28 @@ def test_matches_fastchat_show_result(tmp_path):
     table, _ = tables(TABLE_A + TABLE_B)
     ours = dict(zip(table.model_id, table.win_rate))
     assert theirs == {A: ours[A], B: ours[B]}
+
+
+def test_matches_fastchat_show_result_on_electorate_judgments(tmp_path):
+    """The real electorate judge's files, read by FastChat and by us: the same win rates."""
+    from fastchat.llm_judge.show_result import display_result_pairwise
+
+    run = EvalRun(tmp_path / "run")
+    models = run.finals[:4]
+    path = tmp_path / "all.jsonl"
+    path.write_text("".join(run.judgments[m].read_text() for m in models))
+    buf = io.StringIO()
+    # Long model ids: keep FastChat's printed table on one line per model.
+    with redirect_stdout(buf), pd.option_context("display.width", 1000, "display.max_columns", 20):
+        display_result_pairwise(SimpleNamespace(input_file=str(path), baseline_model=run.baseline, model_list=None,
+                                                bench_name="x", judge_model="x"))
+    theirs = {m[1]: float(m[2]) for m in re.finditer(r"^(\S+)\s+\d+\s+\d+\s+\d+\s+\S+\s+\S+\s+(\S+)$",
+                                                     buf.getvalue(), re.M)}
+    out = tmp_path / "eval"
+    load_script("win_rates").main(run.argv(models, out))
+    table = read_table(out / "win_rates.csv", WIN_RATE_COLUMNS)
+    ours = dict(zip(table.model_id, table.win_rate))
+    assert theirs == pytest.approx({m: ours[m] for m in models})
 
 
 def test_bootstrap_ci_known_values():
@@ -113,6 +170,7 @@ def test_ci_does_not_depend_on_record_order():
     (TABLE_A + TABLE_B + [rec(B, "q9", *W)], f"model {B} .*unexpected question|model {A} .*not judged"),
     (TABLE_A[:3] + [rec(A, "q3", *W, baseline="base")], f"model {A} .*several baselines"),
     (recs(A, [W, W, W, W], baseline="base"), f"model {A} .*expected baseline 'sft'"),
+    (recs(A, [ERR] * 4), f"no valid verdicts for model {A} in judgments: 4 of 4 judgments malformed"),
 ])
 def test_bad_counts_rejected_with_model_named(bad, message):
     with pytest.raises(JudgmentError, match=message):
@@ -131,57 +189,93 @@ def test_questions_file_sets_the_expected_set():
         tables(TABLE_A, questions=["q0", "q1", "q2", "q3", "q4"])
 
 
-def _manifests(tmp_path, cells):
-    for arm, matching, size, n in cells:
-        d = tmp_path / "data" / arm / matching / f"n{size}"
-        d.mkdir(parents=True)
-        (d / "manifest.json").write_text(json.dumps({"arm": arm, "matching": matching, "size": size, "n_pairs": n}))
-    return tmp_path / "data"
-
-
-def _answers(d, model, texts):
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{model}.jsonl").write_text("".join(
-        json.dumps({"question_id": f"q{i}", "answer_id": "x", "model_id": model,
-                    "choices": [{"index": 0, "turns": [t]}], "tstamp": 0}) + "\n" for i, t in enumerate(texts)))
-
-
 def test_zero_point_is_size_zero_on_every_line(tmp_path):
-    data = _manifests(tmp_path, [("maj", "shared", 4, 4), ("sc", "prompt", 4, 2)])
-    ans = tmp_path / "eval" / "model_answer"
-    _answers(ans, A, ["one two", "one two three", "a", "b"])
-    _answers(ans, B, ["x"] * 4)
-    _answers(ans, "sft", ["a b c d"] * 4)
-    table, _ = tables(TABLE_A + TABLE_B, answers_dir=ans, manifests_dir=data)
+    """Metadata from real files: manifests (their own fields), run_info (job, global_step), answers."""
+    from prefsweep.io import save_run_info
+
+    manifests = []
+    for arm, matching, size, n in [("maj", "shared", 4, 4), ("sc", "prompt", 4, 2)]:
+        p = tmp_path / f"m-{arm}.json"  # any name: the fields say which series it is
+        p.write_text(json.dumps({"arm": arm, "matching": matching, "size": size, "n_pairs": n}))
+        manifests.append(p)
+    runs = []
+    for model, step in ((A, 6), (B, 7)):
+        c = parse_model_id(model)
+        d = tmp_path / "runs" / model
+        d.mkdir(parents=True)
+        runs.append(save_run_info(d, {}, job={"arm": c.arm, "matching": c.matching, "size": c.size, "seed": c.seed},
+                                  global_step=step, wandb_run_id=None))
+    ans = tmp_path / "answers"
+    for model, n in ((A, 1), (B, 2), ("sft", 3)):
+        write_answers(ans / f"{model}.jsonl", model, n, n_questions=4)
+    inputs = ModelInputs.from_files(sorted(ans.iterdir()), manifests, runs)
+    table, _ = tables(TABLE_A + TABLE_B, inputs=inputs)
     zero = table[table.zero_point]
     assert list(zip(zero.arm, zero.matching)) == [("maj", "shared"), ("sc", "prompt")]
     assert (zero["size"] == 0).all() and (zero.n_pairs == 0).all() and (zero.model_id == "sft").all()
     assert (zero.win_rate == 0.5).all() and (zero.n == 4).all() and (zero.ties == 4).all()
-    a = table[table.model_id == A].iloc[0]
-    assert a.n_pairs == 4 and table[table.model_id == B].iloc[0].n_pairs == 2
-    assert a.mean_words == pytest.approx(7 / 4) and a.baseline_mean_words == 4.0
+    assert zero.step.isna().all()
+    a, b = (table[table.model_id == m].iloc[0] for m in (A, B))
+    assert (a.n_pairs, a.step, b.n_pairs, b.step) == (4, 6, 2, 7)
+    words = {m: np.mean([len(r["choices"][0]["turns"][0].split()) for r in map(json.loads, open(ans / f"{m}.jsonl"))])
+             for m in (A, "sft")}
+    assert a.mean_words == pytest.approx(words[A]) and a.baseline_mean_words == pytest.approx(words["sft"])
     assert list(table.columns[:8]) == ["model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step"]
 
 
-def test_zero_point_judged_against_reference(tmp_path):
-    cfg = {**CONFIG, "eval": {**CONFIG["eval"], "baseline": "reference"}}
+def test_zero_point_judged_against_reference():
+    cfg = _config(baseline="reference")
     records = recs(A, [W, W, L, L], baseline="reference") + recs("sft", [L, L, T, W], baseline="reference")
-    data = _manifests(tmp_path, [("maj", "shared", 4, 4)])
-    table, _ = tables(records, config=cfg, manifests_dir=data)
+    table, _ = tables(records, config=cfg)
     z = table[table.model_id == "sft"].iloc[0]
     assert z.zero_point and z["size"] == 0 and z.arm == "maj" and z.win_rate == 0.375
+    with pytest.raises(JudgmentError, match="expected baseline 'reference'"):
+        tables(recs(A, [W] * 4, baseline="sft"), config=cfg)
 
 
-def test_missing_manifest_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="manifest.json: series manifest not found"):
-        tables(TABLE_A, manifests_dir=tmp_path)
+def test_missing_inputs_name_the_model_and_the_flag():
+    inputs = inputs_for(TABLE_A + TABLE_B)
+    bare = ModelInputs({"sft": 1.0}, {}, {})
+    with pytest.raises(InputError) as err:
+        tables(TABLE_A + TABLE_B, inputs=bare)
+    msg = str(err.value)
+    for model in (A, B):
+        assert f"model {model}: no series manifest" in msg and "--manifests" in msg
+        assert f"model {model}: no run_info.json among --run-info" in msg
+        assert f"model {model}: no answers file {model}.jsonl among --answers" in msg
+    no_baseline = ModelInputs({A: 1.0, B: 1.0}, inputs.n_pairs, inputs.finals)
+    with pytest.raises(InputError, match=r"model sft \(the baseline\): no answers file sft.jsonl among --answers"):
+        tables(TABLE_A + TABLE_B, inputs=no_baseline)
 
 
-def test_checkpoint_rows_carry_step(tmp_path):
-    data = _manifests(tmp_path, [("maj", "shared", 4, 4)])
-    table, _ = tables(recs(A + "-step20", [W, W, W, L]), manifests_dir=data)
+def test_missing_config_key_is_named():
+    cfg = copy.deepcopy(CONFIG)
+    del cfg["eval"]["bootstrap"]["n"]
+    with pytest.raises(ConfigError, match="config key eval.bootstrap.n: missing"):
+        tables(TABLE_A, config=cfg)
+    q, _ = judgment_frames(TABLE_A)
+    del cfg["data"]["reference_arm"]
+    cfg["eval"]["bootstrap"]["n"] = 500
+    with pytest.raises(ConfigError, match="config key data.reference_arm"):
+        arm_differences(q, cfg)
+
+
+def test_checkpoint_rows_carry_step():
+    table, _ = tables(recs(A + "-step20", [W, W, W, L]))
     row = table[table.kind == "checkpoint"].iloc[0]
     assert row.step == 20 and row.win_rate == 0.75
+
+
+def test_checkpoint_at_the_final_step_is_the_final_model():
+    """Both judged (an old run): one row at that step, the final model's; earlier ones stay."""
+    records = recs(A, [W, W, W, W]) + recs(A + "-step10", [W, W, W, W]) + recs(A + "-step5", [L, L, W, W])
+    g = ({"concise": "model_1"}, {"concise": "model_1"})
+    records = [{**r, "g1_group_winners": g[0], "g2_group_winners": g[1]} for r in records]
+    table, groups = tables(records, inputs=inputs_for(records, steps={A: 10}))
+    assert [m for m in table.model_id if m != "sft"] == [A + "-step5", A]
+    assert table.set_index("model_id").loc[A, "step"] == 10
+    assert not table.duplicated(["arm", "matching", "size", "seed", "step"]).any()
+    assert A + "-step10" not in set(groups.model_id)
 
 
 def test_arm_differences_paired_over_questions_and_seeds():
@@ -189,7 +283,9 @@ def test_arm_differences_paired_over_questions_and_seeds():
     records = (recs(A, [W, FLIP, T, L]) + recs(B, [W, W, ERR, W])
                + recs(A2, [L, L, L, L]) + recs(B2, [W, W, W, W]))
     q, _ = judgment_frames(records)
-    d = arm_differences(q, CONFIG).iloc[0]
+    diffs = arm_differences(q, CONFIG)
+    assert tuple(diffs.columns) == DIFF_COLUMNS
+    d = diffs.iloc[0]
     assert (d.arm, d.matching, d.ref_arm, d["size"], d.seeds, d.n_seeds) == ("sc", "prompt", "maj", 4, "1;2", 2)
     # seed 1: d = [0, .5, (error), 1]; seed 2: d = [1, 1, 1, 1]
     assert d["diff"] == pytest.approx(5.5 / 7) and d.n_questions == 4
@@ -207,6 +303,7 @@ def test_group_win_rates():
     g = ({"concise": "model_1", "playful": "model_2"}, {"concise": "model_1", "playful": "tie"})
     records = [rec(A, f"q{i}", *W, groups=g) for i in range(4)]
     _, groups = tables(records)
+    assert tuple(groups.columns) == GROUP_COLUMNS
     c = groups[(groups.model_id == A) & (groups.group == "concise")].iloc[0]
     p = groups[(groups.model_id == A) & (groups.group == "playful")].iloc[0]
     assert c.win_rate == 1.0 and (p.win_rate, p.ties, p.flip_rate) == (0.5, 4, 1.0)
@@ -216,16 +313,12 @@ def test_group_win_rates():
 
 def test_wandb_attaches_to_training_run(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-value")
-    run = tmp_path / "dpo" / "maj" / "shared" / "n4" / "seed1" / "final"
-    run.mkdir(parents=True)
-    (run / "run_info.json").write_text(json.dumps({"wandb_run_id": "dpo-maj-shared-n4-seed1-abc"}))
     q, g = judgment_frames(TABLE_A + TABLE_B)
-    data = _manifests(tmp_path, [("maj", "shared", 4, 4), ("sc", "prompt", 4, 2)])
-    table, groups = win_rate_tables(q, g, CONFIG, manifests_dir=data)
+    table, groups = win_rate_tables(q, g, CONFIG, inputs_for(TABLE_A + TABLE_B))
     cfg = {**CONFIG, "wandb": {"mode": "offline", "project": "p"},
            "eval": {**CONFIG["eval"], "judge": {"type": "llm", "api_key": "sk-very-secret-value"}}}
-    out = log_to_wandb(table, arm_differences(q, CONFIG), groups, cfg, wandb_dir=tmp_path / "wandb",
-                       runs_dir=tmp_path / "dpo")
+    out = log_win_rates_to_wandb(table, arm_differences(q, CONFIG), groups, cfg, wandb_dir=tmp_path / "wandb",
+                                 run_ids={A: "dpo-maj-shared-n4-seed1-abc"})
     assert out["attached"] == {A: "dpo-maj-shared-n4-seed1-abc"} and out["eval_run"]
     runs = sorted(p.name for p in (tmp_path / "wandb" / "wandb").glob("offline-run-*"))
     assert any(r.endswith("-dpo-maj-shared-n4-seed1-abc") for r in runs) and len(runs) == 2
@@ -234,28 +327,107 @@ def test_wandb_attaches_to_training_run(tmp_path, monkeypatch):
             assert b"sk-very-secret-value" not in f.read_bytes(), f
 
 
+def test_wandb_init_leaves_the_entity_to_the_environment(tmp_path, monkeypatch):
+    """The workflow exports WANDB_ENTITY; wandb.init must not be handed another (or None)."""
+    import wandb
+
+    calls = []
+
+    class FakeRun:
+        id = "eval-id"
+        summary = {}
+
+        def log(self, payload):
+            pass
+
+        def finish(self):
+            pass
+
+    monkeypatch.setattr(wandb, "init", lambda **kw: calls.append(kw) or FakeRun())
+    monkeypatch.setenv("WANDB_ENTITY", "my-team")
+    table, groups = tables(TABLE_A)
+    cfg = {**CONFIG, "wandb": {"mode": "offline", "project": "p"}}
+    log_win_rates_to_wandb(table, arm_differences(judgment_frames(TABLE_A)[0], CONFIG), groups, cfg,
+                           wandb_dir=tmp_path, run_ids={A: "rid"})
+    assert len(calls) == 2 and all(c.get("entity") in (None, "my-team") for c in calls)
+    monkeypatch.delenv("WANDB_ENTITY")
+    calls.clear()
+    log_win_rates_to_wandb(table, arm_differences(judgment_frames(TABLE_A)[0], CONFIG), groups, cfg,
+                           wandb_dir=tmp_path, run_ids={})
+    assert calls and all("entity" not in c for c in calls)
+
+
 def test_script_end_to_end(tmp_path):
-    data = _manifests(tmp_path, [("maj", "shared", 4, 4), ("sc", "prompt", 4, 2)])
-    ans = tmp_path / "eval" / "model_answer"
-    for m in (A, B, "sft"):
-        _answers(ans, m, ["w"] * 4)
-    jdir = tmp_path / "eval" / "model_judgment" / "electorate_pair"
-    jdir.mkdir(parents=True)
-    for m, rs in ((A, TABLE_A), (B, TABLE_B)):
-        (jdir / f"{m}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rs))
-    (tmp_path / "c.json").write_text(json.dumps(CONFIG))
-    ev = tmp_path / "eval"
-    argv = ["--config-json", str(tmp_path / "c.json"), "--judgments", *map(str, sorted(jdir.iterdir())),
-            "--answers-dir", str(ans), "--manifests-dir", str(data), "--out", str(ev / "win_rates.csv"),
-            "--diff-out", str(ev / "arm_differences.csv"), "--groups-out", str(ev / "win_rates_groups.csv"),
-            "--no-wandb"]
-    load_script("win_rates").main(argv)
-    table = pd.read_csv(ev / "win_rates.csv")
-    assert len(table) == 4 and set(table.model_id) == {A, B, "sft"}
-    first = (ev / "win_rates.csv").read_bytes()
-    load_script("win_rates").main(argv)
-    assert (ev / "win_rates.csv").read_bytes() == first
-    assert pd.read_csv(ev / "arm_differences.csv").shape[0] == 1
-    (jdir / "dup.jsonl").write_text(json.dumps(TABLE_B[0]) + "\n")
-    with pytest.raises(JudgmentError, match=f"model {B}"):
-        load_script("win_rates").main([*argv[:3], *map(str, sorted(jdir.iterdir())), *argv[-13:]])
+    """The real electorate's judgment files through scripts/win_rates.py main(): explicit files."""
+    run = EvalRun(tmp_path / "run")
+    out = tmp_path / "eval"
+    argv = run.argv(run.finals, out)
+    script = load_script("win_rates")
+    script.main(argv)
+    for name, columns in (("win_rates", WIN_RATE_COLUMNS), ("arm_differences", DIFF_COLUMNS),
+                          ("win_rates_groups", GROUP_COLUMNS)):
+        assert tuple(pd.read_csv(out / f"{name}.csv").columns) == columns
+    table = read_table(out / "win_rates.csv", WIN_RATE_COLUMNS)
+    dpo = table[table.kind == "dpo"]
+    assert set(dpo.model_id) == set(run.finals) and len(table) == len(run.finals) + 3  # + zero point per line
+    assert dict(zip(dpo.model_id, dpo.step)) == {m: run.final_steps[m] for m in run.finals}
+    first = (out / "win_rates.csv").read_bytes()
+    script.main(argv)
+    assert (out / "win_rates.csv").read_bytes() == first
+    assert len(pd.read_csv(out / "arm_differences.csv")) == 4  # sc prompt/size x 2 sizes
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text(run.judgments[run.finals[0]].read_text().splitlines()[0] + "\n")
+    i = argv.index("--answers")
+    with pytest.raises(SystemExit, match=f"model {run.finals[0]} .*{dup}.*: 1 question\\(s\\) judged more than once"):
+        script.main([*argv[:i], str(dup), *argv[i:]])
+
+
+@pytest.mark.parametrize("flag, missing, message", [
+    ("--manifests", "data/maj/shared/n64/manifest.json", "no series manifest for maj/shared/n64 among --manifests"),
+    ("--run-info", "dpo/maj/shared/n64/seed1/final/run_info.json",
+     "model dpo-maj-shared-n64-seed1: no run_info.json among --run-info"),
+    ("--answers", "eval/model_answer/dpo-maj-shared-n64-seed1.jsonl",
+     "model dpo-maj-shared-n64-seed1: no answers file dpo-maj-shared-n64-seed1.jsonl among --answers"),
+])
+def test_script_reads_only_the_files_it_is_given(tmp_path, flag, missing, message):
+    """The files exist on disk beside the others, but a file left off the command line is missing."""
+    run = EvalRun(tmp_path / "run")
+    argv = [a for a in run.argv(run.finals, tmp_path / "eval") if a != str(tmp_path / "run" / missing)]
+    assert (tmp_path / "run" / missing).is_file()
+    with pytest.raises(SystemExit, match=re.escape(message)):
+        load_script("win_rates").main(argv)
+
+
+def test_evolution_has_final_models_at_their_step(tmp_path):
+    run = EvalRun(tmp_path / "run")
+    out = tmp_path / "eval"
+    load_script("win_rates").main(run.argv(run.checkpoints + run.finals, out, name="evolution"))
+    ev = read_table(out / "evolution.csv", WIN_RATE_COLUMNS)
+    lines = ev[ev.arm != ""]
+    assert not lines[lines.kind != "sft"].duplicated(["arm", "matching", "size", "seed", "step"]).any()
+    finals = lines[lines.kind == "dpo"]
+    assert dict(zip(finals.model_id, finals.step)) == run.final_steps
+    for model, step in run.final_steps.items():
+        run_rows = lines[lines.model_id.str.startswith(model)]
+        assert run_rows.step.max() == step  # the curve ends at the final model
+        assert f"{model}-step{step}" not in set(lines.model_id)  # the same model, kept once
+        assert f"{model}-step{step // 2}" in set(lines.model_id)
+
+
+@pytest.mark.parametrize("caption, columns", [
+    ("win_rates.rst", WIN_RATE_COLUMNS), ("win_rates_groups.rst", GROUP_COLUMNS),
+    ("arm_differences.rst", DIFF_COLUMNS),
+])
+def test_report_caption_names_every_column(caption, columns):
+    text = (REPO / "workflow" / "report" / caption).read_text()
+    assert [c for c in columns if f"``{c}``" not in text] == []
+
+
+def test_columns_are_declared_once():
+    """The table schemas live in prefsweep.winrate; no other module re-declares them."""
+    for path in (Path(REPO) / "prefsweep").glob("*.py"):
+        if path.name == "winrate.py":
+            continue
+        text = path.read_text()
+        assert not re.search(r"^(WIN_RATE|GROUP|DIFF)_COLUMNS\s*=", text, re.M), path
+        assert "mean_length" not in text, path
