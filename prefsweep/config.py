@@ -44,9 +44,9 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "convert": ("experiment", "model"),
     "answers": ("experiment", "prompt_format", "eval.generation"),
     "pair_accuracy": ("experiment", "dpo.max_length"),
-    "judge": ("experiment", "data", "prompt_format", "eval.judge", "eval.baseline"),
-    "win_rates": ("experiment", "data.reference_arm", "dpo.init", "eval.baseline", "eval.judge", "eval.bootstrap"),
-    "plots": ("experiment", "data.reference_arm", "eval.baseline", "eval.judge.type", "plots"),
+    "judge": ("experiment", "data.source", "data.seed", "data.synthetic", "eval.judge"),
+    "win_rates": ("experiment", "data.reference_arm", "dpo.init", "eval.baseline", "eval.bootstrap"),
+    "plots": ("experiment", "data.reference_arm", "plots"),
 }
 
 

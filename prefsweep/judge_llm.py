@@ -35,7 +35,8 @@ times with 10 s sleeps, has no timeout and no cache, so the HTTP call is ours.
 
 Settings
 --------
-Two kinds, kept apart so that only the first can rerun a job (issue 9, finding 7):
+Two kinds, kept apart so that only the first can rerun a job (a retry setting must not rerun
+every judgment, the win rates and the plots):
 
 * :class:`VerdictSettings` (``VERDICT_KEYS``) change what the judge answers: judge model,
   prompt file and name, temperature, max_tokens, cache_malformed. They come from the job's
@@ -78,7 +79,7 @@ job may have answered meanwhile), sends only on a miss, writes the entry, then r
 file and lets go. A key claimed by another job is put aside; once the job's own claims are
 done it waits for each of those keys' locks and takes the cached answer (or, if the other job
 failed or died, sends the request itself). Each unique request is thus sent once however many
-jobs want it (issue 9, finding 5). The OS releases a dead holder's lock, so there are no stale
+jobs want it (two jobs missing the same keys must not pay twice). The OS releases a dead holder's lock, so there are no stale
 locks; a lock file left by a killed job is just taken over. A waiter that gets the lock of a
 file the holder has already removed sees that the path no longer names that file and claims
 afresh, so two jobs never hold a valid claim on one key. (``flock`` is per host on local file

@@ -191,6 +191,18 @@ def test_a_docstring_command_runs_by_hand(run_dir, tmp_path):
     assert json.loads((out / "provenance.json").read_text())["model_id"] == "dpo-maj-shared-n48-seed1"
 
 
+def test_readme_results_come_from_the_tables(run_dir):
+    """The README's results table is this script's output over a run's tables."""
+    proc = subprocess.run([str(BIN / "python"), str(REPO / "scripts/readme_results.py"), "--configfile", CONFIG],
+                          cwd=run_dir, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(run_dir / E2E.table("win_rates"))
+    n48 = table[(table["kind"] == "dpo") & (table["size"] == 48)].set_index("model_id")
+    row = n48.loc["dpo-sc-size-n48-seed1"]
+    assert f"| sc (borda), size-matched | 48 | {row['win_rate']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]" in proc.stdout
+    assert "| zero point (sft) | 0 | 0.50 |" in proc.stdout and "Condorcet winner in" in proc.stdout
+
+
 # -- a killed run, resumed, equals the uninterrupted one --------------------------------------
 
 def _comparable(path: Path) -> bytes:
