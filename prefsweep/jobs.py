@@ -13,6 +13,9 @@ One SFT or DPO job, start to finish (:func:`run_training_job`)::
 The scripts only read their inputs into a :class:`TrainingJob` (:func:`read_sft_corpus`,
 :func:`read_dpo_data`) and call :func:`run_training_job` inside :func:`user_errors`, which turns
 every error a user can fix (config, data, checkpoint, disk full) into a one-line ``SystemExit``.
+A full disk while a checkpoint is written leaves a checkpoint without ``trainer_state.json``
+(removed by the rerun, which resumes from the last complete one); while the final model is
+written, nothing at ``--out`` (:func:`save_atomically`).
 
 ``run_info.json`` of a training output (besides ``config`` and ``versions``)::
 
@@ -260,7 +263,14 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
         make = make_sft_trainer if step == "sft" else make_dpo_trainer
         trainer = make(model, tokenizer, spec.dataset, args, peft_config=peft_config,
                        callbacks=[prune_resume_state_callback()])
-        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        try:
+            result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFullError(f"{spec.checkpoints}: disk full while writing a checkpoint ({exc}). Free space "
+                                    "and rerun: the cut-off checkpoint is removed and training resumes from the "
+                                    "last complete one") from exc
+            raise
         adapter = peft_config is not None
         info = {
             "step": step, "job": job, "seed": seed, "init_model": str(spec.init_model),

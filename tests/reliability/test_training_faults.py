@@ -253,6 +253,35 @@ def test_disk_full_while_saving_leaves_no_model(case, tiny_model, tmp_path, monk
     assert not out.exists() and list(out.parent.iterdir()) == []
 
 
+def test_disk_full_while_writing_a_checkpoint(case, tiny_model, tmp_path, monkeypatch):
+    case.expect("disk full while a checkpoint is written: error saying disk full and naming the checkpoints "
+                "directory; the rerun drops the cut-off checkpoint and resumes from the last complete one")
+    import safetensors
+    import transformers.modeling_utils as mu
+
+    argv = sft_job(tmp_path, tiny_model, lora=False)
+    original, calls = mu.safe_save_file, []
+
+    def full_on_third(state_dict, filename, metadata=None):
+        calls.append(filename)
+        if len(calls) == 3:  # checkpoint-6
+            Path(filename).write_bytes(b"\0" * 100)
+            raise safetensors.SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        return original(state_dict, filename, metadata=metadata)
+
+    monkeypatch.setattr(mu, "safe_save_file", full_on_third)
+    with pytest.raises(SystemExit) as exc:
+        load_script("sft").main(argv)
+    case.observe(exc.value)
+    assert "disk full" in str(exc.value) and str(option(argv, "--checkpoints")) in str(exc.value)
+    assert not option(argv, "--out").exists()
+    assert complete_checkpoint_steps(option(argv, "--checkpoints")) == [2, 4]
+    monkeypatch.setattr(mu, "safe_save_file", original)
+    load_script("sft").main(argv)
+    info = json.loads((option(argv, "--out") / "run_info.json").read_text())
+    assert info["resumed_from"] == "checkpoint-4" and info["global_step"] == 12
+
+
 def test_loaders_use_safetensors_and_no_remote_code(case, tiny_model, tmp_path, monkeypatch):
     case.expect("our loaders never turn on trust_remote_code and read weights from safetensors only; "
                 "every torch.load during a resume is weights_only=True")
@@ -295,8 +324,9 @@ def test_loaders_use_safetensors_and_no_remote_code(case, tiny_model, tmp_path, 
     shutil.rmtree(option(argv, "--out"))
     monkeypatch.setattr(torch, "load", spy_load)
     load_script("sft").main(argv)  # resumes from checkpoint-12: optimizer, scheduler, RNG states
-    case.observe(f"trust_remote_code={sorted({str(s.get('trust_remote_code')) for s in seen})}; "
-                 f"{len(loads)} torch.load calls on resume, weights_only={sorted({str(k.get('weights_only')) for k in loads})}")
+    remote = sorted({str(s.get("trust_remote_code")) for s in seen})
+    weights_only = sorted({str(k.get("weights_only")) for k in loads})
+    case.observe(f"trust_remote_code={remote}; {len(loads)} torch.load calls on resume, weights_only={weights_only}")
     assert loads and all(k.get("weights_only") is True for k in loads)
 
 
@@ -310,7 +340,8 @@ def first_epoch_order(tiny_model: Path, argv: list[str]) -> list[tuple[int, ...]
 
     section = json.loads(option(argv, "--config-json").read_text())["sft"]
     records = read_jsonl(option(argv, "--corpus"))
-    data = Dataset.from_dict({"prompt": [r["prompt"] for r in records], "completion": [r["completion"] for r in records]})
+    data = Dataset.from_dict({"prompt": [r["prompt"] for r in records],
+                              "completion": [r["completion"] for r in records]})
     model, tok = load_model_and_tokenizer(tiny_model)
     args = build_sft_config(section, output_dir=option(argv, "--checkpoints").parent / "order", run_name="sft",
                             report_to="none")

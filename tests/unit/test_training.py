@@ -306,7 +306,8 @@ def test_prompt_longer_than_max_length_stops_ref_logps_and_dpo(tiny_dir, tmp_pat
     with pytest.raises(SystemExit, match=r"pairs.parquet: 2 of 6 prompts have at least dpo.max_length=64 tokens.*"
                                          r"pair_id 'q1\|a>b' \(\d+ tokens\), pair_id 'q4\|a>b'"):
         load_script("ref_logps").main(["--config-json", str(tmp_path / "config.json"), "--model", str(tiny_dir),
-                                       "--pairs", str(tmp_path / "pairs.parquet"), "--out", str(tmp_path / "ref.parquet")])
+                                       "--pairs", str(tmp_path / "pairs.parquet"),
+                                       "--out", str(tmp_path / "ref.parquet")])
     assert not (tmp_path / "ref.parquet").exists()
     ref = pd.DataFrame({"pair_id": [f"q{i}|a>b" for i in range(6)], "ref_chosen_logps": -1.0,
                         "ref_rejected_logps": -2.0})
