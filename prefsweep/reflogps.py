@@ -9,7 +9,8 @@ the chosen and of the rejected completion under the reference policy (the DPO in
 They depend only on the reference model and the pair, not on the DPO run, so one forward pass
 per pair of the arm's largest series serves every size, matching and seed. The computation is
 TRL 1.16 ``DPOTrainer``'s own (``_prepare_dataset`` + ``DataCollatorForPreference`` +
-``compute_ref_log_probs``), so the values equal those TRL would compute itself:
+``compute_ref_log_probs``, reached through :mod:`prefsweep.trl_adapter`), so the values equal
+those TRL would compute itself:
 
 1. the eos token is appended to ``chosen`` / ``rejected`` unless they already end with it;
 2. ``prompt``, ``prompt + chosen`` and ``prompt + rejected`` are tokenized separately (no extra
@@ -21,72 +22,43 @@ TRL 1.16 ``DPOTrainer``'s own (``_prepare_dataset`` + ``DataCollatorForPreferenc
 4. the sum runs over completion tokens (labels other than -100), each scored by the logits at
    the position before it, via TRL's fused log-prob head.
 
+A pair whose prompt alone has ``max_length`` tokens or more has no completion token left (TRL's
+DPO would drop it silently): that is a :class:`~prefsweep.training.DataError` naming the pairs.
+
 Table format (``ref_logps/{arm}.parquet``): ``pair_id`` (str), ``ref_chosen_logps``,
 ``ref_rejected_logps`` (float64), one row per distinct pair_id.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 import torch
 
-log = logging.getLogger(__name__)
+# REF_COLUMNS and tokenize_pair are TRL's (the adapter's); re-exported as this module's table format.
+from prefsweep.trl_adapter import REF_COLUMNS, completion_logps, preference_batches, tokenize_pair
 
-REF_COLUMNS = ("ref_chosen_logps", "ref_rejected_logps")
+__all__ = ["REF_COLUMNS", "TEXT_COLUMNS", "attach_ref_logps", "compute_ref_logps", "dpo_columns", "tokenize_pair",
+           "union_pairs"]
+
 TEXT_COLUMNS = ("prompt", "chosen", "rejected")
 
 
-def tokenize_pair(prompt: str, chosen: str, rejected: str, tokenizer) -> dict[str, list[int]]:
-    """Token ids of one non-conversational pair, as TRL 1.16 ``DPOTrainer._prepare_dataset`` makes them.
-
-    Returns ``{"prompt_ids", "chosen_ids", "rejected_ids"}`` (completions include the eos token).
-    """
-    from trl.data_utils import _tokenize, common_prefix_length
-
-    eos = tokenizer.eos_token
-    if not chosen.endswith(eos):
-        chosen = chosen + eos
-    if not rejected.endswith(eos):
-        rejected = rejected + eos
-    prompt_ids = _tokenize(tokenizer, prompt)["input_ids"]
-    prompt_chosen_ids = _tokenize(tokenizer, prompt + chosen)["input_ids"]
-    prompt_rejected_ids = _tokenize(tokenizer, prompt + rejected)["input_ids"]
-    prompt_len = min(common_prefix_length(prompt_ids, prompt_chosen_ids),
-                     common_prefix_length(prompt_ids, prompt_rejected_ids))
-    return {
-        "prompt_ids": prompt_ids[:prompt_len],
-        "chosen_ids": prompt_chosen_ids[prompt_len:],
-        "rejected_ids": prompt_rejected_ids[prompt_len:],
-    }
-
-
-def _ensure_fused_head(model) -> None:
-    from trl.trainer.utils import add_fused_lm_head
-
-    # add_fused_lm_head wraps model.forward; the plain forward (fused_lm_head=False) is unchanged.
-    if not getattr(model, "_prefsweep_fused_lm_head", False):
-        add_fused_lm_head(model)
-        model._prefsweep_fused_lm_head = True
-
-
-@torch.no_grad()
-def compute_ref_logps(model, tokenizer, pairs: pd.DataFrame, *, max_length: int | None,
-                      truncation_mode: str = "keep_start", batch_size: int = 32,
+def compute_ref_logps(model, tokenizer, pairs: pd.DataFrame, *, max_length: int, key: str, batch_size: int,
                       autocast_dtype: torch.dtype | None = None) -> pd.DataFrame:
     """Summed completion log-probs of ``chosen`` and ``rejected`` under ``model`` for every pair.
 
     ``pairs``: columns pair_id, prompt, chosen, rejected (rendered strings, as in pairs.parquet).
-    ``max_length`` / ``truncation_mode``: those of the DPO runs (config ``dpo.max_length``).
+    ``max_length``: that of the DPO runs (config ``dpo.max_length``, named ``key`` in errors);
+    truncation is TRL's default ``keep_start``, as in the DPO runs.
     ``autocast_dtype``: e.g. ``torch.bfloat16`` to mirror a ``bf16`` DPO run on GPU.
     Returns the ref-logps table (module doc), rows in the order of ``pairs``. ``model`` gets
     TRL's fused log-prob head added to its forward (plain calls are unaffected) and is put in
-    eval mode.
+    eval mode. Raises :class:`~prefsweep.training.DataError` for prompts that fill ``max_length``.
     """
-    from trl.trainer.dpo_trainer import DataCollatorForPreference
+    from prefsweep.training import DataError, prompt_length_message, too_long_prompts
 
     missing = [c for c in ("pair_id", *TEXT_COLUMNS) if c not in pairs.columns]
     if missing:
@@ -95,30 +67,17 @@ def compute_ref_logps(model, tokenizer, pairs: pd.DataFrame, *, max_length: int 
         tokenizer.pad_token = tokenizer.eos_token
     examples = [tokenize_pair(p, c, r, tokenizer)
                 for p, c, r in zip(pairs["prompt"], pairs["chosen"], pairs["rejected"])]
-    if max_length is not None and truncation_mode == "keep_start":
-        n_cut = sum(len(e["prompt_ids"]) >= max_length for e in examples)
-        if n_cut:
-            log.warning("%d pairs have a prompt of >= max_length=%d tokens: no completion token is left "
-                        "(log-prob 0), and DPO drops them", n_cut, max_length)
-    collator = DataCollatorForPreference(pad_token_id=tokenizer.pad_token_id, max_length=max_length,
-                                         truncation_mode=truncation_mode)
-    _ensure_fused_head(model)
+    bad = too_long_prompts([len(e["prompt_ids"]) for e in examples], pairs["pair_id"].astype(str).tolist(), max_length)
+    if bad:
+        raise DataError(prompt_length_message(bad, len(examples), max_length=max_length, key=key, id_name="pair_id"))
     model.eval()
-    device = next(model.parameters()).device
     chosen_out: list[np.ndarray] = []
     rejected_out: list[np.ndarray] = []
-    for start in range(0, len(examples), batch_size):
-        batch = collator(examples[start:start + batch_size])
-        labels = batch["input_ids"].masked_fill(batch["completion_mask"] == 0, -100)
-        ctx = (torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype is not None
-               else torch.autocast(device.type, enabled=False))
-        with ctx:
-            out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                        labels=labels.to(device), use_cache=False, fused_lm_head=True)
-        logps = out.log_probs.sum(dim=1).float().cpu()
-        c, r = logps.chunk(2, dim=0)
-        chosen_out.append(c.numpy())
-        rejected_out.append(r.numpy())
+    for batch in preference_batches(examples, pad_token_id=tokenizer.pad_token_id, max_length=max_length,
+                                    truncation_mode="keep_start", batch_size=batch_size):
+        chosen, rejected = completion_logps(model, batch, autocast_dtype)
+        chosen_out.append(chosen.numpy())
+        rejected_out.append(rejected.numpy())
     n = len(examples)
     return pd.DataFrame({
         "pair_id": pairs["pair_id"].astype(str).to_numpy(),

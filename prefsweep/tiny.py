@@ -22,11 +22,16 @@ from transformers import GPTNeoXConfig, GPTNeoXForCausalLM, PreTrainedTokenizerF
 EOS_TOKEN = "<|endoftext|>"
 PAD_TOKEN = "<|padding|>"
 
-#: Keys of the config section ``model.tiny`` (all required except ``seed``, default 0).
-TINY_KEYS = (
-    "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-    "max_position_embeddings",
-)
+#: Seed of the tiny model's random weights. Not a config key (the schema's ``model.tiny`` has
+#: none): the base model is fixed by its shape; DPO seeds vary the runs.
+TINY_INIT_SEED = 0
+
+
+def tiny_keys() -> tuple[str, ...]:
+    """Keys of the config section ``model.tiny``, from the schema (all required here)."""
+    from prefsweep.config import schema_properties
+
+    return schema_properties("model.tiny")
 
 
 def train_tokenizer(
@@ -67,13 +72,18 @@ def train_tokenizer(
 
 
 def tiny_config(tokenizer: PreTrainedTokenizerFast, cfg: Mapping[str, Any]) -> GPTNeoXConfig:
-    """``GPTNeoXConfig`` from the config section ``model.tiny`` and the tokenizer's special ids."""
-    missing = [k for k in TINY_KEYS if k not in cfg]
+    """``GPTNeoXConfig`` from the config section ``model.tiny`` and the tokenizer's special ids.
+
+    Every schema key of ``model.tiny`` must be there (the workflow fills the defaults); a missing
+    or unknown key raises ``KeyError`` naming it.
+    """
+    keys = tiny_keys()
+    missing = [k for k in keys if k not in cfg]
     if missing:
         raise KeyError(f"model.tiny: missing keys {missing}")
-    unknown = sorted(set(cfg) - set(TINY_KEYS) - {"seed"})
+    unknown = sorted(set(cfg) - set(keys))
     if unknown:
-        raise KeyError(f"model.tiny: unknown keys {unknown} (allowed: {list(TINY_KEYS) + ['seed']})")
+        raise KeyError(f"model.tiny: unknown keys {unknown} (allowed: {list(keys)})")
     if len(tokenizer) > cfg["vocab_size"]:
         raise ValueError(f"tokenizer has {len(tokenizer)} tokens but model.tiny.vocab_size is {cfg['vocab_size']}")
     return GPTNeoXConfig(
@@ -90,18 +100,15 @@ def tiny_config(tokenizer: PreTrainedTokenizerFast, cfg: Mapping[str, Any]) -> G
     )
 
 
-def build_tiny_model(
-    tokenizer: PreTrainedTokenizerFast, cfg: Mapping[str, Any], seed: int | None = None
-) -> GPTNeoXForCausalLM:
+def build_tiny_model(tokenizer: PreTrainedTokenizerFast, cfg: Mapping[str, Any], *, seed: int) -> GPTNeoXForCausalLM:
     """A randomly initialised ``GPTNeoXForCausalLM`` sized by ``cfg`` (= config ``model.tiny``).
 
-    The weights depend only on ``cfg`` and ``seed`` (default ``cfg.get("seed", 0)``); the global
-    torch RNG is left as it was.
+    The weights depend only on ``cfg`` and ``seed`` (the workflow uses :data:`TINY_INIT_SEED`);
+    the global torch RNG is left as it was.
     """
     config = tiny_config(tokenizer, cfg)
-    seed = int(cfg.get("seed", 0)) if seed is None else int(seed)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(int(seed))
         model = GPTNeoXForCausalLM(config)
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id

@@ -1,84 +1,62 @@
-"""SFT and DPO with TRL: trainer configs from the experiment config, resume, wandb.
+"""SFT and DPO with TRL: trainer configs from the experiment config, checkpoints, data checks.
 
-Config sections ``sft`` and ``dpo`` use TRL's own key names (``SFTConfig`` / ``DPOConfig``):
-
-    learning_rate, num_train_epochs, per_device_train_batch_size, gradient_accumulation_steps,
-    warmup_ratio, max_length, save_steps, bf16, lora {enabled, r, lora_alpha, lora_dropout,
-    target_modules}; dpo adds beta, loss_type (and the workflow keys init, seeds).
-
-Optional: gradient_checkpointing (default false, unlike TRL), lr_scheduler_type, logging_steps;
-sft adds seed (data order, default 0). ``warmup_ratio`` is the name TRL users know; transformers 5
-dropped that field and reads a float ``warmup_steps`` in [0, 1) as the same ratio, which is what
-it is mapped to (likewise ``gradient_checkpointing`` -> ``activation_checkpointing``). An unknown
-key is an error, never ignored.
+Config sections ``sft`` and ``dpo`` use TRL's own key names (``SFTConfig`` / ``DPOConfig``); the
+keys a section accepts, their types, bounds and defaults are those of
+``workflow/schemas/config.schema.yaml`` (``$defs/train`` for sft, ``dpo``, ``$defs/lora``), read
+here with :func:`prefsweep.config.schema_properties`. The workflow validates the config and fills
+every default before a job starts, so a section reaching this module must have every key: a
+missing key is an error naming it, and so is an unknown one. ``dpo.seeds`` shapes the DAG and is
+not in a job's slice. ``warmup_ratio`` is the name TRL users know; transformers 5 dropped that
+field and reads a float ``warmup_steps`` in [0, 1) as the same ratio, which is what it is mapped
+to (likewise ``gradient_checkpointing`` -> ``activation_checkpointing``). ``sft.seed`` is SFT's
+data-order seed; a DPO run's seed is its ``seed`` wildcard.
 
 Checkpoints and resume
     A job keeps ``checkpoint-{step}`` directories (every ``save_steps``, none deleted) in its
     checkpoints directory, together with ``fingerprint.json``: a hash of everything the run's
-    result depends on (its config sections, its job wildcards, the sha256 of its input files and
-    library versions). A restarted job resumes from its last *complete* checkpoint only when the
-    stored fingerprint equals its own; otherwise the directory is emptied and training starts over.
-    Trainer writes ``trainer_state.json`` last, so a checkpoint without a readable one was cut off
-    mid-save and is removed. Older checkpoints keep their weights (for the training-evolution
-    evaluation) but lose optimizer/scheduler/RNG states once a newer one is complete.
+    result depends on (its config section, its job wildcards, the sha256 of its input files and
+    data, library versions). A restarted job resumes from its last *complete* checkpoint only when
+    the stored fingerprint equals its own; otherwise the directory is emptied and training starts
+    over. Trainer writes ``trainer_state.json`` last, so a checkpoint without a readable one was
+    cut off mid-save and is removed. Older checkpoints keep their weights (for the
+    training-evolution evaluation) but lose optimizer/scheduler/RNG states once a newer one is
+    complete. The resume itself restores every tensor exactly or fails
+    (:class:`prefsweep.trl_adapter.ExactResumeMixin`), so a resumed run ends with the same weights
+    as an uninterrupted one (bit-identical on CPU; ``tests/reliability/test_training_faults.py``).
 
-Reference log-probs
-    DPO jobs never run the reference model: the reference log-probs of the arm are computed once
-    (``prefsweep.reflogps``, ``scripts/ref_logps.py``) and arrive as the dataset columns
-    ``ref_chosen_logps`` / ``ref_rejected_logps``. With ``precompute_ref_log_probs=True`` TRL 1.16's
-    ``DPOTrainer`` builds no reference model (``ref_model`` stays ``None``, also with PEFT) and its
-    loss reads the columns; but its ``__init__`` still calls ``_precompute_ref_logps``, which
-    recomputes them unless a datasets cache file named by (dataset fingerprint, model hash)
-    exists - never the case for an in-memory dataset, whose cache name is random (and the columns
-    it would add clash with ours). :class:`PrecomputedRefDPOTrainer` replaces that step with a
-    check that the columns are there, skips the hash of every weight TRL computes to name that
-    cache, and refuses to exist if TRL built a reference model anyway (FSDP does).
+Data checks
+    A prompt of ``max_length`` tokens or more leaves no completion token to learn from (TRL's
+    ``keep_start`` truncation cuts the completion, then TRL silently drops the example). That is
+    an error before training (:func:`check_prompt_lengths`), naming the first few records and
+    their lengths; so is a ``max_length`` beyond the model's context.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from prefsweep.config import SHAPE_KEYS, ConfigError, schema_properties
 from prefsweep.io import atomic_write_json, library_versions, sha256_file, sha256_json
-from prefsweep.tracking import scrub_secrets, wandb_settings
 
 log = logging.getLogger(__name__)
 
-#: Keys both training sections accept, with the value used when a key is absent (None: required).
-COMMON_KEYS: dict[str, Any] = {
-    "learning_rate": None,
-    "num_train_epochs": None,
-    "per_device_train_batch_size": None,
-    "gradient_accumulation_steps": 1,
-    "warmup_ratio": 0.0,
-    "max_length": None,
-    "save_steps": None,
-    "bf16": False,
-    "gradient_checkpointing": False,
-    "lr_scheduler_type": "linear",
-    "logging_steps": 10,
-    "lora": {"enabled": False},
-}
-SFT_KEYS: dict[str, Any] = {**COMMON_KEYS, "seed": 0}
-DPO_KEYS: dict[str, Any] = {**COMMON_KEYS, "beta": 0.1, "loss_type": "sigmoid", "init": "sft", "seeds": None}
 #: Keys of a section that are not TrainingArguments fields (handled here or by the workflow).
-NON_TRL_KEYS = ("lora", "warmup_ratio", "init", "seeds")
-
-LORA_KEYS = ("enabled", "r", "lora_alpha", "lora_dropout", "target_modules")
+NON_TRL_KEYS = ("lora", "warmup_ratio", "init", "seed", "beta", "gradient_checkpointing")
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 FINGERPRINT_FILE = "fingerprint.json"
 
+
+class DataError(ValueError):
+    """Training data a job cannot use; the message names the file, the records and what is expected."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,44 +64,58 @@ FINGERPRINT_FILE = "fingerprint.json"
 # --------------------------------------------------------------------------------------------
 
 
-def resolve_section(section: Mapping[str, Any], allowed: Mapping[str, Any], name: str) -> dict[str, Any]:
-    """Section with defaults filled in; unknown or missing required keys raise ``KeyError``."""
+def _check_keys(section: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """The schema keys of section ``name`` that a job slice carries; unknown or missing keys raise
+    :class:`~prefsweep.config.ConfigError` naming them."""
+    if not isinstance(section, Mapping):
+        raise ConfigError(f"{name}: expected a mapping of keys, got {type(section).__name__}")
+    allowed = schema_properties(name)
     unknown = sorted(set(section) - set(allowed))
     if unknown:
-        raise KeyError(f"{name}: unknown keys {unknown} (allowed: {sorted(allowed)})")
-    out = {k: section.get(k, default) for k, default in allowed.items()}
-    missing = sorted(k for k, v in out.items() if v is None and k != "seeds")
+        raise ConfigError(f"{name}: unknown keys {unknown} (allowed: {sorted(allowed)})")
+    required = tuple(k for k in allowed if f"{name}.{k}" not in SHAPE_KEYS)
+    missing = [k for k in required if k not in section]
     if missing:
-        raise KeyError(f"{name}: missing required keys {missing}")
+        raise ConfigError(f"{name}: missing keys {missing} (the workflow fills every key from the schema's "
+                          f"defaults; for a job run by hand use: python -m prefsweep.config {name})")
+    return required
+
+
+def resolve_section(section: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """Training section ``name`` (``sft`` or ``dpo``) of a job's config slice, checked.
+
+    Returns the section's keys in schema order without the DAG-shape keys (``dpo.seeds``): what
+    the run's result depends on. ``lora`` is checked too (:func:`build_lora_config`).
+    """
+    keys = _check_keys(section, name)
+    out = {k: section[k] for k in keys}
     ratio = out["warmup_ratio"]
     if not 0.0 <= float(ratio) < 1.0:
-        raise ValueError(f"{name}.warmup_ratio must be in [0, 1), got {ratio}")
+        raise ConfigError(f"{name}.warmup_ratio must be in [0, 1), got {ratio}")
+    build_lora_config(out["lora"], f"{name}.lora")
     return out
 
 
-def build_lora_config(lora: Mapping[str, Any] | None, name: str = "lora"):
-    """``peft.LoraConfig`` for a causal LM, or ``None`` when ``lora.enabled`` is false.
+def build_lora_config(lora: Mapping[str, Any], name: str):
+    """``peft.LoraConfig`` for a causal LM from section ``name`` (``sft.lora`` / ``dpo.lora``), or
+    ``None`` when ``enabled`` is false. Every schema key must be there (see :func:`resolve_section`).
 
-    Absent keys take PEFT's defaults; ``target_modules: null`` lets PEFT pick the modules it knows
-    for the architecture (``query_key_value`` for GPT-NeoX). ``lm_head`` cannot be a target: TRL's
-    fused log-prob head multiplies by ``lm_head.weight`` directly.
+    ``target_modules: null`` (hand-written slices only; the schema wants a list) lets PEFT pick
+    the modules it knows for the architecture (``query_key_value`` for GPT-NeoX). ``lm_head``
+    cannot be a target: TRL's fused log-prob head multiplies by ``lm_head.weight`` directly.
     """
-    lora = dict(lora or {})
-    unknown = sorted(set(lora) - set(LORA_KEYS))
-    if unknown:
-        raise KeyError(f"{name}: unknown keys {unknown} (allowed: {list(LORA_KEYS)})")
-    if not lora.pop("enabled", False):
+    _check_keys(lora, name)
+    if not lora["enabled"]:
         return None
     from peft import LoraConfig
 
-    kwargs = {k: v for k, v in lora.items() if v is not None}
+    kwargs = {k: v for k, v in lora.items() if k != "enabled" and v is not None}
     return LoraConfig(task_type="CAUSAL_LM", **kwargs)
 
 
 def _trainer_kwargs(section: dict[str, Any], *, output_dir: str | os.PathLike, seed: int, run_name: str,
                     report_to: str | list[str]) -> dict[str, Any]:
-    kwargs = {k: v for k, v in section.items()
-              if k not in NON_TRL_KEYS and k not in ("seed", "beta", "gradient_checkpointing")}
+    kwargs = {k: v for k, v in section.items() if k not in NON_TRL_KEYS}
     kwargs.update(
         output_dir=str(output_dir),
         warmup_steps=float(section["warmup_ratio"]),
@@ -150,100 +142,79 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-def build_sft_config(section: Mapping[str, Any], *, output_dir: str | os.PathLike, run_name: str = "sft",
-                     report_to: str | list[str] = "none"):
-    """``trl.SFTConfig`` from config section ``sft`` (prompt/completion data, completion-only loss)."""
+def build_sft_config(section: Mapping[str, Any], *, output_dir: str | os.PathLike, run_name: str,
+                     report_to: str | list[str]):
+    """``trl.SFTConfig`` from config section ``sft`` (prompt/completion data, completion-only
+    loss); ``sft.seed`` drives data order and adapter init."""
     from trl import SFTConfig
 
-    sec = resolve_section(section, SFT_KEYS, "sft")
+    sec = resolve_section(section, "sft")
     kwargs = _trainer_kwargs(sec, output_dir=output_dir, seed=sec["seed"], run_name=run_name, report_to=report_to)
     return SFTConfig(completion_only_loss=True, **kwargs)
 
 
-def build_dpo_config(section: Mapping[str, Any], *, output_dir: str | os.PathLike, seed: int, run_name: str = "dpo",
-                     report_to: str | list[str] = "none"):
+def build_dpo_config(section: Mapping[str, Any], *, output_dir: str | os.PathLike, seed: int, run_name: str,
+                     report_to: str | list[str]):
     """``trl.DPOConfig`` from config section ``dpo``; ``seed`` drives data order and adapter init.
 
-    ``precompute_ref_log_probs=True``: reference log-probs come from the dataset (see module doc).
+    ``precompute_ref_log_probs=True``: reference log-probs come from the dataset
+    (:class:`prefsweep.trl_adapter.PrecomputedRefDPOTrainer`).
     """
     from trl import DPOConfig
 
-    sec = resolve_section(section, DPO_KEYS, "dpo")
+    sec = resolve_section(section, "dpo")
     kwargs = _trainer_kwargs(sec, output_dir=output_dir, seed=seed, run_name=run_name, report_to=report_to)
     return DPOConfig(beta=float(sec["beta"]), precompute_ref_log_probs=True, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
-# DPO without a reference model
+# Data checks
 # --------------------------------------------------------------------------------------------
 
-@functools.cache
-def _precomputed_ref_trainer_cls():
-    from trl import DPOTrainer
 
-    from prefsweep.reflogps import REF_COLUMNS
-
-    class PrecomputedRefDPOTrainer(DPOTrainer):
-        """``DPOTrainer`` whose reference log-probs are dataset columns, never recomputed.
-
-        Requires ``args.precompute_ref_log_probs=True`` and no ``ref_model``: TRL then keeps
-        ``self.ref_model = None`` and ``_compute_loss`` reads ``ref_chosen_logps`` /
-        ``ref_rejected_logps`` from each batch. The precompute hook only checks the columns.
-        """
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            training_args = kwargs.get("args")
-            if training_args is None or not training_args.precompute_ref_log_probs:
-                raise ValueError("PrecomputedRefDPOTrainer needs a DPOConfig with precompute_ref_log_probs=True")
-            if kwargs.get("ref_model") is not None or len(args) > 1:
-                raise ValueError("PrecomputedRefDPOTrainer takes no ref_model: the reference log-probs are data")
-            with _skip_model_hash():
-                super().__init__(*args, **kwargs)
-            if self.ref_model is not None:  # e.g. FSDP, where TRL loads one for its own precompute
-                raise RuntimeError("TRL built a reference model although the reference log-probs are precomputed")
-
-        def _precompute_ref_logps(self, dataset, name, batch_size):
-            missing = [c for c in REF_COLUMNS if c not in dataset.column_names]
-            if missing:
-                raise ValueError(f"{name} dataset lacks the precomputed reference columns {missing}")
-            return dataset
-
-    return PrecomputedRefDPOTrainer
+def too_long_prompts(lengths: Sequence[int], ids: Sequence[str], max_length: int) -> list[tuple[str, int]]:
+    """``(id, length)`` of the records whose prompt has ``max_length`` tokens or more."""
+    if len(lengths) != len(ids):
+        raise ValueError(f"{len(lengths)} prompt lengths for {len(ids)} record ids")
+    return [(str(i), int(n)) for i, n in zip(ids, lengths) if n >= max_length]
 
 
-@contextlib.contextmanager
-def _skip_model_hash() -> Iterator[None]:
-    """TRL hashes every weight of the policy to name its precompute cache; we have no cache.
+def prompt_length_message(bad: Sequence[tuple[str, int]], total: int, *, max_length: int, key: str,
+                          id_name: str, shown: int = 5) -> str:
+    """What :func:`check_prompt_lengths` says: how many, the first few ids with their lengths, the fix."""
+    examples = ", ".join(f"{id_name} {i!r} ({n} tokens)" for i, n in bad[:shown])
+    more = f" and {len(bad) - shown} more" if len(bad) > shown else ""
+    return (f"{len(bad)} of {total} prompts have at least {key}={max_length} tokens, so no completion token "
+            f"would be left to train on or score: {examples}{more}; shorten these prompts (or drop them) or "
+            f"raise {key} (at most the model's context)")
 
-    For a billion-parameter model that is a full device-to-host copy for nothing, so the hash
-    function seen by ``trl.trainer.dpo_trainer`` is stubbed while the trainer is built.
+
+def check_prompt_lengths(tokenizer, prompts: Sequence[str], ids: Sequence[str], *, max_length: int, key: str,
+                         id_name: str, source: str | os.PathLike) -> None:
+    """Raise :class:`DataError` when a prompt fills ``max_length`` (see the module doc).
+
+    Prompts are tokenized as TRL's trainers do (:func:`prefsweep.trl_adapter.prompt_token_count`);
+    ``ids`` name the records (e.g. ``prompt_id``), ``source`` the file they come from.
     """
-    import trl.trainer.dpo_trainer as dpo_module
+    from prefsweep.trl_adapter import prompt_token_count
 
-    original = dpo_module.hash_module
-    dpo_module.hash_module = lambda module: "precomputed-ref-logps"
-    try:
-        yield
-    finally:
-        dpo_module.hash_module = original
+    bad = too_long_prompts([prompt_token_count(tokenizer, p) for p in prompts], ids, max_length)
+    if bad:
+        raise DataError(f"{source}: " + prompt_length_message(bad, len(prompts), max_length=max_length, key=key,
+                                                              id_name=id_name))
 
 
-def make_dpo_trainer(model, tokenizer, train_dataset, args, *, peft_config=None, callbacks=None):
-    """A :class:`PrecomputedRefDPOTrainer` (built here so tests and the script share it).
-
-    ``train_dataset``: ``datasets.Dataset`` with columns prompt, chosen, rejected (rendered
-    strings) and ref_chosen_logps, ref_rejected_logps (float, summed completion log-probs).
-    """
-    cls = _precomputed_ref_trainer_cls()
-    return cls(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer,
-               peft_config=peft_config, callbacks=callbacks)
+def model_context(model) -> int | None:
+    """Positions the model can attend to (``max_position_embeddings``), if its config says."""
+    return getattr(model.config.get_text_config(), "max_position_embeddings", None)
 
 
-def __getattr__(name: str):
-    # `from prefsweep.training import PrecomputedRefDPOTrainer` without importing TRL at module import.
-    if name == "PrecomputedRefDPOTrainer":
-        return _precomputed_ref_trainer_cls()
-    raise AttributeError(name)
+def check_max_length(model, max_length: int, key: str, model_path: str | os.PathLike) -> None:
+    """``max_length`` must fit the model's context; else :class:`~prefsweep.config.ConfigError`."""
+    context = model_context(model)
+    if context is not None and max_length > context:
+        raise ConfigError(f"{key}: {max_length} exceeds the context of {model_path} "
+                          f"(max_position_embeddings {context}); use at most {context}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -391,71 +362,6 @@ def prepare_checkpoint_dir(ckpt_dir: str | os.PathLike, fingerprint: Mapping[str
 
 
 # --------------------------------------------------------------------------------------------
-# Weights & Biases
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WandbSetup:
-    """Where and how a job logs to wandb. ``report_to`` goes to the TRL config."""
-
-    mode: str  # offline | online | disabled
-    project: str
-    group: str
-    name: str
-    job_type: str
-    run_id: str
-    directory: Path
-    env: dict[str, str] = field(default_factory=dict)
-    entity: str | None = None
-
-    @property
-    def report_to(self) -> str:
-        return "none" if self.mode == "disabled" else "wandb"
-
-
-def wandb_setup(config: Mapping[str, Any], *, group: str, name: str, job_type: str, run_id: str,
-                results_root: str | os.PathLike = "results") -> WandbSetup:
-    """wandb settings of a job (:func:`prefsweep.tracking.wandb_settings`: config, else environment).
-
-    Files go to ``{results_root}/{experiment}/wandb``; DPO runs are grouped as
-    ``{arm}-{matching}-n{size}`` and named ``{group}-seed{seed}``. ``run_id`` should change when
-    the run starts over (use the fingerprint) and stay when it resumes.
-    """
-    default_dir = Path(results_root) / str(config.get("experiment", "default")) / "wandb"
-    settings = wandb_settings(config, default_dir)
-    mode, project, entity = settings["mode"], settings["project"], settings["entity"]
-    directory = Path(settings["dir"])
-    env = {"WANDB_MODE": mode, "WANDB_DIR": str(directory), "WANDB_PROJECT": project,
-           "WANDB_RUN_GROUP": group, "WANDB_JOB_TYPE": job_type, "WANDB_SILENT": "true"}
-    if entity:
-        env["WANDB_ENTITY"] = str(entity)
-    return WandbSetup(mode, project, group, name, job_type, run_id, directory, env, entity or None)
-
-
-def start_wandb(setup: WandbSetup, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None):
-    """Apply the env, and start (or resume) the run with the scrubbed config; ``None`` if disabled.
-
-    The transformers ``WandbCallback`` finds the run already started and logs into it.
-    """
-    os.environ.update(setup.env)
-    if setup.mode == "disabled":
-        return None
-    import wandb
-
-    setup.directory.mkdir(parents=True, exist_ok=True)
-    logged = scrub_secrets({"prefsweep": dict(config), **dict(extra or {})})
-    return wandb.init(project=setup.project, entity=setup.entity, group=setup.group, name=setup.name,
-                      job_type=setup.job_type, id=setup.run_id, resume="allow", dir=str(setup.directory),
-                      mode=setup.mode, config=logged)
-
-
-def finish_wandb(run) -> None:
-    if run is not None:
-        run.finish()
-
-
-# --------------------------------------------------------------------------------------------
 # Runtime helpers shared by the scripts
 # --------------------------------------------------------------------------------------------
 
@@ -488,14 +394,21 @@ TRAIN_DTYPE = "float32"
 def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: Any):
     """``AutoModelForCausalLM`` + ``AutoTokenizer`` from a hub id or a local HF directory.
 
-    ``model_kwargs`` go to ``from_pretrained`` (e.g. ``dtype=TRAIN_DTYPE``; default: the
-    checkpoint's dtype). A tokenizer without a padding token gets its eos token as pad (TRL's own
-    fallback), written into the model config too so the saved pair agrees.
+    Weights are read from safetensors only (a pickled ``pytorch_model.bin`` can run code; a
+    directory without safetensors is an error) and never with ``trust_remote_code``: every model
+    the workflow loads is one transformers implements itself. ``model_kwargs`` go to
+    ``from_pretrained`` (e.g. ``dtype=TRAIN_DTYPE``; default: the checkpoint's dtype). A tokenizer
+    without a padding token gets its eos token as pad (TRL's own fallback), written into the
+    model config too so the saved pair agrees.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
-    model = AutoModelForCausalLM.from_pretrained(str(name_or_path), **model_kwargs)
+    for key in ("trust_remote_code", "use_safetensors"):
+        if key in model_kwargs:
+            raise ValueError(f"load_model_and_tokenizer: {key} is fixed (safetensors, no remote code)")
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=False)
+    model = AutoModelForCausalLM.from_pretrained(str(name_or_path), trust_remote_code=False, use_safetensors=True,
+                                                 **model_kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id

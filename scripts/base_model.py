@@ -1,14 +1,15 @@
 """Build the base model directory: the tiny model made here, or a saved copy of a HF model.
 
-    python scripts/base_model.py --config-json results/default/config/base_model.json \
+    python scripts/base_model.py --config-json "$(python -m prefsweep.config base_model)" \
         --sft-corpus results/default/data/sft.jsonl --out results/default/models/base
 
 Config ``model.preset``:
   tiny  train a byte-level BPE tokenizer (``model.tiny.vocab_size``) on the SFT corpus texts
         (prompt + completion, rendered) and build a random GPT-NeoX sized by ``model.tiny``
-        (seed ``model.tiny.seed``, default 0), see :mod:`prefsweep.tiny`;
+        (weights seeded with ``prefsweep.tiny.TINY_INIT_SEED``), see :mod:`prefsweep.tiny`;
   hf    ``AutoModelForCausalLM`` / ``AutoTokenizer.from_pretrained(model.name_or_path)`` (a hub
-        id or a local directory) and save a copy, a pad token added if it has none.
+        id or a local directory; safetensors weights only, no remote code) and save a copy, a
+        pad token added if it has none.
 Writes a HF directory (config, weights, tokenizer) with ``run_info.json``, atomically.
 """
 
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     extra: dict = {"step": "base_model", "preset": preset}
     if preset == "tiny":
-        from prefsweep.tiny import build_tiny_model, train_tokenizer
+        from prefsweep.tiny import TINY_INIT_SEED, build_tiny_model, train_tokenizer
 
         tiny = model_cfg["tiny"]
         corpus = read_jsonl(args.sft_corpus)
@@ -50,11 +51,11 @@ def main(argv: list[str] | None = None) -> None:
         texts = [r["prompt"] + r["completion"] for r in corpus]
         tokenizer = train_tokenizer(texts, int(tiny["vocab_size"]),
                                     model_max_length=int(tiny["max_position_embeddings"]))
-        model = build_tiny_model(tokenizer, tiny)
+        model = build_tiny_model(tokenizer, tiny, seed=TINY_INIT_SEED)
         extra.update(sft_corpus_sha256=sha256_file(args.sft_corpus), n_tokenizer_texts=len(texts),
                      tokenizer_size=len(tokenizer))
     elif preset == "hf":
-        source = model_cfg.get("name_or_path")
+        source = model_cfg["name_or_path"]
         if not source:
             raise SystemExit("model.preset is hf but model.name_or_path is not set")
         model, tokenizer = load_model_and_tokenizer(source)

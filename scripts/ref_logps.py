@@ -1,6 +1,6 @@
 """Reference log-probs of an arm's pairs under the DPO init model, computed once per arm.
 
-    python scripts/ref_logps.py --config-json results/default/config/ref_logps.json \
+    python scripts/ref_logps.py --config-json "$(python -m prefsweep.config ref_logps)" \
         --model results/default/models/sft \
         --pairs results/default/data/maj/shared/n256/pairs.parquet \
         --out results/default/ref_logps/maj.parquet
@@ -8,8 +8,9 @@
 ``--pairs`` takes one or more pairs tables (the arm's largest series under each matching); their
 union by ``pair_id`` is scored. Output columns: pair_id, ref_chosen_logps, ref_rejected_logps
 (float64: summed completion token log-probs, exactly as TRL 1.16 ``DPOTrainer`` computes them,
-with ``dpo.max_length``; see :mod:`prefsweep.reflogps`). With ``dpo.bf16`` on a GPU the forward
-runs under bf16 autocast, as it would inside the trainer.
+with ``dpo.max_length``; see :mod:`prefsweep.reflogps`). A prompt of ``dpo.max_length`` tokens
+or more is an error naming the pairs. With ``dpo.bf16`` on a GPU the forward runs under bf16
+autocast, as it would inside the trainer.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import time
 import pandas as pd
 
 from prefsweep.io import atomic_write_parquet, load_config_json
+from prefsweep.jobs import user_errors
 from prefsweep.reflogps import compute_ref_logps, union_pairs
-from prefsweep.training import TRAIN_DTYPE, configure_runtime, load_model_and_tokenizer
+from prefsweep.training import TRAIN_DTYPE, DataError, check_max_length, configure_runtime, load_model_and_tokenizer
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -30,8 +32,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="DPO init model HF directory (models/sft or models/base)")
     p.add_argument("--pairs", required=True, nargs="+", help="pairs.parquet tables of the arm")
     p.add_argument("--out", required=True, help="output ref_logps/{arm}.parquet")
-    p.add_argument("--batch-size", type=int, default=32,
-                   help="pairs per forward pass")
+    p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p
 
@@ -43,7 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config_json(args.config_json)
     # Only what changes the values: DPO's truncation length and precision (the rule's config
     # slice holds just these, so a new learning rate or beta never recomputes them).
-    section = {"max_length": config["dpo"]["max_length"], "bf16": config["dpo"].get("bf16", False)}
+    try:
+        max_length, bf16 = config["dpo"]["max_length"], config["dpo"]["bf16"]
+    except KeyError as exc:
+        raise SystemExit(f"--config-json: missing key dpo.{exc.args[0]} (python -m prefsweep.config ref_logps)")
     pairs = union_pairs(pd.read_parquet(p) for p in args.pairs)
 
     import torch
@@ -51,10 +55,14 @@ def main(argv: list[str] | None = None) -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=TRAIN_DTYPE)
     model.to(device)
-    autocast = torch.bfloat16 if section["bf16"] and device == "cuda" else None
-    table = compute_ref_logps(model, tokenizer, pairs, max_length=section["max_length"],
-                              batch_size=args.batch_size,
-                              autocast_dtype=autocast)
+    autocast = torch.bfloat16 if bf16 and device == "cuda" else None
+    with user_errors():
+        check_max_length(model, max_length, "dpo.max_length", args.model)
+        try:
+            table = compute_ref_logps(model, tokenizer, pairs, max_length=max_length, key="dpo.max_length",
+                                      batch_size=args.batch_size, autocast_dtype=autocast)
+        except DataError as exc:
+            raise DataError(f"{', '.join(args.pairs)}: {exc}") from None
     atomic_write_parquet(args.out, table)
     print(f"reference log-probs of {len(table)} pairs written to {args.out} in {time.perf_counter() - t0:.1f} s")
 

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from prefsweep.prompts import render_completion, render_prompt
-from prefsweep.tiny import EOS_TOKEN, PAD_TOKEN, build_tiny_model, train_tokenizer
+from prefsweep.config import job_config, schema_properties
+from prefsweep.tiny import EOS_TOKEN, PAD_TOKEN, TINY_INIT_SEED, build_tiny_model, tiny_keys, train_tokenizer
+from tests.conftest import load_config
 
 TINY = {"vocab_size": 512, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
         "intermediate_size": 64, "max_position_embeddings": 128}
@@ -49,10 +51,10 @@ def test_prompt_is_token_prefix_of_prompt_plus_completion():
 def test_build_tiny_model_is_seeded_and_sized():
     tok = train_tokenizer(TEXTS, 300)
     rng_before = torch.random.get_rng_state()
-    a = build_tiny_model(tok, TINY)
+    a = build_tiny_model(tok, TINY, seed=0)
     assert torch.equal(torch.random.get_rng_state(), rng_before)  # global RNG untouched
-    b = build_tiny_model(tok, TINY)
-    c = build_tiny_model(tok, {**TINY, "seed": 1})
+    b = build_tiny_model(tok, TINY, seed=0)
+    c = build_tiny_model(tok, TINY, seed=1)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert any(not torch.equal(sa[k], sc[k]) for k in sa)
@@ -63,19 +65,22 @@ def test_build_tiny_model_is_seeded_and_sized():
 
 def test_tiny_config_rejects_unknown_and_missing_keys():
     tok = train_tokenizer(TEXTS, 300)
+    assert tiny_keys() == schema_properties("model.tiny") and set(TINY) == set(tiny_keys())
     with pytest.raises(KeyError, match="unknown"):
-        build_tiny_model(tok, {**TINY, "hidden": 3})
-    with pytest.raises(KeyError, match="missing"):
-        build_tiny_model(tok, {k: v for k, v in TINY.items() if k != "hidden_size"})
+        build_tiny_model(tok, {**TINY, "hidden": 3}, seed=0)
+    with pytest.raises(KeyError, match="unknown.*seed"):  # not a config key: the schema has none
+        build_tiny_model(tok, {**TINY, "seed": 1}, seed=0)
+    with pytest.raises(KeyError, match=r"missing keys \['hidden_size'\]"):
+        build_tiny_model(tok, {k: v for k, v in TINY.items() if k != "hidden_size"}, seed=0)
     with pytest.raises(ValueError, match="vocab_size"):
-        build_tiny_model(tok, {**TINY, "vocab_size": 100})
+        build_tiny_model(tok, {**TINY, "vocab_size": 100}, seed=0)
 
 
 def test_save_and_load_through_auto_classes(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = train_tokenizer(TEXTS, 300, model_max_length=128)
-    model = build_tiny_model(tok, TINY)
+    model = build_tiny_model(tok, TINY, seed=0)
     tok.save_pretrained(tmp_path)
     model.save_pretrained(tmp_path)
     tok2 = AutoTokenizer.from_pretrained(tmp_path)
@@ -94,8 +99,8 @@ def test_base_model_script_tiny_then_hf_copy(repo, tmp_path):
     corpus = tmp_path / "sft.jsonl"
     corpus.write_text("".join(json.dumps({"prompt": t.split(" Just")[0], "completion": " Just" + t.split(" Just")[1],
                                           "prompt_id": str(i)}) + "\n" for i, t in enumerate(TEXTS)))
-    config = {"experiment": "t", "prompt_format": {"style": "hh"},
-              "model": {"preset": "tiny", "name_or_path": None, "tiny": {**TINY, "vocab_size": 320}}}
+    config = job_config(load_config(), "base_model")  # what the rule passes: schema defaults filled
+    config["model"] = {"preset": "tiny", "name_or_path": None, "tiny": {**TINY, "vocab_size": 320}}
     cfg_path = tmp_path / "base.json"
     cfg_path.write_text(json.dumps(config))
     script = load_script(repo, "base_model")
@@ -109,7 +114,11 @@ def test_base_model_script_tiny_then_hf_copy(repo, tmp_path):
     script.main(["--config-json", str(cfg_path), "--sft-corpus", str(corpus), "--out", str(tmp_path / "copy")])
     assert json.loads((tmp_path / "copy" / "run_info.json").read_text())["source"] == str(tmp_path / "base")
 
+    # The workflow's tiny model is the one built with TINY_INIT_SEED.
+    rebuilt = build_tiny_model(AutoTokenizer.from_pretrained(tmp_path / "base"), {**TINY, "vocab_size": 320},
+                               seed=TINY_INIT_SEED).state_dict()
     a = AutoModelForCausalLM.from_pretrained(tmp_path / "base").state_dict()
+    assert all(torch.equal(a[k], rebuilt[k]) for k in a)
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "copy").state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ta, tb = AutoTokenizer.from_pretrained(tmp_path / "base"), AutoTokenizer.from_pretrained(tmp_path / "copy")
