@@ -14,7 +14,7 @@ hashes):
 Outputs in ``--out-dir``: ``win_rate_vs_pairs.{png,pdf,csv}``, ``evolution.*``, ``groups.*``,
 ``length.*``, ``done.json``. ``--evolution`` is left out when checkpoints are not evaluated
 (``eval.checkpoints: false``). ``--config-json`` is the ``plots`` slice of the config
-(experiment, data.reference_arm, eval.baseline, eval.judge.type, plots): inline JSON or a JSON
+(experiment, data.reference_arm, plots): inline JSON or a JSON
 file. The tables must have the columns :mod:`prefsweep.winrate` writes (else an error naming the
 file); a table with nothing to draw gives a placeholder figure that says so, and rows left out
 (e.g. a model without a valid verdict) are named in the log and in ``done.json``. wandb: an eval

@@ -17,7 +17,7 @@ from prefsweep.pair_accuracy import (
 from prefsweep.reflogps import compute_ref_logps
 from prefsweep.training import load_model_and_tokenizer
 from tests.conftest import load_config
-from tests.unit.train_helpers import build_tiny_dir, load_script, make_pairs
+from tests.unit.train_helpers import HH, build_tiny_dir, load_script, make_pairs
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_script_score_names_too_long_prompts(tiny_dir, tmp_path):
     from prefsweep.prompts import render_prompt
 
     pairs = make_pairs(3)
-    pairs.loc[0, "prompt"] = render_prompt("Explain it all to me please. " * 20)
+    pairs.loc[0, "prompt"] = render_prompt("Explain it all to me please. " * 20, HH)
     atomic_write_parquet(tmp_path / "eval_pairs.parquet", pairs)
     config = json.dumps(job_config(load_config(), "pair_accuracy") | {"dpo": {"max_length": 32}})
     with pytest.raises(SystemExit, match=r"eval_pairs.parquet: 1 of 3 prompts .*dpo.max_length=32.*pair_id 'q0\|a>b'"):

@@ -308,7 +308,6 @@ def cli_out(tables, tmp_path_factory):
         "win_rates": wr[wr["kind"] != "checkpoint"], "groups": groups, "diffs": diffs,
         "evolution": wr[wr["kind"].isin(["checkpoint", "dpo"])]}.items()}
     config = job_config(load_config(), "plots")
-    config["eval"]["baseline"] = "reference"
     config["plots"].update(formats=["png"], dpi=50)  # PDF: placeholder test
     out = tmp / "plots"
     rc = load_script("plots").main([

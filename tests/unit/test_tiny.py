@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from prefsweep.prompts import render_completion, render_prompt
+
+HH = {"style": "hh"}  # prompt_format of the default config
 from prefsweep.config import job_config, schema_properties
 from prefsweep.tiny import EOS_TOKEN, PAD_TOKEN, TINY_INIT_SEED, build_tiny_model, tiny_keys, train_tokenizer
 from tests.conftest import load_config
@@ -16,7 +18,7 @@ from tests.conftest import load_config
 TINY = {"vocab_size": 512, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
         "intermediate_size": 64, "max_position_embeddings": 128}
 
-TEXTS = [render_prompt(f"How do I {v} the {n}?") + render_completion(f"Just {v} the {n} carefully, {i} times.")
+TEXTS = [render_prompt(f"How do I {v} the {n}?", HH) + render_completion(f"Just {v} the {n} carefully, {i} times.", HH)
          for i, (v, n) in enumerate([("cook", "rice"), ("wash", "car"), ("fold", "shirt"), ("paint", "fence")] * 5)]
 
 

@@ -20,6 +20,8 @@ import torch
 from prefsweep.config import ConfigError, job_config
 from prefsweep.io import atomic_write_parquet
 from prefsweep.prompts import render_prompt
+
+HH = {"style": "hh"}  # prompt_format of the default config
 from prefsweep.reflogps import attach_ref_logps, union_pairs
 from prefsweep.tracking import finish_wandb, scrub_secrets, secret_values, start_wandb, wandb_dir, wandb_setup
 from prefsweep.training import (
@@ -282,7 +284,7 @@ def test_dpo_script_trains_and_records_its_run(tiny_dir, tmp_path):
 def long_prompt_pairs() -> pd.DataFrame:
     pairs = make_pairs(6)
     for i in (1, 4):
-        pairs.loc[i, "prompt"] = render_prompt("Tell me everything about this. " * 12)
+        pairs.loc[i, "prompt"] = render_prompt("Tell me everything about this. " * 12, HH)
     return pairs
 
 

@@ -16,6 +16,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from prefsweep.prompts import render_completion, render_prompt
+
+HH = {"style": "hh"}  # prompt_format of the default config
 from prefsweep.reflogps import attach_ref_logps, compute_ref_logps, dpo_columns
 from prefsweep.training import build_dpo_config, build_lora_config, build_sft_config, load_model_and_tokenizer
 from prefsweep.trl_adapter import (
@@ -122,7 +124,7 @@ def test_trl_drops_what_we_refuse(tiny_dir, tmp_path):
     from prefsweep.training import DataError
 
     pairs = make_pairs(4)
-    pairs.loc[2, "prompt"] = render_prompt("Why? " * 40)
+    pairs.loc[2, "prompt"] = render_prompt("Why? " * 40, HH)
     model, tok = load(tiny_dir)
     args = build_dpo_config(section("dpo", max_length=32), output_dir=tmp_path, seed=0, run_name="t",
                             report_to="none")

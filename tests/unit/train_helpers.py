@@ -16,6 +16,8 @@ import pandas as pd
 from prefsweep.io import atomic_write_parquet, sha256_file
 from prefsweep.prompts import render_completion, render_prompt
 
+HH = {"style": "hh"}  # prompt_format of the default config
+
 REPO = Path(__file__).resolve().parents[2]
 
 TINY = {"vocab_size": 512, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -41,8 +43,8 @@ def make_pairs(n_prompts: int, seed: int = 0) -> pd.DataFrame:
     for i in range(n_prompts):
         v, n = rng.choice(VERBS), rng.choice(NOUNS)
         rows.append({
-            "prompt": render_prompt(f"How do I {v} the {n}?"), "chosen": render_completion(GOOD.format(v=v, n=n)),
-            "rejected": render_completion(BAD), "pair_id": f"q{i}|a>b", "prompt_id": f"q{i}", "topic": "home",
+            "prompt": render_prompt(f"How do I {v} the {n}?", HH), "chosen": render_completion(GOOD.format(v=v, n=n), HH),
+            "rejected": render_completion(BAD, HH), "pair_id": f"q{i}|a>b", "prompt_id": f"q{i}", "topic": "home",
             "chosen_id": "a", "rejected_id": "b", "margin": 1.0, "n_voters": 3, "cycle": False, "tie_broken": False,
             "order": i,
         })
