@@ -37,7 +37,7 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "ballots": ("experiment", "data.source", "data.seed", "data.synthetic", "data.jsonl", "data.shp", "sc"),
     "split": ("experiment", "data"),
     "data": ("experiment", "data", "sc", "prompt_format"),
-    "base_model": ("experiment", "model", "prompt_format"),
+    "base_model": ("experiment", "model", "pretrain", "prompt_format"),
     "sft": ("experiment", "model", "sft", "prompt_format"),
     "ref_logps": ("experiment", "model", "dpo.max_length", "dpo.bf16", "prompt_format"),
     "dpo": ("experiment", "model", "dpo", "prompt_format"),
@@ -138,7 +138,7 @@ def check_config(config: dict) -> None:
             f"model.tiny.hidden_size: {tiny['hidden_size']} must be divisible by "
             f"model.tiny.num_attention_heads ({tiny['num_attention_heads']})"
         )
-    for section in ("sft", "dpo"):
+    for section in ("pretrain", "sft", "dpo"):
         if config[section]["max_length"] > tiny["max_position_embeddings"] and config["model"]["preset"] == "tiny":
             raise ConfigError(
                 f"{section}.max_length: {config[section]['max_length']} exceeds "

@@ -50,7 +50,9 @@ from prefsweep.trl_adapter import CheckpointLoadError, make_dpo_trainer, make_sf
 
 log = logging.getLogger(__name__)
 
-STEPS = ("sft", "dpo")
+#: pretrain: the tiny preset's base model (language modelling on every candidate response),
+#: sft: the common SFT model, dpo: one DPO run. pretrain and sft share everything but the loss.
+STEPS = ("pretrain", "sft", "dpo")
 
 
 class DiskFullError(RuntimeError):
@@ -210,15 +212,15 @@ def save_atomically(out: str | Path, write: Callable[[Path], Any]) -> None:
 
 
 def _trainer_args(step: str, section: dict[str, Any], *, output_dir: Path, seed: int, run_name: str, report_to: str):
-    if step == "sft":
-        return build_sft_config(section, output_dir=output_dir, run_name=run_name, report_to=report_to)
+    if step in ("pretrain", "sft"):
+        return build_sft_config(section, output_dir=output_dir, run_name=run_name, report_to=report_to, name=step)
     return build_dpo_config(section, output_dir=output_dir, seed=seed, run_name=run_name, report_to=report_to)
 
 
 def _export(step: str, trainer, tokenizer, adapter: bool, tmp: Path) -> None:
     """SFT: always a full model (a LoRA adapter is merged: it is the next stage's init model).
     DPO: the trained policy, a PEFT adapter directory with LoRA; tokenizer included."""
-    if step == "sft":
+    if step in ("pretrain", "sft"):
         final = trainer.model.merge_and_unload() if adapter else trainer.model
         final.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
@@ -260,7 +262,7 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
                          report_to=wb.report_to)
     run = start_wandb(wb, spec.config, {"job": job})
     try:
-        make = make_sft_trainer if step == "sft" else make_dpo_trainer
+        make = make_dpo_trainer if step == "dpo" else make_sft_trainer
         trainer = make(model, tokenizer, spec.dataset, args, peft_config=peft_config,
                        callbacks=[prune_resume_state_callback()])
         try:
@@ -278,7 +280,7 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
             "resumed_from": resume.name if resume else None, "global_step": trainer.state.global_step,
             "train_metrics": result.metrics, "n_examples": len(spec.dataset),
             "n_examples_trained": len(trainer.train_dataset), "adapter": adapter and step == "dpo",
-            "lora_merged": adapter and step == "sft", "wandb_run_id": None if wb.mode == "disabled" else wb.run_id,
+            "lora_merged": adapter and step != "dpo", "wandb_run_id": None if wb.mode == "disabled" else wb.run_id,
             **spec.run_info,
         }
 

@@ -15,6 +15,7 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     data/{arm}/{matching}/n{size}/pairs.parquet          a series cell (DPO's training data)
     data/{arm}/{matching}/n{size}/manifest.json          its size, prompts, sha256 and counts
     data/sft.jsonl                                       SFT corpus
+    data/pretrain.jsonl                                  the tiny base model's pretraining text (tiny preset only)
     data/eval_pairs/{arm}.parquet                        an arm's pairs on the held-out prompts
     eval/question.jsonl                                  FastChat questions (held-out prompts)
     eval/reference_answer/reference.jsonl                best response of each question
@@ -101,6 +102,9 @@ class Layout:
 
     def sft_corpus(self) -> str:
         return f"{self.root}/data/sft.jsonl"
+
+    def pretrain_corpus(self) -> str:
+        return f"{self.root}/data/pretrain.jsonl"
 
     def questions(self) -> str:
         return f"{self.root}/eval/question.jsonl"

@@ -143,14 +143,19 @@ def _cuda_available() -> bool:
 
 
 def build_sft_config(section: Mapping[str, Any], *, output_dir: str | os.PathLike, run_name: str,
-                     report_to: str | list[str]):
-    """``trl.SFTConfig`` from config section ``sft`` (prompt/completion data, completion-only
-    loss); ``sft.seed`` drives data order and adapter init."""
+                     report_to: str | list[str], name: str = "sft"):
+    """``trl.SFTConfig`` from config section ``name`` (prompt/completion data); its ``seed`` drives
+    data order and adapter init.
+
+    ``sft``: loss on the completion tokens only (the responses). ``pretrain`` (the tiny preset's
+    base model): loss on every token, prompt and response: language modelling on text nobody
+    selected, so the base model writes fluent but unaligned answers.
+    """
     from trl import SFTConfig
 
-    sec = resolve_section(section, "sft")
+    sec = resolve_section(section, name)
     kwargs = _trainer_kwargs(sec, output_dir=output_dir, seed=sec["seed"], run_name=run_name, report_to=report_to)
-    return SFTConfig(completion_only_loss=True, **kwargs)
+    return SFTConfig(completion_only_loss=name == "sft", **kwargs)
 
 
 def build_dpo_config(section: Mapping[str, Any], *, output_dir: str | os.PathLike, seed: int, run_name: str,

@@ -113,12 +113,14 @@ def init_model():
 
 
 def base_model_input(wildcards):
-    # The tiny preset trains its tokenizer on the experiment's SFT corpus.
-    return {"corpus": L.sft_corpus()} if config["model"]["preset"] == "tiny" else {}
+    # The tiny preset builds its tokenizer and pretrains on the experiment's own text.
+    return {"corpus": L.pretrain_corpus()} if config["model"]["preset"] == "tiny" else {}
 
 
-def base_model_corpus(wildcards, input):
-    return input.get("corpus", "")
+def base_model_args(wildcards, input):
+    if "corpus" not in input.keys():
+        return ""
+    return f"--pretrain-corpus {input.corpus} --checkpoints {L.checkpoints('base')}"
 
 
 def hf_model_fingerprint(wildcards):

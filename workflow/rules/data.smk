@@ -99,6 +99,25 @@ rule sft_corpus:
         " --split {input.split} --out {output} > {log} 2>&1"
 
 
+rule pretrain_corpus:
+    # The tiny base model's pretraining text: every candidate of every training prompt.
+    input:
+        script=script_path("sft_corpus.py"),
+        ballots=L.ballots(),
+        split=L.split(),
+    output:
+        L.pretrain_corpus(),
+    log:
+        L.log(L.pretrain_corpus()),
+    params:
+        config=cfg("data"),
+    conda:
+        "../../envs/prefsweep.yaml"
+    shell:
+        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
+        " --split {input.split} --all-candidates --out {output} > {log} 2>&1"
+
+
 rule eval_questions:
     input:
         script=script_path("eval_questions.py"),

@@ -1,4 +1,4 @@
-# Stage 2a: the base model (tiny: built here; hf: a saved copy), the common SFT model, and
+# Stage 2a: the base model (tiny: built and pretrained here; hf: a saved copy), the common SFT model, and
 # baselines trained with the same SFT on an arm's data.
 
 
@@ -10,18 +10,21 @@ rule base_model:
         directory(L.model("base")),
     log:
         L.log(L.model("base")),
+    benchmark:
+        L.benchmark(L.model("base"))
     params:
         config=cfg("base_model"),
-        corpus=base_model_corpus,
+        # tiny: the pretraining corpus, and checkpoints (not an output: a killed run resumes)
+        args=base_model_args,
         local_model=hf_model_fingerprint,
+    threads: 2
     resources:
         mem_mb=16000,
         runtime=60,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q}"
-        " --sft-corpus {params.corpus:q} --out {output} > {log} 2>&1"
+        "python {input.script} --config-json {params.config:q} {params.args} --out {output} > {log} 2>&1"
 
 
 rule sft:
