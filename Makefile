@@ -12,13 +12,14 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test bench dag report clean-results help
+.PHONY: run test bench dag report clean-results help slurm-deps
 
 help:
 	@echo "make run    - bootstrap .venv, run the default experiment (config/config.yaml)"
 	@echo "make test   - bootstrap .venv, run the test suite"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 	@echo "make dag    - print the job DAG of the default experiment (dot format)"
+	@echo "make slurm-deps - install the Debian packages the Slurm test runs (if missing)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +29,27 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
-	$(BIN)/snakemake --cores $(CORES) --report results/$$($(BIN)/python -c "import yaml;print(yaml.safe_load(open('config/config.yaml'))['experiment'])")/report.html $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --report results/$$($(BIN)/python -c "import yaml;print(yaml.safe_load(open('config/config.yaml'))['experiment'])")/report.html $(SNAKEMAKE_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) slurm-deps
 	$(BIN)/python -m pytest -q
+
+# tests/slurm/ starts a one-node Slurm from these Debian packages. Quiet when they are installed;
+# without apt-get or root (and no sudo) it says so and the Slurm test skips, naming the packages.
+SLURM_DEBS := slurm-wlm munge slurmdbd mariadb-server
+slurm-deps:
+	@missing=$$(for p in $(SLURM_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo -n; }); \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || [ -n "$$sudo" ]; }; then \
+	    echo "Installing $$missing (Debian packages for tests/slurm/)"; \
+	    { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } \
+	      || echo "Installing $$missing failed: the Slurm test will skip"; \
+	  else \
+	    echo "Cannot install $$missing (needs apt-get and root or sudo): the Slurm test will skip"; \
+	  fi; \
+	fi
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

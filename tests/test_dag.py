@@ -11,14 +11,17 @@ import pytest
 from tests.conftest import BIN, REPO
 
 
-def snakemake(*args: str, cwd, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(*args: str, cwd, check: bool = True, profile: str | None = "local", env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run snakemake on the repo's Snakefile in ``cwd``, with ``profiles/<profile>/`` (local: the
+    settings `make run` uses; profiles/default/ is loaded by Snakemake itself on every run)."""
+    profile_args = ["--profile", str(REPO / "profiles" / profile)] if profile else []
     proc = subprocess.run(
-        [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args],
+        [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *profile_args, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
         # jobs run `python`: the venv's, as after `source .venv/bin/activate`
-        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        env=env or {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
