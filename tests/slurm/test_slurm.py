@@ -54,10 +54,11 @@ def site_env(cluster) -> dict[str, str]:
     return {
         "PREFSWEEP_CPU_PARTITION": "cpu",
         "PREFSWEEP_GPU_PARTITION": "gpu",
-        # one thread per job (the tiny model trains fastest so), two jobs side by side per node
+        # one thread per GPU job (the tiny model trains fastest so): two side by side on the node
         "PREFSWEEP_GPU_CPUS": "1",
+        # the node's size: no job may ask for more
         "PREFSWEEP_JOB_MAX_CPUS": str(cluster.cpus),
-        "PREFSWEEP_JOB_MAX_MEM_MB": str(cluster.memory_mb // 2),
+        "PREFSWEEP_JOB_MAX_MEM_MB": str(cluster.memory_mb),
     }
 
 
