@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test reliability bench dag report help
+.PHONY: run test reliability bench dag report help slurm-deps
 
 help:
 	@echo "make run          - bootstrap .venv, run the default experiment (config/config.yaml) and its report"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench        - run the benchmarks in benchmarks/"
 	@echo "make dag          - print the job DAG of the default experiment (dot format)"
 	@echo "make report       - the HTML report of the default experiment's results"
+	@echo "make slurm-deps   - install the Debian packages the Slurm test runs (if missing)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,17 +33,33 @@ $(STAMP): pyproject.toml
 REPORT = $$($(BIN)/python -c "from prefsweep.config import load_config; from prefsweep.paths import layout; print(layout(load_config(check=False)).report())")
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) $(SNAKEMAKE_ARGS)
 	$(MAKE) --no-print-directory report
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --report $(REPORT) $(SNAKEMAKE_ARGS)
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --report $(REPORT) $(SNAKEMAKE_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) slurm-deps
 	$(BIN)/python -m pytest -q
 
-reliability: $(STAMP)
+reliability: $(STAMP) slurm-deps
 	$(BIN)/python -m pytest -q tests/reliability
+
+# tests/slurm/ starts a one-node Slurm from these Debian packages. Quiet when they are installed;
+# without apt-get or root (and no sudo) it says so and the Slurm test skips, naming the packages.
+SLURM_DEBS := slurm-wlm munge slurmdbd mariadb-server
+slurm-deps:
+	@missing=$$(for p in $(SLURM_DEBS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || { command -v sudo >/dev/null && echo sudo -n; }); \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || [ -n "$$sudo" ]; }; then \
+	    echo "Installing $$missing (Debian packages for tests/slurm/)"; \
+	    { $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } \
+	      || echo "Installing $$missing failed: the Slurm test will skip"; \
+	  else \
+	    echo "Cannot install $$missing (needs apt-get and root or sudo): the Slurm test will skip"; \
+	  fi; \
+	fi
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -12,9 +12,12 @@ import pytest
 from tests.conftest import BIN, REPO
 
 
-def snakemake_argv(*args: str, cwd) -> list[str]:
-    """The command line of a workflow run in ``cwd``, as a user runs it locally."""
-    return [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
+def snakemake_argv(*args: str, cwd, profile: str | None = "local") -> list[str]:
+    """The command line of a workflow run in ``cwd``, with ``profiles/<profile>/`` (local: the
+    settings `make run` uses; profiles/default/ is loaded by Snakemake itself on every run)."""
+    profile_args = ["--profile", str(REPO / "profiles" / profile)] if profile else []
+    return [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd),
+            *profile_args, *args]
 
 
 def snakemake_env() -> dict[str, str]:
@@ -22,9 +25,10 @@ def snakemake_env() -> dict[str, str]:
     return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
 
 
-def snakemake(*args: str, cwd, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(snakemake_argv(*args, cwd=cwd), capture_output=True, text=True, cwd=cwd,
-                          env=snakemake_env())
+def snakemake(*args: str, cwd, check: bool = True, profile: str | None = "local",
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    proc = subprocess.run(snakemake_argv(*args, cwd=cwd, profile=profile), capture_output=True, text=True,
+                          cwd=cwd, env=env or snakemake_env())
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc

@@ -1,0 +1,164 @@
+"""The reduced experiment through a real (one-node) Slurm with the shipped profile, as a user
+on a cluster runs it:
+
+    PREFSWEEP_CPU_PARTITION=cpu PREFSWEEP_GPU_PARTITION=gpu ... \\
+      snakemake --profile profiles/slurm --profile tests/slurm/profile --configfile tests/slurm/config.yaml
+
+Only environment variables adapt profiles/slurm to this cluster (its partitions, and jobs
+sized to its one 2-CPU node); tests/slurm/profile only shortens the status polling. The same
+config runs locally (profiles/local) at the same time, and the two runs must give the same
+tables, while every job of the Slurm run must have gone through sbatch: sacct lists each
+submission COMPLETED, GPU rules on partition gpu with a gres/gpu, the others on cpu without.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BIN, REPO
+from tests.slurm.plan import profile_args
+
+pytestmark = pytest.mark.slurm
+
+CONFIG = REPO / "tests" / "slurm" / "config.yaml"
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+TEST_PROFILE = REPO / "tests" / "slurm" / "profile"
+EXPERIMENT = "slurm"
+TIMEOUT_S = 20 * 60
+
+# "... submitted with SLURM jobid 3 (log: .../slurm_logs/rule_sft/3.log)", or group_<name>_<rules>
+SUBMITTED_RE = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(rule|group)_([^/]+)/")
+FINISHED_RE = re.compile(r"Finished jobid: \S+ \(Rule: (\w+)\)")
+
+
+def gpu_rules() -> set[str]:
+    """Rules the shipped profile sends to the GPU partition."""
+    entries = profile_args(SLURM_PROFILE / "config.yaml")["set-resources"]
+    return {e.split(":", 1)[0] for e in entries if e.split(":", 1)[1].startswith("slurm_partition=")}
+
+
+def grouped_rules() -> dict[str, str]:
+    return dict(e.split("=", 1) for e in profile_args(SLURM_PROFILE / "config.yaml")["groups"])
+
+
+def site_env(cluster) -> dict[str, str]:
+    """The variables a user of this cluster sets (see the header of profiles/slurm/config.yaml)."""
+    return {
+        "PREFSWEEP_CPU_PARTITION": "cpu",
+        "PREFSWEEP_GPU_PARTITION": "gpu",
+        # one thread per GPU job (the tiny model trains fastest so): two side by side on the node
+        "PREFSWEEP_GPU_CPUS": "1",
+        # the node's size: no job may ask for more
+        "PREFSWEEP_JOB_MAX_CPUS": str(cluster.cpus),
+        "PREFSWEEP_JOB_MAX_MEM_MB": str(cluster.memory_mb),
+    }
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, float]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    log = open(cwd / "snakemake.log", "w")
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
+    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT), time.monotonic()
+
+
+def finish(proc: subprocess.Popen, started: float, cwd: Path) -> tuple[int, str, float]:
+    """Wait for snakemake; one that hangs gets SIGINT (it cancels its Slurm jobs), then a kill."""
+    try:
+        rc = proc.wait(timeout=max(1, TIMEOUT_S - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)
+        try:
+            rc = proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = proc.wait()
+    return rc, (cwd / "snakemake.log").read_text(errors="replace"), time.monotonic() - started
+
+
+def sacct(cluster) -> dict[str, dict[str, str]]:
+    fields = ("state", "partition", "tres", "submit", "start", "end", "comment")
+    out = cluster._client(
+        "sacct", "-X", "-P", "-n", "-S", "2000-01-01",
+        "-o", "JobID,State,Partition,AllocTRES%300,Submit,Start,End,Comment%300",
+    ).stdout
+    return {line.split("|", 1)[0]: dict(zip(fields, line.split("|", 7)[1:])) for line in out.splitlines()}
+
+
+def tables(run_dir: Path) -> dict[str, bytes]:
+    base = run_dir / "results" / EXPERIMENT
+    files = sorted((base / "eval").glob("*.csv")) + sorted((base / "plots").glob("*.csv"))
+    return {str(f.relative_to(base)): f.read_bytes() for f in files}
+
+
+def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, tmp_path):
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(slurm_cluster.root / "bin"), str(BIN), os.environ["PATH"]]),
+        "SLURM_CONF": slurm_cluster.env["SLURM_CONF"],
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    t0 = time.monotonic()
+    # The local run is mostly CPU, the Slurm run mostly waiting (submission, polling): together.
+    local = start(["--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile", str(CONFIG)], tmp_path / "local", env)
+    slurm = start(
+        ["--profile", str(SLURM_PROFILE), "--profile", str(TEST_PROFILE), "--configfile", str(CONFIG)],
+        tmp_path / "slurm", {**env, **site_env(slurm_cluster)},
+    )
+    local_rc, local_log, local_s = finish(*local, tmp_path / "local")  # the shorter one
+    slurm_rc, slurm_log, slurm_s = finish(*slurm, tmp_path / "slurm")
+    wall = time.monotonic() - t0
+    jobs = sacct(slurm_cluster)
+    summary = collections.Counter((j["state"], j["partition"], "gres/gpu" in j["tres"]) for j in jobs.values())
+    print(f"\nSlurm test: slurm run {slurm_s:.0f} s, local run {local_s:.0f} s, both {wall:.0f} s; "
+          f"sacct (state, partition, gpu): {dict(summary)}")
+    for jobid, j in jobs.items():  # shown with pytest -s: where the time went
+        print(f"  {jobid:>3} {j['submit'][11:]} {j['start'][11:]} {j['end'][11:]} {j['state']:9} {j['partition']:4} {j['comment'][:60]}")
+    assert local_rc == 0, f"local run failed:\n{local_log[-6000:]}"
+    assert slurm_rc == 0, f"Slurm run failed:\n{slurm_log[-8000:]}\n{slurm_cluster.logs()}"
+
+    # Every job went through sbatch, one Slurm job per job or per group job, all COMPLETED.
+    groups = grouped_rules()
+    submitted = {}
+    for m in SUBMITTED_RE.finditer(slurm_log):
+        submitted[m[1]] = m[3] if m[2] == "rule" else next(g for g in set(groups.values()) if m[3].startswith(g))
+    assert submitted, slurm_log[-4000:]
+    assert set(jobs) == set(submitted), (jobs, submitted)
+    assert {j["state"] for j in jobs.values()} == {"COMPLETED"}, jobs
+    local_jobs = set(re.findall(r"^localrule (\w+):", slurm_log, re.M))
+    assert local_jobs == {"all"}, f"jobs run on the submit host: {local_jobs}"
+    finished = collections.Counter(FINISHED_RE.findall(slurm_log))
+    assert finished == collections.Counter(FINISHED_RE.findall(local_log)), "the two runs ran different jobs"
+    per_name = collections.Counter(submitted.values())
+    for rule, n in finished.items():
+        if rule == "all":
+            continue
+        if rule in groups:
+            assert per_name[groups[rule]] >= 1, f"{rule} ran, but no group job {groups[rule]} was submitted"
+        else:
+            assert per_name[rule] == n, f"{rule}: {n} jobs ran, {per_name[rule]} went through sbatch"
+
+    # GPU rules on the GPU partition with a GPU; everything else on the CPU partition without.
+    gpu = gpu_rules()
+    assert gpu & set(finished) >= {"sft", "ref_logps", "dpo", "answers", "pair_accuracy"}
+    for jobid, name in submitted.items():
+        j = jobs[jobid]
+        if name in gpu:
+            assert (j["partition"], "gres/gpu=1" in j["tres"]) == ("gpu", True), (name, j)
+        else:
+            assert (j["partition"], "gres/gpu" in j["tres"]) == ("cpu", False), (name, j)
+
+    # Same tables as the local run, byte for byte.
+    local_tables, slurm_tables = tables(tmp_path / "local"), tables(tmp_path / "slurm")
+    assert "eval/win_rates.csv" in local_tables and "eval/pair_accuracy.csv" in local_tables
+    assert slurm_tables.keys() == local_tables.keys()
+    different = [name for name in local_tables if slurm_tables[name] != local_tables[name]]
+    assert not different, f"tables differ between the Slurm and the local run: {different}"
