@@ -27,6 +27,8 @@ DEFAULT_CONFIG_PATH = REPO / "config" / "config.yaml"
 
 #: Keys that only shape the DAG; dropped from every job slice.
 SHAPE_KEYS = ("data.sizes", "data.matchings", "dpo.seeds", "eval.baselines", "eval.checkpoints")
+#: Keys that only size cluster jobs (prefsweep/resources.py): dropped from every slice.
+RESOURCE_KEYS = ("model.n_params",)
 #: How the LLM judge talks to its API, not what it answers (``prefsweep.judge_llm.CLIENT_KEYS``):
 #: dropped from every slice (changing them must rerun nothing) and handed to judge jobs in the
 #: environment variable ``prefsweep.judge_llm.CLIENT_ENV`` instead.
@@ -84,7 +86,7 @@ def job_config(config: dict, step: str) -> dict:
     out: dict = {}
     for key in STEP_KEYS[step]:
         _set(out, key, copy.deepcopy(_get(config, key)))
-    for key in SHAPE_KEYS + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS):
+    for key in SHAPE_KEYS + RESOURCE_KEYS + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS):
         _drop(out, key)
     return out
 
@@ -161,19 +163,28 @@ def check_config(config: dict) -> None:
     if config["model"]["preset"] == "hf" and name and name.startswith(("/", "./", "../", "~")) and not os.path.isdir(
             os.path.expanduser(name)):
         raise ConfigError(f"model.name_or_path: {name}: no such directory (a local HF model directory)")
-    if judge["type"] == "llm":
-        # Checked here, before any training: a missing key would otherwise fail after hours.
-        # Only the variable's presence is looked at, never its value.
-        env = judge["api_key_env"]
-        if env and not os.environ.get(env):
-            raise ConfigError(
-                f"eval.judge.api_key_env: the LLM judge reads its API key from ${env}, which is not set "
-                f"in this environment; export {env}=... (or set eval.judge.api_key_env to the variable "
-                "that holds it, or null for a server that needs no key)"
-            )
     names = [b["name"] for b in config["eval"]["baselines"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.baselines: names must be unique, got {names}")
+
+
+def check_secrets(config: dict, env: dict | None = None) -> None:
+    """The secrets a run needs are in the environment (their presence, never their values).
+
+    The workflow calls this when it starts executing jobs (``onstart``), so a missing API key
+    fails before any training, while planning (``-n``, ``--dag``, ``--report``) works without it.
+    """
+    env = os.environ if env is None else env
+    judge = config["eval"]["judge"]
+    if judge["type"] == "llm":
+        # A missing key would otherwise fail after hours of training and generation.
+        name = judge["api_key_env"]
+        if name and not env.get(name):
+            raise ConfigError(
+                f"eval.judge.api_key_env: the LLM judge reads its API key from ${name}, which is not set "
+                f"in this environment; export {name}=... (or set eval.judge.api_key_env to the variable "
+                "that holds it, or null for a server that needs no key)"
+            )
 
 
 def coerce_cli_strings(config: dict, schema: dict) -> dict:

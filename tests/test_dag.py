@@ -55,7 +55,7 @@ def test_lint_is_clean(tmp_path):
 def test_default_config_dry_run_job_counts(tmp_path):
     proc = snakemake("-n", "--quiet", "rules", cwd=tmp_path)
     assert job_counts(proc.stdout) == {
-        "ballots": 1, "split": 1, "pool": 2, "sft_corpus": 1, "eval_questions": 1,
+        "ballots": 1, "split": 1, "pool": 2, "sft_corpus": 1, "pretrain_corpus": 1, "eval_questions": 1,
         # 2 sizes x (maj shared + sc prompt + sc size)
         "series": 6,
         "base_model": 1, "sft": 1, "ref_logps": 2,
@@ -70,7 +70,8 @@ def test_default_config_dry_run_job_counts(tmp_path):
 
 
 def test_paper_config_dry_run_job_counts(tmp_path, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")  # its LLM judge checks the key is set
+    # Planning needs no API key: the key is checked when jobs start (prefsweep.config.check_secrets).
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     proc = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config/pythia-2.8b-shp.yaml"), cwd=tmp_path)
     counts = job_counts(proc.stdout)
     # 7 sizes (1k..64k) x 3 distinct series x 5 seeds
@@ -83,7 +84,8 @@ def test_paper_config_dry_run_job_counts(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("target, rules", [
     ("data_all", {"ballots", "split", "pool", "series", "sft_corpus", "eval_questions", "data_all"}),
-    ("train_all", {"ballots", "split", "pool", "series", "sft_corpus", "base_model", "sft", "ref_logps", "dpo", "train_all"}),
+    ("train_all", {"ballots", "split", "pool", "series", "sft_corpus", "pretrain_corpus", "base_model", "sft",
+                   "ref_logps", "dpo", "train_all"}),
 ])
 def test_partial_targets(tmp_path, target, rules):
     proc = snakemake(target, "-n", "--quiet", "rules", cwd=tmp_path)

@@ -15,8 +15,8 @@ rule pair_accuracy:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=32000,
-        runtime=60,
+        mem_mb=job_resource("pair_accuracy", "mem_mb"),
+        runtime=job_resource("pair_accuracy", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:

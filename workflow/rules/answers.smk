@@ -17,8 +17,8 @@ rule answers:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=32000,
-        runtime=60,
+        mem_mb=job_resource("answers", "mem_mb"),
+        runtime=job_resource("answers", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:

@@ -8,10 +8,16 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from prefsweep import paths as P
-from prefsweep.config import check_config, job_config_json
+from prefsweep.config import check_config, check_secrets, job_config_json
 from prefsweep.judge_llm import CLIENT_ENV, client_env_value
+from prefsweep.resources import resource_function
 
 check_config(config)
+
+
+onstart:
+    # Before the first job, not when planning (-n, --dag, --report): see check_secrets.
+    check_secrets(config)
 
 L = P.layout(config)
 REF_ARM = config["data"]["reference_arm"]
@@ -33,6 +39,12 @@ wildcard_constraints:
 def script_path(name):
     """A script of scripts/, as an input: editing it reruns the jobs that ran it."""
     return os.path.join(workflow.basedir, "scripts", name)
+
+
+def job_resource(rule, key):
+    """mem_mb or runtime of a job of ``rule``, scaled with the model and its pairs (a cluster
+    needs them; see prefsweep/resources.py)."""
+    return resource_function(config, rule, key)
 
 
 def cfg(step):

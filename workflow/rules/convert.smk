@@ -14,8 +14,8 @@ rule convert:
         source=convert_source,
         base=convert_base,
     resources:
-        mem_mb=32000,
-        runtime=60,
+        mem_mb=job_resource("convert", "mem_mb"),
+        runtime=job_resource("convert", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:

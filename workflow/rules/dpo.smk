@@ -18,8 +18,8 @@ rule ref_logps:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=32000,
-        runtime=120,
+        mem_mb=job_resource("ref_logps", "mem_mb"),
+        runtime=job_resource("ref_logps", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
@@ -50,8 +50,8 @@ checkpoint dpo:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=32000,
-        runtime=480,
+        mem_mb=job_resource("dpo", "mem_mb"),
+        runtime=job_resource("dpo", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:

@@ -19,8 +19,8 @@ rule base_model:
         local_model=hf_model_fingerprint,
     threads: 2
     resources:
-        mem_mb=16000,
-        runtime=60,
+        mem_mb=job_resource("base_model", "mem_mb"),
+        runtime=job_resource("base_model", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
@@ -46,8 +46,8 @@ rule sft:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=32000,
-        runtime=240,
+        mem_mb=job_resource("sft", "mem_mb"),
+        runtime=job_resource("sft", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
@@ -75,8 +75,8 @@ rule sft_baseline:
     threads: 2
     resources:
         gpu=1,
-        mem_mb=64000,
-        runtime=480,
+        mem_mb=job_resource("sft_baseline", "mem_mb"),
+        runtime=job_resource("sft_baseline", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
