@@ -69,8 +69,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from prefsweep.ballots import (
-    BALLOTS_SCHEMA, MAX_WEIGHT, MAX_WEIGHT_MASS, MIN_WEIGHT, WEIGHT_SCALE, BallotError, BallotRecord,
-    gc_paused,
+    BALLOTS_SCHEMA, WEIGHT_SCALE, BallotError, BallotRecord, gc_paused, weight_units, weight_units_of,
 )
 
 ARMS = ("maj", "sc")
@@ -127,22 +126,6 @@ def ballot_record(records: Ballots, r: int) -> BallotRecord:
     return {**rec, "votes": votes}
 
 
-def weight_units(weight: float | None) -> int:
-    """A vote weight (None: 1.0) as a whole number of units of 1e-6 (module docstring)."""
-    return int(np.rint((1.0 if weight is None else float(weight)) * WEIGHT_SCALE))
-
-
-def rounded_weights(records: Ballots) -> int:
-    """Number of vote weights that are not multiples of 1e-6 (more than 6 decimal places) and
-    were rounded to the nearest one."""
-    table = ballots_table(records)
-    if table.num_rows == 0:
-        return 0
-    weight = pc.struct_field(pc.list_flatten(_list_column(table, "votes")), "weight")
-    w = pc.drop_null(weight).to_numpy()
-    return int(np.count_nonzero(np.rint(w * WEIGHT_SCALE) / WEIGHT_SCALE != w))
-
-
 # -- support ---------------------------------------------------------------------------------
 
 
@@ -192,9 +175,8 @@ def support_batches(records: Ballots) -> list[SupportBatch]:
     ``S[p] = sum_v u[p, v] * (T[p, v, :, None] < T[p, v, None, :])`` with ``u`` the weights in
     units; pair votes with a winner are added with ``np.add.at``.
 
-    Weights outside [MIN_WEIGHT, MAX_WEIGHT] or a prompt whose total weight would make the sums
-    inexact (:data:`prefsweep.ballots.MAX_WEIGHT_MASS`) raise :class:`BallotError` naming the
-    prompt (the validated ballots never have them; this guards a table from elsewhere).
+    Weights out of bounds raise :class:`BallotError` naming the prompt
+    (:func:`prefsweep.ballots.weight_units_of`; validated ballots never have them).
     """
     table = ballots_table(records)
     if table.num_rows == 0:
@@ -208,8 +190,7 @@ def support_batches(records: Ballots) -> list[SupportBatch]:
     flat_votes = pc.list_flatten(votes)
     vote_off = _offsets(votes)
     vote_rec = pc.list_parent_indices(votes).to_numpy()
-    weight = pc.fill_null(pc.struct_field(flat_votes, "weight"), 1.0).to_numpy()
-    units = _check_weights(table, weight, vote_rec, vote_off, k_of)
+    units = weight_units_of(table)
 
     ranking = pc.struct_field(flat_votes, "ranking")
     is_rank = ranking.is_valid().to_numpy(zero_copy_only=False)
@@ -270,32 +251,6 @@ def support_batches(records: Ballots) -> list[SupportBatch]:
     return batches
 
 
-def _check_weights(
-    table: pa.Table, weight: np.ndarray, vote_rec: np.ndarray, vote_off: np.ndarray, k_of: np.ndarray
-) -> np.ndarray:
-    """Vote weights in units (float64 holding integers), after the bounds of
-    :mod:`prefsweep.ballots`; a violation raises :class:`BallotError` naming prompt and vote."""
-    ok = (weight >= MIN_WEIGHT) & (weight <= MAX_WEIGHT)  # False for NaN
-    if not ok.all():
-        bad = int(np.argmin(ok))
-        r = int(vote_rec[bad])
-        raise BallotError(
-            f"prompt_id {table.column('prompt_id')[r].as_py()!r}: votes[{bad - int(vote_off[r])}].weight: "
-            f"expected a finite number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g}, got {weight[bad]!r}"
-        )
-    units = np.rint(weight * WEIGHT_SCALE)
-    total = np.bincount(vote_rec, weights=weight, minlength=len(k_of))
-    over = np.nonzero(total * k_of > MAX_WEIGHT_MASS)[0]
-    if len(over):
-        r = int(over[0])
-        raise BallotError(
-            f"prompt_id {table.column('prompt_id')[r].as_py()!r}: votes: total weight {total[r]:g} over "
-            f"{k_of[r]} candidates is more than can be summed exactly (total x candidates <= "
-            f"{MAX_WEIGHT_MASS:.4g}); expected smaller weights"
-        )
-    return units
-
-
 def _position_lookup(
     table: pa.Table, cand_rec: np.ndarray, c_ids: np.ndarray, cand_off: np.ndarray, n_rec: int, n_codes: int
 ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
@@ -306,8 +261,8 @@ def _position_lookup(
 
     def unknown(rec: int) -> BallotError:
         return BallotError(
-            f"prompt_id {table.column('prompt_id')[rec].as_py()!r}: a vote names an unknown candidate "
-            "(ballots not validated?)"
+            f"prompt_id {table.column('prompt_id')[rec].as_py()!r}: votes: a vote names an unknown "
+            "candidate (expected the ids of its candidates; ballots not validated?)"
         )
 
     if n_rec * n_codes <= 4 * len(cand_rec) + 1024:

@@ -46,6 +46,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NotRequired, TypedDict
 
+import numpy as np
 import pyarrow as pa
 
 from prefsweep.io import DataFileError, atomic_write_jsonl, jsonl_lines, rebuild_hint
@@ -408,7 +409,65 @@ def read_ballots_table(path: str | os.PathLike, columns: Sequence[str] | None = 
             ) from None
     if table.num_rows == 0:
         raise BallotError(f"{path}: no ballot records (empty file); {rebuild_hint(path)}")
-    return table.combine_chunks()
+    table = table.combine_chunks()
+    if "votes" in table.column_names:
+        weight_units_of(table, path)  # a hand-edited weight fails here, naming the file
+    return table
+
+
+def weight_units(weight: float | None) -> int:
+    """One vote weight (None: 1.0) as a whole number of :data:`WEIGHT_UNIT` (rounded to nearest)."""
+    return int(np.rint((1.0 if weight is None else float(weight)) * WEIGHT_SCALE))
+
+
+def rounded_weights(table: pa.Table) -> int:
+    """Number of vote weights of a ballots table with more than :data:`WEIGHT_DECIMALS` decimal
+    places (not a float nearest to a multiple of :data:`WEIGHT_UNIT`), which are rounded."""
+    import pyarrow.compute as pc
+
+    weight = pc.struct_field(pc.list_flatten(table.column("votes").combine_chunks()), "weight")
+    w = pc.drop_null(weight).to_numpy()
+    return int(np.count_nonzero(np.rint(w * WEIGHT_SCALE) / WEIGHT_SCALE != w))
+
+
+def weight_units_of(table: pa.Table, source: str | os.PathLike | None = None) -> np.ndarray:
+    """The vote weights of a ballots table, flattened in vote order, as whole numbers of
+    :data:`WEIGHT_UNIT` (float64 holding integers; a missing weight is 1.0).
+
+    The table-side check of the weight rules of the format (a validated file always passes):
+    a weight outside [:data:`MIN_WEIGHT`, :data:`MAX_WEIGHT`] (NaN, 1e308, 0, negative) or a
+    prompt whose total weight x candidates exceeds :data:`MAX_WEIGHT_MASS` raises
+    :class:`BallotError` naming ``source`` (when given), the record and the vote.
+    """
+    import pyarrow.compute as pc
+
+    votes = table.column("votes").combine_chunks()
+    vote_rec = pc.list_parent_indices(votes).to_numpy()
+    vote_off = votes.offsets.to_numpy() - votes.offsets[0].as_py()
+    weight = pc.fill_null(pc.struct_field(pc.list_flatten(votes), "weight"), 1.0).to_numpy()
+    where = "" if source is None else f"{source}: "
+
+    def record(r: int) -> str:
+        return f"{where}record {r + 1} (prompt_id {table.column('prompt_id')[r].as_py()!r})"
+
+    ok = (weight >= MIN_WEIGHT) & (weight <= MAX_WEIGHT)  # False for NaN
+    if not ok.all():
+        bad = int(np.argmin(ok))
+        r = int(vote_rec[bad])
+        raise BallotError(
+            f"{record(r)}: votes[{bad - int(vote_off[r])}].weight: expected a finite number from "
+            f"{MIN_WEIGHT:g} to {MAX_WEIGHT:g}, got {float(weight[bad])!r}"
+        )
+    n_cands = pc.list_value_length(table.column("candidates").combine_chunks()).to_numpy(zero_copy_only=False)
+    total = np.bincount(vote_rec, weights=weight, minlength=table.num_rows)
+    over = np.nonzero(total * n_cands > MAX_WEIGHT_MASS)[0]
+    if len(over):
+        r = int(over[0])
+        raise BallotError(
+            f"{record(r)}: votes: total weight {total[r]:g} over {n_cands[r]} candidates is more than "
+            f"can be summed exactly (total x candidates <= {MAX_WEIGHT_MASS:.4g}); expected smaller weights"
+        )
+    return np.rint(weight * WEIGHT_SCALE)
 
 
 def write_ballots(

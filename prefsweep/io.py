@@ -119,6 +119,16 @@ def fail_clearly(*errors: type[BaseException]) -> Iterator[None]:
         raise SystemExit(str(exc)) from None
 
 
+@contextlib.contextmanager
+def naming(path: str | os.PathLike, *errors: type[BaseException]) -> Iterator[None]:
+    """Re-raise the listed exception types with ``"<path>: "`` before their message: for errors
+    about records of a file raised by code that only saw the records."""
+    try:
+        yield
+    except errors as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
 def jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of every non-blank line of a UTF-8 text file (a leading byte
     order mark is dropped).

@@ -25,8 +25,8 @@ import time
 
 import pyarrow.compute as pc
 
-from prefsweep.arms import ballots_table, rounded_weights, winner_disagreement
-from prefsweep.ballots import WEIGHT_DECIMALS, load_source
+from prefsweep.arms import ballots_table, winner_disagreement
+from prefsweep.ballots import WEIGHT_DECIMALS, load_source, rounded_weights
 from prefsweep.io import atomic_write_jsonl, fail_clearly, load_config_json
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from prefsweep.ballots import BallotError, read_ballots_table
-from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, read_json
+from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, naming, read_json
 from prefsweep.series import SeriesError, eval_questions
 
 
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     with fail_clearly(BallotError, DataFileError, SeriesError):
         split = read_json(args.split)
         records = read_ballots_table(args.ballots)
-        questions, answers = eval_questions(records, split, config)
+        with naming(args.ballots, BallotError):  # a record that skipped validation
+            questions, answers = eval_questions(records, split, config)
     atomic_write_jsonl(args.questions, questions)
     atomic_write_jsonl(args.reference, answers)
     print(f"wrote {len(questions)} questions -> {args.questions}, reference answers -> {args.reference}")

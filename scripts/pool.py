@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from prefsweep.arms import ARMS
 from prefsweep.ballots import BallotError, read_ballots_table
-from prefsweep.io import DataFileError, fail_clearly, load_config_json, read_json
+from prefsweep.io import DataFileError, fail_clearly, load_config_json, naming, read_json
 from prefsweep.series import SeriesError, build_pool, write_table
 
 
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> None:
         split = read_json(args.split)
         if args.eval:  # same pair construction, over the held-out prompts (never trained on)
             split = {**split, "train_order": split["eval_prompt_ids"]}
-        pool = build_pool(records, split, args.arm, config)
+        with naming(args.ballots, BallotError):  # a record that skipped validation
+            pool = build_pool(records, split, args.arm, config)
     write_table(args.out, pool)
     ties = pc.sum(pool["tie_broken"]).as_py() or 0
     cycles = pc.sum(pool["cycle"]).as_py() or 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from prefsweep.ballots import BallotError, read_ballots_table
-from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, read_json
+from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, naming, read_json
 from prefsweep.series import SeriesError, sft_corpus
 
 
@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     with fail_clearly(BallotError, DataFileError, SeriesError):
         split = read_json(args.split)
         records = read_ballots_table(args.ballots)
-        rows = sft_corpus(records, split, config)
+        with naming(args.ballots, BallotError):  # a record that skipped validation
+            rows = sft_corpus(records, split, config)
     atomic_write_jsonl(args.out, rows)
     print(f"wrote {len(rows)} SFT examples -> {args.out}")
 

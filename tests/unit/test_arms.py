@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 from pref_voting.profiles_with_ties import ProfileWithTies
 from pref_voting.voting_methods import beat_path, borda, copeland, minimax, ranked_pairs
+from pref_voting.weighted_majority_graphs import MarginGraph
 
 from prefsweep.arms import (
-    maj_pairs, majority_cycles, rule_scores, sc_outcomes, sc_pairs, sc_winners, support_batches,
+    ballots_table, maj_pairs, majority_cycles, rule_scores, sc_outcomes, sc_pairs, sc_winners, support_batches,
     support_matrix, winner_disagreement,
 )
-from prefsweep.ballots import read_ballots_table, validate_ballots, write_ballots
+from prefsweep.ballots import read_ballots_table, rounded_weights, validate_ballots, write_ballots
 
 
 def rec(pid: str, rankings: list[str], counts: list[int] | None = None, topic: str = "t") -> dict:
@@ -350,8 +351,30 @@ def test_decimal_weights_are_summed_exactly():
             assert int(out.n_winners[r]) == len(winners) and w in winners and l in rest, (rule, recs[r])
             assert bool(out.tie_broken[r]) == (len(winners) > 1 or len(rest) > 1), (rule, recs[r])
             assert pairs.loc[r, "margin"] == float(scores[w] - scores[l]), (rule, recs[r])
+    # rules through pref_voting get the exact margins too
+    for rule, method in (("minimax", minimax), ("beat_path", beat_path)):
+        out, _ = sc_outcomes(recs[:100], rule, seed=3)
+        for r, rec in enumerate(recs[:100]):
+            m = exact_margins(rec)
+            k = len(m)
+            graph = MarginGraph(list(range(k)), [(i, j, m[i][j]) for i in range(k) for j in range(k) if m[i][j] > 0])
+            winners = method(graph)
+            assert int(out.n_winners[r]) == len(winners) and int(out.winner[r]) in winners, (rule, rec)
     # the profiles hold what binary floating point gets wrong: exact ties read as majorities
     assert sum(float_sign_differs(r) for r in recs) >= 10
+
+
+def test_weights_off_the_decimal_grid_are_rounded_to_6_places():
+    third = {"prompt_id": "p", "prompt": "q", "topic": "t",
+             "candidates": [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}],
+             "votes": [{"ranking": [["a"], ["b"]], "weight": 1 / 3}] * 3 + [{"pair": ["a", "b"], "winner": "b"}]}
+    validate_ballots([third])
+    assert rounded_weights(ballots_table([third])) == 3
+    s, _ = support_matrix(third)
+    # 3 x 0.333333 = 0.999999 < 1: b wins by one unit (documented: weights have 6 decimals)
+    assert s[0, 1] == 0.999999 and s[1, 0] == 1.0
+    pairs = maj_pairs([third])
+    assert list(zip(pairs["chosen_id"], pairs["margin"])) == [("b", 1e-06)]
 
 
 def float_sign_differs(r: dict) -> bool:
