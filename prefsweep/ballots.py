@@ -14,8 +14,8 @@ A ranking is a list of tiers, best first; candidates within a tier are tied, can
 listed are tied below every listed one. A pair vote compares two candidates; ``winner: null``
 is a tie. ``voter`` and ``group`` are optional strings. Unknown keys are errors (a typo must
 not be silently ignored). ``prompt`` is not empty or only white space (it would be trained on
-as it is); candidate texts of a prompt are distinct (two equal texts give a pair whose chosen
-response is its rejected one).
+as it is); in a user's file (jsonl, SHP) the candidate texts of a prompt are distinct (two
+equal texts give a pair whose chosen response is its rejected one).
 
 ``weight`` (default 1.0) is a number in [:data:`MIN_WEIGHT`, :data:`MAX_WEIGHT`] = [1e-6, 1e6].
 Weights are decimal numbers: :mod:`prefsweep.arms` rounds each to a whole number of
@@ -143,14 +143,15 @@ def validate_record(
     source: str = "<ballots>",
     line: int | None = None,
     unit: str = "line",
-    distinct_texts: bool = True,
+    distinct_texts: bool = False,
 ) -> BallotRecord:
     """Check one record against the format above; return it unchanged.
 
     ``source``, ``line`` and ``unit`` (what ``line`` counts) only shape the error message.
-    ``distinct_texts=False`` skips the check that candidate texts differ (only for the synthetic
-    source, whose generator can compose the same text twice; see :mod:`prefsweep.synthetic`).
-    Raises :class:`BallotError`.
+    ``distinct_texts`` also checks that the candidate texts of the record differ: the user
+    sources (:func:`load_jsonl`, :func:`load_shp`) always check it; the synthetic source does
+    not, because its generator can compose the same text twice for a prompt (about 1 prompt in
+    100; :mod:`prefsweep.synthetic`). Raises :class:`BallotError`.
     """
     pid = record.get("prompt_id") if isinstance(record, dict) else None
 
@@ -307,7 +308,7 @@ def validate_ballots(
     source: str = "<ballots>",
     lines: Sequence[int] | None = None,
     unit: str = "line",
-    distinct_texts: bool = True,
+    distinct_texts: bool = False,
 ) -> list[BallotRecord]:
     """Validate every record and check that there is at least one and that prompt ids are
     unique; return the records as a list.
@@ -357,7 +358,7 @@ def load_jsonl(path: str | os.PathLike) -> list[BallotRecord]:
         raise BallotError(str(exc)) from None
     except FileNotFoundError:
         raise BallotError(f"{path}: no such file; expected a ballots file (data.jsonl.path)") from None
-    return validate_ballots(records, str(path), lines)
+    return validate_ballots(records, str(path), lines, distinct_texts=True)
 
 
 #: Arrow schema of the ballots format (``meta`` is not read).
@@ -471,7 +472,7 @@ def weight_units_of(table: pa.Table, source: str | os.PathLike | None = None) ->
 
 
 def write_ballots(
-    path: str | os.PathLike, records: Sequence[BallotRecord], distinct_texts: bool = True
+    path: str | os.PathLike, records: Sequence[BallotRecord], distinct_texts: bool = False
 ) -> None:
     """Validate ``records`` and write them atomically, one JSON object per line, in order
     (``distinct_texts`` as in :func:`validate_record`). Nothing is written on an error."""
@@ -542,7 +543,7 @@ def load_shp(
             {**p, "candidates": [{"id": cid, "text": text} for cid, text in p["candidates"].items()]}
             for p in posts.values()
         ]
-    return validate_ballots(records, where, unit="post")
+    return validate_ballots(records, where, unit="post", distinct_texts=True)
 
 
 def load_source(config: dict, source_file: str | os.PathLike | None) -> list[BallotRecord]:
