@@ -150,7 +150,7 @@ def make_split(records: Ballots, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def records_in(records: Ballots, prompt_ids: Sequence[str]) -> Ballots:
+def records_in(records: Ballots, prompt_ids: Sequence[str]) -> pa.Table:
     """The records of ``prompt_ids``, in that order, as an Arrow table
     (:func:`prefsweep.arms.ballots_table`). A missing id raises :class:`SeriesError` naming it."""
     table = arms.ballots_table(records)

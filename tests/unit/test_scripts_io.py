@@ -1,4 +1,5 @@
-"""Small contracts of the scripts' inputs: config slices and SFT corpora."""
+"""Small contracts of the scripts' inputs: config slices, SFT corpora, and the checked readers of
+prefsweep.io (Parquet, JSON, JSON lines) that name a bad file, line and column."""
 
 import importlib.util
 import json
