@@ -94,13 +94,14 @@ PAIR_COLUMNS = (
 # -- ballots as a table ----------------------------------------------------------------------
 
 
-def ballots_table(records: Ballots) -> pa.Table:
-    """``records`` as an Arrow table of :data:`prefsweep.ballots.BALLOTS_SCHEMA` (a table is
-    returned as it is). Absent keys become nulls, as in the file reader; ``meta`` is dropped."""
+def ballots_table(records: Ballots, schema: pa.Schema = BALLOTS_SCHEMA) -> pa.Table:
+    """``records`` as an Arrow table of ``schema`` (:data:`prefsweep.ballots.BALLOTS_SCHEMA`, or
+    :data:`prefsweep.ballots.VOTES_SCHEMA` for supports and rules only); a table is returned as
+    it is. Absent keys become nulls, as in the file reader; other keys are dropped."""
     if isinstance(records, pa.Table):
         return records
     with gc_paused():
-        return pa.Table.from_pylist(list(records), schema=BALLOTS_SCHEMA)
+        return pa.Table.from_pylist(list(records), schema=schema)
 
 
 def n_ballots(records: Ballots) -> int:

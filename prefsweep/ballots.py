@@ -376,6 +376,15 @@ BALLOTS_SCHEMA = pa.schema([
         ("group", pa.string()),
     ]))),
 ])
+#: The part of :data:`BALLOTS_SCHEMA` that supports and voting rules read (:mod:`prefsweep.arms`):
+#: a table of it is cheaper to build from records when only statistics are wanted.
+VOTES_SCHEMA = pa.schema([
+    BALLOTS_SCHEMA.field("prompt_id"),
+    ("candidates", pa.list_(pa.struct([("id", pa.string())]))),
+    ("votes", pa.list_(pa.struct([
+        BALLOTS_SCHEMA.field("votes").type.value_type.field(name) for name in ("ranking", "pair", "winner", "weight")
+    ]))),
+])
 
 
 def read_ballots_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
@@ -410,10 +419,13 @@ def read_ballots_table(path: str | os.PathLike, columns: Sequence[str] | None = 
             ) from None
     if table.num_rows == 0:
         raise BallotError(f"{path}: no ballot records (empty file); {rebuild_hint(path)}")
-    table = table.combine_chunks()
-    if "votes" in table.column_names:
-        weight_units_of(table, path)  # a hand-edited weight fails here, naming the file
-    return table
+    return table.combine_chunks()
+
+
+def _one_array(table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` as one array (no copy when it has one chunk; ``combine_chunks`` copies)."""
+    col = table.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else pa.concat_arrays(col.chunks)
 
 
 def weight_units(weight: float | None) -> int:
@@ -426,7 +438,7 @@ def rounded_weights(table: pa.Table) -> int:
     places (not a float nearest to a multiple of :data:`WEIGHT_UNIT`), which are rounded."""
     import pyarrow.compute as pc
 
-    weight = pc.struct_field(pc.list_flatten(table.column("votes").combine_chunks()), "weight")
+    weight = pc.struct_field(pc.list_flatten(_one_array(table, "votes")), "weight")
     w = pc.drop_null(weight).to_numpy()
     return int(np.count_nonzero(np.rint(w * WEIGHT_SCALE) / WEIGHT_SCALE != w))
 
@@ -438,18 +450,18 @@ def weight_units_of(table: pa.Table, source: str | os.PathLike | None = None) ->
     The table-side check of the weight rules of the format (a validated file always passes):
     a weight outside [:data:`MIN_WEIGHT`, :data:`MAX_WEIGHT`] (NaN, 1e308, 0, negative) or a
     prompt whose total weight x candidates exceeds :data:`MAX_WEIGHT_MASS` raises
-    :class:`BallotError` naming ``source`` (when given), the record and the vote.
+    :class:`BallotError` naming ``source`` (when given), the prompt and the vote.
     """
     import pyarrow.compute as pc
 
-    votes = table.column("votes").combine_chunks()
+    votes = _one_array(table, "votes")
     vote_rec = pc.list_parent_indices(votes).to_numpy()
     vote_off = votes.offsets.to_numpy() - votes.offsets[0].as_py()
     weight = pc.fill_null(pc.struct_field(pc.list_flatten(votes), "weight"), 1.0).to_numpy()
     where = "" if source is None else f"{source}: "
 
     def record(r: int) -> str:
-        return f"{where}record {r + 1} (prompt_id {table.column('prompt_id')[r].as_py()!r})"
+        return f"{where}prompt_id {table.column('prompt_id')[r].as_py()!r}"
 
     ok = (weight >= MIN_WEIGHT) & (weight <= MAX_WEIGHT)  # False for NaN
     if not ok.all():
@@ -459,7 +471,7 @@ def weight_units_of(table: pa.Table, source: str | os.PathLike | None = None) ->
             f"{record(r)}: votes[{bad - int(vote_off[r])}].weight: expected a finite number from "
             f"{MIN_WEIGHT:g} to {MAX_WEIGHT:g}, got {float(weight[bad])!r}"
         )
-    n_cands = pc.list_value_length(table.column("candidates").combine_chunks()).to_numpy(zero_copy_only=False)
+    n_cands = pc.list_value_length(_one_array(table, "candidates")).to_numpy(zero_copy_only=False)
     total = np.bincount(vote_rec, weights=weight, minlength=table.num_rows)
     over = np.nonzero(total * n_cands > MAX_WEIGHT_MASS)[0]
     if len(over):

@@ -263,5 +263,5 @@ def test_unvalidated_huge_weight_through_pool(case, data_stage):
                              "--split", str(data_stage["paths"]["split"]), "--arm", "sc", "--out", str(out)])
     msg = str(exc.value)
     case.observe(msg)
-    assert msg.startswith(f"{ballots}: record 4 (prompt_id {recs[3]['prompt_id']!r}): votes[1].weight: expected a finite number from 1e-06 to 1e+06"), msg
+    assert msg.startswith(f"{ballots}: prompt_id {recs[3]['prompt_id']!r}: votes[1].weight: expected a finite number from 1e-06 to 1e+06"), msg
     assert "got 1e+308" in msg and not out.exists()
