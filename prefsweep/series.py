@@ -174,8 +174,9 @@ def build_pool(
     columns :data:`SERIES_COLUMNS` (``prompt`` / ``chosen`` / ``rejected`` rendered with
     ``config["prompt_format"]``).
 
-    Each distinct string is rendered once and the columns are gathered with Arrow ``take``, so
-    a million-row pool costs no per-row Python work.
+    Each string is rendered once, and only the candidates that are in a pair (for ``sc``
+    ``winner_loser``, two of K); the columns are gathered with Arrow ``take``, so a million-row
+    pool costs no per-row Python work.
     """
     train = records_in(records, split["train_order"])
     pairs = arms.arm_pairs(train, arm, config)
@@ -183,10 +184,16 @@ def build_pool(
     rec_np = pairs["rec"].to_numpy()
     rec = pa.array(rec_np)
     texts, offsets = arms.candidate_table(train, "text")
-    completions = pa.array([render_completion(t, fmt) for t in texts.tolist()], type=pa.string())
+    chosen_at = offsets[rec_np] + pairs["chosen_k"].to_numpy()
+    rejected_at = offsets[rec_np] + pairs["rejected_k"].to_numpy()
+    used = np.zeros(len(texts), dtype=bool)
+    used[chosen_at] = used[rejected_at] = True
+    # position of candidate i among the used ones
+    slot = np.cumsum(used) - 1
+    completions = pa.array([render_completion(t, fmt) for t in texts[used].tolist()], type=pa.string())
     prompts = pa.array([render_prompt(t, fmt) for t in arms.ballot_field(train, "prompt")], type=pa.string())
-    chosen = pa.array(offsets[rec_np] + pairs["chosen_k"].to_numpy())
-    rejected = pa.array(offsets[rec_np] + pairs["rejected_k"].to_numpy())
+    chosen = pa.array(slot[chosen_at])
+    rejected = pa.array(slot[rejected_at])
     pid, cid, rid, topic = (
         pa.array(pairs[c].array).cast(pa.string()) for c in ("prompt_id", "chosen_id", "rejected_id", "topic")
     )
