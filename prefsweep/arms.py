@@ -10,6 +10,15 @@ Both arms start from the weighted pairwise **support** of a prompt's votes (see
 A ranking vote prefers i to j when i sits in an earlier tier (unlisted candidates are tied below
 every listed one); a pair vote prefers its winner to the other; ties give nothing.
 
+**Exact arithmetic.** Vote weights are decimal numbers: each is rounded to a whole number of
+units of 1e-6 (:data:`prefsweep.ballots.WEIGHT_UNIT`, 6 decimal places) and S, M and every score
+are sums of those integers, held in float64 below 2**53 (:data:`prefsweep.ballots.MAX_WEIGHT_MASS`
+bounds a prompt's total weight), where float64 sums are exact. Every decision (majority, cycle,
+Condorcet winner, Borda and Copeland scores and their ties, the margins given to
+``pref_voting``) compares these exact integers, so 0.1 + 0.2 ties 0.3 (in binary floating point
+it would be a strict majority of 5.55e-17). The ``margin`` column is the exact value divided by
+1e6: the float nearest to the decimal result.
+
 ``maj`` (pairwise majority): every pair with ``M[i, j] > 0`` gives ``chosen=i, rejected=j``,
 ``margin = M[i, j]``, ``n_voters = C[i, j] + C[j, i]`` (votes that compare the two). Within a
 prompt pairs are ordered by margin (largest first), then by candidate position, so truncating a
@@ -31,27 +40,25 @@ positional Borda score for complete linear orders and equals pref_voting's "marg
 pref_voting's default (1, 0, -1) scores), the majority relation and cycle detection are computed
 with numpy over all prompts with the same number of candidates at once. Every other rule goes
 through ``pref_voting`` per prompt (a ``MarginGraph`` of ``M`` when the rule accepts one, else a
-``ProfileWithTies`` / ``Profile`` of the ranking votes). ``pref_voting`` is also the tests'
-oracle for the fast path.
+``ProfileWithTies`` / ``Profile`` of the ranking votes, with the integer weights as counts).
+``pref_voting`` is also the tests' oracle for the fast path.
 
 ``ranked_pairs`` enumerates every tie-breaking order when margins tie (pref_voting warns it
 "can take a very long time"); prefer ``schulze`` on data with many equal margins.
 
-Input ballots (:data:`Ballots`) are Python records or the Arrow table of
-:func:`prefsweep.ballots.read_ballots_table`; both give identical results (the table path has
-no Python object per vote). Pair tables (:func:`maj_pairs`, :func:`sc_pairs`) are DataFrames
-with one row per pair and columns ``rec`` (index of the record in the input), ``prompt_id``, ``topic``,
-``chosen_k``, ``rejected_k`` (candidate positions), ``chosen_id``, ``rejected_id``, ``margin``
-(float64), ``n_voters`` (int64), ``cycle``, ``tie_broken`` (bool); rows grouped by record in
-input order.
+Input ballots (:data:`Ballots`) are the Arrow table of
+:func:`prefsweep.ballots.read_ballots_table` (what the workflow reads) or Python records, which
+are first turned into that table (:func:`ballots_table`): there is one support computation,
+:func:`support_batches` over the table, with no Python object per vote. Pair tables
+(:func:`maj_pairs`, :func:`sc_pairs`) are DataFrames with one row per pair and columns ``rec``
+(index of the record in the input), ``prompt_id``, ``topic``, ``chosen_k``, ``rejected_k``
+(candidate positions), ``chosen_id``, ``rejected_id``, ``margin`` (float64), ``n_voters``
+(int64), ``cycle``, ``tie_broken`` (bool); rows grouped by record in input order.
 """
 
 from __future__ import annotations
 
-import itertools
-import operator
 import zlib
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -61,7 +68,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from prefsweep.ballots import BallotError, BallotRecord, gc_paused
+from prefsweep.ballots import (
+    BALLOTS_SCHEMA, WEIGHT_SCALE, BallotError, BallotRecord, gc_paused, weight_units, weight_units_of,
+)
 
 ARMS = ("maj", "sc")
 SC_PAIRS = ("winner_loser", "winner_vs_all")
@@ -76,64 +85,23 @@ CHUNK = 8192
 #: (:data:`prefsweep.ballots.BALLOTS_SCHEMA`, from :func:`prefsweep.ballots.read_ballots_table`).
 Ballots = Union[Sequence[BallotRecord], pa.Table]
 
-_first = operator.itemgetter(0)
-_get_ranking = operator.itemgetter("ranking")
-_get_weight = operator.methodcaller("get", "weight", 1.0)
-_chain = itertools.chain.from_iterable
-
 PAIR_COLUMNS = (
     "rec", "prompt_id", "topic", "chosen_k", "rejected_k", "chosen_id", "rejected_id",
     "margin", "n_voters", "cycle", "tie_broken",
 )
 
 
-# -- support ---------------------------------------------------------------------------------
+# -- ballots as a table ----------------------------------------------------------------------
 
 
-def support_matrix(record: BallotRecord) -> tuple[np.ndarray, np.ndarray]:
-    """``(S, C)`` of one record, both ``[K, K]`` in candidate order (definition above).
-
-    The straightforward per-vote reference; :func:`support_batches` computes the same for many
-    records at once.
-    """
-    ids = {c["id"]: k for k, c in enumerate(record["candidates"])}
-    k = len(ids)
-    s = np.zeros((k, k))
-    c = np.zeros((k, k), dtype=np.int64)
-    for vote in record["votes"]:
-        w = float(vote.get("weight", 1.0))
-        if "ranking" in vote:
-            tier = np.full(k, len(vote["ranking"]))
-            for t, members in enumerate(vote["ranking"]):
-                for cid in members:
-                    tier[ids[cid]] = t
-            pref = tier[:, None] < tier[None, :]
-            s += w * pref
-            c += pref
-        elif vote["winner"] is not None:
-            a, b = vote["pair"]
-            win = ids[vote["winner"]]
-            lose = ids[b if vote["winner"] == a else a]
-            s[win, lose] += w
-            c[win, lose] += 1
-    return s, c
-
-
-@dataclass
-class SupportBatch:
-    """Supports of the records ``rec`` (indices into the input list), all with K candidates.
-
-    ``support``: ``[P, K, K]`` float64 (S); ``count``: ``[P, K, K]`` int64 (C).
-    """
-
-    rec: np.ndarray
-    support: np.ndarray
-    count: np.ndarray
-
-    @property
-    def margin(self) -> np.ndarray:
-        """``[P, K, K]``: ``M = S - S^T``."""
-        return self.support - self.support.transpose(0, 2, 1)
+def ballots_table(records: Ballots, schema: pa.Schema = BALLOTS_SCHEMA) -> pa.Table:
+    """``records`` as an Arrow table of ``schema`` (:data:`prefsweep.ballots.BALLOTS_SCHEMA`, or
+    :data:`prefsweep.ballots.VOTES_SCHEMA` for supports and rules only); a table is returned as
+    it is. Absent keys become nulls, as in the file reader; other keys are dropped."""
+    if isinstance(records, pa.Table):
+        return records
+    with gc_paused():
+        return pa.Table.from_pylist(list(records), schema=schema)
 
 
 def n_ballots(records: Ballots) -> int:
@@ -159,157 +127,59 @@ def ballot_record(records: Ballots, r: int) -> BallotRecord:
     return {**rec, "votes": votes}
 
 
-def support_batches(records: Ballots) -> list[SupportBatch]:
-    """:func:`support_matrix` of every record, grouped by number of candidates (ascending K).
+# -- support ---------------------------------------------------------------------------------
 
-    Vectorized: each ranking vote becomes a row of tier positions ``T[p, v, :]`` and
-    ``S[p] = sum_v w[p, v] * (T[p, v, :, None] < T[p, v, None, :])``; pair votes are added with
-    ``np.add.at``. Complete strict rankings (K singleton tiers, the common case) are read as
-    candidate orders and inverted with one ``argsort``; other rankings are read tier by tier.
+
+@dataclass
+class SupportBatch:
+    """Supports of the records ``rec`` (indices into the input), all with K candidates.
+
+    ``units``: ``[P, K, K]`` float64 holding integers: S in weight units of 1e-6 (exact);
+    ``count``: ``[P, K, K]`` int64 (C). ``support`` and ``margin`` are S and M in weights (the
+    exact integers divided by 1e6); decisions use ``units`` and ``margin_units``.
     """
-    if isinstance(records, pa.Table):
-        return _table_support(records)
-    by_k: dict[int, list[int]] = defaultdict(list)
-    for r, rec in enumerate(records):
-        by_k[len(rec["candidates"])].append(r)
-    with gc_paused():
-        return [_batch_support(records, np.array(by_k[k], dtype=np.int64), k) for k in sorted(by_k)]
+
+    rec: np.ndarray
+    units: np.ndarray
+    count: np.ndarray
+
+    @property
+    def margin_units(self) -> np.ndarray:
+        """``[P, K, K]``: ``M = S - S^T`` in units of 1e-6, exact."""
+        return self.units - self.units.transpose(0, 2, 1)
+
+    @property
+    def support(self) -> np.ndarray:
+        """``[P, K, K]``: S in weights."""
+        return self.units / WEIGHT_SCALE
+
+    @property
+    def margin(self) -> np.ndarray:
+        """``[P, K, K]``: M in weights."""
+        return self.margin_units / WEIGHT_SCALE
 
 
-def _batch_support(records: Sequence[BallotRecord], recs: np.ndarray, k: int) -> SupportBatch:
-    n = len(recs)
-    # Records whose votes are all complete strict rankings (the common case) are read with
-    # C-level map()s, no Python bytecode per vote: their candidate orders go to one flat list.
-    order_flat: list[int] = []
-    o_rec: list[int] = []
-    o_n: list[int] = []
-    o_w: list[float] = []
-    # Other records' votes, one by one: rankings as [vote] -> (prompt, slot, weight) + orders or
-    # tier rows; pair votes with a winner as (prompt, winner, loser, weight).
-    orders: list[list[int]] = []
-    s_p: list[int] = []
-    s_v: list[int] = []
-    s_w: list[float] = []
-    tiers_rows: list[list[int]] = []
-    t_p: list[int] = []
-    t_v: list[int] = []
-    t_w: list[float] = []
-    pair_p: list[int] = []
-    pair_w: list[int] = []
-    pair_l: list[int] = []
-    pair_x: list[float] = []
-    n_slots = 1
-    for p, r in enumerate(recs.tolist()):
-        rec = records[r]
-        ids = {c["id"]: i for i, c in enumerate(rec["candidates"])}
-        votes = rec["votes"]
-        try:
-            rankings = list(map(_get_ranking, votes))
-        except KeyError:
-            rankings = None
-        if rankings is not None and set(map(len, rankings)) == {k}:
-            # validated: K non-empty tiers of distinct ids = a linear order, one id per tier
-            order_flat.extend(map(ids.__getitem__, map(_first, _chain(rankings))))
-            o_rec.append(p)
-            o_n.append(len(votes))
-            o_w.extend(map(_get_weight, votes))
-            n_slots = max(n_slots, len(votes))
-            continue
-        v = 0
-        for vote in votes:
-            ranking = vote.get("ranking")
-            if ranking is None:
-                winner = vote["winner"]
-                if winner is not None:
-                    a, b = vote["pair"]
-                    pair_p.append(p)
-                    pair_w.append(ids[winner])
-                    pair_l.append(ids[b if winner == a else a])
-                    pair_x.append(float(vote.get("weight", 1.0)))
-                continue
-            if len(ranking) == k:
-                orders.append([ids[t[0]] for t in ranking])
-                s_p.append(p)
-                s_v.append(v)
-                s_w.append(vote.get("weight", 1.0))
-            else:
-                row = [len(ranking)] * k
-                for t, members in enumerate(ranking):
-                    for cid in members:
-                        row[ids[cid]] = t
-                tiers_rows.append(row)
-                t_p.append(p)
-                t_v.append(v)
-                t_w.append(vote.get("weight", 1.0))
-            v += 1
-        n_slots = max(n_slots, v)
-    if o_n:
-        counts = np.array(o_n)
-        starts = np.cumsum(counts) - counts
-        slot = np.arange(counts.sum()) - np.repeat(starts, counts)
-        orders_np = np.array(order_flat, dtype=np.int64).reshape(-1, k)
-        if orders:
-            orders_np = np.concatenate([orders_np, np.array(orders, dtype=np.int64)])
-        o_p = np.concatenate([np.repeat(np.array(o_rec), counts), np.array(s_p, dtype=np.int64)])
-        o_v = np.concatenate([slot, np.array(s_v, dtype=np.int64)])
-        weights_o = np.concatenate([np.array(o_w, dtype=np.float64), np.array(s_w, dtype=np.float64)])
-    else:
-        orders_np = np.array(orders, dtype=np.int64).reshape(-1, k)
-        o_p, o_v = np.array(s_p, dtype=np.int64), np.array(s_v, dtype=np.int64)
-        weights_o = np.array(s_w, dtype=np.float64)
-    tiers = np.zeros((n, n_slots, k), dtype=np.int8 if k < 127 else np.int64)
-    weights = np.zeros((n, n_slots))
-    if len(orders_np):
-        # tier position of candidate c = index of c in the order: the inverse permutation.
-        tiers[o_p, o_v] = np.argsort(orders_np, axis=1)
-        weights[o_p, o_v] = weights_o
-    if tiers_rows:
-        tiers[t_p, t_v] = np.array(tiers_rows, dtype=np.int64)
-        weights[t_p, t_v] = t_w
-    return _accumulate(recs, tiers, weights, pair_p, pair_w, pair_l, pair_x)
+def support_matrix(record: BallotRecord) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, C)`` of one record, both ``[K, K]`` in candidate order: :func:`support_batches`
+    of that record alone."""
+    (batch,) = support_batches([record])
+    return batch.support[0], batch.count[0]
 
 
-def _accumulate(
-    recs: np.ndarray,
-    tiers: np.ndarray,
-    weights: np.ndarray,
-    pair_p: Sequence[int] | np.ndarray,
-    pair_w: Sequence[int] | np.ndarray,
-    pair_l: Sequence[int] | np.ndarray,
-    pair_x: Sequence[float] | np.ndarray,
-) -> SupportBatch:
-    """S and C from ranking votes as tier positions ``tiers[p, v, k]`` with ``weights[p, v]``
-    (0 for empty slots) plus pair votes (prompt, winner, loser, weight)."""
-    n, _, k = tiers.shape
-    support = np.empty((n, k, k))
-    count = np.empty((n, k, k), dtype=np.int64)
-    for lo in range(0, n, CHUNK):
-        t = tiers[lo : lo + CHUNK]
-        prefers = t[:, :, :, None] < t[:, :, None, :]  # [P, V, K, K]
-        support[lo : lo + CHUNK] = np.einsum("pv,pvij->pij", weights[lo : lo + CHUNK], prefers)
-        count[lo : lo + CHUNK] = prefers.sum(axis=1, dtype=np.int64)
-    if len(pair_p):
-        np.add.at(support, (pair_p, pair_w, pair_l), pair_x)
-        np.add.at(count, (pair_p, pair_w, pair_l), 1)
-    return SupportBatch(recs, support, count)
+def support_batches(records: Ballots) -> list[SupportBatch]:
+    """S and C (module docstring) of every record, grouped by number of candidates (ascending K).
 
+    One pass over the Arrow table (:func:`ballots_table`) with no Python object per vote: lists
+    are flattened with their parent indices and candidate ids are mapped to positions through
+    one dictionary encoding. Each ranking vote becomes a row of tier positions ``T[p, v, :]``
+    (unlisted candidates in one tier below the last) and
+    ``S[p] = sum_v u[p, v] * (T[p, v, :, None] < T[p, v, None, :])`` with ``u`` the weights in
+    units; pair votes with a winner are added with ``np.add.at``.
 
-def _list_column(table: pa.Table, name: str) -> pa.ListArray:
-    """Column ``name`` of ``table`` as one list array."""
-    col = table.column(name)
-    return pa.concat_arrays(col.chunks) if col.num_chunks != 1 else col.chunk(0)
-
-
-def _offsets(arr: pa.ListArray) -> np.ndarray:
-    """List offsets rebased to index the flattened values (a sliced array's start at 0)."""
-    off = arr.offsets.to_numpy()
-    return off - off[0]
-
-
-def _table_support(table: pa.Table) -> list[SupportBatch]:
-    """:func:`support_batches` of a ballots Arrow table (:data:`prefsweep.ballots.BALLOTS_SCHEMA`),
-    with no Python object per vote: lists are flattened with their parent indices, candidate
-    ids are mapped to positions through one dictionary encoding and a sorted (record, id) key."""
+    Weights out of bounds raise :class:`BallotError` naming the prompt
+    (:func:`prefsweep.ballots.weight_units_of`; validated ballots never have them).
+    """
+    table = ballots_table(records)
     if table.num_rows == 0:
         return []
     cands = _list_column(table, "candidates")
@@ -321,7 +191,7 @@ def _table_support(table: pa.Table) -> list[SupportBatch]:
     flat_votes = pc.list_flatten(votes)
     vote_off = _offsets(votes)
     vote_rec = pc.list_parent_indices(votes).to_numpy()
-    weight = pc.fill_null(pc.struct_field(flat_votes, "weight"), 1.0).to_numpy()
+    units = weight_units_of(table)
 
     ranking = pc.struct_field(flat_votes, "ranking")
     is_rank = ranking.is_valid().to_numpy(zero_copy_only=False)
@@ -346,19 +216,7 @@ def _table_support(table: pa.Table) -> list[SupportBatch]:
     n_codes = int(codes.max()) + 1 if len(codes) else 1
     split = np.cumsum([len(ids), len(members), len(pair_flat)])
     c_ids, c_mem, c_pair, c_win = np.split(codes.astype(np.int64), split)
-    cand_key = cand_rec * n_codes + c_ids
-    sort = np.argsort(cand_key, kind="stable")
-    sorted_key = cand_key[sort]
-    cand_pos = np.arange(len(cand_rec)) - cand_off[cand_rec]
-
-    def position(rec: np.ndarray, code: np.ndarray) -> np.ndarray:
-        key = rec * n_codes + code
-        at = np.minimum(np.searchsorted(sorted_key, key), len(sort) - 1)
-        bad = np.nonzero(sorted_key[at] != key)[0] if len(key) else []
-        if len(bad):
-            pid = table.column("prompt_id")[int(rec[bad[0]])].as_py() if "prompt_id" in table.column_names else "?"
-            raise BallotError(f"prompt_id {pid!r}: a vote names an unknown candidate (ballots not validated?)")
-        return cand_pos[sort[at]]
+    position = _position_lookup(table, cand_rec, c_ids, cand_off, n_rec, n_codes)
 
     member_k = position(vote_rec[member_vote], c_mem)
     # slot of a ranking vote within its record: running count of ranking votes.
@@ -372,7 +230,7 @@ def _table_support(table: pa.Table) -> list[SupportBatch]:
     pa_a, pa_b = c_pair[0::2], c_pair[1::2]
     pair_w = position(pair_rec, c_win)
     pair_l = position(pair_rec, np.where(c_win == pa_a, pa_b, pa_a))
-    pair_x = weight[pair_vote]
+    pair_x = units[pair_vote]
 
     rank_votes = np.nonzero(is_rank)[0]
     batches = []
@@ -382,16 +240,95 @@ def _table_support(table: pa.Table) -> list[SupportBatch]:
         local[recs] = np.arange(len(recs))
         n_slots = max(int(n_rank_votes[recs].max()) if len(recs) else 1, 1)
         tiers = np.zeros((len(recs), n_slots, k), dtype=np.int8 if k < 127 else np.int64)
-        weights = np.zeros((len(recs), n_slots))
+        slot_units = np.zeros((len(recs), n_slots))
         rv = rank_votes[local[vote_rec[rank_votes]] >= 0]
         p, v = local[vote_rec[rv]], slot[rv]
         tiers[p, v] = n_tiers[rv][:, None]  # unlisted candidates: tied below every tier
-        weights[p, v] = weight[rv]
+        slot_units[p, v] = units[rv]
         mv = local[vote_rec[member_vote]] >= 0
         tiers[local[vote_rec[member_vote[mv]]], slot[member_vote[mv]], member_k[mv]] = tier_pos[member_tier[mv]]
         pv = local[pair_rec] >= 0
-        batches.append(_accumulate(recs, tiers, weights, local[pair_rec[pv]], pair_w[pv], pair_l[pv], pair_x[pv]))
+        batches.append(_accumulate(recs, tiers, slot_units, local[pair_rec[pv]], pair_w[pv], pair_l[pv], pair_x[pv]))
     return batches
+
+
+def _position_lookup(
+    table: pa.Table, cand_rec: np.ndarray, c_ids: np.ndarray, cand_off: np.ndarray, n_rec: int, n_codes: int
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``position(rec, code)``: the position of the candidate with id code ``code`` in record
+    ``rec``. A dense ``[records, codes]`` table when ids repeat across records (few codes, as
+    the synthetic ``a``..``f``), else a sorted (record, code) key and a binary search."""
+    cand_pos = np.arange(len(cand_rec)) - cand_off[cand_rec]
+
+    def unknown(rec: int) -> BallotError:
+        return BallotError(
+            f"prompt_id {table.column('prompt_id')[rec].as_py()!r}: votes: a vote names an unknown "
+            "candidate (expected the ids of its candidates; ballots not validated?)"
+        )
+
+    if n_rec * n_codes <= 4 * len(cand_rec) + 1024:
+        lut = np.full((n_rec, n_codes), -1, dtype=np.int64)
+        lut[cand_rec, c_ids] = cand_pos
+
+        def dense(rec: np.ndarray, code: np.ndarray) -> np.ndarray:
+            pos = lut[rec, code]
+            if len(pos) and pos.min() < 0:
+                raise unknown(int(rec[np.argmin(pos)]))
+            return pos
+
+        return dense
+
+    cand_key = cand_rec * n_codes + c_ids
+    sort = np.argsort(cand_key, kind="stable")
+    sorted_key = cand_key[sort]
+
+    def search(rec: np.ndarray, code: np.ndarray) -> np.ndarray:
+        key = rec * n_codes + code
+        at = np.minimum(np.searchsorted(sorted_key, key), len(sort) - 1)
+        bad = np.nonzero(sorted_key[at] != key)[0] if len(key) else []
+        if len(bad):
+            raise unknown(int(rec[bad[0]]))
+        return cand_pos[sort[at]]
+
+    return search
+
+
+def _accumulate(
+    recs: np.ndarray,
+    tiers: np.ndarray,
+    slot_units: np.ndarray,
+    pair_p: np.ndarray,
+    pair_w: np.ndarray,
+    pair_l: np.ndarray,
+    pair_x: np.ndarray,
+) -> SupportBatch:
+    """S (in units) and C from ranking votes as tier positions ``tiers[p, v, k]`` with weights
+    ``slot_units[p, v]`` (0 for empty slots) plus pair votes (prompt, winner, loser, units).
+    Integer-valued float64 products and sums below 2**53: exact in any summation order."""
+    n, _, k = tiers.shape
+    support = np.empty((n, k, k))
+    count = np.empty((n, k, k), dtype=np.int64)
+    for lo in range(0, n, CHUNK):
+        t = tiers[lo : lo + CHUNK]
+        prefers = t[:, :, :, None] < t[:, :, None, :]  # [P, V, K, K]
+        support[lo : lo + CHUNK] = np.einsum("pv,pvij->pij", slot_units[lo : lo + CHUNK], prefers)
+        count[lo : lo + CHUNK] = prefers.sum(axis=1, dtype=np.int64)
+    if len(pair_p):
+        np.add.at(support, (pair_p, pair_w, pair_l), pair_x)
+        np.add.at(count, (pair_p, pair_w, pair_l), 1)
+    return SupportBatch(recs, support, count)
+
+
+def _list_column(table: pa.Table, name: str) -> pa.ListArray:
+    """Column ``name`` of ``table`` as one list array."""
+    col = table.column(name)
+    return pa.concat_arrays(col.chunks) if col.num_chunks != 1 else col.chunk(0)
+
+
+def _offsets(arr: pa.ListArray) -> np.ndarray:
+    """List offsets rebased to index the flattened values (a sliced array's start at 0)."""
+    off = arr.offsets.to_numpy()
+    return off - off[0]
 
 
 # -- majority relation -----------------------------------------------------------------------
@@ -421,12 +358,13 @@ def condorcet_winners(margin: np.ndarray) -> np.ndarray:
 
 def maj_pairs(records: Ballots) -> pd.DataFrame:
     """Every strict pairwise-majority pair of every record (module docstring)."""
+    records = ballots_table(records)
     frames: list[dict[str, np.ndarray]] = []
     for batch in support_batches(records):
-        m = batch.margin
+        m = batch.margin_units
         cycle = majority_cycles(m)
         p, i, j = np.nonzero(m > 0)
-        margin = m[p, i, j]
+        margin = m[p, i, j] / WEIGHT_SCALE
         n_voters = batch.count[p, i, j] + batch.count[p, j, i]
         frames.append({
             "rec": batch.rec[p], "chosen_k": i, "rejected_k": j, "margin": margin,
@@ -439,7 +377,10 @@ def maj_pairs(records: Ballots) -> pd.DataFrame:
 
 
 def rule_scores(rule: str, margin: np.ndarray) -> np.ndarray:
-    """``[P, K]`` fast-path scores from ``[P, K, K]`` margins (``borda`` or ``copeland``)."""
+    """``[P, K]`` fast-path scores from ``[P, K, K]`` margins (``borda`` or ``copeland``).
+
+    Borda scores are in the margins' scale (exact for :attr:`SupportBatch.margin_units`);
+    Copeland scores are counts of wins minus losses."""
     if rule == "borda":
         return margin.sum(axis=2)
     if rule == "copeland":
@@ -469,7 +410,9 @@ def pref_voting_profile(record: BallotRecord, reverse: bool = False) -> Any:
     A ranking vote lists every candidate (unlisted ones in a last tier of their own, so no
     "extended" preference is needed); a pair vote is a two-candidate ranking (other candidates
     unranked, hence not compared) and a tied pair vote ranks both first. ``rcounts`` are the
-    vote weights. ``reverse`` turns every ranking upside down (for the rule's loser).
+    vote weights in integer units of 1e-6 (:func:`weight_units`: exact, and no rule's outcome
+    changes when every weight is scaled by the same factor). ``reverse`` turns every ranking
+    upside down (for the rule's loser).
     """
     from pref_voting.profiles_with_ties import ProfileWithTies
 
@@ -493,7 +436,7 @@ def pref_voting_profile(record: BallotRecord, reverse: bool = False) -> Any:
             top = max(rank.values()) + 1
             rank = {c: top - r for c, r in rank.items()}
         rankings.append(rank)
-        counts.append(float(vote.get("weight", 1.0)))
+        counts.append(weight_units(vote.get("weight")))
     return ProfileWithTies(rankings, rcounts=counts, candidates=list(range(k)))
 
 
@@ -503,7 +446,8 @@ def pref_voting_winners(
     """Winner positions of ``rule`` on one record through ``pref_voting``.
 
     Margin-based input (``MarginGraph`` of ``M``, or ``-M`` when ``reverse``) when the rule
-    accepts one; otherwise a ``ProfileWithTies`` (or a linear ``Profile`` when the rule needs
+    accepts one (``margin``: ``[K, K]`` in any positive scale, e.g. a batch's exact
+    ``margin_units``; computed from the record when None); otherwise a ``ProfileWithTies`` (or a linear ``Profile`` when the rule needs
     one and every vote is a complete strict ranking). A rule that fails on the prompt raises
     ``ValueError`` naming ``sc.rule`` and the prompt.
     """
@@ -553,8 +497,9 @@ def _pref_voting_winners(
 
 
 def _margin_of(record: BallotRecord) -> np.ndarray:
-    s, _ = support_matrix(record)
-    return s - s.T
+    """``[K, K]`` exact margins (units) of one record."""
+    (batch,) = support_batches([record])
+    return batch.margin_units[0]
 
 
 def _tie_rng(seed: int, prompt_id: str) -> np.random.Generator:
@@ -593,14 +538,13 @@ class Outcome:
     n_winners: np.ndarray  # [R] int size of the rule's winner set
 
 
-def sc_outcomes(
-    records: Ballots, rule: str = "borda", seed: int = 0
-) -> tuple[Outcome, list[SupportBatch]]:
+def sc_outcomes(records: Ballots, rule: str, seed: int) -> tuple[Outcome, list[SupportBatch]]:
     """Winner and loser of ``rule`` for every record (ties broken as in the module docstring),
     with the support batches they were computed from."""
     rule = RULE_ALIASES.get(rule, rule)
     if rule not in FAST_RULES:
         resolve_rule(rule)  # fail fast on an unknown name
+    records = ballots_table(records)
     n = n_ballots(records)
     prompt_ids = ballot_field(records, "prompt_id")
     out = Outcome(
@@ -609,7 +553,7 @@ def sc_outcomes(
     )
     batches = support_batches(records)
     for batch in batches:
-        m = batch.margin
+        m = batch.margin_units
         out.cycle[batch.rec] = majority_cycles(m)
         out.condorcet[batch.rec] = condorcet_winners(m)
         if rule in FAST_RULES:
@@ -640,26 +584,26 @@ def sc_outcomes(
     return out, batches
 
 
-def sc_winners(records: Ballots, rule: str = "borda", seed: int = 0, field: str = "id") -> list[str]:
+def sc_winners(records: Ballots, rule: str, seed: int, field: str = "id") -> list[str]:
     """Candidate ``field`` (``id`` or ``text``) of the ``rule`` winner of every record (the same
     tie-breaking as the pairs)."""
+    records = ballots_table(records)
     outcome, _ = sc_outcomes(records, rule, seed)
     flat, offsets = candidate_table(records, field)
     return flat[offsets[:-1] + outcome.winner].tolist()
 
 
-def sc_pairs(
-    records: Ballots, rule: str = "borda", pairs: str = "winner_loser", seed: int = 0
-) -> pd.DataFrame:
+def sc_pairs(records: Ballots, rule: str, pairs: str, seed: int) -> pd.DataFrame:
     """The ``sc`` arm's pairs (module docstring): one per record (``winner_loser``) or K-1
     (``winner_vs_all``)."""
     if pairs not in SC_PAIRS:
         raise ValueError(f"sc.pairs: unknown value {pairs!r} (expected {' or '.join(SC_PAIRS)})")
     rule = RULE_ALIASES.get(rule, rule)
+    records = ballots_table(records)
     outcome, batches = sc_outcomes(records, rule, seed)
     frames: list[dict[str, np.ndarray]] = []
     for batch in batches:
-        m = batch.margin
+        m = batch.margin_units
         k = m.shape[-1]
         p = np.arange(len(batch.rec))
         w = outcome.winner[batch.rec]
@@ -672,11 +616,14 @@ def sc_pairs(
             pp, others = np.nonzero(keep)[0], grid[keep]
             tie = outcome.winner_tied[batch.rec][pp]
         ww = w[pp]
-        if rule in FAST_RULES:
+        if rule == "borda":
+            score = rule_scores(rule, m)
+            margin = (score[pp, ww] - score[pp, others]) / WEIGHT_SCALE
+        elif rule == "copeland":  # counts, not weights
             score = rule_scores(rule, m)
             margin = score[pp, ww] - score[pp, others]
         else:
-            margin = m[pp, ww, others]
+            margin = m[pp, ww, others] / WEIGHT_SCALE
         frames.append({
             "rec": batch.rec[pp], "chosen_k": ww, "rejected_k": others, "margin": margin,
             "n_voters": batch.count[pp, ww, others] + batch.count[pp, others, ww],
@@ -718,29 +665,25 @@ def _finish(records: Ballots, parts: list[dict[str, np.ndarray]]) -> pd.DataFram
 def candidate_table(records: Ballots, field: str = "id") -> tuple[np.ndarray, np.ndarray]:
     """All candidates' ``field`` as one flat object array, and ``[R + 1]`` offsets: candidate
     ``k`` of record ``r`` is ``flat[offsets[r] + k]``."""
-    if isinstance(records, pa.Table):
-        if records.num_rows == 0:
-            return np.zeros(0, dtype=object), np.zeros(1, dtype=np.int64)
-        cands = _list_column(records, "candidates")
-        flat = pc.struct_field(pc.list_flatten(cands), field).to_numpy(zero_copy_only=False)
-        return flat.astype(object), _offsets(cands)
-    offsets = np.zeros(len(records) + 1, dtype=np.int64)
-    np.cumsum([len(r["candidates"]) for r in records], out=offsets[1:])
-    flat = np.array([c[field] for r in records for c in r["candidates"]], dtype=object)
-    return flat, offsets
+    table = ballots_table(records)
+    if table.num_rows == 0:
+        return np.zeros(0, dtype=object), np.zeros(1, dtype=np.int64)
+    cands = _list_column(table, "candidates")
+    flat = pc.struct_field(pc.list_flatten(cands), field).to_numpy(zero_copy_only=False)
+    return flat.astype(object), _offsets(cands)
 
 
 def arm_pairs(records: Ballots, arm: str, config: dict) -> pd.DataFrame:
-    """Pairs of ``arm`` (``maj`` or ``sc``) with the config's ``sc`` section and ``data.seed``."""
+    """Pairs of ``arm`` (``maj`` or ``sc``) with the config's ``sc.rule``, ``sc.pairs`` and
+    ``data.seed``."""
     if arm == "maj":
         return maj_pairs(records)
     if arm == "sc":
-        sc = config.get("sc") or {}
-        return sc_pairs(records, sc.get("rule", "borda"), sc.get("pairs", "winner_loser"), config["data"]["seed"])
+        return sc_pairs(records, config["sc"]["rule"], config["sc"]["pairs"], config["data"]["seed"])
     raise ValueError(f"arm: unknown arm {arm!r} (expected {' or '.join(ARMS)})")
 
 
-def winner_disagreement(records: Ballots, rule: str = "borda", seed: int = 0) -> dict[str, Any]:
+def winner_disagreement(records: Ballots, rule: str, seed: int) -> dict[str, Any]:
     """How often majority and ``rule`` disagree on the best response.
 
     Returns counts and shares: ``n_prompts``; ``cycles`` (majority relation has a cycle);

@@ -12,11 +12,21 @@ source format)::
 
 A ranking is a list of tiers, best first; candidates within a tier are tied, candidates not
 listed are tied below every listed one. A pair vote compares two candidates; ``winner: null``
-is a tie. ``weight`` (default 1.0) is a finite number >= 0; ``voter`` and ``group`` are optional
-strings. Unknown keys are errors (a typo must not be silently ignored).
+is a tie. ``voter`` and ``group`` are optional strings. Unknown keys are errors (a typo must
+not be silently ignored). ``prompt`` is not empty or only white space (it would be trained on
+as it is); in a user's file (jsonl, SHP) the candidate texts of a prompt are distinct (two
+equal texts give a pair whose chosen response is its rejected one).
+
+``weight`` (default 1.0) is a number in [:data:`MIN_WEIGHT`, :data:`MAX_WEIGHT`] = [1e-6, 1e6].
+Weights are decimal numbers: :mod:`prefsweep.arms` rounds each to a whole number of
+:data:`WEIGHT_UNIT` = 1e-6 (6 decimal places) and sums those integers, so every support,
+margin and score is exact (0.1 + 0.2 ties 0.3; in binary floating point it would be a majority
+of 5.55e-17). For the sums to stay exact (below 2**53 units, with room for score differences)
+a prompt's total weight times its number of candidates is at most :data:`MAX_WEIGHT_MASS`.
 
 Every problem raises :class:`BallotError` whose message names the file, the record (line number
-and ``prompt_id``), the field, and what was expected, e.g.::
+and ``prompt_id``), the field, and what was expected (a file that is empty, holds no record, or
+has bytes that are not UTF-8 is an error too), e.g.::
 
     ballots.jsonl: line 7 (prompt_id 'p6'): votes[2].pair[1]: unknown candidate 'x'
     (expected one of 'a', 'b', 'c')
@@ -36,9 +46,10 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NotRequired, TypedDict
 
+import numpy as np
 import pyarrow as pa
 
-from prefsweep.io import atomic_write_jsonl
+from prefsweep.io import DataFileError, atomic_write_jsonl, jsonl_lines, rebuild_hint
 
 
 class Candidate(TypedDict):
@@ -73,6 +84,18 @@ PAIR_VOTE_KEYS = ("pair", "winner", "weight", "voter", "group")
 _RANKING_KEYSET = frozenset(RANKING_VOTE_KEYS)
 _first = operator.itemgetter(0)
 _RECORD_KEYSET = frozenset(RECORD_KEYS)
+
+#: Vote weights are whole numbers of this unit (6 decimal places) in :mod:`prefsweep.arms`.
+WEIGHT_DECIMALS = 6
+#: Units per weight 1 (an integer: ``units / WEIGHT_SCALE`` is the float nearest the decimal).
+WEIGHT_SCALE = 10**WEIGHT_DECIMALS
+WEIGHT_UNIT = 1 / WEIGHT_SCALE
+#: Bounds of one vote's weight: the smallest is one unit, the largest keeps many votes exact.
+MIN_WEIGHT = WEIGHT_UNIT
+MAX_WEIGHT = 1e6
+#: Largest total weight x number of candidates of one prompt: Borda scores and their
+#: differences (at most 2 K total) stay below 2**53 units, where float64 sums are exact.
+MAX_WEIGHT_MASS = 2.0**52 * WEIGHT_UNIT
 
 #: Stanford Human Preferences columns the adapter reads.
 SHP_COLUMNS = (
@@ -116,12 +139,19 @@ def _quote_all(ids: Iterable[str], limit: int = 8) -> str:
 
 
 def validate_record(
-    record: Any, source: str = "<ballots>", line: int | None = None, unit: str = "line"
+    record: Any,
+    source: str = "<ballots>",
+    line: int | None = None,
+    unit: str = "line",
+    distinct_texts: bool = False,
 ) -> BallotRecord:
     """Check one record against the format above; return it unchanged.
 
     ``source``, ``line`` and ``unit`` (what ``line`` counts) only shape the error message.
-    Raises :class:`BallotError`.
+    ``distinct_texts`` also checks that the candidate texts of the record differ: the user
+    sources (:func:`load_jsonl`, :func:`load_shp`) always check it; the synthetic source does
+    not, because its generator can compose the same text twice for a prompt (about 1 prompt in
+    100; :mod:`prefsweep.synthetic`). Raises :class:`BallotError`.
     """
     pid = record.get("prompt_id") if isinstance(record, dict) else None
 
@@ -141,6 +171,8 @@ def validate_record(
             raise fail(key, f"expected a non-empty string, got {record[key]!r}")
     if not isinstance(record["prompt"], str):
         raise fail("prompt", f"expected a string, got {type(record['prompt']).__name__}")
+    if not record["prompt"].strip():
+        raise fail("prompt", f"expected the question's text, got {record['prompt']!r} (empty or only white space)")
     if "meta" in record and not isinstance(record["meta"], dict):
         raise fail("meta", "expected a JSON object")
 
@@ -167,6 +199,17 @@ def validate_record(
             raise fail(f"{f}.id", f"duplicate candidate id {cand['id']!r}")
         ids.add(cand["id"])
     known = [c["id"] for c in cands]
+    if distinct_texts:
+        first: dict[str, int] = {}
+        for i, cand in enumerate(cands):
+            j = first.setdefault(cand["text"], i)
+            if j != i:
+                raise fail(
+                    f"candidates[{i}].text",
+                    f"candidate {cand['id']!r} has the same text as candidate {cands[j]['id']!r} "
+                    f"(candidates[{j}]); expected distinct response texts (a pair of the two would "
+                    "have chosen == rejected)",
+                )
 
     def check_id(field: str, cid: Any) -> None:
         if not isinstance(cid, str) or cid not in ids:
@@ -191,7 +234,7 @@ def validate_record(
                 and set(map(_first, ranking)) == ids
                 and vote.keys() <= _RANKING_KEYSET
                 and type(vote.get("weight", 1.0)) is float
-                and 0.0 <= vote.get("weight", 1.0) < math.inf
+                and MIN_WEIGHT <= vote.get("weight", 1.0) <= MAX_WEIGHT
                 and type(vote.get("voter", "")) is str
                 and type(vote.get("group", "")) is str
             ):
@@ -211,10 +254,13 @@ def validate_record(
         if (
             isinstance(weight, bool)
             or not isinstance(weight, (int, float))
-            or not math.isfinite(weight)
-            or weight < 0
+            or not MIN_WEIGHT <= weight <= MAX_WEIGHT  # False for NaN
         ):
-            raise fail(f"{f}.weight", f"expected a finite number >= 0, got {weight!r}")
+            raise fail(
+                f"{f}.weight",
+                f"expected a finite number from {MIN_WEIGHT:g} to {MAX_WEIGHT:g} (weights are summed "
+                f"exactly in units of {WEIGHT_UNIT:g}), got {weight!r}",
+            )
         for key in ("voter", "group"):
             if key in vote and not isinstance(vote[key], str):
                 raise fail(f"{f}.{key}", f"expected a string, got {vote[key]!r}")
@@ -244,6 +290,16 @@ def validate_record(
                 raise fail(f"{f}.winner", "missing field (a candidate of the pair, or null for a tie)")
             if vote["winner"] is not None and vote["winner"] not in pair:
                 raise fail(f"{f}.winner", f"expected {pair[0]!r}, {pair[1]!r} or null, got {vote['winner']!r}")
+    # Every weight is <= MAX_WEIGHT: only prompts with very many votes can reach the bound.
+    if len(votes) * MAX_WEIGHT * k > MAX_WEIGHT_MASS:
+        total = math.fsum(vote.get("weight", 1.0) for vote in votes)
+        if total * k > MAX_WEIGHT_MASS:
+            raise fail(
+                "votes",
+                f"total weight {total:g} over {k} candidates is more than can be summed exactly "
+                f"(total x candidates <= {MAX_WEIGHT_MASS:.4g}); expected smaller weights (scale "
+                "them down: only their ratios matter)",
+            )
     return record  # type: ignore[return-value]
 
 
@@ -252,16 +308,24 @@ def validate_ballots(
     source: str = "<ballots>",
     lines: Sequence[int] | None = None,
     unit: str = "line",
+    distinct_texts: bool = False,
 ) -> list[BallotRecord]:
-    """Validate every record and check that prompt ids are unique; return the records as a list.
+    """Validate every record and check that there is at least one and that prompt ids are
+    unique; return the records as a list.
 
     ``lines[i]`` is the line number of ``records[i]`` in ``source`` (default ``i + 1``);
-    ``unit`` names what it counts in messages ("line", "record", "post").
+    ``unit`` names what it counts in messages ("line", "record", "post"); ``distinct_texts`` as
+    in :func:`validate_record`.
     """
+    if not records:
+        raise BallotError(
+            f"{source}: no ballot records (empty, or only blank lines); expected at least one "
+            "prompt, one JSON object per line (see the README, 'Ballots: the input format')"
+        )
     seen: dict[str, int] = {}
     for i, rec in enumerate(records):
         line = lines[i] if lines is not None else i + 1
-        validate_record(rec, source, line, unit)
+        validate_record(rec, source, line, unit, distinct_texts)
         pid = rec["prompt_id"]
         if pid in seen:
             raise BallotError(
@@ -273,19 +337,28 @@ def validate_ballots(
 
 
 def load_jsonl(path: str | os.PathLike) -> list[BallotRecord]:
-    """Read and validate a ballots file (format above); errors name file, line and field."""
+    """Read and validate a ballots file (format above); errors name file, line and field.
+
+    Raises :class:`BallotError` (also for bytes that are not UTF-8, a missing file and a file
+    without records)."""
     records: list[Any] = []
     lines: list[int] = []
-    with open(path, encoding="utf-8") as fh, gc_paused():
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise BallotError(f"{path}: line {lineno}: record: not valid JSON ({exc.msg})") from None
-            lines.append(lineno)
-    return validate_ballots(records, str(path), lines)
+    try:
+        with gc_paused():
+            for lineno, line in jsonl_lines(path):
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise BallotError(
+                        f"{path}: line {lineno}: record: not valid JSON ({exc.msg} at column {exc.colno}); "
+                        "expected one JSON object per line"
+                    ) from None
+                lines.append(lineno)
+    except DataFileError as exc:
+        raise BallotError(str(exc)) from None
+    except FileNotFoundError:
+        raise BallotError(f"{path}: no such file; expected a ballots file (data.jsonl.path)") from None
+    return validate_ballots(records, str(path), lines, distinct_texts=True)
 
 
 #: Arrow schema of the ballots format (``meta`` is not read).
@@ -303,16 +376,27 @@ BALLOTS_SCHEMA = pa.schema([
         ("group", pa.string()),
     ]))),
 ])
+#: The part of :data:`BALLOTS_SCHEMA` that supports and voting rules read (:mod:`prefsweep.arms`):
+#: a table of it is cheaper to build from records when only statistics are wanted.
+VOTES_SCHEMA = pa.schema([
+    BALLOTS_SCHEMA.field("prompt_id"),
+    ("candidates", pa.list_(pa.struct([("id", pa.string())]))),
+    ("votes", pa.list_(pa.struct([
+        BALLOTS_SCHEMA.field("votes").type.value_type.field(name) for name in ("ranking", "pair", "winner", "weight")
+    ]))),
+])
 
 
 def read_ballots_table(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pa.Table:
     """The workflow's own ``data/ballots.jsonl`` as an Arrow table (:data:`BALLOTS_SCHEMA`, or
     just ``columns``), parsed by Arrow's JSON reader: no Python object per vote.
 
-    That file is only written by :func:`write_ballots`, which validates every record, so it is
-    not validated again here (a file from elsewhere: use :func:`load_jsonl`). A missing vote
-    ``weight`` reads as null and counts as 1.0 (:mod:`prefsweep.arms`). Reading only
-    ``["prompt_id", "topic", "prompt"]`` skips the votes' cost.
+    That file holds only validated records (``scripts/ballots.py`` writes what
+    :func:`load_source` validated; :func:`write_ballots` validates), so it is not validated
+    again here (a file from elsewhere: use :func:`load_jsonl`). A missing vote ``weight`` reads
+    as null and counts as 1.0 (:mod:`prefsweep.arms`). Reading only
+    ``["prompt_id", "topic", "prompt"]`` skips the votes' cost. A missing, damaged or empty file
+    raises :class:`BallotError` naming it and how to rebuild it.
     """
     import pyarrow.json as pj
 
@@ -322,26 +406,97 @@ def read_ballots_table(path: str | os.PathLike, columns: Sequence[str] | None = 
     while True:
         try:
             table = pj.read_json(path, read_options=pj.ReadOptions(block_size=block), parse_options=parse)
-            return table.combine_chunks()
+            break
+        except FileNotFoundError:
+            raise BallotError(f"{path}: no such file; build it with `snakemake {path}`") from None
         except pa.ArrowInvalid as exc:
             # A block must hold the longest line: grow it for files with huge records.
             if "straddl" in str(exc) and block < os.path.getsize(path) + 1:
                 block *= 4
                 continue
-            raise BallotError(f"{path}: not a ballots file in the validated format ({exc})") from None
+            raise BallotError(
+                f"{path}: not a ballots file in the validated format ({exc}); {rebuild_hint(path)}"
+            ) from None
+    if table.num_rows == 0:
+        raise BallotError(f"{path}: no ballot records (empty file); {rebuild_hint(path)}")
+    return table.combine_chunks()
 
 
-def write_ballots(path: str | os.PathLike, records: Sequence[BallotRecord]) -> None:
-    """Validate ``records`` and write them atomically, one JSON object per line, in order."""
-    validate_ballots(records, str(path), unit="record")
+def _one_array(table: pa.Table, name: str) -> pa.Array:
+    """Column ``name`` as one array (no copy when it has one chunk; ``combine_chunks`` copies)."""
+    col = table.column(name)
+    return col.chunk(0) if col.num_chunks == 1 else pa.concat_arrays(col.chunks)
+
+
+def weight_units(weight: float | None) -> int:
+    """One vote weight (None: 1.0) as a whole number of :data:`WEIGHT_UNIT` (rounded to nearest)."""
+    return int(np.rint((1.0 if weight is None else float(weight)) * WEIGHT_SCALE))
+
+
+def rounded_weights(table: pa.Table) -> int:
+    """Number of vote weights of a ballots table with more than :data:`WEIGHT_DECIMALS` decimal
+    places (not a float nearest to a multiple of :data:`WEIGHT_UNIT`), which are rounded."""
+    import pyarrow.compute as pc
+
+    weight = pc.struct_field(pc.list_flatten(_one_array(table, "votes")), "weight")
+    w = pc.drop_null(weight).to_numpy()
+    return int(np.count_nonzero(np.rint(w * WEIGHT_SCALE) / WEIGHT_SCALE != w))
+
+
+def weight_units_of(table: pa.Table, source: str | os.PathLike | None = None) -> np.ndarray:
+    """The vote weights of a ballots table, flattened in vote order, as whole numbers of
+    :data:`WEIGHT_UNIT` (float64 holding integers; a missing weight is 1.0).
+
+    The table-side check of the weight rules of the format (a validated file always passes):
+    a weight outside [:data:`MIN_WEIGHT`, :data:`MAX_WEIGHT`] (NaN, 1e308, 0, negative) or a
+    prompt whose total weight x candidates exceeds :data:`MAX_WEIGHT_MASS` raises
+    :class:`BallotError` naming ``source`` (when given), the prompt and the vote.
+    """
+    import pyarrow.compute as pc
+
+    votes = _one_array(table, "votes")
+    vote_rec = pc.list_parent_indices(votes).to_numpy()
+    vote_off = votes.offsets.to_numpy() - votes.offsets[0].as_py()
+    weight = pc.fill_null(pc.struct_field(pc.list_flatten(votes), "weight"), 1.0).to_numpy()
+    where = "" if source is None else f"{source}: "
+
+    def record(r: int) -> str:
+        return f"{where}prompt_id {table.column('prompt_id')[r].as_py()!r}"
+
+    ok = (weight >= MIN_WEIGHT) & (weight <= MAX_WEIGHT)  # False for NaN
+    if not ok.all():
+        bad = int(np.argmin(ok))
+        r = int(vote_rec[bad])
+        raise BallotError(
+            f"{record(r)}: votes[{bad - int(vote_off[r])}].weight: expected a finite number from "
+            f"{MIN_WEIGHT:g} to {MAX_WEIGHT:g}, got {float(weight[bad])!r}"
+        )
+    n_cands = pc.list_value_length(_one_array(table, "candidates")).to_numpy(zero_copy_only=False)
+    total = np.bincount(vote_rec, weights=weight, minlength=table.num_rows)
+    over = np.nonzero(total * n_cands > MAX_WEIGHT_MASS)[0]
+    if len(over):
+        r = int(over[0])
+        raise BallotError(
+            f"{record(r)}: votes: total weight {total[r]:g} over {n_cands[r]} candidates is more than "
+            f"can be summed exactly (total x candidates <= {MAX_WEIGHT_MASS:.4g}); expected smaller weights"
+        )
+    return np.rint(weight * WEIGHT_SCALE)
+
+
+def write_ballots(
+    path: str | os.PathLike, records: Sequence[BallotRecord], distinct_texts: bool = False
+) -> None:
+    """Validate ``records`` and write them atomically, one JSON object per line, in order
+    (``distinct_texts`` as in :func:`validate_record`). Nothing is written on an error."""
+    validate_ballots(records, str(path), unit="record", distinct_texts=distinct_texts)
     atomic_write_jsonl(path, records)
 
 
 def load_shp(
     path: str,
-    split: str = "train",
-    domains: Sequence[str] | None = None,
-    max_posts: int | None = None,
+    split: str,
+    domains: Sequence[str] | None,
+    max_posts: int | None,
     cache_dir: str | None = None,
 ) -> list[BallotRecord]:
     """Stanford Human Preferences (SHP) as ballots, one record per post.
@@ -400,28 +555,43 @@ def load_shp(
             {**p, "candidates": [{"id": cid, "text": text} for cid, text in p["candidates"].items()]}
             for p in posts.values()
         ]
-    return validate_ballots(records, where, unit="post")
+    return validate_ballots(records, where, unit="post", distinct_texts=True)
 
 
-def load_source(config: dict) -> list[BallotRecord]:
-    """Ballots of the source named by ``config["data"]["source"]`` (synthetic, jsonl or shp)."""
+def load_source(config: dict, source_file: str | os.PathLike | None) -> list[BallotRecord]:
+    """Ballots of the source named by ``config["data"]["source"]``, validated.
+
+    ``synthetic``: :class:`prefsweep.synthetic.Electorate` with ``data.synthetic`` and
+    ``data.seed``; ``jsonl``: the file ``source_file`` (the workflow passes ``data.jsonl.path``
+    as a declared input, so an edit to the file reruns the job); ``shp``: ``data.shp``.
+    ``source_file`` is required for ``jsonl`` and refused for the other sources.
+    Raises :class:`BallotError` (or ``ValueError`` naming the config key).
+    """
     data = config["data"]
     source = data["source"]
+    if source_file is not None and source != "jsonl":
+        raise ValueError(
+            f"--source-file {source_file}: data.source is {source!r}; a ballots file is read only "
+            "for data.source 'jsonl'"
+        )
     if source == "synthetic":
         from prefsweep.synthetic import Electorate
 
         syn = data["synthetic"]
         electorate = Electorate.from_config(config)
-        return electorate.make_ballots(syn["n_prompts"], syn["n_candidates"], data["seed"])
-    if source == "jsonl":
-        path = (data.get("jsonl") or {}).get("path")
-        if not path:
-            raise ValueError("data.jsonl.path: expected the path of a ballots file for source 'jsonl'")
-        return load_jsonl(path)
-    if source == "shp":
-        shp = data.get("shp") or {}
-        return load_shp(
-            shp.get("path", "stanfordnlp/SHP"), shp.get("split", "train"),
-            shp.get("domains"), shp.get("max_posts"),
+        records = electorate.make_ballots(syn["n_prompts"], syn["n_candidates"], data["seed"])
+        # The generator can compose the same text twice for a prompt (about 1% of prompts); such
+        # a pair teaches DPO nothing but is kept so the synthetic data stay as they were.
+        return validate_ballots(
+            records, "synthetic ballots (data.synthetic)", unit="record", distinct_texts=False
         )
+    if source == "jsonl":
+        if source_file is None:
+            raise ValueError(
+                "--source-file: required for data.source 'jsonl' (the ballots file, data.jsonl.path)"
+            )
+        return load_jsonl(source_file)
+    if source == "shp":
+        shp = data["shp"]
+        return load_shp(shp["path"], shp["split"], shp["domains"], shp["max_posts"])
     raise ValueError(f"data.source: unknown source {source!r} (expected synthetic, jsonl or shp)")

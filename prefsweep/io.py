@@ -1,8 +1,13 @@
-"""Atomic file output, hashing and provenance records.
+"""Atomic file output, checked file input, hashing and provenance records.
 
 Every output of the workflow is written to a temporary name in the target's directory and
 renamed into place, so an interrupted job never leaves a half-written file that a later job
 (or a rerun) would take for a finished one.
+
+Every input is read through a reader that names the file when it is not what it should be
+(:class:`DataFileError`): :func:`jsonl_lines` / :func:`read_jsonl` (line and column of bytes
+that are not UTF-8, line of a record that is not JSON) and :func:`read_parquet` /
+:func:`read_parquet_table` (a corrupt or truncated Parquet file, with how to rebuild it).
 """
 
 from __future__ import annotations
@@ -16,11 +21,13 @@ import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 #: Libraries whose versions are recorded next to every model and table.
 TRACKED_LIBRARIES = (
@@ -97,18 +104,159 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     os.replace(tmp, path)
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSON-lines file; a bad line raises ``ValueError`` naming file and line number."""
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+class DataFileError(ValueError):
+    """An input file is missing, unreadable or not in its format; the message names the file
+    (and the line, where there is one) and says what was expected or how to rebuild it."""
+
+
+@contextlib.contextmanager
+def fail_clearly(*errors: type[BaseException]) -> Iterator[None]:
+    """Turn the listed exception types into ``SystemExit(message)``: a script's user sees the
+    message (which names file, record and what was expected), not a traceback."""
+    try:
+        yield
+    except errors as exc:
+        raise SystemExit(str(exc)) from None
+
+
+@contextlib.contextmanager
+def naming(path: str | os.PathLike, *errors: type[BaseException]) -> Iterator[None]:
+    """Re-raise the listed exception types with ``"<path>: "`` before their message: for errors
+    about records of a file raised by code that only saw the records."""
+    try:
+        yield
+    except errors as exc:
+        raise type(exc)(f"{path}: {exc}") from None
+
+
+def jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of every non-blank line of a UTF-8 text file (a leading byte
+    order mark is dropped).
+
+    Lines are decoded one by one, so bytes that are not UTF-8 raise :class:`DataFileError`
+    naming the file, the line and the column (a whole-file decode would only report a byte
+    offset into an internal buffer).
+    """
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
             try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataFileError(
+                    f"{path}: line {lineno}: not valid UTF-8 (byte {raw[exc.start]:#04x} at column "
+                    f"{exc.start + 1}); expected a UTF-8 text file (re-save it as UTF-8)"
+                ) from None
+            if lineno == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            if line.strip():
+                yield lineno, line
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read a JSON-lines file; bad bytes or a bad line raise :class:`DataFileError` (a
+    ``ValueError``) naming file and line number."""
+    out = []
+    for lineno, line in jsonl_lines(path):
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
     return out
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """A JSON file (a workflow output such as ``split.json``); a missing, truncated or invalid
+    file raises :class:`DataFileError` naming it and how to rebuild it."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: no such file; build it with `snakemake {path}`") from None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DataFileError(f"{path}: not valid UTF-8 (byte offset {exc.start}); {rebuild_hint(path)}") from None
+    except json.JSONDecodeError as exc:
+        raise DataFileError(
+            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); {rebuild_hint(path)}"
+        ) from None
+
+
+def rebuild_hint(path: str | os.PathLike) -> str:
+    """How to rebuild a damaged workflow output: "delete it and rerun ..." (for messages)."""
+    return (
+        f"delete it and rerun `snakemake {path}` (or `snakemake --forcerun <rule>` with the rule "
+        "that writes it)"
+    )
+
+
+@contextlib.contextmanager
+def _parquet_errors(path: str | os.PathLike) -> Iterator[None]:
+    """pyarrow's errors on a damaged file (``Parquet magic bytes not found``, ``Corrupt snappy
+    compressed data``, ...) as one :class:`DataFileError` naming the file."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise DataFileError(
+            f"{path}: no such file; expected the output of an earlier step (build it with "
+            f"`snakemake {path}`)"
+        ) from None
+    except (pa.ArrowException, OSError) as exc:
+        raise DataFileError(
+            f"{path}: corrupt or truncated Parquet file ({exc}); {rebuild_hint(path)}"
+        ) from None
+
+
+def open_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pq.ParquetFile:
+    """The Parquet file at ``path``, its footer read and ``columns`` (if given) checked.
+
+    Raises :class:`DataFileError` naming the file: missing, corrupt or truncated (with how to
+    rebuild it), or without one of ``columns``.
+    """
+    with _parquet_errors(path):
+        pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    missing = [c for c in columns or () if c not in names]
+    if missing:
+        raise DataFileError(
+            f"{path}: no column {', '.join(map(repr, missing))} (it has {', '.join(names)}); "
+            f"expected a file written by this workflow: {rebuild_hint(path)}"
+        )
+    return pf
+
+
+def read_parquet_table(
+    path: str | os.PathLike, columns: Sequence[str] | None = None, max_rows: int | None = None
+) -> pa.Table:
+    """``columns`` (all when None) of a Parquet file as one Arrow table.
+
+    ``max_rows`` reads only the leading row groups that hold that many rows (the result may
+    have more rows; slice it). Errors as in :func:`open_parquet`, also for a file whose footer
+    is intact but whose data pages are damaged.
+    """
+    pf = open_parquet(path, columns)
+    cols = list(columns) if columns is not None else None
+    with _parquet_errors(path):
+        if max_rows is None:
+            return pf.read(columns=cols)
+        groups, rows = [], 0
+        for g in range(pf.num_row_groups):
+            if rows >= max_rows:
+                break
+            groups.append(g)
+            rows += pf.metadata.row_group(g).num_rows
+        if not groups:
+            schema = pf.schema_arrow
+            return (schema if cols is None else pa.schema([schema.field(c) for c in cols])).empty_table()
+        return pf.read_row_groups(groups, columns=cols)
+
+
+def read_parquet(path: str | os.PathLike, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """``pandas.read_parquet(path, columns=columns)`` with the errors of :func:`open_parquet`:
+    the one way this project reads a Parquet file into pandas."""
+    open_parquet(path, columns)
+    with _parquet_errors(path):
+        return pd.read_parquet(path, columns=list(columns) if columns is not None else None)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

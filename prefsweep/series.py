@@ -27,7 +27,7 @@ Order of operations (every step seeded by ``data.seed``, each with its own RNG s
    Every series is a prefix of its pool, so series are nested (N rows are in 2N). The reference
    arm's series do not depend on matching and are stored once as ``shared``.
 
-File formats (design.md): ``split.json`` = ``{"seed", "topics", "eval_prompt_ids",
+File formats: ``split.json`` = ``{"seed", "topics", "eval_prompt_ids",
 "train_order"}``; pool and series parquet columns :data:`SERIES_COLUMNS` (written from Arrow
 tables in row groups of :data:`ROW_GROUP_ROWS` rows, so a series job reads only the leading
 row groups of a pool); manifest =
@@ -45,14 +45,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from prefsweep import arms
 from prefsweep.arms import Ballots
-from prefsweep.io import atomic_write_bytes, atomic_write_json, sha256_file
+from prefsweep.io import atomic_write_bytes, atomic_write_json, read_parquet_table, sha256_file
 from prefsweep.paths import SHARED
 from prefsweep.prompts import render_completion, render_prompt
 
@@ -107,7 +106,7 @@ def make_split(records: Ballots, data: dict[str, Any]) -> dict[str, Any]:
     read) and the config's ``data`` section (steps 1-3)."""
     seed = int(data["seed"])
     all_topics = arms.ballot_field(records, "topic")
-    topics = select_topics(all_topics, data.get("topics", "all"), seed)
+    topics = select_topics(all_topics, data["topics"], seed)
     chosen = set(topics)
     by_topic: dict[str, list[str]] = {t: [] for t in topics}
     text_of: dict[str, str] = {}
@@ -150,17 +149,18 @@ def make_split(records: Ballots, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def records_in(records: Ballots, prompt_ids: Sequence[str]) -> Ballots:
-    """The records of ``prompt_ids``, in that order, of the same kind as ``records`` (a list, or
-    an Arrow table's rows). A missing id raises ``KeyError`` naming it."""
-    row = {p: i for i, p in enumerate(arms.ballot_field(records, "prompt_id"))}
+def records_in(records: Ballots, prompt_ids: Sequence[str]) -> pa.Table:
+    """The records of ``prompt_ids``, in that order, as an Arrow table
+    (:func:`prefsweep.arms.ballots_table`). A missing id raises :class:`SeriesError` naming it."""
+    table = arms.ballots_table(records)
+    row = {p: i for i, p in enumerate(arms.ballot_field(table, "prompt_id"))}
     missing = [p for p in prompt_ids if p not in row]
     if missing:
-        raise KeyError(f"split names prompt ids missing from the ballots, e.g. {missing[:3]}")
-    idx = [row[p] for p in prompt_ids]
-    if isinstance(records, pa.Table):
-        return records.take(pa.array(idx, type=pa.int64()))
-    return [records[i] for i in idx]
+        raise SeriesError(
+            f"split names {len(missing)} prompt ids missing from the ballots, e.g. {missing[:3]}; "
+            "expected the split.json made from these ballots (rebuild it: `snakemake --forcerun split`)"
+        )
+    return table.take(pa.array([row[p] for p in prompt_ids], type=pa.int64()))
 
 
 # -- pools and series ------------------------------------------------------------------------
@@ -173,19 +173,26 @@ def build_pool(
     columns :data:`SERIES_COLUMNS` (``prompt`` / ``chosen`` / ``rejected`` rendered with
     ``config["prompt_format"]``).
 
-    Each distinct string is rendered once and the columns are gathered with Arrow ``take``, so
-    a million-row pool costs no per-row Python work.
+    Each string is rendered once, and only the candidates that are in a pair (for ``sc``
+    ``winner_loser``, two of K); the columns are gathered with Arrow ``take``, so a million-row
+    pool costs no per-row Python work.
     """
     train = records_in(records, split["train_order"])
     pairs = arms.arm_pairs(train, arm, config)
-    fmt = config.get("prompt_format")
+    fmt = config["prompt_format"]
     rec_np = pairs["rec"].to_numpy()
     rec = pa.array(rec_np)
     texts, offsets = arms.candidate_table(train, "text")
-    completions = pa.array([render_completion(t, fmt) for t in texts.tolist()], type=pa.string())
+    chosen_at = offsets[rec_np] + pairs["chosen_k"].to_numpy()
+    rejected_at = offsets[rec_np] + pairs["rejected_k"].to_numpy()
+    used = np.zeros(len(texts), dtype=bool)
+    used[chosen_at] = used[rejected_at] = True
+    # position of candidate i among the used ones
+    slot = np.cumsum(used) - 1
+    completions = pa.array([render_completion(t, fmt) for t in texts[used].tolist()], type=pa.string())
     prompts = pa.array([render_prompt(t, fmt) for t in arms.ballot_field(train, "prompt")], type=pa.string())
-    chosen = pa.array(offsets[rec_np] + pairs["chosen_k"].to_numpy())
-    rejected = pa.array(offsets[rec_np] + pairs["rejected_k"].to_numpy())
+    chosen = pa.array(slot[chosen_at])
+    rejected = pa.array(slot[rejected_at])
     pid, cid, rid, topic = (
         pa.array(pairs[c].array).cast(pa.string()) for c in ("prompt_id", "chosen_id", "rejected_id", "topic")
     )
@@ -285,21 +292,15 @@ def read_series(
     reference_arm: str,
 ) -> pa.Table:
     """:func:`build_series` from pool files, reading only the reference pool's ``order``
-    column and the leading row groups of ``arm``'s pool that the series needs."""
-    ref_order = pq.read_table(ref_pool_path, columns=["order"])["order"].to_numpy()
-    other = pq.ParquetFile(pool_path)
+    column and the leading row groups of ``arm``'s pool that the series needs. A missing,
+    truncated or corrupt pool raises :class:`prefsweep.io.DataFileError` naming it."""
+    ref_order = read_parquet_table(ref_pool_path, ["order"])["order"].to_numpy()
     if Path(pool_path).resolve() == Path(ref_pool_path).resolve():
         other_order = ref_order
     else:
-        other_order = other.read(columns=["order"])["order"].to_numpy()
+        other_order = read_parquet_table(pool_path, ["order"])["order"].to_numpy()
     n = series_rows(ref_order, other_order, arm, matching, size, reference_arm)
-    groups, rows = [], 0
-    for g in range(other.num_row_groups):
-        if rows >= n:
-            break
-        groups.append(g)
-        rows += other.metadata.row_group(g).num_rows
-    table = other.read_row_groups(groups) if groups else other.schema_arrow.empty_table()
+    table = read_parquet_table(pool_path, SERIES_COLUMNS, max_rows=n)
     return table.slice(0, n).combine_chunks()
 
 
@@ -335,15 +336,14 @@ def write_series(out_dir: str | os.PathLike, table: pa.Table, arm: str, matching
 
 def best_responses(records: Ballots, config: dict[str, Any]) -> list[str]:
     """Text of the ``sc.rule`` winner of every record (tie-breaking as in the sc arm)."""
-    sc = config.get("sc") or {}
-    return arms.sc_winners(records, sc.get("rule", "borda"), int(config["data"]["seed"]), field="text")
+    return arms.sc_winners(records, config["sc"]["rule"], int(config["data"]["seed"]), field="text")
 
 
 def sft_corpus(records: Ballots, split: dict[str, Any], config: dict[str, Any]) -> list[dict[str, str]]:
     """``data/sft.jsonl`` rows ``{"prompt", "completion", "prompt_id"}`` (rendered), the best
     response of every training prompt, in train order."""
     train = records_in(records, split["train_order"])
-    fmt = config.get("prompt_format")
+    fmt = config["prompt_format"]
     return [
         {"prompt": render_prompt(prompt, fmt), "completion": render_completion(best, fmt), "prompt_id": pid}
         for pid, prompt, best in zip(

@@ -1,13 +1,20 @@
 """Build the normalized ballots of an experiment from its source (synthetic, jsonl or shp).
 
-    python scripts/ballots.py --config-json results/default/config.resolved.json \
+    python scripts/ballots.py --config-json "$(python -m prefsweep.config ballots)" \
         --out results/default/data/ballots.jsonl
 
-Source: ``data.source`` (``synthetic``: :class:`prefsweep.synthetic.Electorate`; ``jsonl``:
-``data.jsonl.path``; ``shp``: ``data.shp`` through ``datasets.load_dataset``). The ballots are
-validated (:mod:`prefsweep.ballots`) and written atomically; the log gets the counts and how
-often the majority (Condorcet) winner and the Borda winner (and the ``sc.rule`` winner)
-disagree.
+    # data.source jsonl: the ballots file is named on the command line (a declared input)
+    python scripts/ballots.py --config-json "$(python -m prefsweep.config ballots --configfile my.yaml)" \
+        --source-file my_ballots.jsonl --out results/my/data/ballots.jsonl
+
+Source: ``data.source`` (``synthetic``: :class:`prefsweep.synthetic.Electorate`; ``jsonl``: the
+file ``--source-file``, which the workflow sets to ``data.jsonl.path``; ``shp``: ``data.shp``
+through ``datasets.load_dataset``). Every record is validated (:mod:`prefsweep.ballots`) and the
+per-prompt statistics are computed before anything is written; a bad record stops the job
+with the file, line, prompt id and field named, and ``--out`` is then left as it was. The file
+is written atomically; the log gets the counts, how many vote weights were rounded to 6 decimal
+places, and how often the majority (Condorcet) winner and the Borda winner (and the
+``sc.rule`` winner) disagree.
 """
 
 from __future__ import annotations
@@ -16,14 +23,17 @@ import argparse
 import gc
 import time
 
-from prefsweep.arms import winner_disagreement
-from prefsweep.ballots import load_source, write_ballots
-from prefsweep.io import load_config_json
+import pyarrow.compute as pc
+
+from prefsweep.arms import ballots_table, winner_disagreement
+from prefsweep.ballots import VOTES_SCHEMA, WEIGHT_DECIMALS, load_source, rounded_weights
+from prefsweep.io import atomic_write_jsonl, fail_clearly, load_config_json
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--config-json", required=True, help="config slice of step 'ballots' (JSON or a JSON file)")
+    p.add_argument("--source-file", help="the ballots file of data.source jsonl (data.jsonl.path); only then")
     p.add_argument("--out", required=True, help="output data/ballots.jsonl")
     return p
 
@@ -42,18 +52,38 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     t0 = time.perf_counter()
     config = load_config_json(args.config_json)
-    records = load_source(config)
-    gc.freeze()  # the ballots live to the end: keep the collector from rescanning them
-    write_ballots(args.out, records)
-    n_votes = sum(len(r["votes"]) for r in records)
-    n_cands = sum(len(r["candidates"]) for r in records)
-    topics = sorted({r["topic"] for r in records})
-    print(f"wrote {len(records)} prompts, {n_cands} candidates, {n_votes} votes, "
-          f"{len(topics)} topics ({', '.join(topics[:12])}{', ...' if len(topics) > 12 else ''}) to {args.out}")
     seed = int(config["data"]["seed"])
-    rules = ["borda"] + [r for r in [(config.get("sc") or {}).get("rule", "borda")] if r != "borda"]
-    for rule in rules:
-        print(describe(winner_disagreement(records, rule, seed)))
+    rules = ["borda"] + [r for r in [config["sc"]["rule"]] if r != "borda"]
+    # Bad data, a bad source or an inexact weight stop the job here, before --out is touched.
+    with fail_clearly(ValueError):
+        # The ballots are millions of small dicts and lists without reference cycles that live
+        # to the end: the cyclic collector would only rescan them (seconds at 100k prompts), so
+        # it is off while they are built and validated, and they are then frozen out of its way.
+        gc.disable()
+        try:
+            records = load_source(config, args.source_file)
+        finally:
+            gc.freeze()
+            gc.enable()
+        table = ballots_table(records, VOTES_SCHEMA)  # what the statistics read
+        stats = [winner_disagreement(table, rule, seed) for rule in rules]
+        n_rounded = rounded_weights(table)
+    atomic_write_jsonl(args.out, records)
+    n_votes = pc.sum(pc.list_value_length(table["votes"])).as_py()
+    n_cands = pc.sum(pc.list_value_length(table["candidates"])).as_py()
+    topics = sorted({r["topic"] for r in records})
+    print(f"wrote {table.num_rows} prompts, {n_cands} candidates, {n_votes} votes, "
+          f"{len(topics)} topics ({', '.join(topics[:12])}{', ...' if len(topics) > 12 else ''}) to {args.out}")
+    if n_rounded:
+        print(f"{n_rounded} vote weights have more than {WEIGHT_DECIMALS} decimal places and were rounded "
+              f"to {WEIGHT_DECIMALS} (supports and margins are exact sums of the rounded weights)")
+    if config["data"]["source"] == "synthetic":
+        same = sum(len({c["text"] for c in r["candidates"]}) < len(r["candidates"]) for r in records)
+        if same:
+            print(f"{same} prompts have two candidates with the same text (the synthetic generator "
+                  "composed it twice); their pairs may have chosen == rejected")
+    for s in stats:
+        print(describe(s))
     print(f"done in {time.perf_counter() - t0:.1f} s")
 
 

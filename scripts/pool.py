@@ -1,30 +1,30 @@
 """All pairs of one arm over the training prompts, in the experiment's prompt order.
 
-    python scripts/pool.py --config-json results/default/config.resolved.json \
+    python scripts/pool.py --config-json "$(python -m prefsweep.config data)" \
         --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
         --arm maj --out results/default/data/pool/maj.parquet
 
 ``--arm maj``: every strict pairwise-majority pair; ``--arm sc``: the ``sc.rule`` winner against
-the loser (or everyone, ``sc.pairs``). Columns: :data:`prefsweep.series.SERIES_COLUMNS`.
+the loser (or everyone, ``sc.pairs``). ``--eval``: the same pairs over the held-out eval prompts
+(``data/eval_pairs/{arm}.parquet``). Columns: :data:`prefsweep.series.SERIES_COLUMNS`.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import pyarrow.compute as pc
 
 from prefsweep.arms import ARMS
-from prefsweep.ballots import read_ballots_table
-from prefsweep.io import load_config_json
-from prefsweep.series import build_pool, write_table
+from prefsweep.ballots import BallotError, read_ballots_table
+from prefsweep.io import DataFileError, fail_clearly, load_config_json, naming, read_json
+from prefsweep.series import SeriesError, build_pool, write_table
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--config-json", required=True, help="config slice of step 'data' (JSON or a JSON file)")
     p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
     p.add_argument("--split", required=True, help="data/split.json")
     p.add_argument("--arm", required=True, choices=ARMS)
@@ -38,12 +38,13 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     t0 = time.perf_counter()
     config = load_config_json(args.config_json)
-    records = read_ballots_table(args.ballots)
-    with open(args.split, encoding="utf-8") as fh:
-        split = json.load(fh)
-    if args.eval:  # same pair construction, over the held-out prompts (never trained on)
-        split = {**split, "train_order": split["eval_prompt_ids"]}
-    pool = build_pool(records, split, args.arm, config)
+    with fail_clearly(BallotError, DataFileError, SeriesError):
+        records = read_ballots_table(args.ballots)
+        split = read_json(args.split)
+        if args.eval:  # same pair construction, over the held-out prompts (never trained on)
+            split = {**split, "train_order": split["eval_prompt_ids"]}
+        with naming(args.ballots, BallotError):  # a record that skipped validation
+            pool = build_pool(records, split, args.arm, config)
     write_table(args.out, pool)
     ties = pc.sum(pool["tie_broken"]).as_py() or 0
     cycles = pc.sum(pool["cycle"]).as_py() or 0

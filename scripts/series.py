@@ -1,11 +1,12 @@
 """One series cell: the first pairs of an arm's pool, matched to the reference arm.
 
-    python scripts/series.py --config-json results/default/config.resolved.json \
+    python scripts/series.py --config-json "$(python -m prefsweep.config data)" \
         --ref-pool results/default/data/pool/maj.parquet --pool results/default/data/pool/sc.parquet \
         --arm sc --matching prompt --size 64 --out-dir results/default/data/sc/prompt/n64
 
 For the reference arm (``data.reference_arm``) pass ``--matching shared`` and the same pool
 twice. Writes ``DIR/pairs.parquet`` and ``DIR/manifest.json`` (see :mod:`prefsweep.series`).
+A truncated or corrupt pool stops the job with the pool's path and how to rebuild it.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import argparse
 from pathlib import Path
 
 from prefsweep.arms import ARMS
-from prefsweep.io import load_config_json
+from prefsweep.io import DataFileError, fail_clearly, load_config_json
 from prefsweep.paths import SHARED
-from prefsweep.series import MATCHINGS, read_series, write_series
+from prefsweep.series import MATCHINGS, SeriesError, read_series, write_series
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--config-json", required=True, help="config slice of step 'data' (JSON or a JSON file)")
     p.add_argument("--ref-pool", required=True, help="pool of the reference arm")
     p.add_argument("--pool", required=True, help="pool of --arm")
     p.add_argument("--arm", required=True, choices=ARMS)
@@ -34,8 +35,9 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     config = load_config_json(args.config_json)
-    reference_arm = config["data"].get("reference_arm", "maj")
-    df = read_series(args.ref_pool, args.pool, args.arm, args.matching, args.size, reference_arm)
+    with fail_clearly(DataFileError, SeriesError):
+        df = read_series(args.ref_pool, args.pool, args.arm, args.matching, args.size,
+                         config["data"]["reference_arm"])
     manifest = write_series(Path(args.out_dir), df, args.arm, args.matching, args.size)
     print(f"{args.arm}/{args.matching}/n{args.size}: {manifest['n_pairs']} pairs over "
           f"{manifest['n_prompts']} prompts -> {args.out_dir}")

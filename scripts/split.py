@@ -1,6 +1,6 @@
 """Hold out the eval prompts, select the topics and fix the experiment's training prompt order.
 
-    python scripts/split.py --config-json results/default/config.resolved.json \
+    python scripts/split.py --config-json "$(python -m prefsweep.config split)" \
         --ballots results/default/data/ballots.jsonl --out results/default/data/split.json
 
 Writes ``{"seed", "topics", "eval_prompt_ids", "train_order"}`` (see :func:`prefsweep.series.make_split`):
@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import argparse
 
-from prefsweep.ballots import read_ballots_table
-from prefsweep.io import atomic_write_json, load_config_json
+from prefsweep.ballots import BallotError, read_ballots_table
+from prefsweep.io import atomic_write_json, fail_clearly, load_config_json
 from prefsweep.series import make_split
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="resolved config (JSON file)")
+    p.add_argument("--config-json", required=True, help="config slice of step 'split' (JSON or a JSON file)")
     p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
     p.add_argument("--out", required=True, help="output data/split.json")
     return p
@@ -27,7 +27,8 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     config = load_config_json(args.config_json)
-    records = read_ballots_table(args.ballots, ["prompt_id", "topic", "prompt"])
+    with fail_clearly(BallotError):
+        records = read_ballots_table(args.ballots, ["prompt_id", "topic", "prompt"])
     split = make_split(records, config["data"])
     atomic_write_json(args.out, split)
     topics = set(split["topics"])

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pandas as pd
 import pytest
 from pref_voting.profiles_with_ties import ProfileWithTies
 from pref_voting.voting_methods import beat_path, borda, copeland, minimax, ranked_pairs
+from pref_voting.weighted_majority_graphs import MarginGraph
 
 from prefsweep.arms import (
-    maj_pairs, majority_cycles, rule_scores, sc_outcomes, sc_pairs, sc_winners, support_batches,
+    ballots_table, maj_pairs, majority_cycles, rule_scores, sc_outcomes, sc_pairs, sc_winners, support_batches,
     support_matrix, winner_disagreement,
 )
-from prefsweep.ballots import read_ballots_table, validate_ballots, write_ballots
+from prefsweep.ballots import read_ballots_table, rounded_weights, validate_ballots, write_ballots
 
 
 def rec(pid: str, rankings: list[str], counts: list[int] | None = None, topic: str = "t") -> dict:
@@ -39,11 +42,11 @@ def test_condorcet_cycle():
     assert majority_cycles(batches[0].margin).tolist() == [True]
     assert out.condorcet.tolist() == [-1] and out.n_winners.tolist() == [3]
     # every candidate ties on Borda: the winner and loser are drawn (seeded) and flagged
-    sc = sc_pairs([CYCLE], "borda", seed=0)
+    sc = sc_pairs([CYCLE], "borda", "winner_loser", seed=0)
     assert len(sc) == 1 and sc["tie_broken"].all() and sc["chosen_id"][0] != sc["rejected_id"][0]
-    draws = {tuple(sc_pairs([CYCLE], "borda", seed=s)[["chosen_id", "rejected_id"]].iloc[0]) for s in range(20)}
+    draws = {tuple(sc_pairs([CYCLE], "borda", "winner_loser", seed=s)[["chosen_id", "rejected_id"]].iloc[0]) for s in range(20)}
     assert len(draws) > 1
-    assert sc_pairs([CYCLE], "borda", seed=3).equals(sc_pairs([CYCLE], "borda", seed=3))
+    assert sc_pairs([CYCLE], "borda", "winner_loser", 3).equals(sc_pairs([CYCLE], "borda", "winner_loser", 3))
 
 
 def test_borda_winner_who_is_not_the_condorcet_winner():
@@ -52,25 +55,50 @@ def test_borda_winner_who_is_not_the_condorcet_winner():
     assert list(zip(pairs["chosen_id"], pairs["rejected_id"], pairs["margin"])) == [
         ("b", "c", 5.0), ("a", "b", 1.0), ("a", "c", 1.0)]
     assert not pairs["cycle"].any() and (pairs["n_voters"] == 5).all()
-    sc = sc_pairs([SPLIT], "borda")
+    sc = sc_pairs([SPLIT], "borda", "winner_loser", 0)
     # symmetric Borda = sum of margins: a 2, b 4, c -6
     assert list(zip(sc["chosen_id"], sc["rejected_id"], sc["margin"])) == [("b", "c", 10.0)]
     assert not sc["tie_broken"].any()
-    assert sc_winners([SPLIT], "copeland") == ["a"] and sc_winners([SPLIT], "schulze") == ["a"]
-    stats = winner_disagreement([SPLIT, CYCLE], "borda")
+    assert sc_winners([SPLIT], "copeland", 0) == ["a"] and sc_winners([SPLIT], "schulze", 0) == ["a"]
+    stats = winner_disagreement([SPLIT, CYCLE], "borda", 0)
     assert (stats["condorcet"], stats["disagree"], stats["cycles"]) == (1, 1, 1)
     assert stats["share_disagree"] == 0.5
 
 
 def test_winner_vs_all_and_other_rules():
-    sc = sc_pairs([SPLIT], "borda", pairs="winner_vs_all")
+    sc = sc_pairs([SPLIT], "borda", "winner_vs_all", 0)
     assert list(zip(sc["chosen_id"], sc["rejected_id"], sc["margin"])) == [("b", "c", 10.0), ("b", "a", 2.0)]
-    mm = sc_pairs([SPLIT], "minimax")
+    mm = sc_pairs([SPLIT], "minimax", "winner_loser", 0)
     assert (mm["chosen_id"][0], mm["margin"][0]) == ("a", 1.0)  # pairwise margin for non-scoring rules
     with pytest.raises(ValueError, match=r"sc.rule: unknown voting rule 'bordda'"):
-        sc_pairs([SPLIT], "bordda")
+        sc_pairs([SPLIT], "bordda", "winner_loser", 0)
     with pytest.raises(ValueError, match=r"sc.pairs: unknown value 'all'"):
-        sc_pairs([SPLIT], "borda", pairs="all")
+        sc_pairs([SPLIT], "borda", "all", 0)
+
+
+def reference_support(record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``(S, C)`` of one record, vote by vote in float64 (the definition in prefsweep.arms,
+    written plainly): the oracle of the vectorized Arrow path."""
+    ids = {c["id"]: k for k, c in enumerate(record["candidates"])}
+    k = len(ids)
+    s = np.zeros((k, k))
+    c = np.zeros((k, k), dtype=np.int64)
+    for vote in record["votes"]:
+        w = float(vote.get("weight", 1.0))
+        if "ranking" in vote:
+            tier = np.full(k, len(vote["ranking"]))
+            for t, members in enumerate(vote["ranking"]):
+                for cid in members:
+                    tier[ids[cid]] = t
+            pref = tier[:, None] < tier[None, :]
+            s += w * pref
+            c += pref
+        elif vote["winner"] is not None:
+            a, b = vote["pair"]
+            win, lose = ids[vote["winner"]], ids[b if vote["winner"] == a else a]
+            s[win, lose] += w
+            c[win, lose] += 1
+    return s, c
 
 
 def test_support_with_ties_unlisted_pairs_and_weights():
@@ -169,11 +197,11 @@ def test_fast_path_matches_pref_voting_on_random_profiles(tmp_path, pairwise):
 def test_other_rules_go_through_pref_voting():
     # ranked_pairs is left to the hand-made profile: with many tied margins pref_voting tries
     # every tie-breaking order (its docs warn it "can take a very long time")
-    assert sc_winners([SPLIT, CYCLE], "ranked_pairs", seed=0)[0] == "a"
+    assert sc_winners([SPLIT, CYCLE], "ranked_pairs", 0)[0] == "a"
     assert ranked_pairs(oracle_profile(SPLIT, False).margin_graph()) == [0]
     recs = random_records(11, 40)
     for rule, method in (("schulze", beat_path), ("beat_path", beat_path), ("minimax", minimax)):
-        winners = sc_winners(recs, rule, seed=0)
+        winners = sc_winners(recs, rule, 0)
         for r, w in zip(recs, winners):
             pos = [c["id"] for c in r["candidates"]].index(w)
             assert pos in method(oracle_profile(r, False).margin_graph()), rule
@@ -183,8 +211,8 @@ def test_arrow_table_and_records_give_identical_pairs(tmp_path):
     recs = random_records(3, 60) + random_records(4, 60, pairwise=True) + [SPLIT, CYCLE]
     write_ballots(tmp_path / "b.jsonl", recs)
     table = read_ballots_table(tmp_path / "b.jsonl")
-    for fn in (maj_pairs, lambda r: sc_pairs(r, "borda", seed=2), lambda r: sc_pairs(r, "copeland", "winner_vs_all", 2),
-               lambda r: sc_pairs(r, "schulze", seed=2)):
+    for fn in (maj_pairs, lambda r: sc_pairs(r, "borda", "winner_loser", 2), lambda r: sc_pairs(r, "copeland", "winner_vs_all", 2),
+               lambda r: sc_pairs(r, "schulze", "winner_loser", 2)):
         a, b = fn(recs), fn(table)
         pd.testing.assert_frame_equal(a.astype({c: object for c in a.select_dtypes("string").columns}),
                                       b.astype({c: object for c in b.select_dtypes("string").columns}))
@@ -192,8 +220,8 @@ def test_arrow_table_and_records_give_identical_pairs(tmp_path):
 
 def test_tie_breaking_does_not_depend_on_other_prompts():
     recs = random_records(9, 80)
-    full = sc_pairs(recs, "copeland", seed=5).set_index("prompt_id")
-    part = sc_pairs(recs[::-1][:30], "copeland", seed=5).set_index("prompt_id")
+    full = sc_pairs(recs, "copeland", "winner_loser", 5).set_index("prompt_id")
+    part = sc_pairs(recs[::-1][:30], "copeland", "winner_loser", 5).set_index("prompt_id")
     cols = ["chosen_id", "rejected_id", "tie_broken"]
     pd.testing.assert_frame_equal(full.loc[part.index, cols], part[cols])
     assert full["tie_broken"].any()
@@ -206,6 +234,151 @@ def test_support_batches_group_by_number_of_candidates():
     assert ks == sorted(set(ks)) and sum(len(b.rec) for b in batches) == 50
     for b in batches:
         for p, r in enumerate(b.rec.tolist()):
-            s, c = support_matrix(recs[r])
+            s, c = reference_support(recs[r])
             np.testing.assert_allclose(b.support[p], s)
             np.testing.assert_array_equal(b.count[p], c)
+            np.testing.assert_array_equal(support_matrix(recs[r])[1], c)
+
+
+# -- exact arithmetic on decimal weights -----------------------------------------------------
+
+DECIMAL_WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.6, 0.7)
+
+
+def decimal_profiles(seed: int, n: int) -> list[dict]:
+    """Random prompts (3-4 candidates, 2-6 votes) with weights from :data:`DECIMAL_WEIGHTS`:
+    sums such as 0.1 + 0.2 against 0.3 tie exactly but not in binary floating point. Mostly
+    complete rankings, some with tied tiers or truncated, some pair votes."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        k = int(rng.integers(3, 5))
+        ids = [f"c{j}" for j in range(k)]
+        votes = []
+        for _ in range(int(rng.integers(2, 7))):
+            w = float(rng.choice(DECIMAL_WEIGHTS))
+            kind = rng.random()
+            if kind < 0.15:
+                a, b = rng.choice(ids, 2, replace=False).tolist()
+                votes.append({"pair": [a, b], "winner": [a, b, None][int(rng.integers(3))], "weight": w})
+                continue
+            order = rng.permutation(ids).tolist()
+            if kind < 0.3:
+                order = order[: int(rng.integers(1, k + 1))]
+            tiers: list[list[str]] = []
+            for c in order:
+                if tiers and kind < 0.3 and rng.random() < 0.3:
+                    tiers[-1].append(c)
+                else:
+                    tiers.append([c])
+            votes.append({"ranking": tiers, "weight": w})
+        out.append({"prompt_id": f"d{i}", "prompt": "q", "topic": "t",
+                    "candidates": [{"id": c, "text": c} for c in ids], "votes": votes})
+    return validate_ballots(out)
+
+
+def exact_margins(r: dict) -> list[list[Fraction]]:
+    """M of one record with ``fractions.Fraction`` weights, read as the decimals written in the
+    file (``Fraction("0.1")``): the reference the arms must equal."""
+    pos = {c["id"]: k for k, c in enumerate(r["candidates"])}
+    k = len(pos)
+    s = [[Fraction(0)] * k for _ in range(k)]
+    for v in r["votes"]:
+        w = Fraction(repr(v.get("weight", 1.0)))
+        if "ranking" in v:
+            tier = [len(v["ranking"])] * k
+            for t, members in enumerate(v["ranking"]):
+                for c in members:
+                    tier[pos[c]] = t
+            for i in range(k):
+                for j in range(k):
+                    if tier[i] < tier[j]:
+                        s[i][j] += w
+        elif v["winner"] is not None:
+            a, b = v["pair"]
+            s[pos[v["winner"]]][pos[b if v["winner"] == a else a]] += w
+    return [[s[i][j] - s[j][i] for j in range(k)] for i in range(k)]
+
+
+def exact_outcome(m: list[list[Fraction]]) -> dict:
+    k = len(m)
+    beats = {i: {j for j in range(k) if m[i][j] > 0} for i in range(k)}
+
+    def reaches(a: int, b: int) -> bool:
+        seen, todo = set(), [a]
+        while todo:
+            x = todo.pop()
+            for y in beats[x] - seen:
+                if y == b:
+                    return True
+                seen.add(y)
+                todo.append(y)
+        return False
+
+    scores = {
+        "borda": [sum(row) for row in m],
+        "copeland": [sum((x > 0) - (x < 0) for x in row) for row in m],
+    }
+    out = {
+        "maj": {(i, j, m[i][j]) for i in range(k) for j in beats[i]},
+        "cycle": any(reaches(i, i) for i in range(k)),
+        "condorcet": next((i for i in range(k) if len(beats[i]) == k - 1), -1),
+    }
+    for rule, sc in scores.items():
+        out[rule] = (sc, {i for i in range(k) if sc[i] == max(sc)}, {i for i in range(k) if sc[i] == min(sc)})
+    return out
+
+
+def test_decimal_weights_are_summed_exactly():
+    """Issue 9, finding 9: over 300 profiles every arm output equals exact arithmetic (in
+    binary floating point 0.1 + 0.2 > 0.3 would be a strict majority)."""
+    recs = decimal_profiles(2024, 300)
+    exact = [exact_outcome(exact_margins(r)) for r in recs]
+    maj = maj_pairs(recs)
+    for r, ex in enumerate(exact):
+        rows = maj[maj["rec"] == r]
+        got = set(zip(rows["chosen_k"], rows["rejected_k"], rows["margin"]))
+        assert got == {(i, j, float(x)) for i, j, x in ex["maj"]}, recs[r]
+        assert set(rows["cycle"]) <= {ex["cycle"]}
+    for rule in ("borda", "copeland"):
+        out, _ = sc_outcomes(recs, rule, seed=3)
+        pairs = sc_pairs(recs, rule, "winner_loser", 3).set_index("rec")
+        for r, ex in enumerate(exact):
+            scores, winners, losers = ex[rule]
+            w, l = int(out.winner[r]), int(out.loser[r])
+            rest = (losers - {w}) or set(range(len(scores))) - {w}
+            assert bool(out.cycle[r]) == ex["cycle"] and int(out.condorcet[r]) == ex["condorcet"], recs[r]
+            assert int(out.n_winners[r]) == len(winners) and w in winners and l in rest, (rule, recs[r])
+            assert bool(out.tie_broken[r]) == (len(winners) > 1 or len(rest) > 1), (rule, recs[r])
+            assert pairs.loc[r, "margin"] == float(scores[w] - scores[l]), (rule, recs[r])
+    # rules through pref_voting get the exact margins too
+    for rule, method in (("minimax", minimax), ("beat_path", beat_path)):
+        out, _ = sc_outcomes(recs[:100], rule, seed=3)
+        for r, rec in enumerate(recs[:100]):
+            m = exact_margins(rec)
+            k = len(m)
+            graph = MarginGraph(list(range(k)), [(i, j, m[i][j]) for i in range(k) for j in range(k) if m[i][j] > 0])
+            winners = method(graph)
+            assert int(out.n_winners[r]) == len(winners) and int(out.winner[r]) in winners, (rule, rec)
+    # the profiles hold what binary floating point gets wrong: exact ties read as majorities
+    assert sum(float_sign_differs(r) for r in recs) >= 10
+
+
+def test_weights_off_the_decimal_grid_are_rounded_to_6_places():
+    third = {"prompt_id": "p", "prompt": "q", "topic": "t",
+             "candidates": [{"id": "a", "text": "A"}, {"id": "b", "text": "B"}],
+             "votes": [{"ranking": [["a"], ["b"]], "weight": 1 / 3}] * 3 + [{"pair": ["a", "b"], "winner": "b"}]}
+    validate_ballots([third])
+    assert rounded_weights(ballots_table([third])) == 3
+    s, _ = support_matrix(third)
+    # 3 x 0.333333 = 0.999999 < 1: b wins by one unit (documented: weights have 6 decimals)
+    assert s[0, 1] == 0.999999 and s[1, 0] == 1.0
+    pairs = maj_pairs([third])
+    assert list(zip(pairs["chosen_id"], pairs["margin"])) == [("b", 1e-06)]
+
+
+def float_sign_differs(r: dict) -> bool:
+    """Whether summing the weights as floats gives some margin another sign than exactly."""
+    s, _ = reference_support(r)
+    exact = np.sign(np.array(exact_margins(r), dtype=object).astype(float))
+    return bool((np.sign(s - s.T) != exact).any())

@@ -12,6 +12,7 @@ from prefsweep.arms import support_batches, support_matrix
 from prefsweep.ballots import (
     BallotError, load_jsonl, load_shp, read_ballots_table, validate_ballots, write_ballots,
 )
+from tests.unit.test_arms import reference_support
 
 
 def record(pid: str = "p1") -> dict:
@@ -54,9 +55,16 @@ BAD = [
     (lambda r: r["votes"][0]["ranking"].append(["a"]), "votes[0].ranking[2][0]", "listed twice"),
     (lambda r: r["votes"][0].update(ranking=["a", "b"]), "votes[0].ranking[0]", "(a tier)"),
     (lambda r: r["votes"][0].update(ranking=[]), "votes[0].ranking", "non-empty list of tiers"),
-    (lambda r: r["votes"][0].update(weight=-1.0), "votes[0].weight", "finite number >= 0, got -1.0"),
-    (lambda r: r["votes"][0].update(weight=float("nan")), "votes[0].weight", "finite number >= 0"),
-    (lambda r: r["votes"][0].update(weight="1"), "votes[0].weight", "finite number >= 0"),
+    (lambda r: r["votes"][0].update(weight=-1.0), "votes[0].weight", "finite number from 1e-06 to 1e+06"),
+    (lambda r: r["votes"][0].update(weight=float("nan")), "votes[0].weight", "finite number from 1e-06 to 1e+06"),
+    (lambda r: r["votes"][0].update(weight="1"), "votes[0].weight", "finite number from 1e-06 to 1e+06"),
+    (lambda r: r["votes"][0].update(weight=0), "votes[0].weight", "got 0"),
+    (lambda r: r["votes"][0].update(weight=1e308), "votes[0].weight", "got 1e+308"),
+    (lambda r: r["votes"].extend([{"ranking": [["a"]], "weight": 1e6}] * 2000), "votes", "total weight 2e+09 over 3 candidates"),
+    (lambda r: r.update(prompt=""), "prompt", "expected the question's text, got ''"),
+    (lambda r: r.update(prompt=" \n\t"), "prompt", "(empty or only white space)"),
+    (lambda r: r["candidates"][2].update(text="Boil it."), "candidates[2].text",
+     "candidate 'c' has the same text as candidate 'a' (candidates[0]); expected distinct response texts"),
     (lambda r: r["votes"][0].update(voter=3), "votes[0].voter", "expected a string"),
     (lambda r: r["votes"][0].update(pair=["a", "b"]), "votes[0]", "exactly one of 'ranking'"),
     (lambda r: r["votes"][1].update(pair=["a", "z"]), "votes[1].pair[1]", "unknown candidate 'z'"),
@@ -129,7 +137,7 @@ def test_arrow_reader_gives_the_same_supports(tmp_path):
     assert table.column("prompt_id").to_pylist() == ["p1", "p2"]
     for batch in support_batches(table):
         for p, r in enumerate(batch.rec.tolist()):
-            s, c = support_matrix(recs[r])
+            s, c = reference_support(recs[r])
             np.testing.assert_allclose(batch.support[p], s)
             np.testing.assert_array_equal(batch.count[p], c)
     s, _ = support_matrix(recs[0])
@@ -155,7 +163,7 @@ def test_shp_adapter_groups_rows_by_post(tmp_path):
     d = tmp_path / "shp"
     d.mkdir()
     write_lines(d / "train.jsonl", shp_rows())
-    recs = load_shp(str(d), "train", cache_dir=str(tmp_path / "cache"))
+    recs = load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache"))
     assert [r["prompt_id"] for r in recs] == ["p1", "p2", "p3"]
     p1 = recs[0]
     assert p1["topic"] == "askculinary_train" and p1["prompt"] == "How to cook rice?"
@@ -165,7 +173,7 @@ def test_shp_adapter_groups_rows_by_post(tmp_path):
     assert [v["winner"] for v in p1["votes"]] == ["c1", "c1", "c2"]
     assert [v["pair"] for v in p1["votes"]] == [["c1", "c2"], ["c3", "c1"], ["c2", "c3"]]
     assert recs[2]["votes"] == [{"pair": ["e1", "e2"], "winner": "e2", "weight": 1.0}]
-    only = load_shp(str(d), "train", domains=["askculinary_train"], max_posts=1, cache_dir=str(tmp_path / "cache"))
+    only = load_shp(str(d), "train", ["askculinary_train"], 1, cache_dir=str(tmp_path / "cache"))
     assert [r["prompt_id"] for r in only] == ["p1"] and len(only[0]["votes"]) == 3
 
 
@@ -174,4 +182,4 @@ def test_shp_adapter_rejects_other_schemas(tmp_path):
     d.mkdir()
     write_lines(d / "train.jsonl", [{"post_id": "p", "text": "x"}])
     with pytest.raises(BallotError, match="missing; expected the SHP schema"):
-        load_shp(str(d), "train", cache_dir=str(tmp_path / "cache"))
+        load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache"))

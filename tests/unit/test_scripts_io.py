@@ -1,4 +1,5 @@
-"""Small contracts of the scripts' inputs: config slices and SFT corpora."""
+"""Small contracts of the scripts' inputs: config slices, SFT corpora, and the checked readers of
+prefsweep.io (Parquet, JSON, JSON lines) that name a bad file, line and column."""
 
 import importlib.util
 import json
@@ -31,3 +32,47 @@ def test_sft_corpus_from_jsonl_or_an_arms_pairs(tmp_path):
     pairs.to_parquet(tmp_path / "pairs.parquet")
     assert read_corpus(str(tmp_path / "pairs.parquet")) == [
         {"prompt": "P", "completion": " a"}, {"prompt": "Q", "completion": " b"}]
+
+
+def test_read_parquet_is_pandas_read_parquet_with_named_errors(tmp_path):
+    import pyarrow as pa
+    import pytest
+
+    from prefsweep.io import DataFileError, read_parquet, read_parquet_table
+    from prefsweep.series import write_table
+
+    df = pd.DataFrame({"order": range(40), "prompt": [f"q{i}" for i in range(40)]})
+    path = tmp_path / "pairs.parquet"
+    write_table(path, pa.Table.from_pandas(df, preserve_index=False), row_group_size=16)
+    pd.testing.assert_frame_equal(read_parquet(path), pd.read_parquet(path))
+    pd.testing.assert_frame_equal(read_parquet(path, ["prompt"]), pd.read_parquet(path, columns=["prompt"]))
+    assert read_parquet_table(path, ["order"], max_rows=17).num_rows == 32  # two leading row groups
+    with pytest.raises(DataFileError, match=rf"{path}: no column 'chosen' \(it has order, prompt\)"):
+        read_parquet(path, ["chosen"])
+    path.write_bytes(path.read_bytes()[:-9])
+    with pytest.raises(DataFileError, match=rf"{path}: corrupt or truncated Parquet file .*snakemake {path}"):
+        read_parquet(path)
+    with pytest.raises(DataFileError, match=r"missing.parquet: no such file"):
+        read_parquet_table(tmp_path / "missing.parquet")
+
+
+def test_text_readers_name_file_line_and_column(tmp_path):
+    import pytest
+
+    from prefsweep.io import DataFileError, fail_clearly, naming, read_json, read_jsonl
+
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n\n{"b": "\xff"}\n')
+    with pytest.raises(DataFileError, match=r"a.jsonl: line 3: not valid UTF-8 \(byte 0xff at column 8\)"):
+        read_jsonl(path)
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\n\n{"b": 2\n')
+    with pytest.raises(DataFileError, match=r"a.jsonl:3: not valid JSON"):
+        read_jsonl(path)
+    path.write_bytes(b'{"a": 1}\n')
+    assert read_jsonl(path) == [{"a": 1}] and read_json(path) == {"a": 1}
+    path.write_bytes(b'{"a": ')
+    with pytest.raises(DataFileError, match=r"a.jsonl: not valid JSON .* line 1 column 7\); delete it"):
+        read_json(path)
+    with pytest.raises(SystemExit, match=r"^f.txt: record 2: bad$"):
+        with fail_clearly(ValueError), naming("f.txt", ValueError):
+            raise ValueError("record 2: bad")
