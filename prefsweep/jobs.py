@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from prefsweep.config import ConfigError
-from prefsweep.io import atomic_dir, read_jsonl, save_run_info, sha256_file, sha256_json
+from prefsweep.io import DataFileError, atomic_dir, read_jsonl, read_parquet, save_run_info, sha256_file, sha256_json
 from prefsweep.tracking import finish_wandb, scrub_secrets, start_wandb, wandb_dir, wandb_setup
 from prefsweep.training import (
     TRAIN_DTYPE, DataError, build_dpo_config, build_lora_config, build_sft_config, check_max_length,
@@ -60,7 +60,7 @@ class DiskFullError(RuntimeError):
 
 
 #: Errors a user can act on: scripts print their message (it names the file, record or key).
-USER_ERRORS = (ConfigError, DataError, CheckpointLoadError, DiskFullError)
+USER_ERRORS = (ConfigError, DataError, DataFileError, CheckpointLoadError, DiskFullError)
 
 
 @contextlib.contextmanager
@@ -108,9 +108,7 @@ def read_sft_corpus(path: str | Path) -> tuple[list[dict[str, str]], str]:
     """
     path = Path(path)
     if path.suffix == ".parquet":
-        import pandas as pd
-
-        pairs = pd.read_parquet(path, columns=["prompt_id", "prompt", "chosen"]).drop_duplicates(["prompt", "chosen"])
+        pairs = read_parquet(path, columns=["prompt_id", "prompt", "chosen"]).drop_duplicates(["prompt", "chosen"])
         records = [{"prompt": p, "completion": c, "prompt_id": str(i)}
                    for i, p, c in zip(pairs["prompt_id"], pairs["prompt"], pairs["chosen"])]
     else:
@@ -151,17 +149,16 @@ def read_dpo_data(pairs_path: str | Path, manifest_path: str | Path, ref_logps_p
     of :func:`prefsweep.reflogps.dpo_columns`, same row order). Every pair needs its reference
     values: a missing one is a :class:`DataError` naming the file.
     """
-    import pandas as pd
     from datasets import Dataset
 
     from prefsweep.reflogps import attach_ref_logps, dpo_columns
 
-    pairs = pd.read_parquet(pairs_path)
+    pairs = read_parquet(pairs_path)
     with open(manifest_path, encoding="utf-8") as fh:
         manifest = json.load(fh)
     check_manifest(manifest, pairs_path, len(pairs), cell)
     try:
-        data = attach_ref_logps(pairs, pd.read_parquet(ref_logps_path))[dpo_columns()]
+        data = attach_ref_logps(pairs, read_parquet(ref_logps_path))[dpo_columns()]
     except (KeyError, ValueError) as exc:
         raise DataError(f"{ref_logps_path}: {exc.args[0]}") from None
     return pairs, Dataset.from_pandas(data, preserve_index=False)

@@ -321,13 +321,13 @@ def series_manifest(table: pa.Table, arm: str, matching: str, size: int, sha256:
     }
 
 
-def write_series(out_dir: str | os.PathLike, table: pa.Table, arm: str, matching: str, size: int) -> dict[str, Any]:
-    """Write ``out_dir/pairs.parquet`` then ``out_dir/manifest.json`` atomically; return the
-    manifest."""
-    out = Path(out_dir)
-    write_table(out / "pairs.parquet", table.select(list(SERIES_COLUMNS)))
-    manifest = series_manifest(table, arm, matching, size, sha256_file(out / "pairs.parquet"))
-    atomic_write_json(out / "manifest.json", manifest)
+def write_series(pairs_path: str | os.PathLike, manifest_path: str | os.PathLike, table: pa.Table, arm: str,
+                 matching: str, size: int) -> dict[str, Any]:
+    """Write the pairs (``data/{arm}/{matching}/n{size}/pairs.parquet``) then their manifest,
+    each atomically; return the manifest."""
+    write_table(pairs_path, table.select(list(SERIES_COLUMNS)))
+    manifest = series_manifest(table, arm, matching, size, sha256_file(pairs_path))
+    atomic_write_json(manifest_path, manifest)
     return manifest
 
 
@@ -350,6 +350,21 @@ def sft_corpus(records: Ballots, split: dict[str, Any], config: dict[str, Any]) 
             arms.ballot_field(train, "prompt_id"), arms.ballot_field(train, "prompt"), best_responses(train, config)
         )
     ]
+
+
+def pretrain_corpus(records: Ballots, split: dict[str, Any], config: dict[str, Any]) -> list[dict[str, str]]:
+    """``data/pretrain.jsonl`` rows ``{"prompt", "completion", "prompt_id"}`` (rendered): every
+    candidate response of every training prompt, chosen or not, in train order: the unselected
+    text the tiny base model is pretrained on (``scripts/base_model.py``)."""
+    train = records_in(records, split["train_order"])
+    fmt = config["prompt_format"]
+    rows = []
+    for pid, prompt, candidates in zip(arms.ballot_field(train, "prompt_id"), arms.ballot_field(train, "prompt"),
+                                       arms.ballot_field(train, "candidates")):
+        rendered = render_prompt(prompt, fmt)
+        rows += [{"prompt": rendered, "completion": render_completion(c["text"], fmt), "prompt_id": pid}
+                 for c in candidates]
+    return rows
 
 
 def eval_questions(

@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 
-import pandas as pd
 
-from prefsweep.io import atomic_write_json, atomic_write_text, load_config_json
+from prefsweep.io import atomic_write_json, atomic_write_text, load_config_json, read_parquet
 from prefsweep.jobs import user_errors
 from prefsweep.pair_accuracy import accuracy_table, read_results, result_record, score_model
 from prefsweep.training import DataError, configure_runtime
@@ -44,7 +43,8 @@ def make_parser() -> argparse.ArgumentParser:
 def score(args: argparse.Namespace) -> None:
     configure_runtime(args.threads)
     config = load_config_json(args.config_json)
-    pairs = pd.read_parquet(args.pairs)
+    with user_errors():  # a truncated or corrupt file: named, with how to rebuild it
+        pairs = read_parquet(args.pairs)
     with user_errors():
         try:
             metrics = score_model(args.model, pairs, max_length=config["dpo"]["max_length"])

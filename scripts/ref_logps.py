@@ -18,9 +18,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import pandas as pd
 
-from prefsweep.io import atomic_write_parquet, load_config_json
+from prefsweep.io import atomic_write_parquet, load_config_json, read_parquet
 from prefsweep.jobs import user_errors
 from prefsweep.reflogps import compute_ref_logps, union_pairs
 from prefsweep.training import TRAIN_DTYPE, DataError, check_max_length, configure_runtime, load_model_and_tokenizer
@@ -48,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         max_length, bf16 = config["dpo"]["max_length"], config["dpo"]["bf16"]
     except KeyError as exc:
         raise SystemExit(f"--config-json: missing key dpo.{exc.args[0]} (python -m prefsweep.config ref_logps)")
-    pairs = union_pairs(pd.read_parquet(p) for p in args.pairs)
+    with user_errors():  # a truncated or corrupt file: named, with how to rebuild it
+        pairs = union_pairs(read_parquet(p) for p in args.pairs)
 
     import torch
 

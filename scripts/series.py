@@ -2,17 +2,18 @@
 
     python scripts/series.py --config-json "$(python -m prefsweep.config data)" \
         --ref-pool results/default/data/pool/maj.parquet --pool results/default/data/pool/sc.parquet \
-        --arm sc --matching prompt --size 64 --out-dir results/default/data/sc/prompt/n64
+        --arm sc --matching prompt --size 64 \
+        --pairs-out results/default/data/sc/prompt/n64/pairs.parquet \
+        --manifest-out results/default/data/sc/prompt/n64/manifest.json
 
 For the reference arm (``data.reference_arm``) pass ``--matching shared`` and the same pool
-twice. Writes ``DIR/pairs.parquet`` and ``DIR/manifest.json`` (see :mod:`prefsweep.series`).
+twice. Writes the pairs and their manifest (see :mod:`prefsweep.series`).
 A truncated or corrupt pool stops the job with the pool's path and how to rebuild it.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from prefsweep.arms import ARMS
 from prefsweep.io import DataFileError, fail_clearly, load_config_json
@@ -28,7 +29,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--arm", required=True, choices=ARMS)
     p.add_argument("--matching", required=True, choices=(*MATCHINGS, SHARED))
     p.add_argument("--size", required=True, type=int, help="N, in pairs of the reference arm")
-    p.add_argument("--out-dir", required=True, help="output directory data/{arm}/{matching}/n{size}")
+    p.add_argument("--pairs-out", required=True, help="output data/{arm}/{matching}/n{size}/pairs.parquet")
+    p.add_argument("--manifest-out", required=True, help="output data/{arm}/{matching}/n{size}/manifest.json")
     return p
 
 
@@ -38,9 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     with fail_clearly(DataFileError, SeriesError):
         df = read_series(args.ref_pool, args.pool, args.arm, args.matching, args.size,
                          config["data"]["reference_arm"])
-    manifest = write_series(Path(args.out_dir), df, args.arm, args.matching, args.size)
+    manifest = write_series(args.pairs_out, args.manifest_out, df, args.arm, args.matching, args.size)
     print(f"{args.arm}/{args.matching}/n{args.size}: {manifest['n_pairs']} pairs over "
-          f"{manifest['n_prompts']} prompts -> {args.out_dir}")
+          f"{manifest['n_prompts']} prompts -> {args.pairs_out}")
 
 
 if __name__ == "__main__":

@@ -101,7 +101,7 @@ def test_eval_prompts_never_in_training_files(stage):
     assert len(held) == 16 and not held & set(split["train_order"])
     records = read_ballots_table(stage / "data" / "ballots.jsonl")
     texts = dict(zip(records.column("prompt_id").to_pylist(), records.column("prompt").to_pylist()))
-    held_texts = {render_prompt(texts[p]) for p in held}
+    held_texts = {render_prompt(texts[p], {"style": "hh"}) for p in held}
     training = [pq.read_table(p).to_pandas() for p in (stage / "data").rglob("*.parquet")]
     for df in training:
         assert not held & set(df["prompt_id"]) and not held_texts & set(df["prompt"])
@@ -175,7 +175,7 @@ def test_sft_corpus_and_reference_answers_hold_the_borda_winner(stage):
     assert questions[0].keys() == {"question_id", "category", "turns"}
     a = answers[0]
     assert a["model_id"] == "reference" and a["question_id"] == questions[0]["question_id"]
-    assert a["choices"][0]["index"] == 0 and render_completion(a["choices"][0]["turns"][0]).startswith(" ")
+    assert a["choices"][0]["index"] == 0 and render_completion(a["choices"][0]["turns"][0], {"style": "hh"}).startswith(" ")
     saved = [json.loads(line) for line in (stage / "eval" / "reference_answer" / "reference.jsonl").read_text().splitlines()]
     assert saved == answers
 

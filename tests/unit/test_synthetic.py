@@ -98,6 +98,6 @@ def test_noise_free_voters_rank_by_utility():
 
 def test_majority_and_borda_disagree_on_a_measurable_share():
     recs = Electorate.from_config(config()).make_ballots(1200, 6, seed=0)
-    stats = winner_disagreement(recs, "borda")
+    stats = winner_disagreement(recs, "borda", 0)
     assert 0.10 <= stats["share_disagree"] <= 0.30, stats
-    assert winner_disagreement(recs, "copeland")["disagree"] == 0  # Copeland is Condorcet-consistent
+    assert winner_disagreement(recs, "copeland", 0)["disagree"] == 0  # Copeland is Condorcet-consistent
