@@ -64,8 +64,11 @@ def run_data_stage(work: Path, config: dict) -> Path:
         for arm, matching in (("maj", "shared"), ("sc", "prompt"), ("sc", "size")):
             series.main([*c, "--ref-pool", str(d / "pool" / "maj.parquet"),
                          "--pool", str(d / "pool" / f"{arm}.parquet"), "--arm", arm, "--matching", matching,
-                         "--size", str(size), "--out-dir", str(d / arm / matching / f"n{size}")])
+                         "--size", str(size), "--pairs-out", str(d / arm / matching / f"n{size}" / "pairs.parquet"),
+                         "--manifest-out", str(d / arm / matching / f"n{size}" / "manifest.json")])
     script("sft_corpus").main([*c, "--ballots", ballots, "--split", split, "--out", str(d / "sft.jsonl")])
+    script("sft_corpus").main([*c, "--ballots", ballots, "--split", split, "--all-candidates",
+                               "--out", str(d / "pretrain.jsonl")])
     script("eval_questions").main([*c, "--ballots", ballots, "--split", split,
                                    "--questions", str(work / "eval" / "question.jsonl"),
                                    "--reference", str(work / "eval" / "reference_answer" / "reference.jsonl")])
@@ -84,7 +87,7 @@ def pairs(stage: Path, arm: str, matching: str, size: int):
 def test_same_seed_byte_identical_other_seed_other_order(stage, tmp_path):
     again = run_data_stage(tmp_path / "again", CONFIG)
     files = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file() and p.name != "config.json")
-    assert len(files) == 2 + 2 + 2 * 3 * len(SIZES) + 1 + 2
+    assert len(files) == 2 + 2 + 2 * 3 * len(SIZES) + 2 + 2  # ballots, split; pools; series; sft+pretrain; eval
     for f in files:
         assert sha256_file(stage / f) == sha256_file(again / f), f
     other = copy.deepcopy(CONFIG)
@@ -108,6 +111,11 @@ def test_eval_prompts_never_in_training_files(stage):
     sft = [json.loads(line) for line in (stage / "data" / "sft.jsonl").read_text().splitlines()]
     assert [r["prompt_id"] for r in sft] == split["train_order"]
     assert not held_texts & {r["prompt"] for r in sft}
+    # the base model's pretraining text: every candidate of every training prompt, none held out
+    pretrain = [json.loads(line) for line in (stage / "data" / "pretrain.jsonl").read_text().splitlines()]
+    assert list(dict.fromkeys(r["prompt_id"] for r in pretrain)) == split["train_order"]
+    assert len(pretrain) == CONFIG["data"]["synthetic"]["n_candidates"] * len(split["train_order"])
+    assert not held_texts & {r["prompt"] for r in pretrain}
     questions = [json.loads(line) for line in (stage / "eval" / "question.jsonl").read_text().splitlines()]
     assert [q["question_id"] for q in questions] == split["eval_prompt_ids"]
     # the eval set is balanced over the 8 topics

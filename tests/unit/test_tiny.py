@@ -94,33 +94,42 @@ def test_save_and_load_through_auto_classes(tmp_path):
         assert torch.allclose(model(ids).logits, model2(ids).logits)
 
 
-def test_base_model_script_tiny_then_hf_copy(repo, tmp_path):
-    """preset tiny builds the model; preset hf (same loading code as a hub id) copies a local dir."""
+def test_base_model_script_tiny_pretrains_then_hf_copy(repo, tmp_path):
+    """preset tiny builds a model and pretrains it (a base model, not noise); preset hf (same
+    loading code as a hub id) copies a local dir."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    corpus = tmp_path / "sft.jsonl"
+    corpus = tmp_path / "pretrain.jsonl"
     corpus.write_text("".join(json.dumps({"prompt": t.split(" Just")[0], "completion": " Just" + t.split(" Just")[1],
                                           "prompt_id": str(i)}) + "\n" for i, t in enumerate(TEXTS)))
     config = job_config(load_config(), "base_model")  # what the rule passes: schema defaults filled
     config["model"] = {"preset": "tiny", "name_or_path": None, "tiny": {**TINY, "vocab_size": 320}}
+    config["pretrain"].update(num_train_epochs=4, per_device_train_batch_size=4, max_length=64)
     cfg_path = tmp_path / "base.json"
     cfg_path.write_text(json.dumps(config))
     script = load_script(repo, "base_model")
-    script.main(["--config-json", str(cfg_path), "--sft-corpus", str(corpus), "--out", str(tmp_path / "base")])
+    script.main(["--config-json", str(cfg_path), "--pretrain-corpus", str(corpus), "--out", str(tmp_path / "base"),
+                 "--checkpoints", str(tmp_path / "ck")])
     info = json.loads((tmp_path / "base" / "run_info.json").read_text())
-    assert info["preset"] == "tiny" and info["config"]["model"]["tiny"]["vocab_size"] == 320
-    assert "transformers" in info["versions"]
+    assert info["preset"] == "tiny" and info["step"] == "pretrain" and info["global_step"] == 20
+    assert info["config"]["model"]["tiny"]["vocab_size"] == 320 and "transformers" in info["versions"]
+
+    # Pretrained from the random model built with TINY_INIT_SEED: it models the corpus far better.
+    tok = AutoTokenizer.from_pretrained(tmp_path / "base")
+    random_init = build_tiny_model(tok, {**TINY, "vocab_size": 320}, seed=TINY_INIT_SEED).eval()
+    base = AutoModelForCausalLM.from_pretrained(tmp_path / "base").eval()
+    ids = tok(TEXTS[:4], return_tensors="pt", padding=True)
+    labels = ids.input_ids.masked_fill(ids.attention_mask == 0, -100)
+    with torch.no_grad():
+        loss_random = random_init(**ids, labels=labels).loss.item()
+        loss_base = base(**ids, labels=labels).loss.item()
+    assert loss_base < 0.7 * loss_random, (loss_base, loss_random)
 
     config["model"] = {"preset": "hf", "name_or_path": str(tmp_path / "base"), "tiny": TINY}
     cfg_path.write_text(json.dumps(config))
-    script.main(["--config-json", str(cfg_path), "--sft-corpus", str(corpus), "--out", str(tmp_path / "copy")])
+    script.main(["--config-json", str(cfg_path), "--out", str(tmp_path / "copy")])
     assert json.loads((tmp_path / "copy" / "run_info.json").read_text())["source"] == str(tmp_path / "base")
-
-    # The workflow's tiny model is the one built with TINY_INIT_SEED.
-    rebuilt = build_tiny_model(AutoTokenizer.from_pretrained(tmp_path / "base"), {**TINY, "vocab_size": 320},
-                               seed=TINY_INIT_SEED).state_dict()
-    a = AutoModelForCausalLM.from_pretrained(tmp_path / "base").state_dict()
-    assert all(torch.equal(a[k], rebuilt[k]) for k in a)
+    a = base.state_dict()
     b = AutoModelForCausalLM.from_pretrained(tmp_path / "copy").state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ta, tb = AutoTokenizer.from_pretrained(tmp_path / "base"), AutoTokenizer.from_pretrained(tmp_path / "copy")
