@@ -346,7 +346,10 @@ def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float
     samples = samples[~np.isnan(samples)]
     if samples.size == 0:
         return float("nan"), float("nan")
-    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2])
+    # Linear interpolation as in bootstrap_ci; between infinite samples (an infinite distortion)
+    # it is undefined, so those take the nearest sample.
+    method = "linear" if np.isfinite(samples).all() else "nearest"
+    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], method=method)
     return float(lo), float(hi)
 
 
