@@ -18,6 +18,7 @@ from conftest_eval import EvalRun, load_script, write_answers
 from prefsweep.config import ConfigError, job_config
 from prefsweep.paths import parse_model_id
 from prefsweep.tracking import log_win_rates_to_wandb
+from prefsweep.welfare import WELFARE_COLUMNS
 from prefsweep.winrate import (
     DIFF_COLUMNS,
     GROUP_COLUMNS,
@@ -473,7 +474,7 @@ def test_evolution_has_final_models_at_their_step(tmp_path):
 
 @pytest.mark.parametrize("caption, columns", [
     ("win_rates.rst", WIN_RATE_COLUMNS), ("win_rates_groups.rst", GROUP_COLUMNS),
-    ("arm_differences.rst", DIFF_COLUMNS),
+    ("arm_differences.rst", DIFF_COLUMNS), ("welfare_table.rst", WELFARE_COLUMNS),
 ])
 def test_report_caption_names_every_column(caption, columns):
     text = (REPO / "workflow" / "report" / caption).read_text()
