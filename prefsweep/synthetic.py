@@ -39,7 +39,8 @@ Utility of voter ``v`` of group ``g`` (``data.synthetic``)::
 The first line is the component every voter values equally (``data.synthetic.quality``): the
 answer is well formed and answers the question. The second is the group's length preference
 (``voter_groups[].length``: a preferred length ``target`` in words and a ``penalty`` per 10 words
-away from it), so no group prefers an empty answer to a good one; the third trades off style
+away from it), so shorter is not always better (with the default config every voter prefers
+every candidate of a ballot to an empty answer, a unit test checks it); the third trades off style
 (``voter_groups[].weights``; a feature not named weighs 0). Voter ``v`` has ``w_v = w_g + e_v``
 and ``p_v = max(0, p_g + e_v0)``, ``e_v ~ N(0, jitter^2)`` per feature (drawn once from the
 electorate's seed). When it votes on a prompt it ranks the K candidates by ``u_v(t | q) + eps``,
