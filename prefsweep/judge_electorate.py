@@ -3,7 +3,9 @@
 For each question the electorate (:class:`prefsweep.synthetic.Electorate`, the same voters that
 cast the training ballots, built from config ``data`` with its ``data.seed``) scores the answer
 of the model under test (``model_1``) and the baseline's answer (``model_2``) with its voters'
-noise-free utilities ``u[v, t]``. Voter ``v`` prefers the answer with the higher utility (equal
+noise-free utilities ``u[v, t | q]`` of each answer *to that question* (the utility the ballots
+were cast with: well formed, answers the question, length and style; see
+:mod:`prefsweep.synthetic`). Voter ``v`` prefers the answer with the higher utility (equal
 utilities: indifferent). The verdict is a weighted majority (every voter weighs 1 unless
 weights are given)::
 
@@ -53,7 +55,7 @@ class ElectorateLike(Protocol):
     @property
     def groups(self) -> list[str]: ...
 
-    def utilities(self, texts: Sequence[str]) -> np.ndarray: ...
+    def utilities(self, texts: Sequence[str], questions: str) -> np.ndarray: ...
 
 
 def pair_verdict(
@@ -110,7 +112,7 @@ def judgment_text(verdict: str, share: Mapping[str, float], group_winners: Mappi
 
 
 def pair_user_prompt(question: str, answer_a: str, answer_b: str) -> str:
-    """What the electorate was shown in one game (it scores only the answers)."""
+    """What the electorate was shown in one game: the question and both answers."""
     return f"[Question]\n{question}\n\n[Answer A]\n{answer_a}\n\n[Answer B]\n{answer_b}"
 
 
@@ -145,7 +147,8 @@ def judge_pairs(
         rec: dict[str, Any] = {"question_id": q["question_id"], "model_1": model_1, "model_2": model_2}
         games = {}
         for game, (a, b) in (("g1", (a1, a2)), ("g2", (a2, a1))):
-            verdict, share, gw, gvotes = pair_verdict(electorate.utilities([a, b]), groups, weights)
+            # The utilities depend on the question (does the answer answer it?), not on the order.
+            verdict, share, gw, gvotes = pair_verdict(electorate.utilities([a, b], text), groups, weights)
             m = maps[game]
             games[game] = {
                 "winner": m[verdict],

@@ -22,6 +22,13 @@ Figures (each returned with the table of exactly the values it draws, see ``PLOT
 3. ``groups``: win rate per voter group at the largest size, and per group vs training pairs.
 4. ``length``: mean answer length and position-flip rate vs training pairs.
 
+From the welfare table ``eval/welfare.csv`` (:data:`prefsweep.welfare.WELFARE_COLUMNS`; the
+electorate judge only, :data:`WELFARE_FIGURES`):
+
+5. ``welfare``: welfare (mean utility) vs training pairs, one line per arm x matching: all voters
+   (utilitarian), the worst-off group (egalitarian) and one panel per voter group.
+6. ``distortion``: distortion (best achievable welfare over the model's, >= 1) vs training pairs.
+
 Uncertainty: a point that averages k >= 2 models (seeds) gets the two-sided Student-t interval
 ``mean +- t_{(1+ci)/2, k-1} * sd / sqrt(k)`` (sd with ddof=1) at level ``ci`` (config
 ``plots.ci``). A point backed by one model (the zero point, a one-seed run) gets that model's
@@ -67,6 +74,8 @@ from prefsweep.winrate import config_value  # noqa: E402
 
 #: Figure names, in the order the CLI builds them; files are ``<out_dir>/<name>.<fmt|csv>``.
 FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length")
+#: Figures of the welfare table (``eval/welfare.csv``, electorate judge only), built when it is given.
+WELFARE_FIGURES = ("welfare", "distortion")
 
 #: Columns of every plotted-values table (one row per drawn point, bar or horizontal line).
 #: panel: which axes; element: line|hline|bar|point|final; label: legend text of the element;
@@ -974,6 +983,130 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions) -> PlotResult:
 
 
 # --------------------------------------------------------------------------------------------
+# Figures 5 and 6: welfare and distortion (ground truth of the synthetic electorate)
+
+
+def _welfare_lines(welfare: pd.DataFrame, measure: str, group: str, missing: list[str],
+                   what: str) -> pd.DataFrame:
+    rows = welfare[(welfare["measure"] == measure) & (welfare["group"] == group)]
+    return finite_rows(series_rows(rows), "value", what, missing)
+
+
+def _welfare_references(ax: plt.Axes, welfare: pd.DataFrame, measure: str, group: str, panel: str,
+                        records: list[dict]) -> list[Line2D]:
+    """Dashed lines for the models off the lines (SFT when it is not the zero point, baselines)."""
+    rows = welfare[(welfare["measure"] == measure) & (welfare["group"] == group) & (welfare["arm"] == "")]
+    rows = rows[np.isfinite(rows["value"].to_numpy(dtype=float))]
+    handles = []
+    for i, (_, r) in enumerate(rows.drop_duplicates("model_id").iterrows()):
+        style = _hline_style(None if r["kind"] == "sft" else i)
+        label = "SFT" if r["kind"] == "sft" else baseline_label(r["model_id"])
+        ax.axhline(r["value"], zorder=1, gid=f"hline:{r['model_id']}", **style)
+        handles.append(Line2D([], [], label=label, **style))
+        records.append(_record(panel, "hline", label, y=r["value"], n_models=1))
+    return handles
+
+
+def welfare_vs_pairs(welfare: pd.DataFrame, opts: PlotOptions) -> PlotResult:
+    """Figure 5: welfare vs actual training pairs per arm x matching, mean over seeds with the
+    interval band (a single model: its bootstrap interval over questions): (a) all voters
+    (utilitarian), (b) the worst-off group (egalitarian), then one panel per voter group. The
+    panels share the y axis (mean utility)."""
+    name = "welfare"
+    missing: list[str] = []
+    with paper_style(opts):
+        groups = list(dict.fromkeys(welfare.loc[welfare["measure"] == "group", "group"])) if len(welfare) else []
+        panels = [("utilitarian", "", "all voters (utilitarian)"), ("egalitarian", "", "worst-off group (egalitarian)")]
+        panels += [("group", g, f"group {g}") for g in groups]
+        data = {p: _welfare_lines(welfare, p[0], p[1], missing, "eval/welfare.csv") for p in panels}
+        if all(d.empty for d in data.values()):
+            return _placeholder(name, opts, "Welfare vs training pairs",
+                                "No DPO or zero-point rows with a welfare value in eval/welfare.csv: nothing to draw.",
+                                missing)
+        aggs = {p: aggregate_over_seeds(d, ["arm", "matching", "size"], "value", opts.ci, x="n_pairs", bounds=None)
+                for p, d in data.items()}
+        axis = PairsAxis.for_values(pd.concat([a["x"] for a in aggs.values()]))
+        ncols = min(2 if opts.narrow else 3, len(panels))
+        nrows = math.ceil(len(panels) / ncols)
+        fig = _new_figure(opts, 0.5 + 1.75 * nrows)
+        axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True)
+        records: list[dict] = []
+        handles: dict[str, Any] = {}
+        all_y: list[float] = []
+        for i, (p, label) in enumerate(zip(panels, [t for _, _, t in panels])):
+            ax = axes.flat[i]
+            letter = "abcdefghijklmnopqrstuvwxyz"[i]
+            panel = f"{letter}:{p[0]}" + (f":{p[1]}" if p[1] else "")
+            agg = _with_positions(aggs[p], axis)
+            _draw_series(ax, agg, axis, gid_prefix=f"welfare:{p[0]}:{p[1]}")
+            records += [{**r, "group": p[1]} for r in _series_records(agg, panel)]
+            for h in _welfare_references(ax, welfare, p[0], p[1], panel, records):
+                handles.setdefault(h.get_label(), h)
+            all_y += [*agg["y"], *agg["y_low"], *agg["y_high"]]
+            axis.apply(ax, label="training pairs (log scale)" if i + ncols >= len(panels) else "")
+            ax.set_title(f"{letter}   {label}")
+            if i % ncols == 0:
+                ax.set_ylabel("welfare (mean utility)")
+        for ax in axes.flat[len(panels):]:
+            ax.set_axis_off()
+        finite = [y for y in all_y if np.isfinite(y)]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            pad = max(0.05, 0.08 * (hi - lo))
+            axes.flat[0].set_ylim(lo - pad, hi + pad)
+        series = sorted({*zip(pd.concat(list(aggs.values()))["arm"], pd.concat(list(aggs.values()))["matching"])},
+                        key=_series_key)
+        legend = [_series_handle(a, m) for a, m in series]
+        legend.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
+        legend += list(handles.values())
+        _figure_legend(fig, legend, opts)
+    return PlotResult(name, fig, plotted_frame(records), missing=missing)
+
+
+def distortion_vs_pairs(welfare: pd.DataFrame, opts: PlotOptions) -> PlotResult:
+    """Figure 6: distortion (best achievable welfare over the model's, summed over questions;
+    1 = the best achievable answer everywhere) vs actual training pairs per arm x matching, mean
+    over seeds with the interval band. Infinite distortions (every answer at the bottom of every
+    voter's scale) are left out and named."""
+    name = "distortion"
+    missing: list[str] = []
+    with paper_style(opts):
+        lines = _welfare_lines(welfare, "distortion", "", missing, "eval/welfare.csv") if len(welfare) else welfare
+        if lines.empty:
+            return _placeholder(name, opts, "Distortion vs training pairs",
+                                "No DPO or zero-point rows with a finite distortion in eval/welfare.csv: nothing to "
+                                "draw.", missing)
+        agg = aggregate_over_seeds(lines, ["arm", "matching", "size"], "value", opts.ci, x="n_pairs",
+                                   bounds=(1.0, math.inf))
+        axis = PairsAxis.for_values(agg["x"])
+        agg = _with_positions(agg, axis)
+        fig = _new_figure(opts, 2.55)
+        ax = fig.subplots()
+        records = _series_records(agg, "a")
+        ax.axhline(1.0, color=TIE_COLOR, linewidth=0.7, zorder=1, gid="optimum")
+        records.append(_record("a", "hline", "best achievable (1)", y=1.0))
+        _draw_series(ax, agg, axis)
+        ref_handles = _welfare_references(ax, welfare, "distortion", "", "a", records)
+        axis.apply(ax)
+        ax.set_ylabel("distortion (best / achieved welfare)")
+        finite = [y for y in [*agg["y"], *agg["y_low"], *agg["y_high"], 1.0] if np.isfinite(y)]
+        ax.set_ylim(0.98, max(finite) + max(0.05, 0.08 * (max(finite) - 1.0)))
+        legend = [_series_handle(a, m) for a, m in sorted({*zip(agg["arm"], agg["matching"])}, key=_series_key)]
+        legend.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
+        legend += ref_handles
+        legend.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="best achievable (1)"))
+        _figure_legend(fig, legend, opts)
+    return PlotResult(name, fig, plotted_frame(records), missing=missing)
+
+
+def build_welfare(welfare: pd.DataFrame, opts: PlotOptions, only: Sequence[str] = WELFARE_FIGURES) -> list[PlotResult]:
+    """The figures of :data:`WELFARE_FIGURES` named in ``only``, from the welfare table."""
+    builders = {"welfare": lambda: welfare_vs_pairs(welfare, opts),
+                "distortion": lambda: distortion_vs_pairs(welfare, opts)}
+    return [builders[n]() for n in WELFARE_FIGURES if n in only]
+
+
+# --------------------------------------------------------------------------------------------
 # All figures and saving
 
 
@@ -994,7 +1127,7 @@ def build_all(
         "groups": lambda: voter_groups(groups, opts, baseline),
         "length": lambda: length_and_order(win_rates, opts),
     }
-    unknown = [n for n in only if n not in builders]
+    unknown = [n for n in only if n not in builders and n not in WELFARE_FIGURES]
     if unknown:
         raise ValueError(f"unknown figure(s) {unknown}; known: {list(builders)}")
     return [builders[n]() for n in FIGURES if n in only]

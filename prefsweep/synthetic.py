@@ -1,37 +1,53 @@
 """A synthetic electorate: templated prompts, composed responses, voters with utilities.
 
 The electorate both *creates* ballots (``data.source: synthetic``) and later *judges* model
-answers (``eval.judge.type: electorate``), so its utilities are defined on arbitrary text.
-
-Features (:data:`FEATURES`, measured by :func:`text_features` in any text, case-insensitive):
-
-- ``length``     = number of whitespace-separated words / 10;
-- ``politeness`` = count of politeness markers (:data:`POLITENESS_RE`: please, thanks,
-  thank you, good luck, great question, happy to help, hope this helps), capped at
-  :data:`MARKER_CAP`;
-- ``detail``     = count of numbers and of "for example" / "for instance" / "specifically"
-  (:data:`DETAIL_RE`), capped;
-- ``humour``     = count of humour markers (:data:`HUMOUR_RE`: haha, lol, just kidding,
-  fun fact, no joke), capped.
-
-The cap keeps a text that repeats one marker from gaining without bound.
-
-Voters: ``data.synthetic.voter_groups`` lists groups ``{name, size, weights: {feature: w}}``
-(missing features weigh 0). Voter ``v`` of group ``g`` has weights ``w_v = w_g + e_v``,
-``e_v ~ N(0, jitter^2)`` per feature (drawn once from the electorate's seed). Its noise-free
-utility of a text ``t`` is ``u_v(t) = w_v . f(t)``; when it votes on a prompt it ranks the K
-candidates by ``u_v(t) + eps``, ``eps ~ N(0, noise^2)`` drawn per voter and candidate
-(a random-utility model; ties have probability zero).
+answers (``eval.judge.type: electorate``), with one utility function defined on any text given
+the question it answers, so training data and verdicts stay consistent.
 
 Responses are composed from a fixed phrase inventory, always in the same order, so a tiny LM can
 learn the patterns::
 
     [polite opener] core sentence [detail phrases] [filler phrases] [humour phrases] [polite closer]
 
-Each optional phrase carries exactly one marker of its feature (fillers carry none, only
-words); responses have 10-40 words. Prompts are ``template.format(task=task + modifier)`` over
-:data:`TOPICS` (8 topics: computers, cooking, fitness, gardening, money, pets, study, travel;
-240 distinct prompts each).
+The core sentence ``To {task}, {advice}.`` names the prompt's task; each optional phrase carries
+exactly one marker of its feature (fillers carry none, only words); candidates have 10-40 words.
+Prompts are ``template.format(task=task + modifier)`` over :data:`TOPICS` (8 topics: computers,
+cooking, fitness, gardening, money, pets, study, travel; 240 distinct prompts each).
+
+Features of a text ``t`` answering question ``q`` (:data:`FEATURES`, :func:`text_features`):
+
+- ``words``: number of whitespace-separated words of ``t``;
+- ``well_formed`` in [0, 1]: the share of the words of ``t`` covered by inventory phrases in the
+  inventory's order (:func:`parse_answer`). ``t`` is split into sentences (a sentence ends with a
+  word ending in ``.``, ``!`` or ``?``; case and spacing are ignored); a sentence is *covered*
+  when it is an inventory phrase, not a repeat of an earlier one (a detail phrase with another
+  number is a repeat), and part of the heaviest chain of sentences whose slots follow the order
+  above (at most one opener, core and closer). Repeated, broken, out-of-order and
+  out-of-inventory words are in the denominator only; an empty text has share 0;
+- ``answers_question`` in {0, 1}: 1 when the covered core sentence is the core of ``q``'s task
+  (:func:`question_task`; a question outside the synthetic prompts has no task: 0);
+- ``politeness``, ``detail``, ``humour``: the markers of the *covered* phrases (one per opener
+  or closer, detail phrase, humour phrase), each capped at :data:`MARKER_CAP`, so markers
+  sprinkled into text that is not an answer count for nothing.
+
+Utility of voter ``v`` of group ``g`` (``data.synthetic``)::
+
+    u_v(t | q) = quality.well_formed * well_formed(t) + quality.answers_question * answers_question(t, q)
+                 - p_v * |words(t) - target_g| / 10
+                 + sum_f w_vf * f(t)           (f: politeness, detail, humour)
+
+The first line is the component every voter values equally (``data.synthetic.quality``): the
+answer is well formed and answers the question. The second is the group's length preference
+(``voter_groups[].length``: a preferred length ``target`` in words and a ``penalty`` per 10 words
+away from it), so shorter is not always better (with the default config every voter prefers
+every candidate of a ballot to an empty answer, a unit test checks it); the third trades off style
+(``voter_groups[].weights``; a feature not named weighs 0). Voter ``v`` has ``w_v = w_g + e_v``
+and ``p_v = max(0, p_g + e_v0)``, ``e_v ~ N(0, jitter^2)`` per feature (drawn once from the
+electorate's seed). When it votes on a prompt it ranks the K candidates by ``u_v(t | q) + eps``,
+``eps ~ N(0, noise^2)`` per voter and candidate (a random-utility model; ties have probability
+zero). Every candidate is well formed and answers its prompt, so on ballots the common component
+is the same for all candidates and the rankings trade length against style; it separates real
+answers from degenerate text when the electorate judges model answers.
 
 Seeds: voter weights come from ``default_rng([seed, 0])`` of the electorate's seed; prompts,
 responses and vote noise from ``default_rng([seed, 1])`` of :meth:`Electorate.make_ballots`.
@@ -39,8 +55,7 @@ responses and vote noise from ``default_rng([seed, 1])`` of :meth:`Electorate.ma
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,18 +63,17 @@ import numpy as np
 
 from prefsweep.ballots import BallotRecord, gc_paused
 
-FEATURES: tuple[str, ...] = ("length", "politeness", "detail", "humour")
-#: Marker counts above this add nothing (``length`` is not capped).
+FEATURES: tuple[str, ...] = ("words", "well_formed", "answers_question", "politeness", "detail", "humour")
+#: The style features the group weights trade off (the last three columns of the features).
+STYLE: tuple[str, ...] = ("politeness", "detail", "humour")
+#: Marker counts above this add nothing.
 MARKER_CAP = 4
-#: Default std of the per-voter jitter of group weights (``data.synthetic.jitter`` overrides).
-DEFAULT_JITTER = 0.1
+#: The length penalty is per this many words away from the target.
+LENGTH_UNIT = 10.0
 MIN_WORDS, MAX_WORDS = 10, 40
-
-POLITENESS_RE = re.compile(
-    r"\b(?:please|thanks|thank you|good luck|great question|happy to help|hope this helps)\b"
-)
-DETAIL_RE = re.compile(r"\b\d+(?:\.\d+)?\b|\b(?:for example|for instance|specifically)\b")
-HUMOUR_RE = re.compile(r"\b(?:haha|lol|just kidding|fun fact|no joke)\b")
+#: Slots of a response, in their order; phrases of the repeatable kinds may follow each other.
+SLOT_ORDER: tuple[str, ...] = ("opener", "core", "detail", "filler", "humour", "closer")
+REPEATABLE = frozenset({"detail", "filler", "humour"})
 
 #: Question templates shared by all topics; ``{task}`` is a topic task plus a modifier.
 PROMPT_TEMPLATES = (
@@ -181,76 +195,343 @@ PHRASE_COUNT_PROBS: dict[str, tuple[float, ...]] = {
 }
 
 
-def text_features(texts: Sequence[str]) -> np.ndarray:
-    """Feature matrix ``[len(texts), len(FEATURES)]`` (float64), see the module docstring."""
-    out = np.empty((len(texts), len(FEATURES)), dtype=np.float64)
-    for i, text in enumerate(texts):
-        low = text.lower()
-        out[i, 0] = len(low.split()) / 10.0
-        out[i, 1] = min(len(POLITENESS_RE.findall(low)), MARKER_CAP)
-        out[i, 2] = min(len(DETAIL_RE.findall(low)), MARKER_CAP)
-        out[i, 3] = min(len(HUMOUR_RE.findall(low)), MARKER_CAP)
+def _second_person(task: str) -> str:
+    """The prompt's task as the answer says it ("back up my files" -> "back up your files")."""
+    return " ".join("your" if w == "my" else w for w in task.split())
+
+
+def _normalize(sentence: str) -> str:
+    return " ".join(sentence.lower().split())
+
+
+# -- the phrase inventory as one table ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _PhraseTable:
+    """Every phrase a response can use, as one flat table: ``text[j]``, ``words[j]``, the marker
+    counts ``markers[j] = (politeness, detail, humour)``, its slot ``rank[j]`` (index in
+    :data:`SLOT_ORDER`), ``repeat_key[j]`` (phrases with the same key are repeats of each other:
+    a detail template with any number), ``task[j]`` (the task id of a core sentence, else -1);
+    ``index`` maps construction keys and ``lookup`` normalized texts to rows."""
+
+    text: list[str]
+    words: np.ndarray
+    markers: np.ndarray
+    rank: np.ndarray
+    repeat_key: list[str]
+    task: np.ndarray
+    index: dict[tuple, int]
+    lookup: dict[str, int]
+
+    @classmethod
+    def build(cls) -> _PhraseTable:
+        keys: list[tuple] = []
+        texts: list[str] = []
+        marks: list[tuple[int, int, int]] = []
+        ranks: list[int] = []
+        repeat: list[str] = []
+        tasks: list[int] = []
+
+        def add(key: tuple, text: str, mark: tuple[int, int, int], template: str | None = None,
+                task: int = -1) -> None:
+            keys.append(key)
+            texts.append(text)
+            marks.append(mark)
+            ranks.append(SLOT_ORDER.index(key[0]))
+            repeat.append(_normalize(template or text))
+            tasks.append(task)
+
+        for i, t in enumerate(POLITE_OPENERS):
+            add(("opener", i), t, (1, 0, 0))
+        for i, t in enumerate(POLITE_CLOSERS):
+            add(("closer", i), t, (1, 0, 0))
+        for i, t in enumerate(FILLERS):
+            add(("filler", i), t, (0, 0, 0))
+        for i, t in enumerate(HUMOUR_PHRASES):
+            add(("humour", i), t, (0, 0, 1))
+        for name in sorted(TOPICS):
+            topic = TOPICS[name]
+            for ti, task in enumerate(topic.tasks):
+                for ai, advice in enumerate(topic.advice):
+                    add(("core", name, ti, ai), f"To {_second_person(task)}, {advice}.", (0, 0, 0),
+                        task=_TASK_IDS[(name, ti)])
+            for di, phrase in enumerate(topic.details + GENERIC_DETAILS):
+                for n in range(*DETAIL_NUMBERS):
+                    add(("detail", name, di, n), phrase.format(n=n), (0, 1, 0), template=phrase)
+        lookup: dict[str, int] = {}
+        for j, t in enumerate(texts):
+            lookup.setdefault(_normalize(t), j)  # generic details: the same text in every topic
+        return cls(texts, np.array([len(t.split()) for t in texts], dtype=np.int64), np.array(marks, dtype=np.int64),
+                   np.array(ranks, dtype=np.int64), repeat, np.array(tasks, dtype=np.int64),
+                   {k: j for j, k in enumerate(keys)}, lookup)
+
+
+#: Task ids: (topic, task index) -> id, topics sorted.
+_TASK_IDS: dict[tuple[str, int], int] = {
+    (name, ti): i
+    for i, (name, ti) in enumerate((n, t) for n in sorted(TOPICS) for t in range(len(TOPICS[n].tasks)))
+}
+_TABLE: _PhraseTable | None = None
+_PROMPT_TASKS: dict[str, int] | None = None
+
+
+def _phrase_table() -> _PhraseTable:
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = _PhraseTable.build()
+    return _TABLE
+
+
+def _prompt_tasks() -> dict[str, int]:
+    """Normalized text of every synthetic prompt -> its task id."""
+    global _PROMPT_TASKS
+    if _PROMPT_TASKS is None:
+        _PROMPT_TASKS = {
+            _normalize(template.format(task=task + modifier)): _TASK_IDS[(name, ti)]
+            for name, topic in TOPICS.items() for ti, task in enumerate(topic.tasks)
+            for template in PROMPT_TEMPLATES for modifier in MODIFIERS
+        }
+    return _PROMPT_TASKS
+
+
+def question_task(question: str | None) -> int | None:
+    """Task id of a question: the task of the synthetic prompt it is; otherwise the longest
+    task named in it (a prompt reworded around its task); ``None`` when it names none."""
+    if not question:
+        return None
+    q = _normalize(question)
+    found = _prompt_tasks().get(q)
+    if found is not None:
+        return found
+    named = [(len(task), _TASK_IDS[(name, ti)]) for name, topic in TOPICS.items()
+             for ti, task in enumerate(topic.tasks) if task in q]
+    return max(named)[1] if named else None
+
+
+# -- features of any text ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerParse:
+    """What :func:`parse_answer` found: ``sentences`` (normalized), ``covered[i]`` (sentence i
+    is part of the well-formed chain), ``words`` and ``covered_words``, ``answers_question``
+    (the covered core is the question's), ``markers`` (politeness, detail, humour of the covered
+    phrases, uncapped)."""
+
+    sentences: list[str]
+    covered: list[bool]
+    words: int
+    covered_words: int
+    answers_question: bool
+    markers: tuple[int, int, int]
+
+    @property
+    def well_formed(self) -> float:
+        return self.covered_words / self.words if self.words else 0.0
+
+
+def _sentences(text: str) -> list[list[str]]:
+    """Words of ``text`` grouped into sentences: a sentence ends with a word ending in . ! or ?;
+    trailing words without an end are a last (unfinished) sentence."""
+    out: list[list[str]] = []
+    current: list[str] = []
+    for word in text.split():
+        current.append(word)
+        if word[-1] in ".!?":
+            out.append(current)
+            current = []
+    if current:
+        out.append(current)
     return out
+
+
+def parse_answer(text: str, task: int | None) -> AnswerParse:
+    """The well-formed part of ``text`` as an answer to a question of task ``task`` (module
+    docstring): the chain of inventory sentences, in slot order, first occurrences only, with
+    the most words (ties: the chain whose core answers the question). Dynamic programming over
+    the sentences, O(sentences^2)."""
+    table = _phrase_table()
+    sents = _sentences(text)
+    norm = [" ".join(s).lower() for s in sents]
+    seen: set[str] = set()
+    rows: list[int] = []
+    for s in norm:
+        j = table.lookup.get(s, -1)
+        if j >= 0:
+            key = table.repeat_key[j]
+            if key in seen:
+                j = -1  # a repeat counts against
+            else:
+                seen.add(key)
+        rows.append(j)
+    n = len(sents)
+    # Score in half words: a covered core of the question's task adds 1 (half a word), which
+    # only breaks ties between chains of equal length.
+    best = [0] * n
+    prev = [-1] * n
+    for i, j in enumerate(rows):
+        if j < 0:
+            continue
+        gain = 2 * int(table.words[j]) + int(task is not None and table.task[j] == task)
+        top, arg = 0, -1
+        for k in range(i):
+            jk = rows[k]
+            if jk < 0:
+                continue
+            rk, ri = table.rank[jk], table.rank[j]
+            if (rk < ri or (rk == ri and SLOT_ORDER[ri] in REPEATABLE)) and best[k] > top:
+                top, arg = best[k], k
+        best[i], prev[i] = gain + top, arg
+    covered = [False] * n
+    if n and max(best) > 0:
+        i = int(np.argmax(best))
+        while i >= 0:
+            covered[i] = True
+            i = prev[i]
+    chosen = [rows[i] for i in range(n) if covered[i]]
+    markers = table.markers[chosen].sum(axis=0) if chosen else np.zeros(3, dtype=np.int64)
+    return AnswerParse(
+        sentences=norm,
+        covered=covered,
+        words=sum(len(s) for s in sents),
+        covered_words=int(sum(table.words[j] for j in chosen)),
+        answers_question=any(task is not None and table.task[j] == task for j in chosen),
+        markers=(int(markers[0]), int(markers[1]), int(markers[2])),
+    )
+
+
+def well_formedness(text: str) -> float:
+    """The ``well_formed`` feature of ``text`` (it does not depend on the question)."""
+    return parse_answer(text, None).well_formed
+
+
+def _broadcast_questions(questions: str | None | Sequence[str | None], n: int) -> list[str | None]:
+    if questions is None or isinstance(questions, str):
+        return [questions] * n
+    questions = list(questions)
+    if len(questions) != n:
+        raise ValueError(f"{len(questions)} questions for {n} texts; expected one question, or one per text")
+    return questions
+
+
+def text_features(texts: Sequence[str], questions: str | None | Sequence[str | None]) -> np.ndarray:
+    """Feature matrix ``[len(texts), len(FEATURES)]`` (float64) of ``texts`` answering
+    ``questions`` (one question for all texts, or one per text), see the module docstring."""
+    qs = _broadcast_questions(questions, len(texts))
+    out = np.empty((len(texts), len(FEATURES)), dtype=np.float64)
+    tasks: dict[str | None, int | None] = {}
+    for i, (text, q) in enumerate(zip(texts, qs)):
+        if q not in tasks:
+            tasks[q] = question_task(q)
+        p = parse_answer(text, tasks[q])
+        out[i, 0] = p.words
+        out[i, 1] = p.well_formed
+        out[i, 2] = float(p.answers_question)
+        out[i, 3:] = np.minimum(p.markers, MARKER_CAP)
+    return out
+
+
+# -- the electorate ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class VoterGroup:
+    """One group of ``data.synthetic.voter_groups``: ``size`` voters who prefer answers of
+    ``length_target`` words (``length_penalty`` utility per 10 words away) and weigh the style
+    features by ``weights`` (a subset of :data:`STYLE`)."""
+
     name: str
     size: int
-    weights: dict[str, float]
+    length_target: float
+    length_penalty: float
+    weights: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class Quality:
+    """``data.synthetic.quality``: the utility every voter gets from a well-formed answer
+    (share 1 vs 0) and from an answer to the question."""
+
+    well_formed: float
+    answers_question: float
+
+
+def _key(node: Mapping[str, Any], key: str, where: str) -> Any:
+    if not isinstance(node, Mapping) or key not in node:
+        raise ValueError(f"{where}.{key}: missing from the config (expected the validated config, whose schema "
+                         "workflow/schemas/config.schema.yaml gives every key)")
+    return node[key]
 
 
 class Electorate:
-    """Voters with linear utilities over :data:`FEATURES` (see the module docstring).
+    """Voters with the utilities of the module docstring.
 
-    Deterministic: the same groups, jitter and ``seed`` give the same voter weights; the same
-    ``seed`` of :meth:`make_ballots` gives the same ballots.
+    Deterministic: the same groups, jitter and ``seed`` give the same voters; the same ``seed``
+    of :meth:`make_ballots` gives the same ballots.
     """
 
-    def __init__(
-        self, groups: Sequence[VoterGroup], noise: float, seed: int, jitter: float = DEFAULT_JITTER
-    ) -> None:
+    def __init__(self, groups: Sequence[VoterGroup], quality: Quality, noise: float, seed: int,
+                 jitter: float) -> None:
         if not groups:
             raise ValueError("data.synthetic.voter_groups: expected at least one group")
         for g in groups:
-            unknown = set(g.weights) - set(FEATURES)
+            unknown = set(g.weights) - set(STYLE)
             if unknown:
                 raise ValueError(
                     f"data.synthetic.voter_groups[{g.name}].weights: unknown features "
-                    f"{sorted(unknown)} (expected {', '.join(FEATURES)})"
+                    f"{sorted(unknown)} (expected {', '.join(STYLE)})"
                 )
             if g.size < 1:
                 raise ValueError(f"data.synthetic.voter_groups[{g.name}].size: expected >= 1, got {g.size}")
+            if g.length_penalty < 0:
+                raise ValueError(f"data.synthetic.voter_groups[{g.name}].length.penalty: expected >= 0, "
+                                 f"got {g.length_penalty}")
         self.voter_groups = tuple(groups)
+        self.quality = quality
         self.noise = float(noise)
         self.jitter = float(jitter)
         self.seed = int(seed)
-        base = np.array(
-            [[g.weights.get(f, 0.0) for f in FEATURES] for g in groups for _ in range(g.size)],
-            dtype=np.float64,
-        )
+        per_voter = [g for g in groups for _ in range(g.size)]
+        base = np.array([[g.length_penalty, *(g.weights.get(f, 0.0) for f in STYLE)] for g in per_voter],
+                        dtype=np.float64)
         rng = np.random.default_rng([self.seed, 0])
-        #: ``[n_voters, n_features]`` voter weights.
-        self.weights: np.ndarray = base + rng.normal(0.0, self.jitter, size=base.shape)
-        self._groups = [g.name for g in groups for _ in range(g.size)]
+        jittered = base + rng.normal(0.0, self.jitter, size=base.shape)
+        #: ``[n_voters]`` length penalties (per 10 words) and preferred lengths (words).
+        self.length_penalty: np.ndarray = np.maximum(jittered[:, 0], 0.0)
+        self.length_target: np.ndarray = np.array([g.length_target for g in per_voter], dtype=np.float64)
+        #: ``[n_voters, len(STYLE)]`` style weights.
+        self.style_weights: np.ndarray = jittered[:, 1:]
+        self._groups = [g.name for g in per_voter]
 
     @classmethod
     def from_config(cls, config: dict[str, Any], seed: int | None = None) -> Electorate:
-        """Build from the resolved config (reads ``data.synthetic``; ``seed`` defaults to
-        ``data.seed``). Optional ``data.synthetic.jitter`` sets the weight jitter std."""
-        data = config["data"]
-        syn = data["synthetic"]
-        groups = [VoterGroup(g["name"], int(g["size"]), dict(g["weights"])) for g in syn["voter_groups"]]
+        """Build from the validated config (reads ``data.synthetic``; ``seed`` defaults to
+        ``data.seed``). A missing key is a ``ValueError`` naming it."""
+        data = _key(config, "data", "config")
+        syn = _key(data, "synthetic", "data")
+        where = "data.synthetic"
+        quality = _key(syn, "quality", where)
+        groups = []
+        for i, g in enumerate(_key(syn, "voter_groups", where)):
+            gw = f"{where}.voter_groups[{g.get('name', i) if isinstance(g, Mapping) else i}]"
+            length = _key(g, "length", gw)
+            groups.append(VoterGroup(
+                str(_key(g, "name", gw)), int(_key(g, "size", gw)), float(_key(length, "target", f"{gw}.length")),
+                float(_key(length, "penalty", f"{gw}.length")), dict(_key(g, "weights", gw)),
+            ))
         return cls(
             groups,
-            noise=syn["noise"],
-            seed=data["seed"] if seed is None else seed,
-            jitter=syn.get("jitter", DEFAULT_JITTER),
+            Quality(float(_key(quality, "well_formed", f"{where}.quality")),
+                    float(_key(quality, "answers_question", f"{where}.quality"))),
+            noise=float(_key(syn, "noise", where)),
+            seed=int(_key(data, "seed", "data")) if seed is None else seed,
+            jitter=float(_key(syn, "jitter", where)),
         )
 
     @property
     def n_voters(self) -> int:
-        return self.weights.shape[0]
+        return len(self._groups)
 
     @property
     def groups(self) -> list[str]:
@@ -258,18 +539,32 @@ class Electorate:
         return list(self._groups)
 
     @property
+    def group_names(self) -> list[str]:
+        """The groups' names, in config order."""
+        return [g.name for g in self.voter_groups]
+
+    @property
     def voters(self) -> list[str]:
         """Voter ids ``v0, v1, ...`` in voter order."""
         return [f"v{i}" for i in range(self.n_voters)]
 
     @staticmethod
-    def features(texts: Sequence[str]) -> np.ndarray:
+    def features(texts: Sequence[str], questions: str | None | Sequence[str | None]) -> np.ndarray:
         """``[n_texts, n_features]`` features of any texts (:func:`text_features`)."""
-        return text_features(texts)
+        return text_features(texts, questions)
 
-    def utilities(self, texts: Sequence[str]) -> np.ndarray:
-        """Noise-free utilities ``[n_voters, n_texts]``: ``u[v, t] = w_v . f(t)``."""
-        return self.weights @ text_features(texts).T
+    def utilities_of_features(self, feats: np.ndarray) -> np.ndarray:
+        """Noise-free utilities ``[n_voters, n]`` of ``n`` texts with features ``feats``
+        (``[n, len(FEATURES)]``), the formula of the module docstring."""
+        feats = np.asarray(feats, dtype=np.float64)
+        common = self.quality.well_formed * feats[:, 1] + self.quality.answers_question * feats[:, 2]
+        length = self.length_penalty[:, None] * np.abs(feats[None, :, 0] - self.length_target[:, None]) / LENGTH_UNIT
+        return common[None, :] - length + self.style_weights @ feats[:, 3:].T
+
+    def utilities(self, texts: Sequence[str], questions: str | None | Sequence[str | None]) -> np.ndarray:
+        """Noise-free utilities ``[n_voters, n_texts]`` of ``texts`` as answers to ``questions``
+        (one question for all texts, or one per text)."""
+        return self.utilities_of_features(text_features(texts, questions))
 
     # -- ballots ----------------------------------------------------------------------------
 
@@ -280,7 +575,7 @@ class Electorate:
         Prompt ids are ``syn-00000``...; topics are balanced over :data:`TOPICS` and prompt texts
         distinct while the inventory allows. Candidate ids are ``c0``...; votes carry ``voter``
         and ``group``, weight 1.0. The candidates' features come from their construction and
-        equal :func:`text_features` of their texts (a unit test checks this).
+        equal :func:`text_features` of their texts and prompts (a unit test checks this).
         """
         if n_prompts < 1:
             raise ValueError(f"data.synthetic.n_prompts: expected >= 1, got {n_prompts}")
@@ -293,9 +588,8 @@ class Electorate:
         rng = np.random.default_rng([int(seed), 1])
         prompts = _draw_prompts(rng, n_prompts)
         texts, feats = _compose_responses(rng, prompts, n_candidates)
-        feats = feats.reshape(n_prompts, n_candidates, len(FEATURES))
-        # Random-utility voting: u[v, p, k] = w_v . f(text_pk) + eps, ranked best first.
-        util = np.einsum("vf,pkf->vpk", self.weights, feats)
+        # Random-utility voting: u[v, p, k] = u_v(text_pk | prompt_p) + eps, ranked best first.
+        util = self.utilities_of_features(feats).reshape(self.n_voters, n_prompts, n_candidates)
         util += rng.normal(0.0, self.noise, size=util.shape)
         order = np.argsort(-util, axis=2, kind="stable").tolist()
         cand_ids = [f"c{k}" for k in range(n_candidates)]
@@ -345,65 +639,6 @@ def _draw_prompts(rng: np.random.Generator, n: int) -> list[tuple[str, str, str]
     return [out[i] for i in perm.tolist()]
 
 
-@dataclass(frozen=True)
-class _PhraseTable:
-    """Every phrase a response can use, as one flat table: ``text[j]``, ``words[j]`` and the
-    marker counts ``markers[j] = (politeness, detail, humour)``."""
-
-    text: list[str]
-    words: np.ndarray
-    markers: np.ndarray
-    index: dict[tuple, int]
-
-    @classmethod
-    def build(cls) -> _PhraseTable:
-        keys: list[tuple] = []
-        texts: list[str] = []
-        marks: list[tuple[int, int, int]] = []
-
-        def add(key: tuple, text: str, mark: tuple[int, int, int]) -> None:
-            keys.append(key)
-            texts.append(text)
-            marks.append(mark)
-
-        for i, t in enumerate(POLITE_OPENERS):
-            add(("opener", i), t, (1, 0, 0))
-        for i, t in enumerate(POLITE_CLOSERS):
-            add(("closer", i), t, (1, 0, 0))
-        for i, t in enumerate(FILLERS):
-            add(("filler", i), t, (0, 0, 0))
-        for i, t in enumerate(HUMOUR_PHRASES):
-            add(("humour", i), t, (0, 0, 1))
-        for name, topic in TOPICS.items():
-            for ti, task in enumerate(topic.tasks):
-                for ai, advice in enumerate(topic.advice):
-                    add(("core", name, ti, ai), f"To {_second_person(task)}, {advice}.", (0, 0, 0))
-            for di, phrase in enumerate(topic.details + GENERIC_DETAILS):
-                for n in range(*DETAIL_NUMBERS):
-                    add(("detail", name, di, n), phrase.format(n=n), (0, 1, 0))
-        return cls(
-            texts,
-            np.array([len(t.split()) for t in texts], dtype=np.int64),
-            np.array(marks, dtype=np.int64),
-            {k: j for j, k in enumerate(keys)},
-        )
-
-
-def _second_person(task: str) -> str:
-    """The prompt's task as the answer says it ("back up my files" -> "back up your files")."""
-    return " ".join("your" if w == "my" else w for w in task.split())
-
-
-_TABLE: _PhraseTable | None = None
-
-
-def _phrase_table() -> _PhraseTable:
-    global _TABLE
-    if _TABLE is None:
-        _TABLE = _PhraseTable.build()
-    return _TABLE
-
-
 def _draw_counts(rng: np.random.Generator, n: int, kind: str) -> np.ndarray:
     probs = PHRASE_COUNT_PROBS[kind]
     return rng.choice(len(probs), size=n, p=probs)
@@ -419,9 +654,10 @@ def _compose_responses(
 ) -> tuple[list[str], np.ndarray]:
     """``k`` responses per prompt in the fixed phrase order, 10-40 words each.
 
-    Returns the texts (prompt-major) and their ``[n, n_features]`` features, summed from the
-    phrases' known word and marker counts (a unit test checks they equal
-    :func:`text_features`). Vectorized: each response is a row of slots holding phrase-table
+    Returns the texts (prompt-major) and their ``[n, len(FEATURES)]`` features: words and
+    markers summed from the phrases' known counts; every response is well formed (share 1) and
+    answers its prompt (its core is the prompt's task). A unit test checks they equal
+    :func:`text_features`. Vectorized: each response is a row of slots holding phrase-table
     indices (-1 = empty slot), drawn for all responses at once; rows outside the word range are
     redrawn as a batch.
     """
@@ -475,7 +711,8 @@ def _compose_responses(
     used = slots >= 0
     words = np.where(used, table.words[slots], 0).sum(axis=1)
     markers = np.where(used[:, :, None], table.markers[slots], 0).sum(axis=1)
-    feats = np.column_stack([words / 10.0, np.minimum(markers, MARKER_CAP)]).astype(np.float64)
+    ones = np.ones(n, dtype=np.float64)
+    feats = np.column_stack([words, ones, ones, np.minimum(markers, MARKER_CAP)]).astype(np.float64)
     phrases = table.text
     texts = [" ".join([phrases[j] for j in r if j >= 0]) for r in slots.tolist()]
     return texts, feats

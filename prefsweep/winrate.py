@@ -41,15 +41,33 @@ the same three tables over checkpoints and final DPO models (the same writer).
 
     model_id, kind, arm, matching, size, n_pairs, seed, step, zero_point, baseline, judge,
     judge_prompt, wins, ties, losses, errors, n, win_rate, ci_low, ci_high, flip_rate,
-    mean_words, baseline_mean_words
+    lc_win_rate, lc_ci_low, lc_ci_high, mean_words, baseline_mean_words, well_formed,
+    baseline_well_formed
 
 ``step``: the checkpoint's step, or a final DPO model's ``global_step``; empty for other models.
 The zero point (``sft`` or ``base``, the DPO init) appears once per (arm, matching) line of the
 DPO models, as ``size`` 0 with ``n_pairs`` 0 and ``zero_point`` true. When the baseline *is* the
 zero point (``eval.baseline: zero``) it is not judged against itself: its rows have win rate 0.5
-by definition (all ties, CI [0.5, 0.5]). ``mean_words`` = mean whitespace word count of the
-model's answers, ``baseline_mean_words`` that of the baseline's. A checkpoint whose step equals
-its run's final step is the final model: only the final model's row is kept.
+by definition (all ties, CI [0.5, 0.5], also for the length-controlled win rate).
+``mean_words`` = mean whitespace word count of the model's answers, ``baseline_mean_words``
+that of the baseline's. ``well_formed`` = mean over the model's answers of the share of their
+words that are well formed (:func:`prefsweep.synthetic.well_formedness`: inventory phrases in
+their order, no repeats; the synthetic world's measure, computed for any answers),
+``baseline_well_formed`` that of the baseline's. A checkpoint whose step equals its run's final
+step is the final model: only the final model's row is kept.
+
+``lc_win_rate`` is the length-controlled win rate of AlpacaEval 2 (Dubois et al. 2024,
+"Length-Controlled AlpacaEval: A Simple Way to Debias Automatic Evaluators", and
+``alpaca_eval.metrics.glm_winrate``), without its instruction-difficulty term: per model, the
+per-question scores ``y_q`` (1, 1/2, 0) are regressed on the length difference by a logistic
+model ``P(win) = sigmoid(theta + phi * tanh(d_q / sd(d)))``, ``d_q`` = words of the model's
+answer minus words of the baseline's (AlpacaEval: characters), fitted by maximum likelihood with
+the ties as half wins (AlpacaEval's fractional targets) and a weak L2 penalty
+``(theta^2 + phi^2) / (2 C)``, ``C`` = :data:`LC_L2_C` (sklearn's convention; it keeps the fit
+finite when the verdicts separate, e.g. all wins); ``lc_win_rate = sigmoid(theta)``, the win
+rate predicted at zero length difference. ``lc_ci_low``/``lc_ci_high``: the same percentile
+bootstrap over questions as ``win_rate`` (the same resample indices), refitting on each
+resample with ``sd(d)`` of the full sample.
 
 ``arm_differences.csv`` (:data:`DIFF_COLUMNS`) -- per judge, matching and size > 0: the paired
 difference in score between an arm and the reference arm (``data.reference_arm``, stored as
@@ -88,6 +106,8 @@ log = logging.getLogger(__name__)
 
 VERDICTS = ("model_1", "model_2", "tie")
 SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
+#: Inverse L2 strength of the length-controlled win rate's logistic fit (module docstring).
+LC_L2_C = 100.0
 
 # ---------------------------------------------------------------------------------------------
 # Table schemas: the one definition of every column this module writes
@@ -96,8 +116,11 @@ SCORE = {"win": 1.0, "tie": 0.5, "loss": 0.0}
 META_COLUMNS = ("model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "zero_point",
                 "baseline", "judge", "judge_prompt")
 STAT_COLUMNS = ("wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate")
+#: The length-controlled win rate and its interval (win_rates.csv only).
+LC_COLUMNS = ("lc_win_rate", "lc_ci_low", "lc_ci_high")
 #: win_rates.csv and evolution.csv.
-WIN_RATE_COLUMNS = META_COLUMNS + STAT_COLUMNS + ("mean_words", "baseline_mean_words")
+WIN_RATE_COLUMNS = META_COLUMNS + STAT_COLUMNS + LC_COLUMNS + (
+    "mean_words", "baseline_mean_words", "well_formed", "baseline_well_formed")
 #: win_rates_groups.csv and evolution_groups.csv.
 GROUP_COLUMNS = META_COLUMNS + ("group",) + STAT_COLUMNS
 #: arm_differences.csv and evolution_differences.csv.
@@ -108,7 +131,7 @@ INT_COLUMNS = ("size", "n_pairs", "seed", "step", "wins", "ties", "losses", "err
                "n_questions")
 #: Text columns (empty string where a model has none, e.g. the arm of ``sft`` off the lines).
 TEXT_COLUMNS = ("model_id", "kind", "arm", "matching", "baseline", "judge", "judge_prompt", "group", "ref_arm",
-                "seeds")
+                "seeds", "measure")
 #: Boolean columns.
 BOOL_COLUMNS = ("zero_point",)
 
@@ -306,11 +329,81 @@ def bootstrap_ci(values: np.ndarray, n_boot: int, seed: int, level: float = 0.95
     values = np.asarray(values, dtype=float)
     if values.size == 0:
         return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.size, size=(int(n_boot), values.size))
-    means = values[idx].mean(axis=1)
+    means = values[bootstrap_indices(values.size, n_boot, seed)].mean(axis=1)
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int) -> np.ndarray:
+    """``[n_boot, n]`` resample indices of :func:`bootstrap_ci` (they depend only on
+    ``(seed, n)``), for statistics that are not a mean."""
+    return np.random.default_rng(seed).integers(0, n, size=(int(n_boot), n))
+
+
+def percentile_interval(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The percentile interval of bootstrap ``samples`` (NaN when there are none or all are NaN)."""
+    samples = np.asarray(samples, dtype=float)
+    samples = samples[~np.isnan(samples)]
+    if samples.size == 0:
+        return float("nan"), float("nan")
+    # Linear interpolation as in bootstrap_ci; between infinite samples (an infinite distortion)
+    # it is undefined, so those take the nearest sample.
+    method = "linear" if np.isfinite(samples).all() else "nearest"
+    lo, hi = np.quantile(samples, [(1 - level) / 2, (1 + level) / 2], method=method)
+    return float(lo), float(hi)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(0.0, -z))
+
+
+def fit_length_logistic(y: np.ndarray, x: np.ndarray, l2_c: float = LC_L2_C, iterations: int = 100) -> np.ndarray:
+    """Penalized logistic fits ``P(y=1) = sigmoid(theta + phi * x)``, one per row.
+
+    ``y``, ``x``: ``[B, n]`` (or ``[n]``) fractional targets in [0, 1] and the covariate.
+    Maximizes ``sum_q y log p + (1 - y) log(1 - p) - (theta^2 + phi^2) / (2 l2_c)`` by Newton's
+    method (strictly concave: one maximum), all rows at once. Returns ``[B, 2]`` (or ``[2]``):
+    ``(theta, phi)``.
+    """
+    y, x = np.asarray(y, dtype=float), np.asarray(x, dtype=float)
+    single = y.ndim == 1
+    y, x = np.atleast_2d(y), np.atleast_2d(x)
+    beta = np.zeros((y.shape[0], 2))
+    ridge = np.eye(2) / l2_c
+    for _ in range(iterations):
+        p = _sigmoid(beta[:, :1] + beta[:, 1:] * x)
+        r = y - p
+        grad = np.stack([r.sum(1), (r * x).sum(1)], axis=1) - beta / l2_c
+        w = p * (1 - p)
+        h = np.empty((y.shape[0], 2, 2))
+        h[:, 0, 0], h[:, 0, 1] = w.sum(1), (w * x).sum(1)
+        h[:, 1, 0], h[:, 1, 1] = h[:, 0, 1], (w * x * x).sum(1)
+        step = np.linalg.solve(h + ridge, grad[:, :, None])[:, :, 0]
+        # A damped step: far from the optimum (near-separable verdicts) a full one can overshoot.
+        norm = np.linalg.norm(step, axis=1, keepdims=True)
+        beta += step * np.minimum(1.0, 4.0 / np.maximum(norm, 1e-300))
+        if float(norm.max()) < 1e-10:
+            break
+    return beta[0] if single else beta
+
+
+def length_controlled_win_rate(scores: np.ndarray, length_diff: np.ndarray, n_boot: int, seed: int,
+                               l2_c: float = LC_L2_C) -> tuple[float, float, float]:
+    """``(lc_win_rate, ci_low, ci_high)`` of per-question ``scores`` (1, 1/2, 0) and length
+    differences (model minus baseline, in words), as in the module docstring. Empty input
+    gives NaNs; a constant length difference carries no length information (``x = 0``)."""
+    y = np.asarray(scores, dtype=float)
+    d = np.asarray(length_diff, dtype=float)
+    if y.shape != d.shape:
+        raise ValueError(f"{y.size} scores but {d.size} length differences")
+    if y.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    sd = float(np.std(d, ddof=1)) if d.size > 1 else 0.0
+    x = np.tanh(d / sd) if sd > 0 else np.zeros_like(d)
+    lc = float(_sigmoid(fit_length_logistic(y, x, l2_c)[0]))
+    idx = bootstrap_indices(y.size, n_boot, seed)
+    lo, hi = percentile_interval(_sigmoid(fit_length_logistic(y[idx], x[idx], l2_c)[:, 0]))
+    return lc, lo, hi
 
 
 def summarize(outcomes: pd.DataFrame, n_boot: int, seed: int) -> dict[str, Any]:
@@ -337,6 +430,25 @@ def self_match(n: int) -> dict[str, Any]:
             "ci_low": 0.5, "ci_high": 0.5, "flip_rate": 0.0}
 
 
+def lc_summary(outcomes: pd.DataFrame, model: str, baseline: str, inputs: "ModelInputs", n_boot: int,
+               seed: int) -> dict[str, float]:
+    """The ``lc_*`` columns of one model's per-question rows against ``baseline`` (rows ordered
+    by question id, as in :func:`summarize`, so both use the same resamples). A judged question
+    without an answer of either model is an :class:`InputError`."""
+    o = outcomes.sort_values("question_id")
+    valid = o[o["outcome"] != "error"]
+    diffs = []
+    for qid in valid["question_id"]:
+        try:
+            diffs.append(inputs.answer_lengths[model][qid] - inputs.answer_lengths[baseline][qid])
+        except KeyError:
+            raise InputError(f"model {model} (baseline {baseline}): question {qid} has no answer in the --answers "
+                             "files of both; expected every judged question answered by both") from None
+    lc, lo, hi = length_controlled_win_rate(valid["score"].to_numpy(dtype=float), np.array(diffs, dtype=float),
+                                            n_boot, seed)
+    return {"lc_win_rate": lc, "lc_ci_low": lo, "lc_ci_high": hi}
+
+
 
 # ---------------------------------------------------------------------------------------------
 # Model metadata, from the files the job was given
@@ -354,15 +466,20 @@ def _read_json(path: str | os.PathLike, what: str) -> dict[str, Any]:
     return obj
 
 
-def mean_words(path: str | os.PathLike) -> float:
-    """Mean whitespace word count of the first turn of every answer in a FastChat answer file."""
+def answer_texts(path: str | os.PathLike) -> dict[str, str]:
+    """``{question_id: first turn of choice 0}`` of a FastChat answer file."""
     from prefsweep.io import read_jsonl
 
     try:
-        lengths = [len(r["choices"][0]["turns"][0].split()) for r in read_jsonl(path)]
+        return {str(r["question_id"]): r["choices"][0]["turns"][0] for r in read_jsonl(path)}
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise InputError(f"{path}: not a FastChat answer file (expected choices[0].turns[0] text in every "
-                         "record)") from None
+        raise InputError(f"{path}: not a FastChat answer file (expected question_id and choices[0].turns[0] text "
+                         "in every record)") from None
+
+
+def mean_words(path: str | os.PathLike) -> float:
+    """Mean whitespace word count of the first turn of every answer in a FastChat answer file."""
+    lengths = [len(t.split()) for t in answer_texts(path).values()]
     return float(np.mean(lengths)) if lengths else float("nan")
 
 
@@ -408,12 +525,16 @@ class ModelInputs:
 
     ``answer_words``: model id (answers file stem) -> mean answer length in words;
     ``n_pairs``: (arm, matching, size) -> actual training pairs of the series;
-    ``finals``: final DPO model id -> :class:`FinalRun`.
+    ``finals``: final DPO model id -> :class:`FinalRun`;
+    ``answer_lengths``: model id -> question id -> answer length in words;
+    ``well_formed``: model id -> mean well-formed share of its answers.
     """
 
     answer_words: Mapping[str, float]
     n_pairs: Mapping[tuple[str, str, int], int]
     finals: Mapping[str, FinalRun]
+    answer_lengths: Mapping[str, Mapping[str, int]]
+    well_formed: Mapping[str, float]
 
     @classmethod
     def from_files(cls, answers: Sequence[str | os.PathLike], manifests: Sequence[str | os.PathLike],
@@ -421,8 +542,11 @@ class ModelInputs:
         """Read ``--answers``, ``--manifests`` and ``--run-info`` files; two files for the same
         model or series are an error naming both."""
         from prefsweep.generate import model_name
+        from prefsweep.synthetic import well_formedness
 
         words: dict[str, float] = {}
+        lengths: dict[str, dict[str, int]] = {}
+        formed: dict[str, float] = {}
         seen: dict[Any, str] = {}
 
         def once(key: Any, path: str | os.PathLike, what: str) -> None:
@@ -433,7 +557,10 @@ class ModelInputs:
         for p in answers:
             mid = model_name(p)
             once(("answers", mid), p, f"answers of {mid}")
-            words[mid] = mean_words(p)
+            texts = answer_texts(p)
+            lengths[mid] = {q: len(t.split()) for q, t in texts.items()}
+            words[mid] = float(np.mean(list(lengths[mid].values()))) if texts else float("nan")
+            formed[mid] = float(np.mean([well_formedness(t) for t in texts.values()])) if texts else float("nan")
         n_pairs: dict[tuple[str, str, int], int] = {}
         for p in manifests:
             cell, n = read_manifest(p)
@@ -444,7 +571,7 @@ class ModelInputs:
             run = read_run_info(p)
             once(("run_info", run.model_id), p, f"run_info of {run.model_id}")
             finals[run.model_id] = run
-        return cls(words, n_pairs, finals)
+        return cls(words, n_pairs, finals, lengths, formed)
 
     def run_ids(self) -> dict[str, str]:
         """Final DPO model id -> wandb run id of its training run (models with one)."""
@@ -482,7 +609,9 @@ def _lines(meta_rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return sorted({(m["arm"], m["matching"]) for m in meta_rows if m["kind"] in ("dpo", "checkpoint")})
 
 
-def _typed(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+def typed_table(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``df`` with exactly ``columns``, integer columns as nullable ``Int64`` and boolean columns
+    as ``bool`` (how every table of this module is written)."""
     df = df.reindex(columns=list(columns))
     for c in INT_COLUMNS:
         if c in df:
@@ -557,7 +686,7 @@ def win_rate_tables(
     for (judge, model), mf in questions_frame.groupby(["judge", "model_id"], sort=True):
         base = str(mf["baseline"].iloc[0])
         common = {**metas[str(model)], "baseline": base, "judge": judge, "judge_prompt": mf["judge_prompt"].iloc[0]}
-        rows.append({**common, **summarize(mf, n_boot, seed)})
+        rows.append({**common, **summarize(mf, n_boot, seed), **lc_summary(mf, str(model), base, inputs, n_boot, seed)})
         gf = groups_frame[(groups_frame["judge"] == judge) & (groups_frame["model_id"] == model)]
         for group, sub in gf.groupby("group", sort=False):
             grows.append({**common, "group": group, **summarize(sub, n_boot, seed)})
@@ -577,7 +706,8 @@ def win_rate_tables(
         zgrows = [g for g in grows if g["judge"] == judge and g["model_id"] == zero]
         if self_matched:
             base_meta = {**metas[zero], "baseline": zero, "judge": judge, "judge_prompt": jrows[0]["judge_prompt"]}
-            zrows = [{**base_meta, **self_match(len(expected[judge]))}]
+            zrows = [{**base_meta, **self_match(len(expected[judge])),
+                      "lc_win_rate": 0.5, "lc_ci_low": 0.5, "lc_ci_high": 0.5}]
             groups = list(dict.fromkeys(g["group"] for g in grows if g["judge"] == judge))
             zgrows = [{**base_meta, "group": g, **self_match(len(expected[judge]))} for g in groups]
         out_rows += [r for r in jrows if r["model_id"] != zero]
@@ -590,8 +720,10 @@ def win_rate_tables(
     for r in out_rows:
         r["mean_words"] = inputs.answer_words[r["model_id"]]
         r["baseline_mean_words"] = inputs.answer_words[r["baseline"]]
-    table = _sort(_typed(pd.DataFrame(out_rows), WIN_RATE_COLUMNS))
-    groups_table = _sort(_typed(pd.DataFrame(out_grows), GROUP_COLUMNS), extra=["group"])
+        r["well_formed"] = inputs.well_formed[r["model_id"]]
+        r["baseline_well_formed"] = inputs.well_formed[r["baseline"]]
+    table = _sort(typed_table(pd.DataFrame(out_rows), WIN_RATE_COLUMNS))
+    groups_table = _sort(typed_table(pd.DataFrame(out_grows), GROUP_COLUMNS), extra=["group"])
     return table, groups_table
 
 
@@ -649,7 +781,7 @@ def arm_differences(questions_frame: pd.DataFrame, config: Mapping[str, Any]) ->
                 "ci_low": lo, "ci_high": hi,
                 "seed_sd": float(np.std(per_seed, ddof=1)) if per_seed.size > 1 else float("nan"),
             })
-    df = _typed(pd.DataFrame(rows, columns=list(DIFF_COLUMNS)), DIFF_COLUMNS)
+    df = typed_table(pd.DataFrame(rows, columns=list(DIFF_COLUMNS)), DIFF_COLUMNS)
     return df.sort_values(["judge", "arm", "matching", "size"], kind="stable").reset_index(drop=True)
 
 

@@ -9,10 +9,12 @@ hashes):
         --groups results/default/eval/win_rates_groups.csv \\
         --diffs results/default/eval/arm_differences.csv \\
         --evolution results/default/eval/evolution.csv \\
+        --welfare results/default/eval/welfare.csv \\
         --out-dir results/default/plots [--only groups length] [--no-wandb] [--wandb-dir results/default/wandb]
 
 Outputs in ``--out-dir``: ``win_rate_vs_pairs.{png,pdf,csv}``, ``evolution.*``, ``groups.*``,
-``length.*``, ``done.json``. ``--evolution`` is left out when checkpoints are not evaluated
+``length.*``, with ``--welfare`` (the electorate judge's welfare table) also ``welfare.*`` and
+``distortion.*``, and ``done.json``. ``--evolution`` is left out when checkpoints are not evaluated
 (``eval.checkpoints: false``). ``--config-json`` is the ``plots`` slice of the config
 (experiment, data.reference_arm, plots): inline JSON or a JSON
 file. The tables must have the columns :mod:`prefsweep.winrate` writes (else an error naming the
@@ -34,6 +36,7 @@ from pathlib import Path
 from prefsweep import plotting as P
 from prefsweep.config import ConfigError
 from prefsweep.io import load_config_json
+from prefsweep.welfare import WELFARE_COLUMNS
 from prefsweep.winrate import DIFF_COLUMNS, GROUP_COLUMNS, WIN_RATE_COLUMNS, InputError, config_value, read_table
 
 log = logging.getLogger("plots")
@@ -48,15 +51,23 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--diffs", required=True, type=Path, help="eval/arm_differences.csv (panel b of figure 1)")
     p.add_argument("--evolution", type=Path, default=None,
                    help="eval/evolution.csv: checkpoints and final DPO models (when checkpoints are evaluated)")
+    p.add_argument("--welfare", type=Path, default=None,
+                   help="eval/welfare.csv (electorate judge): draws the welfare and distortion figures")
     p.add_argument("--out-dir", required=True, type=Path, help="directory of the figures, e.g. results/<exp>/plots")
-    p.add_argument("--only", nargs="+", choices=P.FIGURES, default=list(P.FIGURES), help="build only these figures")
+    p.add_argument("--only", nargs="+", choices=P.FIGURES + P.WELFARE_FIGURES, default=None,
+                   help="build only these figures (default: all, the welfare figures when --welfare is given)")
     p.add_argument("--no-wandb", action="store_true", help="do not log to wandb")
     p.add_argument("--wandb-dir", type=Path, default=None, help="wandb directory (default: $WANDB_DIR)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    only = args.only or list(P.FIGURES) + (list(P.WELFARE_FIGURES) if args.welfare is not None else [])
+    if args.welfare is None and set(only) & set(P.WELFARE_FIGURES):
+        wanted = " ".join(sorted(set(only) & set(P.WELFARE_FIGURES)))
+        parser.error(f"--only {wanted} needs --welfare (eval/welfare.csv)")
     # INFO from this script and the package only (matplotlib's font subsetting logs at INFO too).
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in (log.name, "prefsweep"):
@@ -72,12 +83,16 @@ def main(argv: list[str] | None = None) -> int:
         groups = read_table(args.groups, GROUP_COLUMNS)
         diffs = read_table(args.diffs, DIFF_COLUMNS)
         evolution = read_table(args.evolution, WIN_RATE_COLUMNS) if args.evolution is not None else None
+        welfare = read_table(args.welfare, WELFARE_COLUMNS) if args.welfare is not None else None
     except (ConfigError, InputError) as exc:
         raise SystemExit(f"plots: {exc}") from None
     log.info("read %d win-rate rows, %d group rows, %d difference rows, %s evolution rows", len(win_rates),
              len(groups), len(diffs), "no" if evolution is None else len(evolution))
 
-    results = P.build_all(win_rates, groups, diffs, evolution, opts, reference_arm, only=args.only)
+    results = P.build_all(win_rates, groups, diffs, evolution, opts, reference_arm,
+                          only=[n for n in only if n in P.FIGURES])
+    if welfare is not None:
+        results += P.build_welfare(welfare, opts, only=only)
     files: dict[str, list[Path]] = {}
     for result in results:
         files[result.name] = P.save_result(result, args.out_dir, opts)
@@ -93,12 +108,16 @@ def main(argv: list[str] | None = None) -> int:
         from prefsweep.tracking import log_plots_to_wandb
 
         pngs = {n: next((p for p in ps if p.suffix == ".png"), ps[0]) for n, ps in files.items()}
-        run_dir = log_plots_to_wandb(config, pngs, {"win_rates": win_rates, "arm_differences": diffs}, wandb_dir)
+        tables = {"win_rates": win_rates, "arm_differences": diffs}
+        if welfare is not None:
+            tables["welfare"] = welfare
+        run_dir = log_plots_to_wandb(config, pngs, tables, wandb_dir)
         log.info("wandb: %s", run_dir or "disabled")
 
     done = P.write_done(args.out_dir, results, files, {
         "win_rates": str(args.win_rates), "groups": str(args.groups), "diffs": str(args.diffs),
         "evolution": args.evolution and str(args.evolution),
+        **({"welfare": str(args.welfare)} if args.welfare is not None else {}),
     })
     log.info("wrote %s", done)
     return 0

@@ -7,7 +7,8 @@
         --run-info results/default/dpo/*/*/n*/seed*/final/run_info.json \\
         --questions results/default/eval/question.jsonl \\
         --out results/default/eval/win_rates.csv --diff-out results/default/eval/arm_differences.csv \\
-        --groups-out results/default/eval/win_rates_groups.csv [--no-wandb] [--wandb-dir results/default/wandb]
+        --groups-out results/default/eval/win_rates_groups.csv [--no-wandb] [--wandb-dir results/default/wandb] \\
+        [--welfare-out results/default/eval/welfare.csv --ballots results/default/data/ballots.jsonl]
 
 (The shell globs stand for the explicit lists the workflow passes: the final models' judgments,
 checkpoints ``...-step<N>`` left out; extra answers, manifests and run_info files are ignored.
@@ -15,6 +16,13 @@ Add ``results/default/eval/reference_answer/reference.jsonl`` to ``--answers`` w
 ``eval.baseline: reference``.) The same command over the judgments of the checkpoints and the
 final DPO models, with ``--out .../evolution.csv --diff-out .../evolution_differences.csv
 --groups-out .../evolution_groups.csv --no-wandb``, writes the evolution tables.
+
+With the electorate judge (``eval.judge.type: electorate``), ``--welfare-out FILE`` also writes
+the welfare table (:mod:`prefsweep.welfare`: utilitarian, egalitarian and per-group welfare and
+distortion of every model of the win-rate table, from the voters' utilities of the answers);
+it needs ``--ballots`` (the ballots of the eval questions, whose candidates bound the best
+achievable welfare) and the electorate's keys in the config slice (``data.source``,
+``data.seed``, ``data.synthetic``).
 
 Every file read is on the command line; nothing is looked up in a directory. ``--answers``: the
 answers file of every model in the table and of the baseline (a model's id is its file's stem);
@@ -39,7 +47,9 @@ import logging
 import os
 
 from prefsweep.config import ConfigError
+from prefsweep.generate import model_name
 from prefsweep.io import load_config_json, read_jsonl
+from prefsweep.welfare import WELFARE_COLUMNS, welfare_from_files
 from prefsweep.winrate import (
     DIFF_COLUMNS,
     GROUP_COLUMNS,
@@ -47,6 +57,7 @@ from prefsweep.winrate import (
     InputError,
     JudgmentError,
     ModelInputs,
+    answer_texts,
     arm_differences,
     load_judgments,
     win_rate_tables,
@@ -71,13 +82,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="win_rates.csv (or evolution.csv)")
     p.add_argument("--diff-out", required=True, help="arm_differences.csv (or evolution_differences.csv)")
     p.add_argument("--groups-out", required=True, help="win_rates_groups.csv (or evolution_groups.csv)")
+    p.add_argument("--welfare-out", default=None,
+                   help="welfare.csv: welfare and distortion of every model (electorate judge only; needs --ballots)")
+    p.add_argument("--ballots", default=None, help="data/ballots.jsonl (with --welfare-out)")
     p.add_argument("--no-wandb", action="store_true", help="log nothing to wandb")
     p.add_argument("--wandb-dir", default=None, help="wandb files (default: $WANDB_DIR)")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if args.welfare_out and not args.ballots:
+        parser.error("--welfare-out needs --ballots (the ballots of the eval questions)")
     # INFO from this script and the package only (matplotlib's font subsetting logs at INFO too).
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     for name in (log.name, "prefsweep"):
@@ -92,13 +109,24 @@ def main(argv: list[str] | None = None) -> None:
         frame, groups_frame = load_judgments(args.judgments)
         table, groups = win_rate_tables(frame, groups_frame, config, inputs, questions=questions)
         diffs = arm_differences(frame, config)
+        welfare = None
+        if args.welfare_out:
+            answers = {model_name(p): answer_texts(p) for p in args.answers}
+            welfare = welfare_from_files(config, table, read_jsonl(args.questions), answers, args.ballots)
     except (JudgmentError, InputError, ConfigError) as exc:
+        raise SystemExit(f"win_rates: {exc}") from None
+    except ValueError as exc:  # the electorate's config (prefsweep.synthetic)
         raise SystemExit(f"win_rates: {exc}") from None
     write_table(args.out, table, WIN_RATE_COLUMNS)
     write_table(args.diff_out, diffs, DIFF_COLUMNS)
     write_table(args.groups_out, groups, GROUP_COLUMNS)
     print(table[["model_id", "arm", "matching", "size", "step", "n", "errors", "win_rate", "ci_low",
-                 "ci_high"]].to_string(index=False))
+                 "ci_high", "lc_win_rate", "well_formed"]].to_string(index=False))
+    if welfare is not None:
+        write_table(args.welfare_out, welfare, WELFARE_COLUMNS)
+        wide = welfare[welfare["measure"].isin(["utilitarian", "egalitarian", "distortion"])].pivot_table(
+            index=["model_id", "arm", "matching"], columns="measure", values="value", sort=False)
+        print(wide.reset_index().to_string(index=False))
     if not args.no_wandb:
         from prefsweep.tracking import log_win_rates_to_wandb
 

@@ -18,7 +18,7 @@ class FakeElectorate:
 
     groups = GROUPS
 
-    def utilities(self, texts):
+    def utilities(self, texts, questions):
         n = np.array([len(t.split()) for t in texts], dtype=float)
         return np.stack([-n, -n, -n, n, n])
 
@@ -26,8 +26,20 @@ class FakeElectorate:
 class FirstIsBest(FakeElectorate):
     """An order-dependent judge: everybody prefers whatever is shown first."""
 
-    def utilities(self, texts):
+    def utilities(self, texts, questions):
         return np.tile(np.array([1.0, 0.0]), (5, 1))
+
+
+class AnswersTheQuestion(FakeElectorate):
+    """Everybody prefers the answer that repeats the question's last word; records the questions."""
+
+    def __init__(self):
+        self.seen = []
+
+    def utilities(self, texts, questions):
+        self.seen.append(questions)
+        word = questions.split()[-1]
+        return np.tile(np.array([float(word in t) for t in texts]), (5, 1))
 
 
 QUESTIONS = [{"question_id": f"q{i}", "category": "c", "turns": [f"question {i}"]} for i in range(3)]
@@ -76,6 +88,28 @@ def test_both_orders_are_judged_separately():
     assert {(r["g1_winner"], r["g2_winner"]) for r in recs} == {("model_1", "model_2")}
 
 
+def test_the_judge_is_given_the_question():
+    e = AnswersTheQuestion()
+    a1 = {"q0": "about 0", "q1": "about 9", "q2": "about 2"}
+    a2 = {"q0": "about 5", "q1": "about 1", "q2": "about 7"}
+    recs = judge_pairs(e, QUESTIONS, a1, a2, "m", "b")
+    assert e.seen == ["question 0", "question 0", "question 1", "question 1", "question 2", "question 2"]
+    assert [r["g1_winner"] for r in recs] == ["model_1", "model_2", "model_1"]
+    assert recs[1]["g1_user_prompt"].startswith("[Question]\nquestion 1\n")
+
+
+def test_the_real_electorate_prefers_an_answer_to_the_question():
+    from prefsweep.judge_electorate import electorate_from_config
+    from tests.conftest import load_config
+
+    cfg = load_config()
+    e = electorate_from_config({"data": {k: cfg["data"][k] for k in ("source", "seed", "synthetic")}})
+    q = [{"question_id": "q0", "category": "computers", "turns": ["How do I back up my files?"]}]
+    right = {"q0": "To back up your files, keep things updated and backed up. Keep 3 backups in different places."}
+    wrong = {"q0": "To cook rice, keep the heat low and stay close. Cook it for 3 minutes."}
+    assert judge_pairs(e, q, right, wrong, "m", "b")[0]["g1_vote_share"]["model_1"] == 1.0
+
+
 def test_missing_answer_names_the_model():
     with pytest.raises(ValueError, match=r"sft: no answer to 1 question\(s\), e.g. \['q2'\]"):
         judge_pairs(FakeElectorate(), QUESTIONS, {"q0": "a", "q1": "b", "q2": "c"}, {"q0": "a", "q1": "b"}, "m", "sft")
@@ -83,10 +117,12 @@ def test_missing_answer_names_the_model():
 
 CONFIG = {
     "experiment": "t",
-    "data": {"source": "synthetic", "seed": 0, "synthetic": {"n_prompts": 10, "n_candidates": 3, "noise": 0.5,
-             "voter_groups": [
-                 {"name": "polite", "size": 3, "weights": {"politeness": 1.0}},
-                 {"name": "funny", "size": 2, "weights": {"humour": 1.0}}]}},
+    "data": {"source": "synthetic", "seed": 0, "synthetic": {
+        "n_prompts": 10, "n_candidates": 3, "noise": 0.5, "jitter": 0.1,
+        "quality": {"well_formed": 4.0, "answers_question": 4.0},
+        "voter_groups": [
+            {"name": "polite", "size": 3, "length": {"target": 12, "penalty": 0.1}, "weights": {"politeness": 1.0}},
+            {"name": "funny", "size": 2, "length": {"target": 12, "penalty": 0.1}, "weights": {"humour": 1.0}}]}},
     "eval": {"judge": {"type": "electorate"}, "baseline": "zero"},
 }
 
@@ -98,11 +134,14 @@ def _answers(path, model, texts):
     return path
 
 
+BREAD = "To bake bread, follow a simple recipe first."
+
+
 def _files(tmp_path):
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
     m = _answers(tmp_path / "dpo-sc-size-n4-seed2.jsonl", "dpo-sc-size-n4-seed2",
-                 {"q0": "Thanks, please bake it.", "q1": "Bake it, haha lol.", "q2": "Bake it."})
-    b = _answers(tmp_path / "sft.jsonl", "sft", {"q0": "Bake it.", "q1": "Please bake it, thanks.", "q2": "Bake it."})
+                 {"q0": f"Happy to help. {BREAD}", "q1": f"{BREAD} Haha, it gets easier.", "q2": BREAD})
+    b = _answers(tmp_path / "sft.jsonl", "sft", {"q0": BREAD, "q1": f"Great question! {BREAD} Good luck!", "q2": BREAD})
     return m, b, tmp_path / "q.jsonl"
 
 

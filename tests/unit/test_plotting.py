@@ -23,6 +23,7 @@ from conftest_eval import EvalRun, load_script  # noqa: E402
 
 from prefsweep import plotting as P  # noqa: E402
 from prefsweep.config import ConfigError, job_config  # noqa: E402
+from prefsweep.welfare import WELFARE_COLUMNS  # noqa: E402
 from prefsweep.winrate import DIFF_COLUMNS, GROUP_COLUMNS, WIN_RATE_COLUMNS, InputError, read_table  # noqa: E402
 from tests.conftest import REPO, load_config  # noqa: E402
 
@@ -109,10 +110,36 @@ def diff_rows() -> list[dict]:
             for s, d in zip((64, 256), vals)]
 
 
+#: Welfare table: utilitarian welfare = win rate * 10 - 2 (any function of the fixture will do),
+#: per group with an offset, egalitarian the lowest group, distortion 2 - win rate.
+WELFARE_GROUPS = {"concise": -0.5, "thorough": 0.3}
+
+
+def welfare_rows(wr: pd.DataFrame) -> list[dict]:
+    """As prefsweep.welfare writes it: every row of the win-rate table (no checkpoints) x measure."""
+    rows = []
+    for _, r in wr[wr["kind"] != "checkpoint"].iterrows():
+        meta = {c: r[c] for c in WELFARE_COLUMNS[:9]}
+        w = r["win_rate"] * 10 - 2
+        values = [("utilitarian", "", w), ("egalitarian", "", w + min(WELFARE_GROUPS.values()))]
+        values += [("group", g, w + off) for g, off in WELFARE_GROUPS.items()]
+        values.append(("distortion", "", 2 - r["win_rate"]))
+        for measure, group, v in values:
+            rows.append({**meta, "measure": measure, "group": group, "n_questions": 48, "value": v,
+                         "ci_low": v - 0.3, "ci_high": v + 0.3, "vs_zero": 0.0, "vs_zero_ci_low": 0.0,
+                         "vs_zero_ci_high": 0.0})
+    return rows
+
+
 def t_interval(values, ci=95.0):
     v = np.asarray(values, float)
     half = stats.t.ppf(0.5 + ci / 200, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
     return v.mean() - half, v.mean() + half
+
+
+@pytest.fixture(scope="module")
+def welfare(tables, tmp_path_factory):
+    return as_read(welfare_rows(tables[0]), WELFARE_COLUMNS, tmp_path_factory.mktemp("welfare"), "welfare")
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +233,69 @@ def test_evolution_values(tables):
             xd = np.asarray(_line(ax, f"evolution:{label}:n{size}").get_xdata(), float)
             # Step 0 (the zero point) at the "0" tick of the broken log axis, then the steps.
             assert xd[0] == pytest.approx(min(ax.get_xticks())) and list(xd[1:]) == pytest.approx(steps)
+
+
+def test_welfare_values(welfare):
+    res = P.welfare_vs_pairs(welfare, OPTS)
+    assert res.placeholder is None and not res.missing
+    d = res.data
+    panels = ["a:utilitarian", "b:egalitarian", "c:group:concise", "d:group:thorough"]
+    assert list(dict.fromkeys(d["panel"])) == panels
+    offsets = [0.0, min(WELFARE_GROUPS.values()), *WELFARE_GROUPS.values()]
+    for panel, off in zip(panels, offsets):
+        for (arm, matching), cells in FINALS.items():
+            s = d[(d["panel"] == panel) & (d["label"] == P.series_label(arm, matching))].sort_values("x")
+            assert list(s["x"]) == [0, *[n for n, _ in cells.values()]]
+            exp = [ZERO_WIN * 10 - 2 + off, *[np.mean(w) * 10 - 2 + off for _, w in cells.values()]]
+            assert list(s["y"]) == pytest.approx(exp)
+            lo, hi = t_interval(np.asarray(cells[256][1]) * 10 - 2 + off)
+            assert (s.iloc[-1]["y_low"], s.iloc[-1]["y_high"]) == pytest.approx((lo, hi))  # not clipped to [0, 1]
+            assert (s.iloc[0]["y_low"], s.iloc[0]["interval"]) == (pytest.approx(exp[0] - 0.3), "model CI")
+    assert [ax.get_title(loc="left") for ax in res.figure.axes[:4]] == [
+        "a   all voters (utilitarian)", "b   worst-off group (egalitarian)", "c   group concise", "d   group thorough"]
+    # SFT is the zero point here: on the lines, not a horizontal line; the base model is off the lines.
+    assert set(d.loc[d["element"] == "hline", "label"]) == {"pythia", "base model"}
+
+
+def test_distortion_values(welfare):
+    res = P.distortion_vs_pairs(welfare, OPTS)
+    d = res.data
+    lines = d[d["element"] == "line"]
+    for (arm, matching), cells in FINALS.items():
+        s = lines[lines["label"] == P.series_label(arm, matching)].sort_values("x")
+        assert list(s["y"]) == pytest.approx([2 - ZERO_WIN, *[2 - np.mean(w) for _, w in cells.values()]])
+    assert d.loc[d["label"] == "best achievable (1)", "y"].tolist() == [1.0]
+    # An infinite distortion (answers at the bottom of every voter's scale) is left out and named.
+    inf = welfare.copy()
+    inf.loc[(inf["model_id"] == "dpo-sc-size-n256-seed1") & (inf["measure"] == "distortion"), "value"] = np.inf
+    res = P.distortion_vs_pairs(inf, OPTS)
+    assert any("dpo-sc-size-n256-seed1" in m for m in res.missing)
+    s = res.data[(res.data["label"] == "sc (size)") & (res.data["size"] == 256)]
+    assert s["y"].item() == pytest.approx(2 - 0.62) and s["n_models"].item() == 1
+
+
+def test_welfare_placeholders(tmp_path):
+    empty = _empty_table(tmp_path / "welfare.csv", WELFARE_COLUMNS)
+    for r in P.build_welfare(empty, OPTS):
+        assert r.placeholder and r.data.empty and r.name in P.WELFARE_FIGURES
+
+
+def test_cli_draws_the_welfare_figures_when_given(tables, welfare, tmp_path):
+    wr, groups, diffs = tables
+    paths = {name: _write(df, tmp_path / f"{name}.csv") for name, df in {
+        "win_rates": wr[wr["kind"] != "checkpoint"], "groups": groups, "diffs": diffs, "welfare": welfare}.items()}
+    config = job_config(load_config(), "plots")
+    config["plots"].update(formats=["png"], dpi=50)
+    argv = ["--config-json", json.dumps(config), "--win-rates", str(paths["win_rates"]), "--groups",
+            str(paths["groups"]), "--diffs", str(paths["diffs"]), "--out-dir", str(tmp_path / "out"), "--no-wandb"]
+    with pytest.raises(SystemExit):  # a welfare figure without the welfare table
+        load_script("plots").main([*argv, "--only", "welfare"])
+    assert load_script("plots").main([*argv, "--welfare", str(paths["welfare"]), "--only", "length", *P.WELFARE_FIGURES]) == 0
+    done = json.loads((tmp_path / "out" / "done.json").read_text())
+    assert set(done["figures"]) == {"length", *P.WELFARE_FIGURES} and done["inputs"]["welfare"]
+    for name in P.WELFARE_FIGURES:
+        assert (tmp_path / "out" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert list(pd.read_csv(tmp_path / "out" / f"{name}.csv").columns) == list(P.PLOT_COLUMNS)
 
 
 def test_groups_values(cli_out):

@@ -28,10 +28,14 @@ CONFIG = {
     "data": {
         "source": "synthetic", "seed": 0, "topics": "all", "n_eval_prompts": 16, "reference_arm": "maj",
         "sizes": [0, *SIZES], "matchings": ["prompt", "size"],
-        "synthetic": {"n_prompts": 240, "n_candidates": 4, "noise": 0.6, "voter_groups": [
-            {"name": "concise", "size": 5, "weights": {"length": -1.0, "politeness": 0.3, "detail": 0.2}},
-            {"name": "thorough", "size": 2, "weights": {"length": 0.5, "detail": 1.2, "humour": -0.2}},
-            {"name": "playful", "size": 2, "weights": {"politeness": -0.2, "humour": 1.5}},
+        "synthetic": {"n_prompts": 240, "n_candidates": 4, "noise": 0.6, "jitter": 0.1,
+                      "quality": {"well_formed": 4.0, "answers_question": 4.0}, "voter_groups": [
+            {"name": "concise", "size": 5, "length": {"target": 12, "penalty": 1.0},
+             "weights": {"politeness": 0.3, "detail": 0.2}},
+            {"name": "thorough", "size": 2, "length": {"target": 40, "penalty": 0.5},
+             "weights": {"detail": 1.2, "humour": -0.2}},
+            {"name": "playful", "size": 2, "length": {"target": 25, "penalty": 0.2},
+             "weights": {"politeness": -0.2, "humour": 1.5}},
         ]},
     },
     "sc": {"rule": "borda", "pairs": "winner_loser"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -9,54 +10,140 @@ import pytest
 
 from prefsweep.arms import winner_disagreement
 from prefsweep.ballots import validate_ballots
-from prefsweep.synthetic import FEATURES, MARKER_CAP, TOPICS, Electorate, text_features
+from prefsweep.synthetic import (
+    FEATURES,
+    MARKER_CAP,
+    TOPICS,
+    Electorate,
+    parse_answer,
+    question_task,
+    text_features,
+    well_formedness,
+)
+from tests.conftest import load_config
 
-#: The voter groups proposed as defaults (9 voters: no pairwise majority ties).
-GROUPS = [
-    {"name": "concise", "size": 5, "weights": {"length": -1.0, "politeness": 0.3, "detail": 0.2, "humour": 0.0}},
-    {"name": "thorough", "size": 2, "weights": {"length": 0.5, "politeness": 0.2, "detail": 1.2, "humour": -0.2}},
-    {"name": "playful", "size": 2, "weights": {"length": 0.0, "politeness": -0.2, "detail": 0.0, "humour": 1.5}},
-]
-
-
-def config(seed: int = 0, noise: float = 0.6, groups=GROUPS) -> dict:
-    return {"data": {"seed": seed, "synthetic": {"n_prompts": 100, "n_candidates": 6, "noise": noise,
-                                                 "voter_groups": groups}}}
-
-
-def test_features_of_any_text():
-    f = text_features([
-        "Thanks! Please use 2 cups, for example.",
-        "haha lol, just kidding. Fun fact: no joke.",
-        "please " * 10,
-        "",
-    ])
-    assert list(FEATURES) == ["length", "politeness", "detail", "humour"]
-    np.testing.assert_allclose(f[0], [0.7, 2, 2, 0])
-    np.testing.assert_allclose(f[1], [0.8, 0, 0, min(5, MARKER_CAP)])
-    np.testing.assert_allclose(f[2], [1.0, MARKER_CAP, 0, 0])  # capped
-    np.testing.assert_allclose(f[3], [0, 0, 0, 0])
+Q = "How do I back up my files on a budget?"
+CORE = "To back up your files, keep things updated and backed up."  # 11 words, the core of Q
+DETAIL = "Keep 3 backups in different places."  # 6 words, one detail marker
+OPENER, CLOSER = "Happy to help.", "Good luck!"  # 3 and 2 words, one politeness marker each
+HUMOUR = "Haha, it gets easier."  # 4 words, one humour marker
 
 
-def test_electorate_voters_and_utilities():
+def config(**syn) -> dict:
+    """The default config (validated, schema defaults filled), ``data.synthetic`` overridden."""
+    cfg = load_config()
+    cfg["data"]["synthetic"].update(copy.deepcopy(syn))
+    return cfg
+
+
+def test_feature_names():
+    assert FEATURES == ("words", "well_formed", "answers_question", "politeness", "detail", "humour")
+
+
+@pytest.mark.parametrize("text, words, covered, answers, markers", [
+    # a whole answer in the inventory's order: share 1
+    (f"{OPENER} {CORE} {DETAIL} {HUMOUR} {CLOSER}", 26, 26, True, (2, 1, 1)),
+    # case and spacing do not matter
+    (f"  {CORE.upper()}   {DETAIL.lower()} ", 17, 17, True, (0, 1, 0)),
+    # a repeated phrase (even with another number) counts against: 17 of 23 words
+    (f"{CORE} {DETAIL} Keep 5 backups in different places.", 23, 17, True, (0, 1, 0)),
+    # out of order: the closer before the core; the longest ordered chain is core + detail
+    (f"{CLOSER} {CORE} {DETAIL}", 19, 17, True, (0, 1, 0)),
+    # a broken sentence and an unfinished one are not covered
+    (f"{OPENER} {CORE} Keep Keep voile every 28 Keep of your", 22, 14, True, (1, 0, 0)),
+    # the core of another task: well formed, but it does not answer Q
+    ("To cook rice, use fresh food and taste as you go.", 11, 11, False, (0, 0, 0)),
+    # markers outside inventory phrases count for nothing
+    ("Thanks! Happy to help. lol haha 5 7 9 for example, specifically 3.", 13, 3, False, (1, 0, 0)),
+    ("To start sets.", 3, 0, False, (0, 0, 0)),
+    ("", 0, 0, False, (0, 0, 0)),
+])
+def test_parse_answer_hand_cases(text, words, covered, answers, markers):
+    p = parse_answer(text, question_task(Q))
+    assert (p.words, p.covered_words, p.answers_question, p.markers) == (words, covered, answers, markers)
+    assert p.well_formed == (covered / words if words else 0.0)
+    assert well_formedness(text) == p.well_formed  # the share does not depend on the question
+
+
+def test_text_features_hand_case_and_cap():
+    f = text_features([f"{OPENER} {CORE} {DETAIL} {HUMOUR} {CLOSER}", ""], Q)
+    np.testing.assert_array_equal(f, [[26, 1.0, 1.0, 2, 1, 1], [0, 0.0, 0.0, 0, 0, 0]])
+    details = " ".join(p.format(n=3) for p in TOPICS["computers"].details) + " For example, note what works."
+    f = text_features([f"{CORE} {details}"], [Q])
+    assert f[0, 4] == MARKER_CAP  # five detail phrases, capped
+    with pytest.raises(ValueError, match="2 questions for 1 texts"):
+        text_features(["x"], [Q, Q])
+
+
+def test_question_task():
+    assert question_task(Q) == question_task("Any tips to back up my files?") is not None
+    assert question_task(Q) != question_task("How do I cook rice?")
+    assert question_task("Could you tell me how to back up my files quickly?") == question_task(Q)  # reworded
+    assert question_task("What is the capital of France?") is None and question_task(None) is None
+
+
+def test_utility_formula_by_hand():
+    groups = [
+        {"name": "short", "size": 1, "length": {"target": 10, "penalty": 2.0}, "weights": {"politeness": 1.0}},
+        {"name": "funny", "size": 1, "length": {"target": 30, "penalty": 0.5}, "weights": {"humour": 3.0}},
+    ]
+    e = Electorate.from_config(config(jitter=0.0, voter_groups=groups,
+                                      quality={"well_formed": 4.0, "answers_question": 2.0}))
+    text = f"{OPENER} {CORE} {HUMOUR}"  # 18 words, well formed, answers Q, 1 politeness, 1 humour
+    u = e.utilities([text, ""], Q)
+    # short: 4 + 2 - 2.0 * |18 - 10| / 10 + 1.0 * 1 = 5.4; empty: -2.0 * 10 / 10 = -2
+    # funny: 4 + 2 - 0.5 * |18 - 30| / 10 + 3.0 * 1 = 8.4; empty: -0.5 * 30 / 10 = -1.5
+    np.testing.assert_allclose(u, [[5.4, -2.0], [8.4, -1.5]])
+    np.testing.assert_allclose(e.utilities([text], "What is the capital of France?"), [[3.4], [6.4]])
+    assert e.groups == ["short", "funny"] and e.group_names == ["short", "funny"] and e.voters == ["v0", "v1"]
+
+
+def test_electorate_voters_are_deterministic_jittered():
     e = Electorate.from_config(config())
     assert e.groups == ["concise"] * 5 + ["thorough"] * 2 + ["playful"] * 2
-    assert e.voters[:2] == ["v0", "v1"] and e.weights.shape == (9, len(FEATURES))
-    texts = ["Short answer.", "A much longer answer that goes on and on about many things at once."]
-    u = e.utilities(texts)
-    assert u.shape == (9, 2)
-    np.testing.assert_allclose(u, e.weights @ e.features(texts).T)
-    # jitter is small: every concise voter prefers the short answer
-    assert (u[:5, 0] > u[:5, 1]).all()
-    same = Electorate.from_config(config())
-    np.testing.assert_array_equal(same.weights, e.weights)
-    assert not np.array_equal(Electorate.from_config(config(), seed=1).weights, e.weights)
+    assert e.style_weights.shape == (9, 3) and (e.length_penalty >= 0).all()
+    np.testing.assert_array_equal(Electorate.from_config(config()).style_weights, e.style_weights)
+    assert not np.array_equal(Electorate.from_config(config(), seed=1).style_weights, e.style_weights)
 
 
-def test_electorate_rejects_unknown_features():
-    bad = [{"name": "g", "size": 1, "weights": {"wit": 1.0}}]
+def test_no_group_prefers_an_empty_answer_to_a_good_one():
+    e = Electorate.from_config(config())
+    recs = e.make_ballots(200, 6, seed=0)
+    texts = [c["text"] for r in recs for c in r["candidates"]]
+    prompts = [r["prompt"] for r in recs for _ in r["candidates"]]
+    good = e.utilities(texts, prompts)
+    empty = e.utilities([""] * len(texts), prompts)
+    assert (good > empty).all()  # every voter, every candidate
+
+
+def test_groups_want_different_things():
+    """The noise-free favourite candidate of one group is another group's favourite on a minority
+    of prompts only."""
+    e = Electorate.from_config(config())
+    recs = e.make_ballots(300, 6, seed=0)
+    labels = np.array(e.groups)
+    best = {g: [] for g in e.group_names}
+    for r in recs:
+        u = e.utilities([c["text"] for c in r["candidates"]], r["prompt"])
+        for g in e.group_names:
+            best[g].append(int(np.argmax(u[labels == g].mean(axis=0))))
+    b = {g: np.array(v) for g, v in best.items()}
+    assert (b["concise"] == b["thorough"]).mean() < 0.35
+    assert (b["concise"] == b["playful"]).mean() < 0.5
+    assert (b["thorough"] == b["playful"]).mean() < 0.5
+
+
+def test_electorate_rejects_unknown_features_and_names_missing_keys():
+    bad = [{"name": "g", "size": 1, "length": {"target": 10, "penalty": 1.0}, "weights": {"wit": 1.0}}]
     with pytest.raises(ValueError, match=r"voter_groups\[g\].weights: unknown features \['wit'\]"):
-        Electorate.from_config(config(groups=bad))
+        Electorate.from_config(config(voter_groups=bad))
+    no_length = [{"name": "g", "size": 1, "weights": {}}]
+    with pytest.raises(ValueError, match=r"data.synthetic.voter_groups\[g\].length: missing"):
+        Electorate.from_config(config(voter_groups=no_length))
+    cfg = config()
+    del cfg["data"]["synthetic"]["quality"]
+    with pytest.raises(ValueError, match=r"data.synthetic.quality: missing"):
+        Electorate.from_config(cfg)
 
 
 def test_ballots_are_deterministic_valid_and_short():
@@ -82,22 +169,26 @@ def test_construction_features_equal_measured_features():
     from prefsweep.synthetic import _compose_responses, _draw_prompts
 
     rng = np.random.default_rng(0)
-    texts, feats = _compose_responses(rng, _draw_prompts(rng, 300), 6)
-    np.testing.assert_array_equal(feats, text_features(texts))
+    prompts = _draw_prompts(rng, 300)
+    texts, feats = _compose_responses(rng, prompts, 6)
+    measured = text_features(texts, [p for _, _, p in prompts for _ in range(6)])
+    np.testing.assert_array_equal(feats, measured)
+    assert (measured[:, 1] == 1).all() and (measured[:, 2] == 1).all()  # every candidate is a good answer
 
 
 def test_noise_free_voters_rank_by_utility():
     e = Electorate.from_config(config(noise=0.0))
     recs = e.make_ballots(20, 4, seed=0)
     for r in recs:
-        u = e.utilities([c["text"] for c in r["candidates"]])
+        u = e.utilities([c["text"] for c in r["candidates"]], r["prompt"])
         for v, vote in enumerate(r["votes"]):
             ranked = [int(t[0][1:]) for t in vote["ranking"]]
             assert (np.diff(u[v, ranked]) <= 1e-12).all()
 
 
 def test_majority_and_borda_disagree_on_a_measurable_share():
-    recs = Electorate.from_config(config()).make_ballots(1200, 6, seed=0)
+    cfg = config()
+    recs = Electorate.from_config(cfg).make_ballots(1200, 6, seed=0)
     stats = winner_disagreement(recs, "borda", 0)
     assert 0.10 <= stats["share_disagree"] <= 0.30, stats
     assert winner_disagreement(recs, "copeland", 0)["disagree"] == 0  # Copeland is Condorcet-consistent

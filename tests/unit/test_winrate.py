@@ -18,17 +18,20 @@ from conftest_eval import EvalRun, load_script, write_answers
 from prefsweep.config import ConfigError, job_config
 from prefsweep.paths import parse_model_id
 from prefsweep.tracking import log_win_rates_to_wandb
+from prefsweep.welfare import WELFARE_COLUMNS
 from prefsweep.winrate import (
     DIFF_COLUMNS,
     GROUP_COLUMNS,
     WIN_RATE_COLUMNS,
     FinalRun,
     InputError,
+    LC_L2_C,
     JudgmentError,
     ModelInputs,
     arm_differences,
     bootstrap_ci,
     judgment_frames,
+    length_controlled_win_rate,
     outcome,
     read_table,
     win_rate_tables,
@@ -69,9 +72,10 @@ TABLE_A = recs(A, [W, FLIP, T, L])  # 1 win, 2 ties (one a flip), 1 loss
 TABLE_B = recs(B, [W, W, ERR, W])  # 3 wins, 1 error
 
 
-def inputs_for(records, steps=None, n_pairs=None) -> ModelInputs:
-    """Metadata for every model of ``records``: answers of 1 word, n_pairs = size unless given,
-    final step 10 unless given."""
+def inputs_for(records, steps=None, n_pairs=None, lengths=None) -> ModelInputs:
+    """Metadata for every model of ``records``: answers of 1 word (``lengths``: model -> words of
+    each question's answer), all well formed, n_pairs = size unless given, final step 10 unless
+    given."""
     ids = {r["model_1"] for r in records} | {r["model_2"] for r in records} | {"sft"}
     cells, finals = {}, {}
     for m in ids:
@@ -82,7 +86,10 @@ def inputs_for(records, steps=None, n_pairs=None) -> ModelInputs:
             cells[(c.arm, c.matching, c.size)] = (n_pairs or {}).get((c.arm, c.matching, c.size), c.size)
         if c.kind == "dpo":
             finals[m] = FinalRun(m, (steps or {}).get(m, 10), None, f"{m}/run_info.json")
-    return ModelInputs(dict.fromkeys(ids, 1.0), cells, finals)
+    qids = sorted({r["question_id"] for r in records})
+    lengths = {m: dict(zip(qids, (lengths or {}).get(m, [1] * len(qids)))) for m in ids}
+    return ModelInputs({m: float(np.mean(list(v.values()))) for m, v in lengths.items()}, cells, finals, lengths,
+                       dict.fromkeys(ids, 1.0))
 
 
 def tables(records, config=CONFIG, inputs=None, **kw):
@@ -156,6 +163,56 @@ def test_bootstrap_ci_known_values():
     assert lo == pytest.approx(0.5 - 1.96 * np.sqrt(0.25 / 200), abs=0.01)
     assert hi == pytest.approx(0.5 + 1.96 * np.sqrt(0.25 / 200), abs=0.01)
     assert bootstrap_ci(scores, 500, 3) == bootstrap_ci(scores, 500, 3)
+
+
+def test_length_controlled_win_rate_hand_cases():
+    # Longer answers win: 6 questions +10 words (5 wins, 1 loss), 2 questions -10 words (1 win, 1 loss).
+    # tanh(d / sd(d)) takes two values +-a, so the unpenalized fit saturates both groups:
+    # sigmoid(theta + phi a) = 5/6, sigmoid(theta - phi a) = 1/2, theta = ln(5) / 2, and the win rate at
+    # zero length difference is sigmoid(ln(5) / 2) = sqrt(5) / (1 + sqrt(5)) = 0.691 (raw: 0.75).
+    y = np.array([1, 1, 1, 1, 1, 0, 1, 0], dtype=float)
+    d = np.array([10] * 6 + [-10] * 2, dtype=float)
+    lc, lo, hi = length_controlled_win_rate(y, d, 500, 0, l2_c=1e9)
+    assert lc == pytest.approx(np.sqrt(5) / (1 + np.sqrt(5)), abs=1e-6)
+    assert lc == pytest.approx(length_controlled_win_rate(y, d, 500, 0)[0], abs=0.002)  # the weak default penalty
+    assert lo < lc < hi
+    # Wins exactly when longer, as many longer as shorter: 0.5 at zero length difference.
+    assert length_controlled_win_rate(np.array([1, 1, 0, 0.0]), np.array([5, 5, -5, -5.0]), 100, 0)[0] == \
+        pytest.approx(0.5)
+    # No length difference: the intercept-only fit, 4 (0.75 - p) = logit(p) / C, p = 0.7473 for C = 100.
+    lc = length_controlled_win_rate(np.array([1, 1, 0.5, 0.5]), np.zeros(4), 100, 0)[0]
+    assert 4 * (0.75 - lc) == pytest.approx(np.log(lc / (1 - lc)) / LC_L2_C, abs=1e-9) and lc == pytest.approx(0.7473, abs=1e-4)
+    # All wins: finite and close to 1 (the penalty keeps theta finite).
+    assert 0.99 < length_controlled_win_rate(np.ones(48), np.arange(48.0), 100, 0)[0] < 1
+    assert all(np.isnan(length_controlled_win_rate(np.array([]), np.array([]), 100, 0)))
+
+
+def test_lc_columns_and_well_formed_in_the_table():
+    records = recs(A, [W, W, W, W, W, L, W, L])
+    table, _ = tables(records, inputs=inputs_for(records, lengths={A: [11] * 6 + [1] * 2, "sft": [1] * 6 + [11] * 2}))
+    a = table[table.model_id == A].iloc[0]
+    assert a.win_rate == 0.75 and a.lc_win_rate == pytest.approx(0.691, abs=0.002)
+    assert a.lc_ci_low < a.lc_win_rate < a.lc_ci_high and a.well_formed == a.baseline_well_formed == 1.0
+    zero = table[table.model_id == "sft"].iloc[0]  # the baseline against itself
+    assert (zero.lc_win_rate, zero.lc_ci_low, zero.lc_ci_high) == (0.5, 0.5, 0.5)
+
+
+def test_well_formed_column_from_the_answers(tmp_path):
+    from prefsweep.synthetic import well_formedness
+
+    good = "Happy to help. To cook rice, follow a simple recipe first."
+    texts = {A: [good, good + " Keep Keep", ""], "sft": [good, good, good]}
+    paths = []
+    for model, answers in texts.items():
+        path = tmp_path / f"{model}.jsonl"
+        path.write_text("".join(json.dumps({"question_id": f"q{i}", "answer_id": "a", "model_id": model,
+                                            "choices": [{"index": 0, "turns": [t]}], "tstamp": 0.0}) + "\n"
+                                for i, t in enumerate(answers)))
+        paths.append(path)
+    inputs = ModelInputs.from_files(paths, [], [])
+    assert inputs.well_formed["sft"] == 1.0
+    assert inputs.well_formed[A] == pytest.approx((1 + 11 / 13 + 0) / 3) == np.mean([well_formedness(t) for t in texts[A]])
+    assert inputs.answer_lengths[A] == {"q0": 11, "q1": 13, "q2": 0} and inputs.answer_words[A] == pytest.approx(8)
 
 
 def test_ci_does_not_depend_on_record_order():
@@ -235,7 +292,7 @@ def test_zero_point_judged_against_reference():
 
 def test_missing_inputs_name_the_model_and_the_flag():
     inputs = inputs_for(TABLE_A + TABLE_B)
-    bare = ModelInputs({"sft": 1.0}, {}, {})
+    bare = ModelInputs({"sft": 1.0}, {}, {}, {}, {})
     with pytest.raises(InputError) as err:
         tables(TABLE_A + TABLE_B, inputs=bare)
     msg = str(err.value)
@@ -243,7 +300,8 @@ def test_missing_inputs_name_the_model_and_the_flag():
         assert f"model {model}: no series manifest" in msg and "--manifests" in msg
         assert f"model {model}: no run_info.json among --run-info" in msg
         assert f"model {model}: no answers file {model}.jsonl among --answers" in msg
-    no_baseline = ModelInputs({A: 1.0, B: 1.0}, inputs.n_pairs, inputs.finals)
+    no_baseline = ModelInputs({A: 1.0, B: 1.0}, inputs.n_pairs, inputs.finals, inputs.answer_lengths,
+                              inputs.well_formed)
     with pytest.raises(InputError, match=r"model sft \(the baseline\): no answers file sft.jsonl among --answers"):
         tables(TABLE_A + TABLE_B, inputs=no_baseline)
 
@@ -416,7 +474,7 @@ def test_evolution_has_final_models_at_their_step(tmp_path):
 
 @pytest.mark.parametrize("caption, columns", [
     ("win_rates.rst", WIN_RATE_COLUMNS), ("win_rates_groups.rst", GROUP_COLUMNS),
-    ("arm_differences.rst", DIFF_COLUMNS),
+    ("arm_differences.rst", DIFF_COLUMNS), ("welfare_table.rst", WELFARE_COLUMNS),
 ])
 def test_report_caption_names_every_column(caption, columns):
     text = (REPO / "workflow" / "report" / caption).read_text()
