@@ -47,7 +47,9 @@ STEP_KEYS: dict[str, tuple[str, ...]] = {
     "answers": ("experiment", "prompt_format", "eval.generation"),
     "pair_accuracy": ("experiment", "dpo.max_length"),
     "judge": ("experiment", "data.source", "data.seed", "data.synthetic", "eval.judge"),
-    "win_rates": ("experiment", "data.reference_arm", "dpo.init", "eval.baseline", "eval.bootstrap"),
+    # data.source/seed/synthetic: the electorate whose utilities give the welfare table
+    "win_rates": ("experiment", "data.reference_arm", "data.source", "data.seed", "data.synthetic", "dpo.init",
+                  "eval.baseline", "eval.bootstrap"),
     "plots": ("experiment", "data.reference_arm", "plots"),
 }
 

@@ -31,7 +31,8 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     eval/pair_accuracy/{model_id}.json                   held-out preference accuracy of a model
     eval/{table}.csv                                     tables: win_rates, win_rates_groups,
                                                          arm_differences, pair_accuracy, evolution,
-                                                         evolution_groups, evolution_differences
+                                                         evolution_groups, evolution_differences,
+                                                         welfare (electorate judge)
     plots/{figure}.{format}                              figures (plots.formats)
     plots/{figure}.csv                                   the values each figure plots
     plots/done.json                                      what the plots job wrote

@@ -72,7 +72,7 @@ def world(name: str):
     from prefsweep.ballots import load_source
 
     cfg = WORLDS[name]()
-    records = load_source(cfg)
+    records = load_source(cfg, None)
     questions, refs = eval_questions(records, make_split(records, cfg["data"]), cfg)
     reference = {r["question_id"]: r["choices"][0]["turns"][0] for r in refs}
     judge_slice = {"data": {k: cfg["data"][k] for k in ("source", "seed", "synthetic")}}

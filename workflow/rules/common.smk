@@ -24,6 +24,9 @@ REF_ARM = config["data"]["reference_arm"]
 INIT = config["dpo"]["init"]
 ZERO = P.zero_point_id(config)
 JUDGE = config["eval"]["judge"]["type"]
+# The electorate knows every voter's utility of any text: welfare and distortion tables and
+# figures exist only then.
+WELFARE = JUDGE == "electorate"
 
 
 wildcard_constraints:
@@ -265,6 +268,14 @@ def evolution_answers(wildcards):
     return table_answers(evolution_model_ids(wildcards))
 
 
+def welfare_inputs(wildcards):
+    return {"ballots": L.ballots()} if WELFARE else {}
+
+
+def welfare_args(wildcards, input, output):
+    return f"--welfare-out {output.welfare} --ballots {input.ballots}" if WELFARE else ""
+
+
 def plot_inputs(wildcards):
     inputs = {
         "win_rates": L.table("win_rates"),
@@ -273,11 +284,15 @@ def plot_inputs(wildcards):
     }
     if config["eval"]["checkpoints"]:
         inputs["evolution"] = L.table("evolution")
+    if WELFARE:
+        inputs["welfare"] = L.table("welfare")
     return inputs
 
 
-def plot_evolution_arg(wildcards, input):
-    return f"--evolution {input.evolution}" if "evolution" in input.keys() else ""
+def plot_extra_args(wildcards, input):
+    args = [f"--evolution {input.evolution}"] if "evolution" in input.keys() else []
+    args += [f"--welfare {input.welfare}"] if "welfare" in input.keys() else []
+    return " ".join(args)
 
 
 def plots_out_dir(wildcards, output):

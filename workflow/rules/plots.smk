@@ -1,6 +1,8 @@
 # Stage 5: the paper's figures and the report.
 
-from prefsweep.plotting import FIGURES
+from prefsweep.plotting import FIGURES, WELFARE_FIGURES
+
+PLOTTED = FIGURES + (WELFARE_FIGURES if WELFARE else ())
 
 
 rule plots:
@@ -15,7 +17,7 @@ rule plots:
                 category="Figures",
                 labels={"figure": name, "format": fmt},
             )
-            for name in FIGURES
+            for name in PLOTTED
             for fmt in config["plots"]["formats"]
         },
         **{
@@ -25,21 +27,21 @@ rule plots:
                 category="Plotted values",
                 labels={"figure": name, "format": "csv"},
             )
-            for name in FIGURES
+            for name in PLOTTED
         },
         done=L.plots_done(),
     log:
         L.log(L.plots_done()),
     params:
         config=cfg("plots"),
-        evolution=plot_evolution_arg,
+        extra=plot_extra_args,
         out_dir=plots_out_dir,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
         "python {input.script} --config-json {params.config:q}"
         " --win-rates {input.win_rates} --groups {input.groups} --diffs {input.diffs}"
-        " {params.evolution} --out-dir {params.out_dir} > {log} 2>&1"
+        " {params.extra} --out-dir {params.out_dir} > {log} 2>&1"
 
 
 rule plots_all:

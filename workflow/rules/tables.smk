@@ -3,6 +3,7 @@
 
 rule win_rates:
     input:
+        unpack(welfare_inputs),
         script=script_path("win_rates.py"),
         judgments=[L.judgment(JUDGE, m) for m in judged_model_ids()],
         answers=table_answers(P.final_model_ids(config)),
@@ -13,18 +14,22 @@ rule win_rates:
         table=report(L.table("win_rates"), caption="../report/win_rates.rst", category="Tables"),
         diffs=report(L.table("arm_differences"), caption="../report/arm_differences.rst", category="Tables"),
         groups=report(L.table("win_rates_groups"), caption="../report/win_rates_groups.rst", category="Tables"),
+        **({"welfare": report(L.table("welfare"), caption="../report/welfare_table.rst", category="Tables")}
+           if WELFARE else {}),
     log:
         L.log(L.table("win_rates")),
     params:
         config=cfg("win_rates"),
         run_info=run_infos,
+        welfare=welfare_args,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
         "python {input.script} --config-json {params.config:q} --judgments {input.judgments}"
         " --answers {input.answers} --manifests {input.manifests} --run-info {params.run_info}"
         " --questions {input.questions}"
-        " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} > {log} 2>&1"
+        " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} {params.welfare}"
+        " > {log} 2>&1"
 
 
 rule evolution:
