@@ -7,7 +7,6 @@ must be real processes (SIGKILL, two jobs at once, what a job prints) run script
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import signal
 import subprocess
@@ -20,40 +19,28 @@ import pytest
 from prefsweep import judge_llm as jl
 from tests.conftest import REPO
 from tests.fixtures import judge_server as srv
-from tests.fixtures.judge_cases import (
-    KEY, SCRIPT, cache_files, client, client_values, judge_argv, out_path, prefers_good, run_judge, slice_json,
-    subprocess_env, verdict, wait_for, write_eval_files,
+from tests.fixtures.judge_cases import (  # noqa: F401 (fixtures: files, no_proxy, server)
+    KEY,
+    SCRIPT,
+    cache_files,
+    client,
+    client_values,
+    files,
+    judge_argv,
+    no_proxy,
+    out_path,
+    prefers_good,
+    run_judge,
+    script,
+    server,
+    slice_json,
+    subprocess_env,
+    verdict,
+    wait_for,
+    write_eval_files,
 )
 
 pytestmark = pytest.mark.reliability
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("prefsweep_script_judge", REPO / "scripts" / "judge.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def server():
-    with srv.JudgeServer(default=prefers_good) as s:
-        yield s
-
-
-@pytest.fixture
-def files(tmp_path):
-    return write_eval_files(tmp_path / "eval")
 
 
 def _prompts(requests: list[srv.Received]) -> list[tuple[str, str]]:

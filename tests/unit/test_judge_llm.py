@@ -21,38 +21,24 @@ from prefsweep.config import load_schema
 from prefsweep.io import atomic_write_jsonl
 from tests.conftest import REPO
 from tests.fixtures import judge_server as srv
-from tests.fixtures.judge_cases import (
-    KEY, cache_files, client, client_values, judge_argv, judge_section, out_path, prefers_good, run_judge,
-    slice_json, verdict, write_eval_files,
+from tests.fixtures.judge_cases import (  # noqa: F401 (fixtures: files, no_proxy, server)
+    KEY,
+    cache_files,
+    client,
+    client_values,
+    files,
+    judge_argv,
+    judge_section,
+    no_proxy,
+    out_path,
+    prefers_good,
+    run_judge,
+    script,
+    server,
+    slice_json,
+    verdict,
+    write_eval_files,
 )
-
-
-def _load_script():
-    spec = importlib.util.spec_from_file_location("prefsweep_script_judge", REPO / "scripts" / "judge.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-script = _load_script()
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-
-
-@pytest.fixture
-def server():
-    with srv.JudgeServer(default=prefers_good) as s:
-        yield s
-
-
-@pytest.fixture
-def files(tmp_path):
-    return write_eval_files(tmp_path / "eval")
 
 
 # --- parsing and prompts ----------------------------------------------------------------------
