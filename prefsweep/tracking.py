@@ -86,6 +86,17 @@ def wandb_dir(env: Mapping[str, str] | None = None) -> Path | None:
     return Path(env["WANDB_DIR"]) if env.get("WANDB_DIR") else None
 
 
+def table_wandb_dir(explicit: str | os.PathLike | None, disabled: bool, who: str) -> Path | None:
+    """wandb directory of a tables/plots job: ``--wandb-dir``, else :func:`wandb_dir`; an error
+    (``SystemExit`` naming ``who``) when wandb is wanted and neither says where."""
+    if disabled:
+        return None
+    directory = Path(explicit) if explicit else wandb_dir()
+    if directory is None:
+        raise SystemExit(f"{who}: no wandb directory; pass --wandb-dir DIR, set WANDB_DIR, or pass --no-wandb")
+    return directory
+
+
 def wandb_setup(config: Mapping[str, Any], *, group: str, name: str, job_type: str, run_id: str,
                 directory: str | os.PathLike | None) -> WandbSetup:
     """wandb settings of a job (:func:`wandb_settings`: config, else environment, else schema).

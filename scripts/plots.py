@@ -29,15 +29,22 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 from prefsweep import plotting as P
 from prefsweep.config import ConfigError
 from prefsweep.io import load_config_json
+from prefsweep.tracking import table_wandb_dir
 from prefsweep.welfare import WELFARE_COLUMNS
-from prefsweep.winrate import DIFF_COLUMNS, GROUP_COLUMNS, WIN_RATE_COLUMNS, InputError, config_value, read_table
+from prefsweep.winrate import (
+    DIFF_COLUMNS,
+    GROUP_COLUMNS,
+    WIN_RATE_COLUMNS,
+    InputError,
+    config_value,
+    read_table,
+)
 
 log = logging.getLogger("plots")
 
@@ -73,9 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in (log.name, "prefsweep"):
         logging.getLogger(name).setLevel(logging.INFO)
     config = load_config_json(args.config_json)
-    wandb_dir = args.wandb_dir or os.environ.get("WANDB_DIR")
-    if not args.no_wandb and not wandb_dir:
-        raise SystemExit("plots: no wandb directory; pass --wandb-dir DIR, set WANDB_DIR, or pass --no-wandb")
+    wandb_dir = table_wandb_dir(args.wandb_dir, args.no_wandb, "plots")
     try:
         opts = P.PlotOptions.from_config(config)
         reference_arm = config_value(config, "data.reference_arm")

@@ -44,11 +44,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 
 from prefsweep.config import ConfigError
 from prefsweep.generate import model_name
 from prefsweep.io import load_config_json, read_jsonl
+from prefsweep.tracking import table_wandb_dir
 from prefsweep.welfare import WELFARE_COLUMNS, welfare_from_files
 from prefsweep.winrate import (
     DIFF_COLUMNS,
@@ -100,9 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in (log.name, "prefsweep"):
         logging.getLogger(name).setLevel(logging.INFO)
     config = load_config_json(args.config_json)
-    wandb_dir = args.wandb_dir or os.environ.get("WANDB_DIR")
-    if not args.no_wandb and not wandb_dir:
-        raise SystemExit("win_rates: no wandb directory; pass --wandb-dir DIR, set WANDB_DIR, or pass --no-wandb")
+    wandb_dir = table_wandb_dir(args.wandb_dir, args.no_wandb, "win_rates")
     try:
         inputs = ModelInputs.from_files(args.answers, args.manifests, args.run_info)
         questions = [str(q["question_id"]) for q in read_jsonl(args.questions)]
