@@ -23,6 +23,7 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
                                                          or dpo/{arm}/{matching}/n{size}/seed{seed}
     train/{run}/checkpoints/checkpoint-{step}/           kept checkpoints of a training run
     train/{run}/checkpoints/fingerprint.json             what they were trained from (resume check)
+    train/{run}/checkpoints/README.md                    the model card TRL writes for the run
     ref_logps/{arm}.parquet                              reference log-probs, once per arm
     hf/{model_id}/                                       self-contained HF export (+ provenance.json)
     eval/model_answer/{model_id}.jsonl                   FastChat answers

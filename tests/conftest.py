@@ -10,6 +10,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+#: The smallest full experiment (merged over config/config.yaml): the e2e and reliability runs.
+E2E_CONFIG = REPO / "tests" / "e2e" / "config.yaml"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
@@ -33,6 +35,17 @@ def load_config(*extra: str) -> dict:
     from prefsweep.config import load_config as load
 
     return load(*(REPO / path for path in extra), check=False)
+
+
+@pytest.fixture(scope="session")
+def e2e_run(tmp_path_factory) -> Path:
+    """One real, uninterrupted run of the e2e experiment (data to plots) in a temp working
+    directory, shared by tests/e2e and tests/reliability."""
+    from tests.test_dag import snakemake
+
+    d = tmp_path_factory.mktemp("e2e")
+    snakemake("--cores", "2", "--configfile", str(E2E_CONFIG), cwd=d)
+    return d
 
 
 @pytest.fixture(scope="session", autouse=True)

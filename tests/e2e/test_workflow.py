@@ -1,10 +1,11 @@
 """The whole DAG on the tiny local model, on CPU, as a user runs it.
 
-One real run of a small experiment (tests/e2e/config.yaml over config/config.yaml) in a temp
-working directory, then what a user does next: rerun (nothing to do), add a seed or a size
-(only the new jobs), change a plot option (only the plots), build the report, run a script by
-hand as its docstring shows. A second run is killed (SIGKILL of snakemake and its jobs) once
-training has started, resumed, and must end with the same files as the uninterrupted one.
+One real run of a small experiment (tests/e2e/config.yaml over config/config.yaml, the session
+fixture ``e2e_run`` of tests/conftest.py) in a temp working directory, then what a user does
+next: rerun (nothing to do), add a seed or a size (only the new jobs), change a plot option
+(only the plots), build the report, run a script by hand as its docstring shows. The same run
+is the reference of tests/reliability/test_workflow_faults.py (a killed and resumed run must
+end with the same files).
 """
 
 from __future__ import annotations
@@ -13,29 +14,24 @@ import json
 import os
 import re
 import shlex
-import signal
 import subprocess
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from prefsweep.paths import Layout
-from tests.conftest import BIN, REPO
-from tests.test_dag import job_counts, snakemake, snakemake_argv, snakemake_env
+from tests.conftest import BIN, E2E_CONFIG, REPO
+from tests.test_dag import job_counts, snakemake
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = str(REPO / "tests/e2e/config.yaml")
+CONFIG = str(E2E_CONFIG)
 E2E = Layout("e2e")
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("e2e")
-    snakemake("--cores", "2", "--configfile", CONFIG, cwd=d)
-    return d
+def run_dir(e2e_run):
+    return e2e_run
 
 
 def dry_run(run_dir, *config: str) -> dict[str, int]:
@@ -126,7 +122,7 @@ def layout_patterns() -> tuple[list[str], set[str]]:
 
 
 def _regex(pattern: str) -> re.Pattern:
-    rx = re.escape(pattern).replace(r"\{run\}", ".+")
+    rx = re.escape(pattern).replace(r"\{run\}", ".+").replace(r"\{path\}", ".+")  # several segments
     rx = re.sub(r"\\\{[a-z_ ]+\\\}", "[^/]+", rx)
     return re.compile(rx + (".*" if pattern.endswith("/") else "") + "$")
 
@@ -201,91 +197,3 @@ def test_readme_results_come_from_the_tables(run_dir):
     row = n48.loc["dpo-sc-size-n48-seed1"]
     assert f"| sc (borda), size-matched | 48 | {row['win_rate']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]" in proc.stdout
     assert "| zero point (sft) | 0 | 0.50 |" in proc.stdout and "Condorcet winner in" in proc.stdout
-
-
-# -- a killed run, resumed, equals the uninterrupted one --------------------------------------
-
-def _comparable(path: Path) -> bytes:
-    """A file's content, less what legitimately differs between two runs (wall-clock stamps)."""
-    data = path.read_bytes()
-    if path.suffix == ".jsonl" and "eval" in path.parts:
-        records = [json.loads(line) for line in data.decode().splitlines()]
-        for r in records:
-            r.pop("tstamp", None)
-        return json.dumps(records, sort_keys=True).encode()
-    return data
-
-
-def _outputs(root: Path) -> dict[str, bytes]:
-    res = root / E2E.root
-    keep = re.compile(r"^(data/.*\.(jsonl|json|parquet)|ref_logps/.*|train/.*/final/.*\.safetensors|"
-                      r"eval/model_answer/.*|eval/model_judgment/.*|eval/.*\.csv)$")
-    return {str(p.relative_to(res)): _comparable(p) for p in sorted(res.rglob("*"))
-            if p.is_file() and keep.match(str(p.relative_to(res)))}
-
-
-@pytest.fixture(scope="module")
-def killed_and_resumed(tmp_path_factory):
-    d = tmp_path_factory.mktemp("e2e-killed")
-    proc = subprocess.Popen(snakemake_argv("--cores", "2", "--configfile", CONFIG, cwd=d), cwd=d,
-                            env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    # Kill everything (snakemake and its jobs, as a node failure would) once a DPO run has
-    # left a checkpoint: mid-training, with finished jobs behind it.
-    deadline = time.monotonic() + 600
-    while not list((d / E2E.root / "train/dpo").glob("*/*/*/*/checkpoints/checkpoint-*/trainer_state.json")):
-        assert proc.poll() is None, "the run ended before any DPO checkpoint"
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    snakemake("--unlock", "--configfile", CONFIG, cwd=d)
-    pending = job_counts(snakemake("-n", "--quiet", "rules", "--configfile", CONFIG, cwd=d).stdout)
-    snakemake("--cores", "2", "--configfile", CONFIG, cwd=d)
-    return d, pending
-
-
-def test_killed_run_reruns_only_unfinished_jobs(killed_and_resumed):
-    _, pending = killed_and_resumed
-    assert {"ballots", "split", "pool", "series", "sft_corpus", "base_model", "sft"}.isdisjoint(pending)
-    assert pending["dpo"] >= 1
-
-
-def test_killed_and_resumed_run_equals_the_uninterrupted_one(run_dir, killed_and_resumed):
-    """Same config and seeds: byte-identical datasets, models, answers, judgments and tables."""
-    a, b = _outputs(run_dir), _outputs(killed_and_resumed[0])
-    assert sorted(a) == sorted(b)
-    assert any(k.endswith(".safetensors") for k in a) and any(k.startswith("eval/model_answer") for k in a)
-    differ = [k for k in a if a[k] != b[k]]
-    assert not differ, f"differ between the two runs: {differ}"
-
-
-# -- secrets: a canary API key reaches no file ---------------------------------------------------
-
-def test_api_key_reaches_no_file(tmp_path):
-    """A full run with the LLM judge on a loopback server: the key in the environment appears in
-    no file under results/, logs/, .snakemake/ or wandb/, nor in snakemake's output."""
-    from tests.fixtures.judge_server import JudgeServer
-
-    canary = "sk-canary-5f1d0c9e7b2a4e61"
-    with JudgeServer() as server:
-        override = tmp_path / "llm.yaml"
-        override.write_text(
-            "data: {sizes: [0, 24], matchings: [size]}\n"
-            "eval:\n  checkpoints: false\n"
-            f"  judge: {{type: llm, api_base: '{server.api_base}', api_key_env: PREFSWEEP_CANARY_KEY,"
-            " max_retries: 1, timeout: 20}\n"
-        )
-        run = tmp_path / "run"
-        run.mkdir()
-        os.environ["PREFSWEEP_CANARY_KEY"] = canary
-        try:
-            proc = snakemake("--cores", "2", "--configfile", CONFIG, str(override), cwd=run)
-        finally:
-            del os.environ["PREFSWEEP_CANARY_KEY"]
-        assert server.n_requests > 0
-        assert all(r.headers.get("Authorization") == f"Bearer {canary}" for r in server.requests)
-    assert (run / "results/e2e/eval/win_rates.csv").exists()
-    leaks = [str(p.relative_to(run)) for p in run.rglob("*") if p.is_file() and canary.encode() in p.read_bytes()]
-    assert not leaks, f"API key written to {leaks}"
-    assert canary not in proc.stdout + proc.stderr
