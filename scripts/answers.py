@@ -1,6 +1,6 @@
 """Generate answers to the eval questions with one model (FastChat model_answer format).
 
-    python scripts/answers.py --config-json results/default/config/answers.json \
+    python scripts/answers.py --config-json "$(python -m prefsweep.config answers)" \
         --model results/default/hf/dpo-maj-shared-n64-seed1 --model-id dpo-maj-shared-n64-seed1 \
         --questions results/default/eval/question.jsonl \
         --out results/default/eval/model_answer/dpo-maj-shared-n64-seed1.jsonl \

@@ -1,13 +1,13 @@
 """One DPO run: one arm x matching x size series, one seed (TRL ``DPOTrainer``).
 
     python scripts/dpo.py --config-json "$(python -m prefsweep.config dpo)" \
-        --model results/default/models/sft \
+        --model results/default/train/sft/final \
         --pairs results/default/data/maj/shared/n64/pairs.parquet \
         --manifest results/default/data/maj/shared/n64/manifest.json \
         --ref-logps results/default/ref_logps/maj.parquet \
         --seed 1 --arm maj --matching shared --size 64 \
-        --out results/default/dpo/maj/shared/n64/seed1/final \
-        --checkpoints results/default/dpo/maj/shared/n64/seed1/checkpoints
+        --out results/default/train/dpo/maj/shared/n64/seed1/final \
+        --checkpoints results/default/train/dpo/maj/shared/n64/seed1/checkpoints
 
 The reference log-probs come from ``--ref-logps`` (computed once per arm by
 ``scripts/ref_logps.py``); no reference model is built or run here (see
@@ -35,7 +35,7 @@ from prefsweep.training import configure_runtime
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
-    p.add_argument("--model", required=True, help="DPO init model HF directory (models/sft or models/base)")
+    p.add_argument("--model", required=True, help="DPO init model HF directory (train/sft/final or train/base/final)")
     p.add_argument("--pairs", required=True, help="series pairs.parquet")
     p.add_argument("--manifest", required=True, help="series manifest.json")
     p.add_argument("--ref-logps", required=True, help="ref_logps/{arm}.parquet")

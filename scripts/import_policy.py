@@ -2,7 +2,7 @@
 
     python scripts/import_policy.py --policy .cache/run/LATEST/policy.pt \
         --base EleutherAI/pythia-2.8b --out results/default/hf/baseline-dpo-ref \
-        [--model-id baseline-dpo-ref] [--config-json results/default/config/convert.json]
+        [--model-id baseline-dpo-ref] [--config-json "$(python -m prefsweep.config convert)"]
 
 eric-mitchell/direct-preference-optimization saves ``{"step_idx", "state", "metrics"}``; the
 state dict is loaded with ``torch.load(weights_only=True)`` into

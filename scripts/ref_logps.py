@@ -1,7 +1,7 @@
 """Reference log-probs of an arm's pairs under the DPO init model, computed once per arm.
 
     python scripts/ref_logps.py --config-json "$(python -m prefsweep.config ref_logps)" \
-        --model results/default/models/sft \
+        --model results/default/train/sft/final \
         --pairs results/default/data/maj/shared/n256/pairs.parquet \
         --out results/default/ref_logps/maj.parquet
 
@@ -28,7 +28,7 @@ from prefsweep.training import TRAIN_DTYPE, DataError, check_max_length, configu
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
-    p.add_argument("--model", required=True, help="DPO init model HF directory (models/sft or models/base)")
+    p.add_argument("--model", required=True, help="DPO init model HF directory (train/sft/final or train/base/final)")
     p.add_argument("--pairs", required=True, nargs="+", help="pairs.parquet tables of the arm")
     p.add_argument("--out", required=True, help="output ref_logps/{arm}.parquet")
     p.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass")

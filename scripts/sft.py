@@ -1,8 +1,8 @@
 """Supervised fine-tuning of the base model on the SFT corpus (TRL ``SFTTrainer``).
 
     python scripts/sft.py --config-json "$(python -m prefsweep.config sft)" \
-        --model results/default/models/base --corpus results/default/data/sft.jsonl \
-        --out results/default/models/sft --checkpoints results/default/train/sft/checkpoints
+        --model results/default/train/base/final --corpus results/default/data/sft.jsonl \
+        --out results/default/train/sft/final --checkpoints results/default/train/sft/checkpoints
 
 Prompt/completion data (``{prompt, completion, prompt_id}``, both rendered with
 :mod:`prefsweep.prompts`; or a series ``pairs.parquet`` for a baseline's SFT on an arm's chosen
@@ -28,10 +28,10 @@ from prefsweep.training import configure_runtime
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config-json", required=True, help="config slice of this job: inline JSON or a JSON file")
-    p.add_argument("--model", required=True, help="base model HF directory (models/base)")
+    p.add_argument("--model", required=True, help="base model HF directory (train/base/final)")
     p.add_argument("--corpus", required=True,
                    help="data/sft.jsonl, or a series pairs.parquet (SFT on the chosen responses)")
-    p.add_argument("--out", required=True, help="output HF directory (models/sft)")
+    p.add_argument("--out", required=True, help="output HF directory (train/sft/final)")
     p.add_argument("--checkpoints", required=True, help="checkpoint directory (train/sft/checkpoints)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return p

@@ -4,7 +4,7 @@
         --judgments $(ls results/default/eval/model_judgment/electorate_pair/*.jsonl | grep -v -- -step) \\
         --answers results/default/eval/model_answer/*.jsonl \\
         --manifests results/default/data/*/*/n*/manifest.json \\
-        --run-info results/default/dpo/*/*/n*/seed*/final/run_info.json \\
+        --run-info results/default/train/dpo/*/*/n*/seed*/final/run_info.json \\
         --questions results/default/eval/question.jsonl \\
         --out results/default/eval/win_rates.csv --diff-out results/default/eval/arm_differences.csv \\
         --groups-out results/default/eval/win_rates_groups.csv [--no-wandb] [--wandb-dir results/default/wandb] \\
