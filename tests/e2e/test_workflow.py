@@ -181,7 +181,8 @@ def test_a_docstring_command_runs_by_hand(run_dir, tmp_path):
     out = tmp_path / "exported"
     command = re.sub(r"--out \S+", f"--out {out}", command)
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(["bash", "-c", f"cd {shlex.quote(str(run_dir))} && python {REPO}/{command.strip()}"],
+    command = command.strip().replace("python scripts/", f"python {REPO}/scripts/", 1)
+    proc = subprocess.run(["bash", "-c", f"cd {shlex.quote(str(run_dir))} && {command}"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "provenance.json").read_text())["model_id"] == "dpo-maj-shared-n48-seed1"
