@@ -1,5 +1,5 @@
 """Bad data files, as a user would hand them over: each stops the data job with the file, the
-line or prompt id and what was expected, and writes nothing (issue 9, findings 8 and 10).
+line or prompt id and what was expected, and writes nothing.
 
 Every ballots case runs the real ``scripts/ballots.py`` ``main()`` with ``data.source: jsonl``
 and ``--source-file``, over an ``--out`` that holds an earlier good result: after the error

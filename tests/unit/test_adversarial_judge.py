@@ -1,4 +1,4 @@
-"""Degenerate text cannot win: adversarial answers against the electorate judge (issue 10).
+"""Degenerate text cannot win: adversarial answers against the electorate judge.
 
 On the default world (config/config.yaml, validated with the schema's defaults) and on another
 electorate (other groups, sizes, weights, length targets and seed), every answer below, given for
