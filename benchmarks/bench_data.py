@@ -72,15 +72,18 @@ def main(argv: list[str] | None = None) -> None:
         times[name] = (time.perf_counter() - w, time.process_time() - t)
         print(f"[bench] {name}: {times[name][0]:.1f} s wall, {times[name][1]:.1f} s CPU", flush=True)
 
+    def cell_outputs(cell) -> list[str]:
+        return ["--pairs-out", str(cell / "pairs.parquet"), "--manifest-out", str(cell / "manifest.json")]
+
     def all_series() -> None:
         for size in SIZES:
             scripts["series"].main([*c, "--ref-pool", pools["maj"], "--pool", pools["maj"], "--arm", "maj",
                                     "--matching", "shared", "--size", str(size),
-                                    "--out-dir", str(d / "maj" / "shared" / f"n{size}")])
+                                    *cell_outputs(d / "maj" / "shared" / f"n{size}")])
             for matching in ("prompt", "size"):
                 scripts["series"].main([*c, "--ref-pool", pools["maj"], "--pool", pools["sc"], "--arm", "sc",
                                         "--matching", matching, "--size", str(size),
-                                        "--out-dir", str(d / "sc" / matching / f"n{size}")])
+                                        *cell_outputs(d / "sc" / matching / f"n{size}")])
 
     phase("ballots (generate + validate + write)", lambda: scripts["ballots"].main([*c, "--out", ballots]))
     phase("split", lambda: scripts["split"].main([*c, "--ballots", ballots, "--out", split]))

@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
             for size in sizes:
                 out = d / arm / matching / f"n{size}"
                 scripts["series"].main([*c, "--ref-pool", pools["maj"], "--pool", pools[arm], "--arm", arm,
-                                        "--matching", matching, "--size", str(size), "--out-dir", str(out)])
+                                        "--matching", matching, "--size", str(size),
+                                        "--pairs-out", str(out / "pairs.parquet"), "--manifest-out", str(out / "manifest.json")])
                 series[arm, matching, size] = pd.read_parquet(out / "pairs.parquet",
                                                               columns=["pair_id", "prompt", "chosen", "rejected"])
 

@@ -209,7 +209,8 @@ def data_stage(config, tmp_path) -> dict:
 def series_args(stage: dict, out_dir: Path) -> list[str]:
     p = stage["paths"]
     return ["--config-json", stage["config"], "--ref-pool", str(p["maj"]), "--pool", str(p["sc"]),
-            "--arm", "sc", "--matching", "size", "--size", "4", "--out-dir", str(out_dir)]
+            "--arm", "sc", "--matching", "size", "--size", "4", "--pairs-out", str(out_dir / "pairs.parquet"),
+            "--manifest-out", str(out_dir / "manifest.json")]
 
 
 @pytest.mark.parametrize("damage", ["truncated", "empty"])
