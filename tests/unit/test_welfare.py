@@ -191,9 +191,14 @@ def test_script_welfare_errors(tmp_path):
         script.main([*argv, "--welfare-out", str(out / "welfare.csv")])
     ballots = tmp_path / "ballots.jsonl"
     write_eval_ballots(run, ballots)
-    with pytest.raises(SystemExit, match="config key data.source: missing"):  # the slice lacks the electorate
-        script.main([*argv, "--welfare-out", str(out / "w.csv"), "--ballots", str(ballots)])
-    argv[argv.index("--config-json") + 1] = json.dumps(welfare_slice(run))
+    # A hand-made slice without the electorate: the welfare needs data.source/seed/synthetic.
+    i = argv.index("--config-json") + 1
+    no_electorate = json.loads(argv[i])
+    no_electorate["data"].pop("source")
+    with pytest.raises(SystemExit, match="config key data.source: missing"):
+        script.main([*argv[:i], json.dumps(no_electorate), *argv[i + 1:], "--welfare-out", str(out / "w.csv"),
+                     "--ballots", str(ballots)])
+    argv[i] = json.dumps(welfare_slice(run))
     lines = ballots.read_text().splitlines(keepends=True)
     ballots.write_text("".join(lines[1:]))
     with pytest.raises(SystemExit, match=rf"{ballots}: no ballot for 1 eval question\(s\), e.g. \['q0'\]"):
