@@ -178,10 +178,10 @@ def test_small_cpu_jobs_are_grouped(paper_plan):
             if job.group:
                 by_group.setdefault(job.group, set()).add(job.rule)
     assert by_group["prepare"] >= {"ballots", "split", "pool", "series", "sft_corpus", "eval_questions", "eval_pairs"}
-    assert by_group["tables"] >= {"win_rates", "plots", "pair_accuracy_table"}
+    # the tables stay single jobs (see the profile's comment on Snakemake's group scheduling)
+    assert not by_group.keys() - {"prepare"}
     prepare = [s for s in paper_plan if s.name == "prepare" and len(s.jobs) > 1]
     assert len(prepare) == 1 and len(prepare[0].jobs) >= 28  # the 21 series cells and more: one job
-    assert len([s for s in paper_plan if s.name == "tables"]) == 1
 
 
 def test_workflow_profile_holds_nothing_a_cluster_profile_sets():
