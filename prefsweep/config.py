@@ -197,16 +197,8 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
     and gets a string, the string is read as YAML; anything else is left to the validator.
     """
 
-    def resolve(node: dict) -> dict:
-        while "$ref" in node:
-            ref = node["$ref"]
-            node = schema
-            for part in ref.lstrip("#/").split("/"):
-                node = node[part]
-        return node
-
     def walk(value: Any, node: dict, key: str = "") -> Any:
-        node = resolve(node)
+        node = _resolve_ref(node, schema)
         types = node.get("type", [])
         types = [types] if isinstance(types, str) else types
         if isinstance(value, str) and {"object", "array"} & set(types) and value.lstrip()[:1] in ("{", "["):
