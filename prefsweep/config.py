@@ -142,6 +142,13 @@ def check_config(config: dict) -> None:
             f"model.tiny.hidden_size: {tiny['hidden_size']} must be divisible by "
             f"model.tiny.num_attention_heads ({tiny['num_attention_heads']})"
         )
+    losses, weights = config["dpo"]["loss_type"], config["dpo"]["loss_weights"]
+    n_losses = 1 if isinstance(losses, str) else len(losses)
+    if weights is not None and len(weights) != n_losses:
+        raise ConfigError(
+            f"dpo.loss_weights: {weights} has {len(weights)} weights for {n_losses} losses in "
+            f"dpo.loss_type ({losses}); give one weight per loss, or null for 1 each"
+        )
     for section in ("pretrain", "sft", "dpo"):
         if config[section]["max_length"] > tiny["max_position_embeddings"] and config["model"]["preset"] == "tiny":
             raise ConfigError(
