@@ -72,10 +72,22 @@ def hook(event, args):
         path = args[0]
     else:
         return
-    path = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else ""
+    record(event, path)
+def record(event, path):
+    path = os.path.abspath(os.fsdecode(path)) if isinstance(path, (str, bytes, os.PathLike)) else ""
     if path.startswith(root) and not path.startswith(os.path.join(root, "writes.rank")):
         os.write(log, f"{event} {os.path.relpath(path, root)}\n".encode())
 sys.addaudithook(hook)
+# torch.save and safetensors write natively (no audit event): log their destination. Patched
+# before transformers imports safetensors' save_file under its own name.
+import torch, safetensors.torch
+def logged(save):
+    def inner(obj, f, *args, **kwargs):
+        record("save", f)
+        return save(obj, f, *args, **kwargs)
+    return inner
+torch.save = logged(torch.save)
+safetensors.torch.save_file = logged(safetensors.torch.save_file)
 if os.environ.get("STEP_SLEEP"):
     from transformers import Trainer
     step = Trainer.training_step
@@ -247,17 +259,23 @@ def test_rank_zero_alone_writes_the_outputs(setup, two_process_dpo):
     out = option(argv, "--out").relative_to(setup["root"])
     ckpts = option(argv, "--checkpoints").relative_to(setup["root"])
     rank0, rank1 = seen[0], seen[1]
-    # Rank 0: the checkpoints' fingerprint, the trainer state, run_info.json, the rename to --out.
+    # Rank 0: the checkpoints' fingerprint, weights, optimizer and trainer state; the final
+    # model with its run_info.json, renamed to --out.
     assert f"os.rename {ckpts}/fingerprint.json" in rank0, rank0
-    assert f"open {ckpts}/checkpoint-6/trainer_state.json" in rank0, rank0
-    assert f"os.rename {out}" in rank0, rank0
+    for s in (2, 4, 6):
+        assert {f"save {ckpts}/checkpoint-{s}/model.safetensors", f"save {ckpts}/checkpoint-{s}/optimizer.pt",
+                f"save {ckpts}/checkpoint-{s}/rng_state_0.pth",
+                f"open {ckpts}/checkpoint-{s}/trainer_state.json"} <= set(rank0), rank0
+    assert any(line.startswith(f"save {out.parent}/.out.") and line.endswith(".tmp/model.safetensors")
+               for line in rank0), rank0
     assert any(line.startswith(f"os.rename {out.parent}/.out.") and line.endswith(".tmp/run_info.json")
                for line in rank0), rank0
+    assert f"os.rename {out}" in rank0, rank0
     # Rank 1: nothing but its own RNG state in each checkpoint (and the Trainer's makedirs of it).
-    allowed = {f"open {ckpts}/checkpoint-{s}/rng_state_1.pth" for s in (2, 4, 6)}
-    allowed |= {f"os.mkdir {ckpts}"} | {f"os.mkdir {ckpts}/checkpoint-{s}" for s in (2, 4, 6)}
+    own = {f"save {ckpts}/checkpoint-{s}/rng_state_1.pth" for s in (2, 4, 6)}
+    allowed = own | {f"os.mkdir {ckpts}"} | {f"os.mkdir {ckpts}/checkpoint-{s}" for s in (2, 4, 6)}
     assert set(rank1) - allowed == set(), sorted(set(rank1) - allowed)
-    assert {f"open {ckpts}/checkpoint-{s}/rng_state_1.pth" for s in (2, 4, 6)} <= set(rank1)
+    assert own <= set(rank1), rank1
 
 
 def test_killed_two_process_run_resumes_to_the_uninterrupted_weights(setup, two_process_dpo):
