@@ -312,6 +312,7 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
         dist.wait_for_everyone()
     finally:
         finish_wandb(run)
-    log.info("%s %s: %d steps in %.1f s, written to %s", step, spec.run_name, trainer.state.global_step,
-             time.perf_counter() - t0, spec.out)
+    if dist.is_main():
+        log.info("%s %s: %d steps in %.1f s, written to %s", step, spec.run_name, trainer.state.global_step,
+                 time.perf_counter() - t0, spec.out)
     return info

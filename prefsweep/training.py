@@ -132,6 +132,10 @@ def _trainer_kwargs(section: dict[str, Any], *, output_dir: str | os.PathLike, s
         disable_tqdm=True,  # job logs are files: one line per logging step, no progress bars
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda_available(),
+        # Several processes (DDP): every weight that trains is used in every forward, so DDP need
+        # not search the graph for unused ones each step (transformers' default does, without
+        # gradient checkpointing). Frozen weights (LoRA) are no DDP parameters. Unused with 1 process.
+        ddp_find_unused_parameters=False,
     )
     return kwargs
 
