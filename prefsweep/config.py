@@ -229,6 +229,13 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
 
     def walk(value: Any, node: dict, key: str = "") -> Any:
         node = _resolve_ref(node, schema)
+        if "oneOf" in node:  # e.g. eval.checkpoints: a boolean or an object
+            alts = [_resolve_ref(a, schema) for a in node["oneOf"]]
+            kind = "object" if isinstance(value, dict) else "array" if isinstance(value, list) else None
+            match = next((a for a in alts if a.get("type") == kind), None) if kind else None
+            if match is not None:
+                return walk(value, match, key)
+            node = {**node, "type": [t for a in alts for t in _types(a)]}
         types = node.get("type", [])
         types = [types] if isinstance(types, str) else types
         if isinstance(value, str) and {"object", "array"} & set(types) and value.lstrip()[:1] in ("{", "["):
@@ -262,6 +269,11 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
 
     walk(config, schema)
     return config
+
+
+def _types(node: dict) -> list[str]:
+    t = node.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
 
 
 @functools.cache
