@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefsweep.judge_llm import CLIENT_KEYS
+from prefsweep.judge_llm import CLIENT_KEYS, PLAN_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -34,9 +34,9 @@ RESOURCE_KEYS = ("model.n_params",)
 #: dropped from every slice (changing them must rerun nothing) and handed to judge jobs in the
 #: environment variable ``prefsweep.judge_llm.CLIENT_ENV`` instead.
 JUDGE_CLIENT_KEYS = CLIENT_KEYS
-#: ``eval.judge`` keys of the plan and its guard (prefsweep/plan.py), not of a verdict: dropped
+#: ``eval.judge`` keys of the plan and its guard (``prefsweep.judge_llm.PLAN_KEYS``): dropped
 #: from every slice; the guard reaches judge jobs in ``prefsweep.judge_llm.BUDGET_ENV``.
-JUDGE_PLAN_KEYS = ("max_api_calls", "price_prompt_per_1k", "price_completion_per_1k")
+JUDGE_PLAN_KEYS = PLAN_KEYS
 
 #: Sections read by each step (dotted paths select a sub-key).
 STEP_KEYS: dict[str, tuple[str, ...]] = {

@@ -141,6 +141,9 @@ LOCK_POLL_S = 0.02
 VERDICT_KEYS = ("model", "judge_prompts", "pairwise_prompt", "temperature", "max_tokens", "cache_malformed")
 #: ``eval.judge`` keys that only change how verdicts are fetched: passed in ``CLIENT_ENV``.
 CLIENT_KEYS = ("api_base", "api_key_env", "parallel", "max_retries", "timeout", "backoff", "backoff_max")
+#: ``eval.judge`` keys of the plan and its guard (prefsweep/plan.py), neither verdict nor client:
+#: ``max_api_calls`` reaches judge jobs in ``BUDGET_ENV``, the prices only the plan.
+PLAN_KEYS = ("max_api_calls", "price_prompt_per_1k", "price_completion_per_1k")
 #: Environment variable holding the client settings as a JSON object.
 CLIENT_ENV = "PREFSWEEP_JUDGE_CLIENT"
 #: Environment variable holding the experiment's call budget (:class:`Budget`) as a JSON object.
@@ -879,7 +882,7 @@ def main(argv: list[str] | None = None) -> None:
 
 __all__ = [
     "VerdictSettings", "ClientSettings", "VERDICT_KEYS", "CLIENT_KEYS", "CLIENT_ENV", "client_env_value",
-    "BUDGET_ENV", "Budget", "budget_env_value", "JudgeBudgetError", "JudgeError", "JudgeAPIError", "JudgeCache", "Claim", "ChatClient", "JudgeRequest", "RunStats",
+    "PLAN_KEYS", "BUDGET_ENV", "Budget", "budget_env_value", "JudgeBudgetError", "JudgeError", "JudgeAPIError", "JudgeCache", "Claim", "ChatClient", "JudgeRequest", "RunStats",
     "load_judge_prompts", "select_judge_prompt", "check_judge_prompt", "parse_pair_verdict",
     "cache_key", "pairwise_requests", "run_requests", "pairwise_records", "judge_answers",
     "model_name", "load_answers",

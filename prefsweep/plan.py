@@ -392,7 +392,14 @@ def _flops_hours(flops: float, gpu: GPU) -> float:
     return flops / (gpu.mfu * gpu.bf16_flops) / 3600
 
 
-def _gpu_hours(config: dict, n: int, gpu: GPU, n_answers: int, q: int) -> dict[str, float]:
+def _answered_questions(config: dict, q: int) -> int:
+    """Questions answered over the experiment: q per final model, fewer per checkpoint with
+    eval.checkpoints.n_questions."""
+    n_q = checkpoint_eval(config).n_questions
+    return q * len(P.final_model_ids(config)) + min(q, n_q or q) * len(checkpoint_model_ids(config))
+
+
+def _gpu_hours(config: dict, n: int, gpu: GPU, answered: int) -> dict[str, float]:
     sft, dpo, gen = config["sft"], config["dpo"], config["eval"]["generation"]
 
     def per_token(section) -> float:
@@ -411,9 +418,9 @@ def _gpu_hours(config: dict, n: int, gpu: GPU, n_answers: int, q: int) -> dict[s
     hours["ref_logps"] = _flops_hours(2 * n * ref_pairs * 2 * dpo["max_length"], gpu)
     dpo_tokens = sum(size * 2 * dpo["max_length"] * dpo["num_train_epochs"] for _, _, size, _ in P.dpo_cells(config))
     hours["dpo"] = _flops_hours(per_token(dpo) * dpo_tokens, gpu)
-    decode_s = math.ceil(q / gen["batch_size"]) * gen["max_new_tokens"] * PARAM_BYTES * n / (
-        gpu.hbm_bytes_per_s * gpu.decode_efficiency)
-    hours["answers"] = n_answers * decode_s / 3600
+    # one read of the fp32 weights per generated token of a batch
+    step_s = PARAM_BYTES * n / (gpu.hbm_bytes_per_s * gpu.decode_efficiency)
+    hours["answers"] = answered / gen["batch_size"] * gen["max_new_tokens"] * step_s / 3600
     eval_pairs = config["data"]["n_eval_prompts"] * EVAL_PAIRS_PER_PROMPT
     hours["pair_accuracy"] = len(P.final_model_ids(config)) * _flops_hours(2 * n * eval_pairs * 2 * dpo["max_length"], gpu)
     hours = {k: round(v, 1) for k, v in hours.items()}
@@ -453,7 +460,7 @@ def _judge(config: dict, layout: P.Layout, q: int) -> dict[str, Any]:
     return out
 
 
-def _disk(config: dict, n: int, shape: Shape | None, n_answers: int, q: int, judge_calls: int) -> dict[str, float]:
+def _disk(config: dict, n: int, shape: Shape | None, answered: int, judge_calls: int) -> dict[str, float]:
     dpo, sft = config["dpo"], config["sft"]
     lora = dpo["lora"]["enabled"]
     trainable = n
@@ -463,7 +470,6 @@ def _disk(config: dict, n: int, shape: Shape | None, n_answers: int, q: int, jud
     model_b = PARAM_BYTES * n
     ck = checkpoint_eval(config)
     ckpt = 0.0
-    n_eval_ckpt = 0
     for _, _, size, _ in P.dpo_cells(config):
         saved = saved_checkpoint_steps(train_steps(size, dpo), dpo["save_steps"])
         # weights of every kept checkpoint; the newest also keeps its AdamW state to resume from
@@ -471,12 +477,12 @@ def _disk(config: dict, n: int, shape: Shape | None, n_answers: int, q: int, jud
     sft_saved = saved_checkpoint_steps(train_steps(default_n_pairs(config, "sft"), sft), sft["save_steps"])
     ckpt += len(sft_saved) * model_b + ADAM_BYTES_PER_PARAM * n
     n_eval_ckpt = len(checkpoint_model_ids(config)) if ck.enabled else 0
-    finals = [m for m in P.final_model_ids(config)]
+    finals = P.final_model_ids(config)
     n_dpo = len(P.dpo_cells(config))
     train_final = 2 * model_b + n_dpo * PARAM_BYTES * trainable  # base copy, sft, DPO finals
-    exports = (len(finals)) * model_b  # every final model keeps a merged export (baselines ~ sized as N)
+    exports = len(finals) * model_b  # every final model keeps a merged export (baselines counted at N)
     gen = config["eval"]["generation"]
-    answers = n_answers * q * (gen["max_new_tokens"] * CHARS_PER_TOKEN + RECORD_BYTES)
+    answers = answered * (gen["max_new_tokens"] * CHARS_PER_TOKEN + RECORD_BYTES)
     judging = 2 * judge_calls * ((2 * gen["max_new_tokens"] + QUESTION_TOKENS + JUDGMENT_TOKENS) * CHARS_PER_TOKEN
                                  + RECORD_BYTES)
     base = ckpt + train_final + exports + answers + judging
@@ -494,7 +500,7 @@ def dry_run_jobs(configfiles: list[str], cwd: str | os.PathLike = ".", extra: li
     if configfiles:
         cmd += ["--configfile", *configfiles]
     cmd += extra or []
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"snakemake -n failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return parse_job_stats(proc.stdout)
@@ -533,7 +539,7 @@ def make_plan(config: dict, jobs: dict[str, int], gpu_name: str = DEFAULT_GPU) -
         jobs["answers (checkpoints)"] = len(pending_ck)
         jobs["judge (checkpoints)"] = len(pending_ck)
     q = n_questions(config, layout)
-    n_answers = len(P.final_model_ids(config)) + len(ck_ids)
+    answered = _answered_questions(config, q)
     notes = []
     memory = {}
     if shape is None:
@@ -546,8 +552,8 @@ def make_plan(config: dict, jobs: dict[str, int], gpu_name: str = DEFAULT_GPU) -
         notes.append(f"judge: {judge['api_calls']} API calls exceed eval.judge.max_api_calls = {judge['max_api_calls']}: "
                      "judge jobs will stop before sending anything")
     return Plan(experiment=config["experiment"], gpu=gpu_name, jobs=jobs, checkpoint_models=len(ck_ids),
-                memory=memory, gpu_hours=_gpu_hours(config, n, gpu, n_answers, q), judge=judge,
-                disk=_disk(config, n, shape, n_answers, q, judge.get("planned_calls", 0)), notes=notes)
+                memory=memory, gpu_hours=_gpu_hours(config, n, gpu, answered), judge=judge,
+                disk=_disk(config, n, shape, answered, judge.get("planned_calls", 0)), notes=notes)
 
 
 def format_plan(plan: Plan) -> str:

@@ -51,7 +51,14 @@ import sys
 
 from prefsweep.io import load_config_json
 from prefsweep.judge_electorate import judge_files
-from prefsweep.judge_llm import BUDGET_ENV, Budget, ClientSettings, JudgeError, VerdictSettings, judge_answers
+from prefsweep.judge_llm import (
+    BUDGET_ENV,
+    Budget,
+    ClientSettings,
+    JudgeError,
+    VerdictSettings,
+    judge_answers,
+)
 
 JUDGE_TYPES = ("electorate", "llm")
 

@@ -37,7 +37,12 @@ def resolved_config(configfiles: list[str], overrides: list[str]) -> dict:
     from snakemake.cli import parse_config
     from snakemake.utils import update_config
 
-    from prefsweep.config import check_config, coerce_cli_strings, load_schema, validate_config
+    from prefsweep.config import (
+        check_config,
+        coerce_cli_strings,
+        load_schema,
+        validate_config,
+    )
 
     config = load_config(*configfiles, check=False)
     update_config(config, parse_config(overrides))

@@ -82,3 +82,16 @@ def test_script_reads_the_budget_from_the_environment(server, files, monkeypatch
     monkeypatch.delenv(jl.BUDGET_ENV)
     script.main(judge_argv(files, slice_json()) + ["--max-questions", "2"])
     assert server.n_requests == 4 and len(out_path(files, "dpo-a").read_text().splitlines()) == 2
+
+
+def test_the_guard_and_prices_rerun_nothing():
+    """Not in any job's config slice (a changed limit or price must not rerun judge jobs)."""
+    from prefsweep.config import STEP_KEYS, job_config
+    from tests.conftest import load_config
+
+    config = load_config()
+    config["eval"]["judge"].update(type="llm", max_api_calls=10, price_prompt_per_1k=0.5)
+    for step in STEP_KEYS:
+        judge = job_config(config, step).get("eval", {}).get("judge", {})
+        assert not set(judge) & set(jl.PLAN_KEYS), step
+    assert json.loads(jl.budget_env_value(config["eval"]["judge"], 42)) == {"max_api_calls": 10, "planned_calls": 42}

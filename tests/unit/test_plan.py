@@ -33,7 +33,7 @@ def with_eval(config, **over):
 
 
 # --- memory model, on cases computed by hand ------------------------------------------------
-SMALL = dict(batch=2, seq_len=3, hidden=4, layers=2, vocab=10, intermediate=16, overhead_bytes=0)
+SMALL = {"batch": 2, "seq_len": 3, "hidden": 4, "layers": 2, "vocab": 10, "intermediate": 16, "overhead_bytes": 0}
 
 
 def test_full_fp32_by_hand():
@@ -181,3 +181,19 @@ def test_plan_script_on_the_paper_config(tmp_path, monkeypatch, capsys):
     assert out["jobs"]["answers (checkpoints)"] == 60 == out["checkpoint_models"]
     assert out["judge"]["planned_calls"] == 2 * (500 * 107 + 100 * 60)
     assert out["memory"]["dpo"]["lora"] and out["gpu_hours"]["total"] > 0
+
+
+def test_gpu_check_fails_clearly_without_cuda(capsys, monkeypatch):
+    from tests.unit.train_helpers import load_script
+
+    gpu_check = load_script("gpu_check")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(SystemExit) as exit_:
+        gpu_check.main(["--workdir", "unused"])
+    assert exit_.value.code == 2
+    assert "gpu-check: no CUDA device visible" in capsys.readouterr().err
+    assert not (REPO / "unused").exists()
+    cpu = {"win_rates": (("model_id", "win_rate"), 3, ("a", "b")), "evolution": (("model_id",), 5, ("a",))}
+    gpu = {"win_rates": (("model_id", "win_rate"), 2, ("a", "c"))}
+    assert gpu_check.shape_differences(cpu, gpu) == [
+        "evolution: only in the CPU run", "win_rates: 3 rows on CPU, 2 on GPU", "win_rates: model ids differ: ['b', 'c']"]
