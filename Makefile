@@ -79,4 +79,4 @@ plan: $(STAMP)
 # The e2e experiment on a CUDA GPU (bf16 training, answers on the GPU) in a scratch directory,
 # its tables compared with a CPU run's (same rows and columns). Fails at once without CUDA.
 gpu-check: $(STAMP)
-	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/gpu_check.py $(SNAKEMAKE_ARGS)
+	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/gpu_check.py

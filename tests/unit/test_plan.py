@@ -170,16 +170,19 @@ def test_guard_shows_in_the_plan(paper):
 
 
 def test_plan_script_on_the_paper_config(tmp_path, monkeypatch, capsys):
-    """A dry run end to end: snakemake -n in an empty directory, the plan printed."""
+    """A dry run end to end: snakemake -n in an empty directory, the plan printed (one seed, so
+    that Snakemake's DAG stays small; tests/test_dag.py dry-runs all five)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     from tests.unit.train_helpers import load_script
 
-    load_script("plan").main(["--configfile", str(PAPER), "--json", "--config",
+    load_script("plan").main(["--configfile", str(PAPER), "--json", "--config", "dpo={seeds: [1]}",
                               "eval={checkpoints: {sizes: [64000], n_questions: 100}}"])
     out = json.loads(capsys.readouterr().out)
-    assert out["jobs"]["dpo"] == 105 and out["jobs"]["judge"] == 107
-    assert out["jobs"]["answers (checkpoints)"] == 60 == out["checkpoint_models"]
-    assert out["judge"]["planned_calls"] == 2 * (500 * 107 + 100 * 60)
+    # 7 sizes x 3 series; sft + 2 baselines + 21 DPO finals judged
+    assert out["jobs"]["dpo"] == 21 and out["jobs"]["judge"] == 23
+    # 3 series x 1 seed x 4 checkpoints of the 64k runs
+    assert out["jobs"]["answers (checkpoints)"] == 12 == out["checkpoint_models"]
+    assert out["judge"]["planned_calls"] == 2 * (500 * 23 + 100 * 12)
     assert out["memory"]["dpo"]["lora"] and out["gpu_hours"]["total"] > 0
 
 
