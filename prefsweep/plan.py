@@ -283,7 +283,9 @@ def evaluated_checkpoint_steps(steps: int, save_steps: int) -> list[int]:
 def checkpoint_model_ids(config: dict) -> list[str]:
     """Checkpoint model ids the evolution table will judge (eval.checkpoints), computed from the
     sizes, batch, epochs and save_steps (:func:`prefsweep.paths.evaluated_checkpoint_steps`
-    reads the same from a finished run)."""
+    reads the same from a finished run). An upper bound: every series is taken at its nominal
+    size, while a prompt-matched series of the other arm can hold fewer pairs (the e2e run's sc
+    winner-loser series at n48 trains 2 steps, not 12, and keeps no evaluated checkpoint)."""
     ck = checkpoint_eval(config)
     if not ck.enabled:
         return []
