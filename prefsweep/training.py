@@ -133,6 +133,12 @@ def _trainer_kwargs(section: dict[str, Any], *, output_dir: str | os.PathLike, s
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda_available(),
     )
+    if section.get("bf16") and not _cuda_available():
+        # bf16 is mixed precision wherever the job runs: without a GPU, transformers refuses
+        # bf16 ("Your setup doesn't support bf16/gpu") unless told to train on the CPU, where it
+        # then runs the forward under CPU bf16 autocast. scripts/ref_logps.py does the same, so
+        # the reference log-probs match the policy's at step 0 on either device.
+        kwargs["use_cpu"] = True
     return kwargs
 
 
