@@ -137,6 +137,12 @@ def _trainer_kwargs(section: dict[str, Any], *, output_dir: str | os.PathLike, s
         # gradient checkpointing). Frozen weights (LoRA) are no DDP parameters. Unused with 1 process.
         ddp_find_unused_parameters=False,
     )
+    if section.get("bf16") and not _cuda_available():
+        # bf16 is mixed precision wherever the job runs: without a GPU, transformers refuses
+        # bf16 ("Your setup doesn't support bf16/gpu") unless told to train on the CPU, where it
+        # then runs the forward under CPU bf16 autocast. scripts/ref_logps.py does the same, so
+        # the reference log-probs match the policy's at step 0 on either device.
+        kwargs["use_cpu"] = True
     return kwargs
 
 

@@ -9,10 +9,10 @@
 union by ``pair_id`` is scored. Output columns: pair_id, ref_chosen_logps, ref_rejected_logps
 (float64: summed completion token log-probs, exactly as TRL 1.16 ``DPOTrainer`` computes them,
 with ``dpo.max_length``; see :mod:`prefsweep.reflogps`). A prompt of ``dpo.max_length`` tokens
-or more is an error naming the pairs. With ``dpo.bf16`` on a GPU the forward runs under bf16
-autocast, as it would inside the trainer. Under ``python -m prefsweep.launch --processes N``
-(N GPUs) each process scores a share of the pairs and rank 0 writes the table, equal to that of
-one process (:mod:`prefsweep.reflogps`).
+or more is an error naming the pairs. With ``dpo.bf16`` the forward runs under bf16 autocast (on
+the GPU, or the CPU without one), as it does inside the trainer. Under
+``python -m prefsweep.launch --processes N`` (N GPUs) each process scores a share of the pairs
+and rank 0 writes the table, equal to that of one process (:mod:`prefsweep.reflogps`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=TRAIN_DTYPE)
     model.to(device)
-    autocast = torch.bfloat16 if bf16 and device.type == "cuda" else None
+    # As the DPO trainer runs its forward: bf16 autocast on the GPU or the CPU (prefsweep.training).
+    autocast = torch.bfloat16 if bf16 else None
     with user_errors():
         check_max_length(model, max_length, "dpo.max_length", args.model)
         try:

@@ -127,6 +127,18 @@ def test_dpo_config_uses_section_values(tmp_path):
     assert args.output_dir == str(tmp_path) and args.run_name == "dpo-maj-prompt-n64-seed3"
 
 
+def test_bf16_trains_on_a_cpu_without_a_gpu(tmp_path, monkeypatch):
+    """The paper config's bf16: true on a machine without CUDA: transformers refuses bf16 unless
+    told to train on the CPU (then CPU bf16 autocast); on a GPU nothing changes."""
+    import prefsweep.training as training
+
+    monkeypatch.setattr(training, "_cuda_available", lambda: False)
+    args = build_dpo_config({**DPO, "bf16": True}, output_dir=tmp_path, seed=1, run_name="r", report_to="none")
+    assert args.bf16 is True and args.use_cpu is True
+    args = build_dpo_config(DPO, output_dir=tmp_path, seed=1, run_name="r", report_to="none")
+    assert args.use_cpu is False
+
+
 def test_sft_config_completion_only_and_seeded(tmp_path):
     args = build_sft_config({**SFT, "seed": 5}, output_dir=tmp_path, run_name="sft", report_to="none")
     assert args.completion_only_loss is True and args.seed == 5 and args.data_seed == 5 and args.max_length == 64
