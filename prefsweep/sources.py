@@ -79,12 +79,31 @@ HH_HUMAN, HH_ASSISTANT = "\n\nHuman: ", "\n\nAssistant:"
 
 def load_hf(spec: Mapping[str, Any], source: str, name: str | None = None, cache_dir: str | None = None):
     """``datasets.load_dataset`` of ``data.<source>`` (``path``, ``split``, optional ``data_dir``);
-    a path that does not load raises :class:`BallotError` naming the config key."""
+    a path that does not load raises :class:`BallotError` naming the config key.
+
+    A local directory is read into memory through a fresh temporary cache directory
+    (``cache_dir`` is for hub datasets): datasets 5.2 keys the cache of a local copy by its
+    directory name and layout, not its content, so after an edit it returned the old rows (an
+    edited score came back unchanged; another copy of the same name failed its split-size
+    check). The workflow reruns this job exactly when the copy changes (its fingerprint)."""
+    import os
+    import tempfile
+
     import datasets
 
-    kwargs = {"split": spec["split"], "cache_dir": cache_dir}
+    kwargs = {"split": spec["split"]}
     if spec.get("data_dir"):
         kwargs["data_dir"] = spec["data_dir"]
+    local = os.path.exists(spec["path"])
+    with tempfile.TemporaryDirectory(prefix="prefsweep-hf-") as tmp:
+        if local:
+            kwargs.update(cache_dir=tmp, keep_in_memory=True)
+        else:
+            kwargs["cache_dir"] = cache_dir
+        return _load_dataset(datasets, spec, source, name, kwargs)
+
+
+def _load_dataset(datasets, spec, source, name, kwargs):
     try:
         return datasets.load_dataset(spec["path"], name, **kwargs)
     except (FileNotFoundError, ValueError, ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
