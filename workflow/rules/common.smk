@@ -300,6 +300,8 @@ def plot_inputs(wildcards):
         "win_rates": L.table("win_rates"),
         "groups": L.table("win_rates_groups"),
         "diffs": L.table("arm_differences"),
+        # the groups figure when the judge gives no per-group verdicts
+        "pair_accuracy_groups": L.table("pair_accuracy_groups"),
     }
     if config["eval"]["checkpoints"]:
         inputs["evolution"] = L.table("evolution")
@@ -310,6 +312,7 @@ def plot_inputs(wildcards):
 
 def plot_extra_args(wildcards, input):
     args = [f"--evolution {input.evolution}"] if "evolution" in input.keys() else []
+    args += [f"--pair-accuracy-groups {input.pair_accuracy_groups}"]
     args += [f"--welfare {input.welfare}"] if "welfare" in input.keys() else []
     return " ".join(args)
 
