@@ -413,12 +413,14 @@ def load_prism(spec: Mapping[str, Any], cache_dir: str | None = None) -> list[Ba
             hist = r["conversation_history"]
             if not isinstance(hist, list):
                 raise _fail(where, row, "conversation_id", cid, "conversation_history", "expected a list of turns")
-            opening = [(i, t) for i, t in enumerate(hist) if isinstance(t, dict) and t.get("turn") == 0]
+            turns = [t.get("turn") for t in hist if isinstance(t, dict) and isinstance(t.get("turn"), int)]
+            first = min(turns) if turns else None  # the opening turn (numbered 0 in the card's data)
+            opening = [(i, t) for i, t in enumerate(hist) if isinstance(t, dict) and t.get("turn") == first]
             users = [(i, t) for i, t in opening if t.get("role") == "user"]
             models = [(i, t) for i, t in opening if t.get("role") == "model"]
             if len(users) != 1 or not isinstance(users[0][1].get("content"), str) or not users[0][1]["content"].strip():
                 raise _fail(where, row, "conversation_id", cid, "conversation_history",
-                            f"expected one user message with text at turn 0, found {len(users)}")
+                            f"expected one user message with text in the opening turn {first}, found {len(users)}")
             rec = b.prompt(cid, users[0][1]["content"], r["conversation_type"] or "none")
             if rec is None:
                 continue
