@@ -31,8 +31,9 @@ has bytes that are not UTF-8 is an error too), e.g.::
     ballots.jsonl: line 7 (prompt_id 'p6'): votes[2].pair[1]: unknown candidate 'x'
     (expected one of 'a', 'b', 'c')
 
-Adapters: :func:`load_jsonl` (the format above) and :func:`load_shp` (Stanford Human
-Preferences through ``datasets.load_dataset``).
+Adapters: :func:`load_jsonl` (the format above); the datasets read through
+``datasets.load_dataset`` (SHP, MultiPref, HelpSteer2, UltraFeedback, PRISM, HH-RLHF) are
+:mod:`prefsweep.sources`.
 """
 
 from __future__ import annotations
@@ -498,64 +499,16 @@ def load_shp(
     domains: Sequence[str] | None,
     max_posts: int | None,
     cache_dir: str | None = None,
+    min_score_ratio: float | None = None,
+    max_pairs_per_post: int | None = None,
 ) -> list[BallotRecord]:
-    """Stanford Human Preferences (SHP) as ballots, one record per post.
+    """Stanford Human Preferences (SHP) as ballots, one record per post: see
+    :func:`prefsweep.sources.load_shp` (this is its positional form)."""
+    from prefsweep.sources import load_shp as load
 
-    ``path`` goes to ``datasets.load_dataset(path, split=split, cache_dir=cache_dir)``: a hub
-    name (``stanfordnlp/SHP``) or a local directory / data files in the SHP schema
-    (``post_id, domain, upvote_ratio, history, c_root_id_A, c_root_id_B, created_at_utc_A,
-    created_at_utc_B, score_A, score_B, human_ref_A, human_ref_B, labels, seconds_difference,
-    score_ratio``). Each SHP row is one pairwise human judgement of two comments on a post:
-
-    - ``prompt_id`` = ``post_id``, ``prompt`` = ``history``, ``topic`` = ``domain``;
-    - candidates = the distinct comments of the post (``id`` = ``c_root_id``, ``text`` =
-      ``human_ref``), in order of first appearance;
-    - one vote per row: ``{"pair": [A, B], "winner": A if labels == 1 else B, "weight": 1.0}``
-      (SHP's ``labels`` is 1 when A is preferred).
-
-    Posts are kept in order of first appearance; ``domains`` keeps only those ``domain``
-    values; ``max_posts`` keeps the first that many posts (with all their rows).
-    """
-    import datasets
-
-    ds = datasets.load_dataset(path, split=split, cache_dir=cache_dir)
-    where = f"{path} (split {split})"
-    missing = [c for c in SHP_COLUMNS if c not in ds.column_names]
-    if missing:
-        raise BallotError(f"{where}: columns {missing} missing; expected the SHP schema ({', '.join(SHP_COLUMNS)}, ...)")
-    ds = ds.select_columns(list(SHP_COLUMNS))
-    if domains:
-        keep = set(domains)
-        ds = ds.filter(lambda batch: [d in keep for d in batch["domain"]], batched=True)
-    posts: dict[str, dict[str, Any]] = {}
-    row_no = 0
-    with gc_paused():
-        for batch in ds.iter(batch_size=4096):
-            for row in zip(*(batch[c] for c in SHP_COLUMNS)):
-                row_no += 1
-                pid_raw, domain, history, a, b, text_a, text_b, label = row
-                pid = str(pid_raw)
-                post = posts.get(pid)
-                if post is None:
-                    if max_posts is not None and len(posts) >= max_posts:
-                        continue
-                    post = posts[pid] = {
-                        "prompt_id": pid, "prompt": history, "topic": domain, "candidates": {}, "votes": [],
-                    }
-                a, b = str(a), str(b)
-                post["candidates"].setdefault(a, text_a)
-                post["candidates"].setdefault(b, text_b)
-                if label not in (0, 1):
-                    raise BallotError(
-                        f"{where}: row {row_no} (post_id {pid!r}): labels: expected 1 (A preferred) "
-                        f"or 0 (B preferred), got {label!r}"
-                    )
-                post["votes"].append({"pair": [a, b], "winner": a if label == 1 else b, "weight": 1.0})
-        records = [
-            {**p, "candidates": [{"id": cid, "text": text} for cid, text in p["candidates"].items()]}
-            for p in posts.values()
-        ]
-    return validate_ballots(records, where, unit="post", distinct_texts=True)
+    spec = {"path": path, "split": split, "domains": domains, "max_posts": max_posts,
+            "min_score_ratio": min_score_ratio, "max_pairs_per_post": max_pairs_per_post}
+    return load(spec, cache_dir)
 
 
 def load_source(config: dict, source_file: str | os.PathLike | None) -> list[BallotRecord]:
@@ -563,7 +516,9 @@ def load_source(config: dict, source_file: str | os.PathLike | None) -> list[Bal
 
     ``synthetic``: :class:`prefsweep.synthetic.Electorate` with ``data.synthetic`` and
     ``data.seed``; ``jsonl``: the file ``source_file`` (the workflow passes ``data.jsonl.path``
-    as a declared input, so an edit to the file reruns the job); ``shp``: ``data.shp``.
+    as a declared input, so an edit to the file reruns the job); a dataset source (``shp``,
+    ``multipref``, ``helpsteer2``, ``ultrafeedback``, ``prism``, ``hh``): ``data.<source>``
+    through ``datasets.load_dataset`` (:mod:`prefsweep.sources`).
     ``source_file`` is required for ``jsonl`` and refused for the other sources.
     Raises :class:`BallotError` (or ``ValueError`` naming the config key).
     """
@@ -591,7 +546,10 @@ def load_source(config: dict, source_file: str | os.PathLike | None) -> list[Bal
                 "--source-file: required for data.source 'jsonl' (the ballots file, data.jsonl.path)"
             )
         return load_jsonl(source_file)
-    if source == "shp":
-        shp = data["shp"]
-        return load_shp(shp["path"], shp["split"], shp["domains"], shp["max_posts"])
-    raise ValueError(f"data.source: unknown source {source!r} (expected synthetic, jsonl or shp)")
+    from prefsweep.sources import DATASET_SOURCES, load_dataset_source
+
+    if source in DATASET_SOURCES:
+        return load_dataset_source(source, data[source])
+    raise ValueError(
+        f"data.source: unknown source {source!r} (expected synthetic, jsonl, {', '.join(DATASET_SOURCES)})"
+    )

@@ -40,9 +40,12 @@ JUDGE_PLAN_KEYS = PLAN_KEYS
 
 #: Sections read by each step (dotted paths select a sub-key).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
-    "ballots": ("experiment", "data.source", "data.seed", "data.synthetic", "data.jsonl", "data.shp", "sc"),
+    "ballots": ("experiment", "data.source", "data.seed", "data.synthetic", "data.jsonl", "data.shp", "data.multipref",
+                "data.helpsteer2", "data.ultrafeedback", "data.prism", "data.hh", "sc"),
     "split": ("experiment", "data"),
     "data": ("experiment", "data", "sc", "prompt_format"),
+    # the SFT corpus: the data stage's slice and what SFT trains on
+    "sft_corpus": ("experiment", "data", "sc", "prompt_format", "sft.data"),
     "base_model": ("experiment", "model", "pretrain", "prompt_format"),
     "sft": ("experiment", "model", "sft", "prompt_format"),
     "ref_logps": ("experiment", "model", "dpo.max_length", "dpo.bf16", "prompt_format"),
@@ -153,6 +156,12 @@ def check_config(config: dict) -> None:
         raise ConfigError(f"data.jsonl.path: {data['jsonl']['path']}: no such file (a ballots jsonl file)")
     if data["source"] == "jsonl" and not data["jsonl"].get("path"):
         raise ConfigError("data.jsonl.path: required when data.source is 'jsonl' (path of a ballots file)")
+    sft_data = config["sft"]["data"]
+    if sft_data["source"] == "jsonl" and not sft_data["path"]:
+        raise ConfigError("sft.data.path: required when sft.data.source is 'jsonl' (a file of prompt/completion "
+                          "or messages objects, one a line)")
+    if sft_data["source"] == "jsonl" and not os.path.isfile(sft_data["path"]):
+        raise ConfigError(f"sft.data.path: {sft_data['path']}: no such file (the SFT data, one JSON object a line)")
     if config["model"]["preset"] == "hf" and not config["model"].get("name_or_path"):
         raise ConfigError("model.name_or_path: required when model.preset is 'hf' (hub id or local directory)")
     if config["eval"]["judge"]["type"] == "electorate" and data["source"] != "synthetic":

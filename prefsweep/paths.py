@@ -17,6 +17,7 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     data/sft.jsonl                                       SFT corpus
     data/pretrain.jsonl                                  the tiny base model's pretraining text (tiny preset only)
     data/eval_pairs/{arm}.parquet                        an arm's pairs on the held-out prompts
+    data/eval_pairs/by_group.parquet                     each voter group's majority pairs on them
     eval/question.jsonl                                  FastChat questions (held-out prompts)
     eval/reference_answer/reference.jsonl                best response of each question
     train/{run}/final/                                   a model: run is base, sft, baseline-{name}
@@ -31,7 +32,8 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     eval/judge_cache/                                    LLM judge responses (llm judge only)
     eval/pair_accuracy/{model_id}.json                   held-out preference accuracy of a model
     eval/{table}.csv                                     tables: win_rates, win_rates_groups,
-                                                         arm_differences, pair_accuracy, evolution,
+                                                         arm_differences, pair_accuracy,
+                                                         pair_accuracy_groups, evolution,
                                                          evolution_groups, evolution_differences,
                                                          welfare (electorate judge)
     plots/{figure}.{format}                              figures (plots.formats)
@@ -92,6 +94,9 @@ class Layout:
 
     def eval_pairs(self, arm) -> str:
         return f"{self.root}/data/eval_pairs/{arm}.parquet"
+
+    def eval_group_pairs(self) -> str:
+        return f"{self.root}/data/eval_pairs/by_group.parquet"
 
     def series_dir(self, arm, matching, size) -> str:
         return f"{self.root}/data/{arm}/{matching}/n{size}"

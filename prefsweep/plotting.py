@@ -820,13 +820,37 @@ def evolution(
 # Figure 3: voter groups
 
 
-def voter_groups(groups: pd.DataFrame, opts: PlotOptions, baseline: str) -> PlotResult:
+def accuracy_as_groups(accuracy_groups: pd.DataFrame, win_rates: pd.DataFrame) -> pd.DataFrame:
+    """Per-group held-out pair accuracy (``eval/pair_accuracy_groups.csv``,
+    :data:`prefsweep.pair_accuracy.GROUP_TABLE_COLUMNS`) in the shape :func:`voter_groups` reads:
+    ``win_rate`` = the accuracy, the model's cell and training pairs from ``win_rates``."""
+    cell = win_rates[["model_id", "kind", "arm", "matching", "size", "seed", "n_pairs"]].drop_duplicates("model_id")
+    acc = accuracy_groups[["model_id", "group", "accuracy"]].rename(columns={"accuracy": "win_rate"})
+    return acc.merge(cell, on="model_id", how="inner")
+
+
+def voter_groups(groups: pd.DataFrame, opts: PlotOptions, baseline: str,
+                 accuracy_groups: pd.DataFrame | None = None, win_rates: pd.DataFrame | None = None) -> PlotResult:
     """Figure 3: (a) win rate per voter group and series at the largest size N (bars: mean over
-    seeds, error bars: interval); (b) one panel per group, win rate vs training pairs."""
+    seeds, error bars: interval); (b) one panel per group, win rate vs training pairs.
+
+    When the judge gives no per-group verdicts (an LLM judge) and ``accuracy_groups`` has rows,
+    the figure shows each group's held-out pair accuracy instead (how often a model ranks first
+    what the group's own majority prefers; :mod:`prefsweep.pair_accuracy`), 0.5 being chance."""
     name = "groups"
     missing: list[str] = []
+    notes: list[str] = []
+    ylabel = f"win rate vs {baseline_label(baseline)}" if baseline else "win rate"
+    tie = _tie_handle(baseline)
     with paper_style(opts):
         g = finite_rows(series_rows(groups), "win_rate", "eval/win_rates_groups.csv", missing)
+        if g.empty and accuracy_groups is not None and win_rates is not None and len(accuracy_groups):
+            g = finite_rows(series_rows(accuracy_as_groups(accuracy_groups, win_rates)), "win_rate",
+                            "eval/pair_accuracy_groups.csv", missing)
+            ylabel = "held-out pair accuracy"
+            tie = Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="chance (0.5)")
+            notes.append("the judge has no voter groups: per-group held-out pair accuracy "
+                         "(eval/pair_accuracy_groups.csv) instead of win rates")
         if g.empty:
             return _placeholder(name, opts, "Win rate per voter group",
                                 "No per-group win rates (eval/win_rates_groups.csv has no rows with a win rate: "
@@ -839,7 +863,6 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions, baseline: str) -> Plot
         fig = _new_figure(opts, 2.0 + 1.75 * nrows_b)
         gs = fig.add_gridspec(1 + nrows_b, ncols, height_ratios=[1.15] + [1.0] * nrows_b)
         ax_a = fig.add_subplot(gs[0, :])
-        ylabel = f"win rate vs {baseline_label(baseline)}" if baseline else "win rate"
         records: list[dict] = []
         # (a) bars at the largest size.
         top = aggregate_over_seeds(g[g["size"] == n_max], ["group", "arm", "matching"], "win_rate", opts.ci,
@@ -864,7 +887,7 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions, baseline: str) -> Plot
                      gid=f"bars:{series_label(arm, matching)}")
             ax_a.errorbar(xs, ys, yerr=[lo, hi], fmt="none", color="0.2", capsize=1.5, elinewidth=0.7,
                           capthick=0.7, zorder=3)
-        records.append(_record("a", "hline", _tie_handle(baseline).get_label(), y=0.5))
+        records.append(_record("a", "hline", tie.get_label(), y=0.5))
         ax_a.set_xticks(range(len(group_names)), group_names)
         ax_a.set_xlim(-0.6, len(group_names) - 0.4)
         ax_a.set_xlabel("voter group")
@@ -895,9 +918,9 @@ def voter_groups(groups: pd.DataFrame, opts: PlotOptions, baseline: str) -> Plot
             _win_rate_ylim(first, [*agg["y"], *agg["y_low"], *agg["y_high"]])
         handles = [_series_handle(a, m) for a, m in series]
         handles.append(Patch(color="0.6", alpha=0.35, label=f"{opts.ci:g}% CI over seeds"))
-        handles.append(_tie_handle(baseline))
+        handles.append(tie)
         _figure_legend(fig, handles, opts)
-    return PlotResult(name, fig, plotted_frame(records), missing=missing)
+    return PlotResult(name, fig, plotted_frame(records), notes=notes, missing=missing)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1118,13 +1141,15 @@ def build_all(
     opts: PlotOptions,
     reference_arm: str,
     only: Sequence[str] = FIGURES,
+    accuracy_groups: pd.DataFrame | None = None,
 ) -> list[PlotResult]:
-    """Build the figures named in ``only`` (default: all four) from the input tables."""
+    """Build the figures named in ``only`` (default: all four) from the input tables
+    (``accuracy_groups``: per-group held-out accuracy, the groups figure's fallback)."""
     judge, baseline = comparison(win_rates) if len(win_rates) else ("", "")
     builders = {
         "win_rate_vs_pairs": lambda: win_rate_vs_pairs(win_rates, diffs, opts, reference_arm),
         "evolution": lambda: evolution(win_rates, evolution_table, opts),
-        "groups": lambda: voter_groups(groups, opts, baseline),
+        "groups": lambda: voter_groups(groups, opts, baseline, accuracy_groups, win_rates),
         "length": lambda: length_and_order(win_rates, opts),
     }
     unknown = [n for n in only if n not in builders and n not in WELFARE_FIGURES]

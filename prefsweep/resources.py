@@ -134,6 +134,8 @@ def _train_examples(config: dict) -> int:
         return data["synthetic"]["n_prompts"] - data["n_eval_prompts"]
     if data["source"] == "shp" and data["shp"]["max_posts"] is not None:
         return data["shp"]["max_posts"]
+    if data["source"] in data and data[data["source"]].get("max_prompts") is not None:
+        return data[data["source"]]["max_prompts"]
     return max(data["sizes"])
 
 

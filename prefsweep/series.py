@@ -213,6 +213,46 @@ def build_pool(
     })
 
 
+#: Columns of ``data/eval_pairs/by_group.parquet``: a pool's plus the voter group.
+GROUP_PAIR_COLUMNS = (*SERIES_COLUMNS, "group")
+_GROUP_PAIR_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in SERIES_COLUMNS[:8]]
+    + [("margin", pa.float64()), ("n_voters", pa.int64()), ("cycle", pa.bool_()), ("tie_broken", pa.bool_()),
+       ("order", pa.int64()), ("group", pa.string())]
+)
+
+
+def vote_groups(records: Ballots) -> list[str]:
+    """The distinct ``group`` values of the records' votes, sorted (votes without one are in none)."""
+    table = arms.ballots_table(records)
+    flat = pc.list_flatten(table.column("votes").combine_chunks())
+    groups = pc.unique(pc.drop_null(pc.struct_field(flat, "group"))).to_pylist()
+    return sorted(groups)
+
+
+def build_group_pairs(records: Ballots, prompt_ids: Sequence[str], config: dict[str, Any]) -> pa.Table:
+    """For every voter group (:func:`vote_groups` of the prompts ``prompt_ids``), the pairs its
+    own voters' weighted majority prefers (the ``maj`` arm over the group's votes alone), over
+    the prompts where the group voted, in ``prompt_ids`` order: columns
+    :data:`GROUP_PAIR_COLUMNS`, groups in sorted order. No groups: no rows."""
+    ev = records_in(records, prompt_ids)
+    parts = []
+    for group in vote_groups(ev):
+        sub = []
+        for r in range(ev.num_rows):
+            rec = arms.ballot_record(ev, r)
+            votes = [v for v in rec["votes"] if v.get("group") == group]
+            if votes:
+                sub.append({**rec, "votes": votes})
+        if not sub:
+            continue
+        pool = build_pool(sub, {"train_order": [r["prompt_id"] for r in sub]}, "maj", config)
+        parts.append(pool.append_column("group", pa.array([group] * pool.num_rows, type=pa.string())))
+    if not parts:
+        return _GROUP_PAIR_SCHEMA.empty_table()
+    return pa.concat_tables([t.cast(_GROUP_PAIR_SCHEMA) for t in parts])
+
+
 def write_table(path: str | os.PathLike, table: pa.Table, row_group_size: int = ROW_GROUP_ROWS) -> None:
     """Write an Arrow table as Parquet, atomically (:func:`prefsweep.io.atomic_write_bytes`).
 

@@ -48,8 +48,9 @@ from prefsweep.io import atomic_write_json, library_versions, sha256_file, sha25
 
 log = logging.getLogger(__name__)
 
-#: Keys of a section that are not TrainingArguments fields (handled here or by the workflow).
-NON_TRL_KEYS = ("lora", "warmup_ratio", "init", "seed", "beta", "gradient_checkpointing")
+#: Keys of a section that are not TrainingArguments fields (handled here or by the workflow;
+#: ``sft.data`` is what the SFT corpus job reads).
+NON_TRL_KEYS = ("lora", "warmup_ratio", "init", "seed", "beta", "gradient_checkpointing", "data")
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 FINGERPRINT_FILE = "fingerprint.json"

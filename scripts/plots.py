@@ -10,12 +10,15 @@ hashes):
         --diffs results/default/eval/arm_differences.csv \\
         --evolution results/default/eval/evolution.csv \\
         --welfare results/default/eval/welfare.csv \\
+        --pair-accuracy-groups results/default/eval/pair_accuracy_groups.csv \\
         --out-dir results/default/plots [--only groups length] [--no-wandb] [--wandb-dir results/default/wandb]
 
 Outputs in ``--out-dir``: ``win_rate_vs_pairs.{png,pdf,csv}``, ``evolution.*``, ``groups.*``,
 ``length.*``, with ``--welfare`` (the electorate judge's welfare table) also ``welfare.*`` and
 ``distortion.*``, and ``done.json``. ``--evolution`` is left out when checkpoints are not evaluated
-(``eval.checkpoints: false``). ``--config-json`` is the ``plots`` slice of the config
+(``eval.checkpoints: false``). ``--pair-accuracy-groups`` (per-group held-out pair accuracy)
+is drawn in ``groups.*`` when the win-rate groups table has no rows (a judge without voter
+groups). ``--config-json`` is the ``plots`` slice of the config
 (experiment, data.reference_arm, plots): inline JSON or a JSON
 file. The tables must have the columns :mod:`prefsweep.winrate` writes (else an error naming the
 file); a table with nothing to draw gives a placeholder figure that says so, and rows left out
@@ -35,6 +38,7 @@ from pathlib import Path
 from prefsweep import plotting as P
 from prefsweep.config import ConfigError
 from prefsweep.io import load_config_json
+from prefsweep.pair_accuracy import GROUP_TABLE_COLUMNS
 from prefsweep.tracking import table_wandb_dir
 from prefsweep.welfare import WELFARE_COLUMNS
 from prefsweep.winrate import (
@@ -56,6 +60,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--win-rates", required=True, type=Path, help="eval/win_rates.csv")
     p.add_argument("--groups", required=True, type=Path, help="eval/win_rates_groups.csv")
     p.add_argument("--diffs", required=True, type=Path, help="eval/arm_differences.csv (panel b of figure 1)")
+    p.add_argument("--pair-accuracy-groups", type=Path, default=None,
+                   help="eval/pair_accuracy_groups.csv: the groups figure when the judge has no voter groups")
     p.add_argument("--evolution", type=Path, default=None,
                    help="eval/evolution.csv: checkpoints and final DPO models (when checkpoints are evaluated)")
     p.add_argument("--welfare", type=Path, default=None,
@@ -89,13 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         diffs = read_table(args.diffs, DIFF_COLUMNS)
         evolution = read_table(args.evolution, WIN_RATE_COLUMNS) if args.evolution is not None else None
         welfare = read_table(args.welfare, WELFARE_COLUMNS) if args.welfare is not None else None
+        accuracy_groups = (read_table(args.pair_accuracy_groups, GROUP_TABLE_COLUMNS)
+                           if args.pair_accuracy_groups is not None else None)
     except (ConfigError, InputError) as exc:
         raise SystemExit(f"plots: {exc}") from None
     log.info("read %d win-rate rows, %d group rows, %d difference rows, %s evolution rows", len(win_rates),
              len(groups), len(diffs), "no" if evolution is None else len(evolution))
 
     results = P.build_all(win_rates, groups, diffs, evolution, opts, reference_arm,
-                          only=[n for n in only if n in P.FIGURES])
+                          only=[n for n in only if n in P.FIGURES], accuracy_groups=accuracy_groups)
     if welfare is not None:
         results += P.build_welfare(welfare, opts, only=only)
     files: dict[str, list[Path]] = {}
@@ -123,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         "win_rates": str(args.win_rates), "groups": str(args.groups), "diffs": str(args.diffs),
         "evolution": args.evolution and str(args.evolution),
         **({"welfare": str(args.welfare)} if args.welfare is not None else {}),
+        **({"pair_accuracy_groups": str(args.pair_accuracy_groups)} if args.pair_accuracy_groups is not None else {}),
     })
     log.info("wrote %s", done)
     return 0

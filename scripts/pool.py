@@ -7,6 +7,8 @@
 ``--arm maj``: every strict pairwise-majority pair; ``--arm sc``: the ``sc.rule`` winner against
 the loser (or everyone, ``sc.pairs``). ``--eval``: the same pairs over the held-out eval prompts
 (``data/eval_pairs/{arm}.parquet``). Columns: :data:`prefsweep.series.SERIES_COLUMNS`.
+``--by-group`` (no ``--arm``): each voter group's majority pairs on the held-out prompts
+(``data/eval_pairs/by_group.parquet``, :func:`prefsweep.series.build_group_pairs`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow.compute as pc
 from prefsweep.arms import ARMS
 from prefsweep.ballots import BallotError, read_ballots_table
 from prefsweep.io import DataFileError, fail_clearly, load_config_json, naming, read_json
-from prefsweep.series import SeriesError, build_pool, write_table
+from prefsweep.series import SeriesError, build_group_pairs, build_pool, write_table
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -27,7 +29,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", required=True, help="config slice of step 'data' (JSON or a JSON file)")
     p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
     p.add_argument("--split", required=True, help="data/split.json")
-    p.add_argument("--arm", required=True, choices=ARMS)
+    p.add_argument("--arm", choices=ARMS, help="the arm (required unless --by-group)")
+    p.add_argument("--by-group", action="store_true",
+                   help="each voter group's majority pairs on the held-out prompts (data/eval_pairs/by_group.parquet)")
     p.add_argument("--eval", action="store_true",
                    help="pairs of the held-out eval prompts instead (data/eval_pairs/{arm}.parquet)")
     p.add_argument("--out", required=True, help="output data/pool/{arm}.parquet")
@@ -35,12 +39,24 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    if (args.arm is None) != args.by_group:
+        parser.error("give --arm ARM or --by-group")
     t0 = time.perf_counter()
     config = load_config_json(args.config_json)
     with fail_clearly(BallotError, DataFileError, SeriesError):
         records = read_ballots_table(args.ballots)
         split = read_json(args.split)
+        if args.by_group:
+            with naming(args.ballots, BallotError):
+                pairs = build_group_pairs(records, split["eval_prompt_ids"], config)
+            write_table(args.out, pairs)
+            groups = pc.value_counts(pairs["group"]).to_pylist() if pairs.num_rows else []
+            print(f"{pairs.num_rows} group-majority pairs on {len(split['eval_prompt_ids'])} eval prompts: "
+                  + (", ".join(f"{g['values']} {g['counts']}" for g in groups) or "the ballots carry no groups")
+                  + f" -> {args.out}")
+            return
         if args.eval:  # same pair construction, over the held-out prompts (never trained on)
             split = {**split, "train_order": split["eval_prompt_ids"]}
         with naming(args.ballots, BallotError):  # a record that skipped validation

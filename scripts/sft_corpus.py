@@ -1,28 +1,36 @@
-"""SFT corpus: the best response (the ``sc.rule`` winner) of every training prompt; with
-``--all-candidates`` the pretraining corpus: every candidate response of every training prompt.
+"""SFT corpus (``sft.data``): the best response (the ``sc.rule`` winner) of every training
+prompt, the lab's own jsonl file or HH-RLHF's chosen responses; with ``--all-candidates`` the
+pretraining corpus: every candidate response of every training prompt.
 
-    python scripts/sft_corpus.py --config-json "$(python -m prefsweep.config data)" \
+    python scripts/sft_corpus.py --config-json "$(python -m prefsweep.config sft_corpus)" \
         --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
-        --out results/default/data/sft.jsonl [--all-candidates]
+        --out results/default/data/sft.jsonl [--sft-data my_sft.jsonl] [--all-candidates]
 
-Rows ``{"prompt", "completion", "prompt_id"}`` rendered with :mod:`prefsweep.prompts`, in train
-order (see :func:`prefsweep.series.sft_corpus` and :func:`prefsweep.series.pretrain_corpus`).
+Rows ``{"prompt", "completion", "prompt_id"}`` rendered with :mod:`prefsweep.prompts`: for
+``best_response`` in train order (see :func:`prefsweep.series.sft_corpus` and
+:func:`prefsweep.series.pretrain_corpus`); for ``jsonl`` (the file ``--sft-data``, which the
+workflow sets to ``sft.data.path``) and ``hh`` in file order (:mod:`prefsweep.sft_data`), after
+checking that no SFT prompt is a held-out eval prompt (the error names their ids).
 """
 
 from __future__ import annotations
 
 import argparse
 
+from prefsweep import arms
 from prefsweep.ballots import BallotError, read_ballots_table
 from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, naming, read_json
-from prefsweep.series import SeriesError, pretrain_corpus, sft_corpus
+from prefsweep.series import SeriesError, pretrain_corpus, records_in, sft_corpus
+from prefsweep.sft_data import SftDataError, external_sft_corpus
 
 
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--config-json", required=True, help="config slice of step 'data' (JSON or a JSON file)")
+    p.add_argument("--config-json", required=True,
+                   help="config slice of step 'sft_corpus' ('data' with --all-candidates; JSON or a JSON file)")
     p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
     p.add_argument("--split", required=True, help="data/split.json")
+    p.add_argument("--sft-data", help="the SFT file of sft.data.source jsonl (sft.data.path); only then")
     p.add_argument("--out", required=True, help="output data/sft.jsonl (data/pretrain.jsonl)")
     p.add_argument("--all-candidates", action="store_true",
                    help="every candidate of every training prompt: the pretraining corpus")
@@ -32,13 +40,25 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     config = load_config_json(args.config_json)
-    with fail_clearly(BallotError, DataFileError, SeriesError):
+    source = "best_response" if args.all_candidates else config["sft"]["data"]["source"]
+    with fail_clearly(BallotError, DataFileError, SeriesError, SftDataError):
+        if args.sft_data is not None and source != "jsonl":
+            raise SftDataError(f"--sft-data {args.sft_data}: sft.data.source is {source!r}; the file is read "
+                               "only for sft.data.source 'jsonl'")
         split = read_json(args.split)
         records = read_ballots_table(args.ballots)
         with naming(args.ballots, BallotError):  # a record that skipped validation
-            rows = (pretrain_corpus if args.all_candidates else sft_corpus)(records, split, config)
+            if args.all_candidates:
+                rows = pretrain_corpus(records, split, config)
+            elif source == "best_response":
+                rows = sft_corpus(records, split, config)
+            else:
+                ev = records_in(records, split["eval_prompt_ids"])
+                eval_prompts = dict(zip(arms.ballot_field(ev, "prompt_id"), arms.ballot_field(ev, "prompt")))
+                rows = external_sft_corpus(config, eval_prompts, args.sft_data)
     atomic_write_jsonl(args.out, rows)
-    print(f"wrote {len(rows)} {'pretraining' if args.all_candidates else 'SFT'} examples -> {args.out}")
+    what = "pretraining" if args.all_candidates else f"SFT ({source})"
+    print(f"wrote {len(rows)} {what} examples -> {args.out}")
 
 
 if __name__ == "__main__":

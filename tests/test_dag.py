@@ -65,6 +65,8 @@ def test_default_config_dry_run_job_counts(tmp_path):
         "convert": 13, "answers": 13, "judge": 12,
         # preference accuracy of every final model on the held-out maj pairs
         "eval_pairs": 1, "pair_accuracy": 13, "pair_accuracy_table": 1,
+        # each voter group's majority pairs on the held-out prompts (per-group accuracy)
+        "eval_group_pairs": 1,
         "win_rates": 1, "evolution": 1, "plots": 1, "all": 1,
     }
 
@@ -82,8 +84,28 @@ def test_paper_config_dry_run_job_counts(tmp_path, monkeypatch):
     assert counts["judge"] == 107
 
 
+@pytest.mark.parametrize("source, n_sizes, judged_zero", [
+    ("multipref", 4, False), ("helpsteer2", 3, False), ("ultrafeedback", 7, False), ("prism", 4, False),
+    ("hh", 7, True),
+])
+def test_dataset_source_paper_configs_dry_run(tmp_path, monkeypatch, source, n_sizes, judged_zero):
+    """config/pythia-2.8b-<source>.yaml plans without the hub or an API key (the data is read by
+    the ballots job, the key is checked when jobs start)."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    path = REPO / "config" / f"pythia-2.8b-{source}.yaml"
+    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(path), cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    # sizes > 0 x 3 distinct series x 5 seeds; sft (zero point) + DPO + 2 baselines
+    assert counts["series"] == 3 * n_sizes and counts["dpo"] == 15 * n_sizes
+    assert counts["ballots"] == counts["eval_group_pairs"] == counts["sft"] == 1
+    assert counts["answers"] == 15 * n_sizes + 3
+    # eval.baseline reference (hh: the DPO paper's protocol) judges the zero point too
+    assert counts["judge"] == counts["answers"] - (0 if judged_zero else 1)
+
+
 @pytest.mark.parametrize("target, rules", [
-    ("data_all", {"ballots", "split", "pool", "series", "sft_corpus", "eval_questions", "data_all"}),
+    ("data_all", {"ballots", "split", "pool", "series", "sft_corpus", "eval_questions", "eval_group_pairs",
+                  "data_all"}),
     ("train_all", {"ballots", "split", "pool", "series", "sft_corpus", "pretrain_corpus", "base_model", "sft",
                    "ref_logps", "dpo", "train_all"}),
 ])

@@ -75,6 +75,17 @@ def test_training_changes_the_models(run_dir):
     assert (acc.drop("sft") - acc["sft"]).abs().max() > 0.01
 
 
+def test_per_group_pair_accuracy(run_dir):
+    """The synthetic electorate's groups: each model's accuracy on each group's own majority
+    pairs of the held-out prompts, with an interval around it."""
+    res = run_dir / E2E.root
+    groups = pd.read_csv(res / "eval/pair_accuracy_groups.csv")
+    assert set(groups["group"]) == {"concise", "thorough", "playful"}
+    assert set(groups["model_id"]) == set(pd.read_csv(res / "eval/pair_accuracy.csv")["model_id"])
+    assert ((groups["ci_low"] <= groups["accuracy"]) & (groups["accuracy"] <= groups["ci_high"])).all()
+    assert (groups["n_pairs"] > 0).all()
+
+
 def test_every_model_has_provenance(run_dir):
     res = run_dir / E2E.root
     for d in (res / "hf").iterdir():

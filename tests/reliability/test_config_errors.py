@@ -46,6 +46,10 @@ CASES = [
     ("context too short", ["dpo={max_length: 512}"], ["dpo.max_length", "512", "max_position_embeddings"]),
     ("malformed --config YAML", ["dpo={beta: 0.2"], ["--config dpo=", "not valid YAML"]),
     ("electorate judge on real data", ["data={source: shp}"], ["eval.judge.type", "electorate", "synthetic"]),
+    ("missing SFT file", ["sft={data: {source: jsonl, path: no/such/sft.jsonl}}"],
+     ["sft.data.path", "no/such/sft.jsonl", "no such file"]),
+    ("unknown ballot source", ["data={source: multiprefs}"], ["data.source", "'multiprefs'", "'multipref'"]),
+    ("unknown SFT source", ["sft={data: {source: chosen}}"], ["sft.data.source", "'chosen'", "'best_response'"]),
 ]
 
 CONFIG_FILES = {

@@ -47,3 +47,24 @@ def test_edited_ballots_file_reruns_the_data_stage(tmp_path, case):
     counts = planned(tmp_path, args)
     case.observe(f"dry-run after the edit: {counts}")
     assert counts.get("ballots") == 1
+
+
+def test_edited_sft_file_reruns_the_sft_corpus_only(tmp_path, case):
+    case.expect("after editing the lab's SFT file (sft.data.path), -n reruns the SFT corpus job and not the ballots")
+    source, sft = tmp_path / "my_ballots.jsonl", tmp_path / "my_sft.jsonl"
+    ballots_file(source)
+    sft.write_text(json.dumps({"prompt": "A question of our own?", "completion": "An answer."}) + "\n")
+    config = tmp_path / "sft.yaml"
+    config.write_text(
+        f"data: {{source: jsonl, jsonl: {{path: {source}}}, n_eval_prompts: 2, sizes: [0, 4]}}\n"
+        f"sft: {{data: {{source: jsonl, path: {sft}}}}}\n"
+        "eval: {judge: {type: llm, api_key_env: null}}\n"
+    )
+    args = ["results/default/data/sft.jsonl", "--configfile", str(REPO / "config" / "config.yaml"), str(config)]
+    snakemake("--cores", "1", *args, cwd=tmp_path)
+    assert planned(tmp_path, args) == {}
+    time.sleep(1.1)
+    sft.write_text(json.dumps({"prompt": "Another question?", "completion": "Another answer."}) + "\n")
+    counts = planned(tmp_path, args)
+    case.observe(f"dry-run after the edit: {counts}")
+    assert counts.get("sft_corpus") == 1 and "ballots" not in counts

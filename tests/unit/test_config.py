@@ -13,6 +13,14 @@ def test_both_shipped_configs_validate_and_pass_checks(monkeypatch):
     check_config(load_config("config/pythia-2.8b-shp.yaml"))
 
 
+@pytest.mark.parametrize("source", ["multipref", "helpsteer2", "ultrafeedback", "prism", "hh"])
+def test_dataset_source_configs_validate_and_name_their_hub_dataset(source):
+    cfg = load_config(f"config/pythia-2.8b-{source}.yaml")
+    check_config(cfg)
+    assert cfg["data"]["source"] == source and "/" in cfg["data"][source]["path"]  # a hub name
+    assert cfg["eval"]["judge"]["type"] == "llm" and cfg["model"]["name_or_path"] == "EleutherAI/pythia-2.8b"
+
+
 def test_schema_rejects_unknown_key():
     from snakemake.utils import validate
 

@@ -95,3 +95,37 @@ def test_script_score_names_too_long_prompts(tiny_dir, tmp_path):
                                            "--model-id", "sft", "--pairs", str(tmp_path / "eval_pairs.parquet"),
                                            "--out", str(tmp_path / "sft.json")])
     assert not (tmp_path / "sft.json").exists()
+
+
+def test_per_group_accuracy_scores_each_groups_majority_pairs(tiny_dir, tmp_path):
+    """score --group-pairs: the same metrics as without, plus each group's accuracy on its own
+    pairs (one reversed: what one group prefers the model must rank the other way round)."""
+    from prefsweep.pair_accuracy import GROUP_KEYS, GROUP_TABLE_COLUMNS, score_model_with_groups
+
+    pairs = make_pairs(4)
+    flipped = pairs.iloc[:2].rename(columns={"chosen": "rejected", "rejected": "chosen"})
+    flipped["pair_id"] = flipped["prompt_id"] + "|b>a"
+    group_pairs = pd.concat([pairs.assign(group="x"), flipped.assign(group="y")], ignore_index=True)
+    metrics, groups = score_model_with_groups(tiny_dir, pairs, group_pairs, max_length=64)
+    assert metrics == score_model(tiny_dir, pairs, max_length=64)
+    model, tok = load_model_and_tokenizer(tiny_dir, dtype="float32")
+    margin = compute_ref_logps(model, tok, pairs, max_length=64, key="dpo.max_length", batch_size=2)
+    m = (margin["ref_chosen_logps"] - margin["ref_rejected_logps"]).to_numpy()
+    assert [g["group"] for g in groups] == ["x", "y"] and [g["n_pairs"] for g in groups] == [4, 2]
+    assert groups[0]["accuracy"] == pytest.approx(float((m > 0).mean()))
+    assert groups[1]["accuracy"] == pytest.approx(float((-m[:2] > 0).mean()))
+    assert groups[0]["ci_low"] <= groups[0]["accuracy"] <= groups[0]["ci_high"]
+
+    atomic_write_parquet(tmp_path / "eval_pairs.parquet", pairs)
+    atomic_write_parquet(tmp_path / "by_group.parquet", group_pairs)
+    config = json.dumps(job_config(load_config(), "pair_accuracy"))
+    script = load_script("pair_accuracy")
+    script.main(["score", "--config-json", config, "--model", str(tiny_dir), "--model-id", "sft",
+                 "--pairs", str(tmp_path / "eval_pairs.parquet"), "--group-pairs", str(tmp_path / "by_group.parquet"),
+                 "--out", str(tmp_path / "sft.json")])
+    result = json.loads((tmp_path / "sft.json").read_text())
+    assert [set(g) for g in result["groups"]] == [set(GROUP_KEYS)] * 2 and result["groups"][0]["accuracy"] == groups[0]["accuracy"]
+    script.main(["table", "--inputs", str(tmp_path / "sft.json"), "--out", str(tmp_path / "pa.csv"),
+                 "--groups-out", str(tmp_path / "pag.csv")])
+    table = pd.read_csv(tmp_path / "pag.csv")
+    assert tuple(table.columns) == GROUP_TABLE_COLUMNS and list(table["group"]) == ["x", "y"]

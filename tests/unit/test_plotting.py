@@ -544,3 +544,31 @@ def test_report_captions_render(caption, default_config):
         text = env.from_string(caption.read_text()).render(snakemake=Snakemake, categories={}, files={})
         assert "{{" not in text and "{%" not in text
         publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
+
+
+def test_groups_figure_falls_back_to_per_group_accuracy(tables, tmp_path):
+    """An LLM judge gives no per-group verdicts: the groups figure shows each group's held-out
+    pair accuracy (eval/pair_accuracy_groups.csv) at the models' training pairs instead."""
+    from prefsweep.pair_accuracy import GROUP_TABLE_COLUMNS
+
+    wr = tables[0]
+    no_groups = _empty_table(tmp_path / "groups.csv", GROUP_COLUMNS)
+    finals = wr[(wr["kind"] == "dpo") | wr["zero_point"]].drop_duplicates("model_id")
+    rows = [{"model_id": m, "group": g, "n_pairs": 10, "n_prompts": 4, "accuracy": acc, "ci_low": 0.0, "ci_high": 1.0,
+             "kind": k, "arm": a, "matching": mt, "size": s, "seed": sd}
+            for m, k, a, mt, s, sd in zip(finals["model_id"], finals["kind"], finals["arm"], finals["matching"],
+                                          finals["size"], finals["seed"])
+            for g, acc in (("normal", 0.6), ("expert", 0.3))]
+    acc = as_read(rows, GROUP_TABLE_COLUMNS, tmp_path, "pair_accuracy_groups")
+    (result,) = P.build_all(wr, no_groups, tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=acc)
+    assert not result.placeholder and "held-out pair accuracy" in result.notes[0]
+    bars = result.data[result.data["element"] == "bar"]
+    assert set(bars["group"]) == {"normal", "expert"}
+    assert bars.groupby("group")["y"].mean().to_dict() == pytest.approx({"normal": 0.6, "expert": 0.3})
+    assert result.figure.axes[0].get_ylabel() == "held-out pair accuracy"
+    # with per-group verdicts the judge's win rates stay the figure
+    (judged,) = P.build_all(wr, tables[1], tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=acc)
+    assert not judged.notes and set(judged.data["group"].dropna()) - {""} != {"normal", "expert"}
+    empty = _empty_table(tmp_path / "pag.csv", GROUP_TABLE_COLUMNS)
+    (none,) = P.build_all(wr, no_groups, tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=empty)
+    assert none.placeholder

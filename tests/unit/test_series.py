@@ -40,6 +40,8 @@ CONFIG = {
     },
     "sc": {"rule": "borda", "pairs": "winner_loser"},
     "prompt_format": {"style": "hh"},
+    # the sft_corpus step's slice also carries sft.data
+    "sft": {"data": {"source": "best_response", "path": None, "data_dir": None, "split": "train", "max_examples": None}},
 }
 
 

@@ -6,6 +6,7 @@ rule pair_accuracy:
         script=script_path("pair_accuracy.py"),
         model=L.export("{model_id}"),
         pairs=L.eval_pairs(REF_ARM),
+        group_pairs=L.eval_group_pairs(),
     output:
         L.pair_accuracy("{model_id}"),
     log:
@@ -21,7 +22,7 @@ rule pair_accuracy:
         "../../envs/prefsweep.yaml"
     shell:
         "python {input.script} score --config-json {params.config:q} --model {input.model}"
-        " --model-id {wildcards.model_id} --pairs {input.pairs} --threads {threads}"
+        " --model-id {wildcards.model_id} --pairs {input.pairs} --group-pairs {input.group_pairs} --threads {threads}"
         " --out {output} > {log} 2>&1"
 
 
@@ -30,10 +31,12 @@ rule pair_accuracy_table:
         script=script_path("pair_accuracy.py"),
         results=[L.pair_accuracy(m) for m in P.final_model_ids(config)],
     output:
-        report(L.table("pair_accuracy"), caption="../report/pair_accuracy.rst", category="Tables"),
+        table=report(L.table("pair_accuracy"), caption="../report/pair_accuracy.rst", category="Tables"),
+        groups=report(L.table("pair_accuracy_groups"), caption="../report/pair_accuracy.rst", category="Tables"),
     log:
         L.log(L.table("pair_accuracy")),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} table --inputs {input.results} --out {output} > {log} 2>&1"
+        "python {input.script} table --inputs {input.results} --out {output.table}"
+        " --groups-out {output.groups} > {log} 2>&1"

@@ -12,6 +12,7 @@ from prefsweep.config import check_config, check_secrets, checkpoint_eval, job_c
 from prefsweep.judge_llm import BUDGET_ENV, CLIENT_ENV, budget_env_value, client_env_value
 from prefsweep.plan import planned_comparisons
 from prefsweep.resources import resource_function
+from prefsweep.sources import DATASET_SOURCES
 
 check_config(config)
 
@@ -77,7 +78,7 @@ shell.prefix(
 
 # -- targets ---------------------------------------------------------------------------------
 def data_targets():
-    out = [L.sft_corpus(), L.questions(), L.reference_answers()]
+    out = [L.sft_corpus(), L.questions(), L.reference_answers(), L.eval_group_pairs()]
     return out + [L.series_manifest(*cell) for cell in P.series_cells(config)]
 
 
@@ -112,9 +113,27 @@ def ballots_source_arg(wildcards, input):
     return f"--source-file {input.source}" if "source" in input.keys() else ""
 
 
-def shp_fingerprint(wildcards):
-    """A local SHP copy (data.shp.path a directory) is fingerprinted: replacing it reruns."""
-    return P.local_fingerprint(config["data"]["shp"]["path"]) if config["data"]["source"] == "shp" else None
+def dataset_fingerprint(wildcards):
+    """A local copy of a dataset source (data.<source>.path a directory) is fingerprinted:
+    replacing it reruns."""
+    source = config["data"]["source"]
+    return P.local_fingerprint(config["data"][source]["path"]) if source in DATASET_SOURCES else None
+
+
+def sft_data_input(wildcards):
+    """The lab's SFT file (sft.data.path, source jsonl) is an input: editing it reruns SFT."""
+    spec = config["sft"]["data"]
+    return {"sft_data": spec["path"]} if spec["source"] == "jsonl" else {}
+
+
+def sft_data_arg(wildcards, input):
+    return f"--sft-data {input.sft_data}" if "sft_data" in input.keys() else ""
+
+
+def sft_data_fingerprint(wildcards):
+    """A local HH copy named by sft.data.path (source hh) is fingerprinted: replacing it reruns."""
+    spec = config["sft"]["data"]
+    return P.local_fingerprint(spec["path"]) if spec["source"] == "hh" else None
 
 
 def largest_series(arm):
@@ -317,6 +336,8 @@ def plot_inputs(wildcards):
         "win_rates": L.table("win_rates"),
         "groups": L.table("win_rates_groups"),
         "diffs": L.table("arm_differences"),
+        # the groups figure when the judge gives no per-group verdicts
+        "pair_accuracy_groups": L.table("pair_accuracy_groups"),
     }
     if CK.enabled:
         inputs["evolution"] = L.table("evolution")
@@ -327,6 +348,7 @@ def plot_inputs(wildcards):
 
 def plot_extra_args(wildcards, input):
     args = [f"--evolution {input.evolution}"] if "evolution" in input.keys() else []
+    args += [f"--pair-accuracy-groups {input.pair_accuracy_groups}"]
     args += [f"--welfare {input.welfare}"] if "welfare" in input.keys() else []
     return " ".join(args)
 

@@ -13,7 +13,7 @@ rule ballots:
     params:
         config=cfg("ballots"),
         source=ballots_source_arg,
-        shp=shp_fingerprint,
+        dataset=dataset_fingerprint,
     resources:
         mem_mb=4000,
         runtime=30,
@@ -82,7 +82,9 @@ rule series:
 
 
 rule sft_corpus:
+    # sft.data: the best responses, the lab's own file (a declared input) or HH's chosen responses.
     input:
+        unpack(sft_data_input),
         script=script_path("sft_corpus.py"),
         ballots=L.ballots(),
         split=L.split(),
@@ -91,12 +93,14 @@ rule sft_corpus:
     log:
         L.log(L.sft_corpus()),
     params:
-        config=cfg("data"),
+        config=cfg("sft_corpus"),
+        sft_data=sft_data_arg,
+        local_data=sft_data_fingerprint,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
         "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --split {input.split} --out {output} > {log} 2>&1"
+        " --split {input.split} {params.sft_data} --out {output} > {log} 2>&1"
 
 
 rule pretrain_corpus:
@@ -155,6 +159,26 @@ rule eval_pairs:
     shell:
         "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
         " --split {input.split} --arm {wildcards.arm} --eval --out {output} > {log} 2>&1"
+
+
+rule eval_group_pairs:
+    # Per voter group: the pairs the group's own voters' majority prefers on the held-out
+    # prompts (no rows when the ballots carry no groups): per-group preference accuracy.
+    input:
+        script=script_path("pool.py"),
+        ballots=L.ballots(),
+        split=L.split(),
+    output:
+        L.eval_group_pairs(),
+    log:
+        L.log(L.eval_group_pairs()),
+    params:
+        config=cfg("data"),
+    conda:
+        "../../envs/prefsweep.yaml"
+    shell:
+        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
+        " --split {input.split} --by-group --out {output} > {log} 2>&1"
 
 
 rule data_all:
