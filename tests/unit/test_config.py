@@ -4,7 +4,7 @@ import pytest
 from snakemake.exceptions import WorkflowError
 
 from prefsweep.config import STEP_KEYS, ConfigError, check_config, coerce_cli_strings, job_config
-from tests.conftest import load_config
+from tests.conftest import REPO, load_config
 
 
 def test_both_shipped_configs_validate_and_pass_checks(monkeypatch):
@@ -78,3 +78,13 @@ def test_cli_strings_get_schema_types():
     coerce_cli_strings(cfg, schema)
     assert cfg["dpo"] == {"beta": 0.2, "seeds": [1, 2], "bf16": True, "loss_type": "sigmoid"}
     assert cfg["experiment"] == "x" and cfg["sc"]["rule"] == "borda" and cfg["model"]["name_or_path"] is None
+
+
+@pytest.mark.parametrize("path", sorted(p.name for p in (REPO / "config").glob("pythia-*.yaml")))
+def test_paper_configs_train_with_the_dpo_papers_loss(path):
+    """Every config merges over config/config.yaml, whose DPO adds the chosen responses' NLL for
+    the tiny model; a paper-scale config must not inherit it silently."""
+    from prefsweep.config import load_config as load
+
+    dpo = load(REPO / "config" / path, check=False)["dpo"]
+    assert (dpo["loss_type"], dpo["loss_weights"]) == ("sigmoid", None)
