@@ -4,8 +4,8 @@
         --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
         --arm maj --out results/default/data/pool/maj.parquet
 
-``--arm maj``: every strict pairwise-majority pair; ``--arm sc``: the ``sc.rule`` winner against
-the loser (or everyone, ``sc.pairs``). ``--eval``: the same pairs over the held-out eval prompts
+``--arm maj``: every strict pairwise-majority pair; ``--arm sc`` (or a rule's name when
+``sc.rule`` is a list): the rule's winner against the loser (or everyone, ``sc.pairs``). ``--eval``: the same pairs over the held-out eval prompts
 (``data/eval_pairs/{arm}.parquet``). Columns: :data:`prefsweep.series.SERIES_COLUMNS`.
 """
 
@@ -16,7 +16,6 @@ import time
 
 import pyarrow.compute as pc
 
-from prefsweep.arms import ARMS
 from prefsweep.ballots import BallotError, read_ballots_table
 from prefsweep.io import DataFileError, fail_clearly, load_config_json, naming, read_json
 from prefsweep.series import SeriesError, build_pool, write_table
@@ -27,7 +26,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", required=True, help="config slice of step 'data' (JSON or a JSON file)")
     p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
     p.add_argument("--split", required=True, help="data/split.json")
-    p.add_argument("--arm", required=True, choices=ARMS)
+    p.add_argument("--arm", required=True, help="maj or a rule arm of the config (prefsweep.paths.arm_rules)")
     p.add_argument("--eval", action="store_true",
                    help="pairs of the held-out eval prompts instead (data/eval_pairs/{arm}.parquet)")
     p.add_argument("--out", required=True, help="output data/pool/{arm}.parquet")
