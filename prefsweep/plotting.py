@@ -69,7 +69,7 @@ from scipy import stats  # noqa: E402
 
 from prefsweep.config import ConfigError, schema_properties  # noqa: E402
 from prefsweep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file  # noqa: E402
-from prefsweep.paths import ARMS  # noqa: E402
+from prefsweep.paths import MAJ  # noqa: E402
 from prefsweep.winrate import config_value  # noqa: E402
 
 #: Figure names, in the order the CLI builds them; files are ``<out_dir>/<name>.<fmt|csv>``.
