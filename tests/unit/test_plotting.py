@@ -192,13 +192,14 @@ def test_win_rate_vs_pairs_values(tables):
         assert list(xd[1:]) == [n for n, _ in cells.values()]
         assert list(yd) == pytest.approx(list(s["y"]))
     assert ax.xaxis.get_major_formatter()(axis_zero, 0) == "0"
-    # Horizontal lines: SFT and the configured baseline at their win rates; base is not drawn.
+    # Horizontal lines: SFT, base (always evaluated) and the configured baseline at their win rates.
     hl = data[data["element"] == "hline"].set_index("label")["y"]
     assert hl["SFT (0.40)"] == pytest.approx(0.40) and hl["pythia (0.55)"] == pytest.approx(0.55)
     assert hl["tie with reference answers (0.5)"] == 0.5
     assert np.asarray(_line(ax, "hline:sft").get_ydata(), float) == pytest.approx([0.40, 0.40])
     assert np.asarray(_line(ax, "hline:baseline-pythia").get_ydata(), float) == pytest.approx([0.55, 0.55])
-    assert not [ln for ln in ax.lines if ln.get_gid() == "hline:base"]
+    assert hl["base model (0.05)"] == pytest.approx(0.05)
+    assert np.asarray(_line(ax, "hline:base").get_ydata(), float) == pytest.approx([0.05, 0.05])
     assert ax.get_ylabel() == "win rate vs reference answers"
     assert ax.get_xlabel() == "training pairs (log scale)"
     # Panel b: the difference table as drawn.
@@ -325,9 +326,10 @@ def test_length_and_flip_values(cli_out, tables):
     mean_flip = d[(d["panel"] == "b") & (d["element"] == "line") & (d["label"] == "sc (size)")].sort_values("x")
     assert list(mean_flip["y"]) == pytest.approx([0.1, 0.115, 0.115])
     hl = d[(d["panel"] == "b") & (d["element"] == "hline")]
-    assert sorted(hl["y"]) == pytest.approx([0.05, 0.1])  # baseline, SFT; base is not drawn
+    assert sorted(hl["y"]) == pytest.approx([0.05, 0.1, 0.2])  # baseline, SFT, base
     hl_a = d[(d["panel"] == "a") & (d["element"] == "hline")].set_index("label")["y"]
-    assert hl_a.to_dict() == {"SFT (40)": 40.0, "pythia (50)": 50.0, "reference answers (baseline)": REFERENCE_WORDS}
+    assert hl_a.to_dict() == {"SFT (40)": 40.0, "base model (30)": 30.0, "pythia (50)": 50.0,
+                              "reference answers (baseline)": REFERENCE_WORDS}
 
 
 def _empty_table(path: Path, columns) -> pd.DataFrame:
