@@ -89,6 +89,13 @@ from prefsweep.ballots import (
 SC_PAIRS = ("winner_loser", "winner_vs_all")
 #: Rules computed by the numpy fast path (scores from the margin matrix).
 FAST_RULES = ("borda", "copeland")
+#: pref_voting's probabilistic methods (``pref_voting.probabilistic_methods``, lower-case
+#: names): known without importing it (its import takes seconds), checked against it by
+#: tests/unit/test_arms.py.
+PROBABILISTIC_RULES = ("c1_maximal_lottery", "maximal_lottery", "pr_borda", "random_consensus_builder",
+                       "random_dictator")
+#: Probabilistic rules whose lottery is the point mass on a Condorcet winner when there is one.
+CONDORCET_LOTTERIES = ("maximal_lottery", "c1_maximal_lottery")
 #: Other spellings of pref_voting rule names.
 RULE_ALIASES = {"schulze": "beat_path", "tideman": "ranked_pairs", "irv": "instant_runoff"}
 #: Prompts per numpy chunk (bounds the [P, V, K, K] intermediate).
@@ -420,15 +427,16 @@ def resolve_rule(rule: str) -> Callable[..., Any]:
     """The ``pref_voting`` method named ``rule`` (aliases: schulze -> beat_path, ...): a
     ``VotingMethod`` or a ``ProbVotingMethod`` (:func:`is_probabilistic`). An unknown name
     raises ``ValueError`` naming ``sc.rule`` and listing the valid names."""
-    import pref_voting.probabilistic_methods as pms
     import pref_voting.voting_methods as vms
-    from pref_voting.prob_voting_method import ProbVotingMethod
     from pref_voting.voting_method import VotingMethod
 
     name = RULE_ALIASES.get(rule, rule)
     method = getattr(vms, name, None)
     if isinstance(method, VotingMethod) and name == name.lower():
         return method
+    import pref_voting.probabilistic_methods as pms
+    from pref_voting.prob_voting_method import ProbVotingMethod
+
     method = getattr(pms, name, None)
     if isinstance(method, ProbVotingMethod) and name == name.lower():
         return method
@@ -440,18 +448,14 @@ def resolve_rule(rule: str) -> Callable[..., Any]:
 
 def check_rule(rule: str) -> None:
     """``ValueError`` (naming ``sc.rule`` and the valid names) unless ``rule`` is a rule name;
-    the fast rules need no pref_voting import."""
-    if RULE_ALIASES.get(rule, rule) not in FAST_RULES:
+    the fast and the probabilistic rules need no pref_voting import."""
+    if RULE_ALIASES.get(rule, rule) not in FAST_RULES + PROBABILISTIC_RULES:
         resolve_rule(rule)
 
 
 def is_probabilistic(rule: str) -> bool:
     """``rule`` is a pref_voting probabilistic method (its outcome a lottery)."""
-    if RULE_ALIASES.get(rule, rule) in FAST_RULES:
-        return False
-    from pref_voting.prob_voting_method import ProbVotingMethod
-
-    return isinstance(resolve_rule(rule), ProbVotingMethod)
+    return RULE_ALIASES.get(rule, rule) in PROBABILISTIC_RULES
 
 
 def pref_voting_lottery(rule: str, record: BallotRecord, margin: np.ndarray | None = None,
@@ -463,8 +467,15 @@ def pref_voting_lottery(rule: str, record: BallotRecord, margin: np.ndarray | No
     from pref_voting.voting_method_properties import ElectionTypes
     from pref_voting.weighted_majority_graphs import MarginGraph
 
-    method = resolve_rule(rule)
     k = len(record["candidates"])
+    name = RULE_ALIASES.get(rule, rule)
+    if name in CONDORCET_LOTTERIES:
+        # A Condorcet winner is the unique maximal lottery (point mass): no LP for most prompts.
+        m = _margin_of(record) if margin is None else margin
+        cw = int(condorcet_winners((-m if reverse else m)[None])[0])
+        if cw >= 0:
+            return np.eye(k)[cw]
+    method = resolve_rule(rule)
     types = set(getattr(method, "input_types", None) or [])
     try:
         if not types or ElectionTypes.MARGIN_GRAPH in types:

@@ -197,13 +197,13 @@ def check_arms(config: dict) -> None:
     rules = arm_rules(config)
     listed = not isinstance(config["sc"]["rule"], str)
     for arm, rule in rules.items():
+        if listed and arm in (MAJ, SC, SHARED, *INITS):
+            raise ConfigError(f"sc.rule: {arm!r} cannot name a rule arm (it is the name of the arm maj, of the "
+                              f"original one-rule arm sc, of a matching or of an init); list pref_voting rule names")
         try:
             check_rule(rule)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
-        if listed and arm in (MAJ, SC, SHARED, *INITS):
-            raise ConfigError(f"sc.rule: {arm!r} cannot name a rule arm (it is the name of the arm maj, of the "
-                              f"original one-rule arm sc, of a matching or of an init); list pref_voting rule names")
     arms = arm_names(config)
     ref = config["data"]["reference_arm"]
     if ref not in arms:
