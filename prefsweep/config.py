@@ -88,14 +88,15 @@ def _drop(cfg: dict, dotted: str) -> None:
 ONE_RULE_STEPS = ("ballots", "data")
 
 
-def job_config(config: dict, step: str, arm: str | None = None) -> dict:
+def job_config(config: dict, step: str, arm: str | None = None, init: str | None = None) -> dict:
     """The slice of the resolved config that ``step`` reads (shape keys removed).
 
     Data steps (:data:`ONE_RULE_STEPS`) see one arm's rule: ``sc.rule`` restricted to the
     rule of ``arm`` (a one-rule list, or the string of the original form; no ``sc`` section for
     ``maj``); without ``arm``, to the first rule (the SFT corpus's and reference answers' best
     response, :func:`prefsweep.series.best_responses`). A list ``dpo.init`` shapes the DAG (the
-    init is in every DPO path): it is dropped from the DPO jobs' slices.
+    init is in every DPO path): a DPO job's slice holds its own ``init`` (the same slice as
+    under the scalar form), the first one without ``init``.
     """
     from prefsweep.paths import MAJ, arm_rules, multi_init
 
@@ -114,13 +115,16 @@ def job_config(config: dict, step: str, arm: str | None = None) -> dict:
         elif not isinstance(config["sc"]["rule"], str):
             out["sc"]["rule"] = [rules[arm]]
     if step == "dpo" and multi_init(config):
-        _drop(out, "dpo.init")
+        inits = list(config["dpo"]["init"])
+        if init is not None and init not in inits:
+            raise ConfigError(f"dpo.init: {init!r} is not an init of this config ({', '.join(inits)})")
+        out["dpo"]["init"] = init if init is not None else inits[0]
     return out
 
 
-def job_config_json(config: dict, step: str, arm: str | None = None) -> str:
+def job_config_json(config: dict, step: str, arm: str | None = None, init: str | None = None) -> str:
     """:func:`job_config` as canonical JSON, the form passed to scripts as ``--config-json``."""
-    return json.dumps(job_config(config, step, arm), sort_keys=True, separators=(",", ":"))
+    return json.dumps(job_config(config, step, arm, init), sort_keys=True, separators=(",", ":"))
 
 
 def check_config(config: dict) -> None:

@@ -129,8 +129,12 @@ def test_data_jobs_see_only_their_rule(default_config):
     more["dpo"]["init"] = ["sft", "base"]
     listed["dpo"]["init"] = ["sft"]
     for step, arm in [("data", "maj"), ("data", "borda"), ("data", "copeland"), ("data", None), ("ballots", None),
-                      ("dpo", None), ("ref_logps", None), ("split", None)]:
+                      ("ref_logps", None), ("split", None)]:
         assert job_config_json(listed, step, arm) == job_config_json(more, step, arm), (step, arm)
+    # a DPO job's slice holds its own init: the same as under the scalar form
+    assert job_config_json(listed, "dpo", init="sft") == job_config_json(more, "dpo", init="sft") \
+        == job_config_json(default_config, "dpo")
+    assert job_config(more, "dpo", init="base")["dpo"]["init"] == "base"
     assert job_config(listed, "data", "copeland")["sc"]["rule"] == ["copeland"]
     assert "sc" not in job_config(listed, "data", "maj")
     assert job_config(listed, "data")["sc"]["rule"] == ["borda"]  # SFT corpus, reference answers: the first rule

@@ -241,3 +241,41 @@ def test_selected_topics_restrict_every_file():
     assert set(pool.column("topic").to_pylist()) == {"cooking", "pets"}
     with pytest.raises(ValueError, match="n_eval_prompts"):
         make_split(records, {**config["data"], "n_eval_prompts": 1000})
+
+
+def _ranked(pid: str, rankings: list[str]) -> dict:
+    cands = sorted(set("".join(rankings)))
+    return {"prompt_id": pid, "prompt": f"question {pid}", "topic": "t",
+            "candidates": [{"id": c, "text": f"answer {c} to {pid}"} for c in cands],
+            "votes": [{"ranking": [[c] for c in r], "weight": 1.0} for r in rankings]}
+
+
+@pytest.mark.parametrize("rule", ["borda", "maximal_lottery"])
+def test_prompts_without_a_reference_pair_are_left_out_of_every_arm(tmp_path, rule):
+    """The first prompt in train order has no maj pair (every pairwise comparison tied); the
+    rule still gives it a tie-broken pair, which no series of the rule's arm takes."""
+    from prefsweep.ballots import write_ballots
+
+    records = [_ranked("tied", ["abc", "cba"])] + [_ranked(f"p{i}", ["abc", "abc", "bca"]) for i in range(6)]
+    path = tmp_path / "ballots.jsonl"
+    write_ballots(path, records)
+    ballots = read_ballots_table(path)
+    split = {"seed": 0, "topics": ["t"], "eval_prompt_ids": [], "train_order": [r["prompt_id"] for r in records]}
+    config = {**copy.deepcopy(RULES_CONFIG), "sc": {"rule": [rule], "pairs": "winner_loser"}}
+    ref = build_pool(ballots, split, "maj", config)
+    pool = build_pool(ballots, split, rule, config)
+    assert "tied" not in set(ref.column("prompt_id").to_pylist())  # no maj pair
+    assert pool.column("prompt_id")[0].as_py() == "tied" and pool.column("tie_broken")[0].as_py()
+    for size in (1, 3, 4, 6):
+        ref_s = build_series(ref, ref, "maj", "shared", size, "maj").to_pandas()
+        by_prompt = build_series(ref, pool, rule, "prompt", size, "maj").to_pandas()
+        by_size = build_series(ref, pool, rule, "size", size, "maj").to_pandas()
+        # prompt-matched: exactly the reference series' prompts; size-matched: N pairs from
+        # the reference pool's prompts, those of the reference series first
+        assert list(dict.fromkeys(by_prompt["prompt_id"])) == list(dict.fromkeys(ref_s["prompt_id"]))
+        assert len(by_size) == size and "tied" not in set(by_size["prompt_id"])
+        assert by_size.iloc[: len(by_prompt)].equals(by_prompt)
+    # 6 prompts with a maj pair give the rule 6 pairs: size 7 cannot be size-matched
+    with pytest.raises(SeriesError, match=rf"arm {rule}, matching size, size 7: unreachable; arm {rule} has only 6 "
+                                          "pairs over 6 training prompts where the reference arm maj has a pair"):
+        build_series(ref, pool, rule, "size", 7, "maj")

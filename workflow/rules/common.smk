@@ -59,6 +59,11 @@ def cfg(step, arm=None):
     return job_config_json(config, step, arm)
 
 
+def dpo_cfg(wildcards):
+    """The DPO slice of one job: dpo.init is the job's own init (a list dpo.init shapes the DAG)."""
+    return job_config_json(config, "dpo", init=job_init(wildcards))
+
+
 def arm_cfg(wildcards):
     """The data slice of a job of one arm: that arm's rule only (adding a rule reruns nothing)."""
     return job_config_json(config, "data", wildcards.arm)

@@ -44,7 +44,7 @@ checkpoint dpo:
     benchmark:
         L.benchmark(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}", INIT_W))
     params:
-        config=cfg("dpo"),
+        config=dpo_cfg,
         # Not an output: Snakemake deletes the outputs of a failed job, and a killed run must
         # find its checkpoints to resume.
         checkpoints=dpo_checkpoints_dir,
