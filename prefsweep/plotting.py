@@ -510,7 +510,14 @@ def _lineplot(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, palett
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     by_color = {tuple(to_rgb(c)): level for level, c in palette.items()}
-    for line in ax.lines[n_before:]:
+    new = ax.lines[n_before:]
+    present = [level for level in order if level in set(data[hue])]
+    if len(by_color) < len(palette) and len(new) == len(present):
+        # two levels share a color (one line per init): seaborn draws them in hue order
+        for line, level in zip(new, present):
+            line.set_gid(f"{gid}:{level}")
+        return
+    for line in new:
         line.set_gid(f"{gid}:{by_color.get(tuple(to_rgb(line.get_color())), '?')}")
 
 

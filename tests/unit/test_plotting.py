@@ -119,7 +119,7 @@ def welfare_rows(wr: pd.DataFrame) -> list[dict]:
     """As prefsweep.welfare writes it: every row of the win-rate table (no checkpoints) x measure."""
     rows = []
     for _, r in wr[wr["kind"] != "checkpoint"].iterrows():
-        meta = {c: r[c] for c in WELFARE_COLUMNS[:9]}
+        meta = {c: r[c] for c in WELFARE_COLUMNS[:10]}
         w = r["win_rate"] * 10 - 2
         values = [("utilitarian", "", w), ("egalitarian", "", w + min(WELFARE_GROUPS.values()))]
         values += [("group", g, w + off) for g, off in WELFARE_GROUPS.items()]
@@ -546,3 +546,68 @@ def test_report_captions_render(caption, default_config):
         text = env.from_string(caption.read_text()).render(snakemake=Snakemake, categories={}, files={})
         assert "{{" not in text and "{%" not in text
         publish_parts(text, writer="html", settings_overrides={"halt_level": 2, "report_level": 5})
+
+
+# -- several inits and rules ---------------------------------------------------------------------
+
+RULE_DIFFS = {"borda": 0.04, "copeland": -0.02, "maximal_lottery": 0.01}
+
+
+def study_tables(tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Win rates and arm differences of a study: dpo.init [sft, base] x maj + 3 rules, one seed;
+    every model judged against SFT (the first init), base's lines start at base's win rate."""
+    zero = {"sft": 0.5, "base": 0.2}
+    rows = [_row("sft", "sft", win=0.5), _row("base", "base", win=0.2)]  # off-line copies are not written
+    rows = []
+    diffs = []
+    for init, z in zero.items():
+        for arm, matchings in [("maj", ["shared"])] + [(r, ["prompt", "size"]) for r in RULE_DIFFS]:
+            for m in matchings:
+                rows.append({**_row(init, init, arm, m, 0, 0, win=z), "init": init, "zero_point": True,
+                             "baseline": "sft"})
+                for size in (64, 256):
+                    win = z + 0.1 + RULE_DIFFS.get(arm, 0.0) + (0.05 if init == "base" else 0.0)
+                    rows.append({**_row(f"dpo-{init}-{arm}-{m}-n{size}-seed1", "dpo", arm, m, size, size, 1,
+                                        size // 8, win=win), "init": init, "zero_point": False, "baseline": "sft"})
+                    if arm != "maj":
+                        d = RULE_DIFFS[arm] + (0.01 if m == "size" else 0.0)
+                        diffs.append(dict(judge="electorate", baseline="sft", init=init, arm=arm, matching=m,
+                                          ref_arm="maj", size=size, seeds="1", n_seeds=1, n_questions=48,
+                                          win_rate=win, ref_win_rate=win - d, diff=d, ci_low=d - 0.03,
+                                          ci_high=d + 0.03, seed_sd=float("nan")))
+    return as_read(rows, WIN_RATE_COLUMNS, tmp, "wr"), as_read(diffs, DIFF_COLUMNS, tmp, "diffs")
+
+
+def test_inits_are_lines_of_their_own_and_rules_are_compared(tmp_path):
+    wr, diffs = study_tables(tmp_path)
+    res = P.build_all(wr, wr.iloc[0:0].assign(group="")[list(GROUP_COLUMNS)], diffs, None, OPTS, "maj",
+                      only=["win_rate_vs_pairs", "rule_comparison"])
+    fig1, rules = res
+    a = fig1.data[(fig1.data["panel"] == "a") & (fig1.data["element"] == "line")]
+    # a line per init x arm x matching, each starting at its own init model
+    assert a["label"].nunique() == 2 * 7
+    for init, z in (("sft", 0.5), ("base", 0.2)):
+        start = a[(a["label"] == f"borda (prompt), from {init}") & (a["x"] == 0)]
+        assert list(start["y"]) == pytest.approx([z])
+    ax = fig1.figure.axes[0]
+    dashed = {ln.get_gid(): ln.get_linestyle() for ln in ax.lines if str(ln.get_gid()).startswith("series:")}
+    assert dashed["series:borda (prompt), from sft"] == "-" and dashed["series:borda (prompt), from base"] == "--"
+    assert P.series_color("copeland|base", "prompt") == P.series_color("copeland", "prompt")
+    assert P.series_color("borda", "prompt") != P.series_color("copeland", "prompt")
+    # panel b: every rule, matching and init against maj
+    b = fig1.data[(fig1.data["panel"] == "b") & (fig1.data["element"] == "line")]
+    assert b["label"].nunique() == 3 * 2 * 2
+    # the rule comparison: a panel per size, a point per rule x matching x init at its difference
+    pts = rules.data[rules.data["element"] == "point"]
+    assert set(pts["panel"]) == {"N=64", "N=256"} and len(pts) == 2 * 3 * 2 * 2
+    got = pts.set_index(["panel", "arm", "matching"])["y"]
+    assert got[("N=64", "copeland|base", "prompt")] == pytest.approx(-0.02)
+    assert got[("N=256", "maximal_lottery|sft", "size")] == pytest.approx(0.02)
+    assert set(pts["x"]) == {0.0, 1.0, 2.0}  # borda, copeland, maximal_lottery in RULE_ORDER
+    assert [t.get_text() for t in rules.figure.axes[0].get_xticklabels()] == list(RULE_DIFFS)
+    assert (pts["y_low"] < pts["y"]).all() and rules.placeholder is None
+
+
+def test_rule_comparison_without_differences_is_a_placeholder():
+    res = P.rule_comparison(None, OPTS, "maj")
+    assert res.placeholder and "arm_differences" in res.placeholder
