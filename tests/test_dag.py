@@ -139,3 +139,15 @@ def test_paper_config_with_two_inits_and_three_rules(tmp_path, monkeypatch):
 def test_partial_targets(tmp_path, target, rules):
     proc = snakemake(target, "-n", "--quiet", "rules", cwd=tmp_path)
     assert set(job_counts(proc.stdout)) == rules
+
+
+def test_study_config_dry_run_job_counts(tmp_path):
+    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config/study.yaml"), cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    # arms maj, borda, copeland, maximal_lottery; 2 sizes x (maj shared + 3 rules x 2 matchings) = 14 series
+    assert counts["pool"] == 4 and counts["series"] == 14
+    # x 2 inits x 1 seed; reference log-probs once per arm and init
+    assert counts["dpo"] == 28 and counts["ref_logps"] == 8
+    # base + sft + 28 DPO models, sft (the first init) is the baseline; no checkpoint evaluation
+    assert counts["convert"] == counts["answers"] == counts["pair_accuracy"] == 30 and counts["judge"] == 29
+    assert "evolution" not in counts and counts["plots"] == 1
