@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test reliability bench dag report help slurm-deps
+.PHONY: run test reliability bench dag report help slurm-deps plan gpu-check
 
 help:
 	@echo "make run          - bootstrap .venv, run the default experiment (config/config.yaml) and its report"
@@ -20,6 +20,8 @@ help:
 	@echo "make reliability  - the reliability suite alone, with its table of cases"
 	@echo "make bench        - run the benchmarks in benchmarks/"
 	@echo "make dag          - print the job DAG of the default experiment (dot format)"
+	@echo "make plan         - jobs, GPU memory, GPU-hours, judge calls and cost, disk of an experiment (CONFIG=file GPU=type)"
+	@echo "make gpu-check    - the e2e experiment on CUDA (bf16), its tables compared with a CPU run's shape"
 	@echo "make report       - the HTML report of the default experiment's results"
 	@echo "make slurm-deps   - install the Debian packages the Slurm test runs (if missing)"
 
@@ -66,3 +68,15 @@ bench: $(STAMP)
 
 dag: $(STAMP)
 	$(BIN)/snakemake --dag $(SNAKEMAKE_ARGS)
+
+# What an experiment costs before it runs (nothing is trained or sent): `make plan` for the
+# default experiment, `make plan CONFIG=config/pythia-2.8b-shp.yaml GPU=h100-80gb` for another.
+CONFIG ?=
+GPU ?=
+plan: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/plan.py $(if $(CONFIG),--configfile $(CONFIG)) $(if $(GPU),--gpu $(GPU))
+
+# The e2e experiment on a CUDA GPU (bf16 training, answers on the GPU) in a scratch directory,
+# its tables compared with a CPU run's (same rows and columns). Fails at once without CUDA.
+gpu-check: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/gpu_check.py

@@ -16,10 +16,11 @@ import copy
 import functools
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefsweep.judge_llm import CLIENT_KEYS
+from prefsweep.judge_llm import CLIENT_KEYS, PLAN_KEYS
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -33,6 +34,9 @@ RESOURCE_KEYS = ("model.n_params",)
 #: dropped from every slice (changing them must rerun nothing) and handed to judge jobs in the
 #: environment variable ``prefsweep.judge_llm.CLIENT_ENV`` instead.
 JUDGE_CLIENT_KEYS = CLIENT_KEYS
+#: ``eval.judge`` keys of the plan and its guard (``prefsweep.judge_llm.PLAN_KEYS``): dropped
+#: from every slice; the guard reaches judge jobs in ``prefsweep.judge_llm.BUDGET_ENV``.
+JUDGE_PLAN_KEYS = PLAN_KEYS
 
 #: Sections read by each step (dotted paths select a sub-key).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
@@ -103,7 +107,7 @@ def job_config(config: dict, step: str, arm: str | None = None, init: str | None
     out: dict = {}
     for key in STEP_KEYS[step]:
         _set(out, key, copy.deepcopy(_get(config, key)))
-    for key in SHAPE_KEYS + RESOURCE_KEYS + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS):
+    for key in SHAPE_KEYS + RESOURCE_KEYS + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS + JUDGE_PLAN_KEYS):
         _drop(out, key)
     if "sc" in out and step in ONE_RULE_STEPS:
         rules = arm_rules(config)
@@ -120,6 +124,28 @@ def job_config(config: dict, step: str, arm: str | None = None, init: str | None
             raise ConfigError(f"dpo.init: {init!r} is not an init of this config ({', '.join(inits)})")
         out["dpo"]["init"] = init if init is not None else inits[0]
     return out
+
+
+
+
+@dataclass(frozen=True)
+class CheckpointEval:
+    """``eval.checkpoints``: whether kept checkpoints are evaluated (evolution curves), of which
+    series sizes (None: all), and on how many questions (the first n of question.jsonl, whose
+    order is seeded; None: all)."""
+
+    enabled: bool
+    sizes: tuple[int, ...] | None = None
+    n_questions: int | None = None
+
+
+def checkpoint_eval(config: dict) -> CheckpointEval:
+    """:class:`CheckpointEval` of a validated config (``true``/``false`` or an object)."""
+    value = config["eval"]["checkpoints"]
+    if isinstance(value, bool):
+        return CheckpointEval(value)
+    sizes = value.get("sizes")
+    return CheckpointEval(True, None if sizes is None else tuple(int(s) for s in sizes), value.get("n_questions"))
 
 
 def job_config_json(config: dict, step: str, arm: str | None = None, init: str | None = None) -> str:
@@ -169,6 +195,13 @@ def check_config(config: dict) -> None:
             f"model.tiny.hidden_size: {tiny['hidden_size']} must be divisible by "
             f"model.tiny.num_attention_heads ({tiny['num_attention_heads']})"
         )
+    losses, weights = config["dpo"]["loss_type"], config["dpo"]["loss_weights"]
+    n_losses = 1 if isinstance(losses, str) else len(losses)
+    if weights is not None and len(weights) != n_losses:
+        raise ConfigError(
+            f"dpo.loss_weights: {weights} has {len(weights)} weights for {n_losses} losses in "
+            f"dpo.loss_type ({losses}); give one weight per loss, or null for 1 each"
+        )
     for section in ("pretrain", "sft", "dpo"):
         if config[section]["max_length"] > tiny["max_position_embeddings"] and config["model"]["preset"] == "tiny":
             raise ConfigError(
@@ -185,6 +218,12 @@ def check_config(config: dict) -> None:
     if config["model"]["preset"] == "hf" and name and name.startswith(("/", "./", "../", "~")) and not os.path.isdir(
             os.path.expanduser(name)):
         raise ConfigError(f"model.name_or_path: {name}: no such directory (a local HF model directory)")
+    ck = checkpoint_eval(config)
+    if ck.sizes is not None:
+        trained = sorted(s for s in data["sizes"] if s > 0)
+        bad = sorted(set(ck.sizes) - set(trained))
+        if bad:
+            raise ConfigError(f"eval.checkpoints.sizes: {bad} not among the trained sizes of data.sizes {trained}")
     names = [b["name"] for b in config["eval"]["baselines"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.baselines: names must be unique, got {names}")
@@ -248,6 +287,13 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
 
     def walk(value: Any, node: dict, key: str = "") -> Any:
         node = _resolve_ref(node, schema)
+        if "oneOf" in node:  # e.g. eval.checkpoints: a boolean or an object
+            alts = [_resolve_ref(a, schema) for a in node["oneOf"]]
+            kind = "object" if isinstance(value, dict) else "array" if isinstance(value, list) else None
+            match = next((a for a in alts if a.get("type") == kind), None) if kind else None
+            if match is not None:
+                return walk(value, match, key)
+            node = {**node, "type": [t for a in alts for t in _types(a)]}
         types = node.get("type", [])
         types = [types] if isinstance(types, str) else types
         if isinstance(value, str) and {"object", "array"} & set(types) and value.lstrip()[:1] in ("{", "["):
@@ -281,6 +327,11 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
 
     walk(config, schema)
     return config
+
+
+def _types(node: dict) -> list[str]:
+    t = node.get("type", [])
+    return [t] if isinstance(t, str) else list(t)
 
 
 @functools.cache

@@ -52,15 +52,27 @@ def pick_device(device: str = "auto") -> str:
     return device
 
 
-def load_for_generation(model_dir: str | os.PathLike, device: str = "auto"):
-    """Model (eval mode, on ``device``) and tokenizer set up for left-padded batches."""
+def load_for_generation(model_dir: str | os.PathLike, device: str = "auto", base: str | os.PathLike | None = None):
+    """Model (eval mode, on ``device``) and tokenizer set up for left-padded batches.
+
+    ``model_dir`` is an HF export (``hf/{model_id}``) or, with ``base``, a kept training
+    checkpoint: a PEFT adapter is merged into ``base`` in memory (as :mod:`prefsweep.convert`
+    would write it, so the answers equal those of its merged export), full weights load as they
+    are; eos/pad ids are set as an export sets them. No merged copy is written.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    if base is not None:
+        from prefsweep.convert import inspect_source, load_merged, set_generation_ids
+
+        model, tok, _ = load_merged(inspect_source(model_dir), base)
+        set_generation_ids(model, tok)
+    else:
+        tok = AutoTokenizer.from_pretrained(str(model_dir))
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir))
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir))
     model.to(pick_device(device)).eval()
     return model, tok
 
@@ -174,8 +186,10 @@ def answer_questions(
     questions: Sequence[dict[str, Any]],
     config: dict[str, Any],
     device: str = "auto",
+    base: str | os.PathLike | None = None,
 ) -> list[dict[str, Any]]:
-    """Generate one answer per question with the model in ``model_dir``.
+    """Generate one answer per question with the model in ``model_dir`` (a checkpoint of
+    ``base`` when given: :func:`load_for_generation`).
 
     Reads config sections ``eval.generation`` and ``prompt_format``; answers are the stripped
     completions (:func:`prefsweep.prompts.strip_completion`).
@@ -187,7 +201,7 @@ def answer_questions(
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise ValueError(f"questions: duplicate question ids {dup[:10]}")
     prompts = [question_prompt(q, fmt) for q in questions]
-    model, tok = load_for_generation(model_dir, device)
+    model, tok = load_for_generation(model_dir, device, base=base)
     raw = generate_completions(
         model, tok, prompts,
         max_new_tokens=gen["max_new_tokens"], do_sample=gen["do_sample"],

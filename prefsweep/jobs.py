@@ -10,6 +10,15 @@ One SFT or DPO job, start to finish (:func:`run_training_job`)::
     final model -> --out, atomically               merged full model (SFT) / policy or adapter (DPO)
     run_info.json                                  config, versions, fingerprint, inputs, metrics
 
+Several processes (``python -m prefsweep.launch --processes N``, N > 1: ``accelerate launch``)
+run this same function in each; see :mod:`prefsweep.distributed`. Rank 0 alone prepares the
+checkpoints directory (its choice of checkpoint is broadcast), starts the wandb run and writes
+``--out`` and ``run_info.json``; the Trainer splits each step's batches over the processes. N
+is part of the job (``job.processes`` in the fingerprint and run_info, only when N > 1), since
+a step then sees N x ``per_device_train_batch_size`` examples: checkpoints of a run with
+another N are not resumed. With ``fsdp`` (``config/accelerate/fsdp.yaml``) every rank joins the
+gather of the full weights when the model is saved; LoRA is refused there (use ``ddp``).
+
 The scripts only read their inputs into a :class:`TrainingJob` (:func:`read_sft_corpus`,
 :func:`read_dpo_data`) and call :func:`run_training_job` inside :func:`user_errors`, which turns
 every error a user can fix (config, data, checkpoint, disk full) into a one-line ``SystemExit``.
@@ -38,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prefsweep import distributed as dist
 from prefsweep.config import ConfigError
 from prefsweep.io import DataFileError, atomic_dir, read_jsonl, read_parquet, save_run_info, sha256_file, sha256_json
 from prefsweep.tracking import finish_wandb, scrub_secrets, start_wandb, wandb_dir, wandb_setup
@@ -250,18 +260,25 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
                          key=key, id_name=spec.id_name, source=spec.data_source)
 
     job = {**spec.job, "seed": seed}
+    if dist.world_size() > 1:  # another global batch: another run (module doc)
+        job["processes"] = dist.world_size()
     fingerprint = run_fingerprint({step: section}, {**job, "data": sha256_json(spec.dataset.to_dict())},
                                   {"model": spec.init_model, **spec.inputs})
-    resume = prepare_checkpoint_dir(spec.checkpoints, fingerprint)
+    resume = dist.run_on_main(lambda: prepare_checkpoint_dir(spec.checkpoints, fingerprint,
+                                                             processes=dist.world_size()))
     wb = wandb_setup(spec.config, group=spec.wandb_group, name=spec.run_name, job_type=step,
                      run_id=f"{spec.run_name}-{fingerprint['sha256'][:8]}", directory=wandb_dir())
     args = _trainer_args(step, section, output_dir=spec.checkpoints, seed=seed, run_name=spec.run_name,
                          report_to=wb.report_to)
-    run = start_wandb(wb, spec.config, {"job": job})
+    run = start_wandb(wb, spec.config, {"job": job}) if dist.is_main() else None
     try:
         make = make_dpo_trainer if step == "dpo" else make_sft_trainer
         trainer = make(model, tokenizer, spec.dataset, args, peft_config=peft_config,
                        callbacks=[prune_resume_state_callback()])
+        fsdp = bool(trainer.is_fsdp_enabled)
+        if fsdp and peft_config is not None:
+            raise ConfigError(f"{step}.lora.enabled with the fsdp accelerate config: FSDP is for full fine-tuning; "
+                              "a LoRA run fits one GPU per process, use the ddp config (PREFSWEEP_ACCELERATE=ddp)")
         try:
             result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         except Exception as exc:
@@ -282,12 +299,20 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
         }
 
         def write(tmp: Path) -> None:
-            _export(step, trainer, tokenizer, adapter, tmp)
+            if fsdp:  # every rank is in this call (below): rank 0 gathers the full weights, writes them
+                trainer.save_model(str(tmp))
+            else:
+                _export(step, trainer, tokenizer, adapter, tmp)
             save_run_info(tmp, scrub_secrets(dict(spec.config)), **info)
 
-        save_atomically(spec.out, write)
+        if dist.is_main():
+            save_atomically(spec.out, write)
+        elif fsdp:
+            trainer.save_model(str(spec.checkpoints))  # joins rank 0's gather; a non-main rank writes nothing
+        dist.wait_for_everyone()
     finally:
         finish_wandb(run)
-    log.info("%s %s: %d steps in %.1f s, written to %s", step, spec.run_name, trainer.state.global_step,
-             time.perf_counter() - t0, spec.out)
+    if dist.is_main():
+        log.info("%s %s: %d steps in %.1f s, written to %s", step, spec.run_name, trainer.state.global_step,
+                 time.perf_counter() - t0, spec.out)
     return info

@@ -185,14 +185,15 @@ def electorate_from_config(config: dict[str, Any]):
 
 def judge_files(config: dict[str, Any], *, answers_path: str | os.PathLike, baseline_path: str | os.PathLike,
                 questions_path: str | os.PathLike, out_path: str | os.PathLike,
-                echo: Callable[[str], None] = print) -> list[dict[str, Any]]:
-    """Judge one answer file against the baseline's and write ``out_path`` atomically.
+                echo: Callable[[str], None] = print, max_questions: int | None = None) -> list[dict[str, Any]]:
+    """Judge one answer file against the baseline's and write ``out_path`` atomically
+    (the first ``max_questions`` questions only when given: eval.checkpoints.n_questions).
 
     Model names are the answer files' names without ``.jsonl`` (FastChat's convention).
     """
     records = judge_pairs(
         electorate_from_config(config),
-        read_jsonl(questions_path),
+        read_jsonl(questions_path)[:max_questions],
         read_answers(answers_path),
         read_answers(baseline_path),
         model_name(answers_path),

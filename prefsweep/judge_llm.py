@@ -141,12 +141,21 @@ LOCK_POLL_S = 0.02
 VERDICT_KEYS = ("model", "judge_prompts", "pairwise_prompt", "temperature", "max_tokens", "cache_malformed")
 #: ``eval.judge`` keys that only change how verdicts are fetched: passed in ``CLIENT_ENV``.
 CLIENT_KEYS = ("api_base", "api_key_env", "parallel", "max_retries", "timeout", "backoff", "backoff_max")
+#: ``eval.judge`` keys of the plan and its guard (prefsweep/plan.py), neither verdict nor client:
+#: ``max_api_calls`` reaches judge jobs in ``BUDGET_ENV``, the prices only the plan.
+PLAN_KEYS = ("max_api_calls", "price_prompt_per_1k", "price_completion_per_1k")
 #: Environment variable holding the client settings as a JSON object.
 CLIENT_ENV = "PREFSWEEP_JUDGE_CLIENT"
+#: Environment variable holding the experiment's call budget (:class:`Budget`) as a JSON object.
+BUDGET_ENV = "PREFSWEEP_JUDGE_BUDGET"
 
 
 class JudgeError(RuntimeError):
     """A judge run that cannot go on (bad input, missing key, API failures)."""
+
+
+class JudgeBudgetError(JudgeError):
+    """The experiment's remaining API calls exceed ``eval.judge.max_api_calls``."""
 
 
 class JudgeAPIError(JudgeError):
@@ -283,6 +292,52 @@ class ClientSettings:
 
     def resolved_api_base(self, env: Mapping[str, str]) -> str:
         return (self.api_base or env.get("OPENAI_API_BASE") or OPENAI_API_BASE).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The guard ``eval.judge.max_api_calls`` with the experiment's planned requests
+    (``prefsweep.plan.planned_comparisons``: 2 orders x questions x judged models, checkpoints
+    included). Like the client settings it reaches jobs in the environment (``BUDGET_ENV``), so
+    changing it reruns nothing."""
+
+    max_api_calls: int | None
+    planned_calls: int
+
+    @classmethod
+    def from_json(cls, text: str, source: str = BUDGET_ENV) -> Budget:
+        try:
+            values = json.loads(text)
+            budget = cls(values["max_api_calls"], int(values["planned_calls"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise JudgeError(f"{source}: expected a JSON object {{\"max_api_calls\": int|null, "
+                             f"\"planned_calls\": int}} ({type(exc).__name__}: {exc})") from None
+        if budget.max_api_calls is not None and (isinstance(budget.max_api_calls, bool)
+                                                 or not isinstance(budget.max_api_calls, int)):
+            raise JudgeError(f"{source}: max_api_calls must be an integer or null, got {budget.max_api_calls!r}")
+        return budget
+
+    def check(self, own_calls: int, cached: int) -> None:
+        """Raise :class:`JudgeBudgetError` when the experiment's remaining calls (planned less
+        ``cached``, at least this job's ``own_calls``) exceed ``max_api_calls``."""
+        if self.max_api_calls is None:
+            return
+        remaining = max(own_calls, self.planned_calls - cached)
+        if remaining > self.max_api_calls:
+            raise JudgeBudgetError(
+                f"the experiment still needs about {remaining} API calls ({self.planned_calls} planned requests, "
+                f"{cached} cached; this job alone {own_calls}), more than eval.judge.max_api_calls = "
+                f"{self.max_api_calls}; nothing was sent. Raise eval.judge.max_api_calls to at least {remaining} "
+                f"(in the config file, or --config 'eval={{judge: {{max_api_calls: {remaining}}}}}'), or evaluate "
+                "fewer checkpoints (eval.checkpoints: {sizes: [...], n_questions: k}), and rerun; "
+                "`make plan CONFIG=...` prints the figures"
+            )
+
+
+def budget_env_value(judge_cfg: Mapping[str, Any], planned_calls: int) -> str:
+    """The value of ``BUDGET_ENV`` for a validated ``eval.judge`` section."""
+    return json.dumps({"max_api_calls": judge_cfg["max_api_calls"], "planned_calls": int(planned_calls)},
+                      sort_keys=True, separators=(",", ":"))
 
 
 def client_env_value(judge_cfg: Mapping[str, Any]) -> str:
@@ -441,6 +496,13 @@ class JudgeCache:
 
     def put(self, key: str, entry: dict) -> None:
         atomic_write_json(self.path(key), entry)
+
+    def count(self) -> int:
+        """Cached responses (entry files; claims and temporary files are not counted)."""
+        if not self.directory.is_dir():
+            return 0
+        return sum(1 for sub in self.directory.iterdir() if sub.is_dir()
+                   for f in sub.iterdir() if f.suffix == ".json" and not f.name.startswith("."))
 
     def claim(self, key: str, *, wait: bool, stop: threading.Event) -> Claim | None:
         """Claim ``key`` for this job; None when another job holds it and ``wait`` is false, or
@@ -609,10 +671,11 @@ def _ids(labels: list[str], limit: int = 10) -> str:
 
 def run_requests(requests: list[JudgeRequest], cache: JudgeCache, verdict: VerdictSettings,
                  client: ClientSettings, client_factory: Callable[[], ChatClient], prompt: Mapping[str, Any],
-                 echo: Callable[[str], None] = print) -> dict[str, dict]:
+                 echo: Callable[[str], None] = print, budget: Budget | None = None) -> dict[str, dict]:
     """Answer every request from the cache or the API; ``{key: cache entry}``.
 
-    Prints the plan line before any request. Misses are claimed across processes (module
+    Prints the plan line before any request; with a ``budget`` whose limit the experiment's
+    remaining calls exceed, raises :class:`JudgeBudgetError` before sending anything. Misses are claimed across processes (module
     docstring): first this job's own claims, ``client.parallel`` at a time, then the keys other
     jobs held. Each response is cached as soon as it arrives. After the first call that fails
     for good no new call starts (calls in flight finish and are cached), and ``JudgeAPIError``
@@ -623,6 +686,8 @@ def run_requests(requests: list[JudgeRequest], cache: JudgeCache, verdict: Verdi
     results = dict(hits)
     if not misses:
         return results
+    if budget is not None:
+        budget.check(stats.api_calls, cache.count())
     chat = client_factory()
     stop = threading.Event()
     lock = threading.Lock()
@@ -760,7 +825,8 @@ def judge_answers(verdict: VerdictSettings, client: ClientSettings, *, questions
                   answers_path: str | os.PathLike, baseline_path: str | os.PathLike,
                   cache_dir: str | os.PathLike, out_path: str | os.PathLike,
                   env: Mapping[str, str] | None = None, echo: Callable[[str], None] = print,
-                  sleep: Callable[[float], None] = time.sleep) -> list[dict]:
+                  sleep: Callable[[float], None] = time.sleep, budget: Budget | None = None,
+                  max_questions: int | None = None) -> list[dict]:
     """Judge one model's answers against the baseline's; write its judgment file atomically.
 
     Returns the records. On failure nothing is written to ``out_path`` (responses received so
@@ -768,7 +834,7 @@ def judge_answers(verdict: VerdictSettings, client: ClientSettings, *, questions
     """
     env = os.environ if env is None else env
     prompt = select_judge_prompt(verdict)
-    questions = read_jsonl(questions_path)
+    questions = read_jsonl(questions_path)[:max_questions]  # eval.checkpoints.n_questions
     if not questions:
         raise JudgeError(f"{questions_path}: no questions; expected FastChat question records")
     answers, baseline = load_answers(answers_path), load_answers(baseline_path)
@@ -787,7 +853,8 @@ def judge_answers(verdict: VerdictSettings, client: ClientSettings, *, questions
         return ChatClient(verdict, client, client.resolved_api_base(env), api_key, sleep=sleep)
 
     try:
-        results = run_requests(requests, JudgeCache(cache_dir), verdict, client, client_factory, prompt, echo=echo)
+        results = run_requests(requests, JudgeCache(cache_dir), verdict, client, client_factory, prompt, echo=echo,
+                               budget=budget)
     except JudgeAPIError as exc:
         raise JudgeAPIError(f"{exc}; judging {answers_path} against {baseline_path}: {out_path} not written, "
                             f"the received judgments are kept in {cache_dir} (a rerun sends only the rest)") from None
@@ -815,7 +882,7 @@ def main(argv: list[str] | None = None) -> None:
 
 __all__ = [
     "VerdictSettings", "ClientSettings", "VERDICT_KEYS", "CLIENT_KEYS", "CLIENT_ENV", "client_env_value",
-    "JudgeError", "JudgeAPIError", "JudgeCache", "Claim", "ChatClient", "JudgeRequest", "RunStats",
+    "PLAN_KEYS", "BUDGET_ENV", "Budget", "budget_env_value", "JudgeBudgetError", "JudgeError", "JudgeAPIError", "JudgeCache", "Claim", "ChatClient", "JudgeRequest", "RunStats",
     "load_judge_prompts", "select_judge_prompt", "check_judge_prompt", "parse_pair_verdict",
     "cache_key", "pairwise_requests", "run_requests", "pairwise_records", "judge_answers",
     "model_name", "load_answers",

@@ -25,6 +25,9 @@ those TRL would compute itself:
 A pair whose prompt alone has ``max_length`` tokens or more has no completion token left (TRL's
 DPO would drop it silently): that is a :class:`~prefsweep.training.DataError` naming the pairs.
 
+With several processes (:mod:`prefsweep.distributed`) each scores a contiguous share of the
+pairs and every process gets the whole table, in the order of the pairs (rank 0 writes it).
+
 Table format (``ref_logps/{arm}.parquet``): ``pair_id`` (str), ``ref_chosen_logps``,
 ``ref_rejected_logps`` (float64), one row per distinct pair_id.
 """
@@ -56,8 +59,12 @@ def compute_ref_logps(model, tokenizer, pairs: pd.DataFrame, *, max_length: int,
     ``autocast_dtype``: e.g. ``torch.bfloat16`` to mirror a ``bf16`` DPO run on GPU.
     Returns the ref-logps table (module doc), rows in the order of ``pairs``. ``model`` gets
     TRL's fused log-prob head added to its forward (plain calls are unaffected) and is put in
-    eval mode. Raises :class:`~prefsweep.training.DataError` for prompts that fill ``max_length``.
+    eval mode. Raises :class:`~prefsweep.training.DataError` for prompts that fill ``max_length``
+    (checked over all pairs on every process, before any forward pass).
+    With several processes each scores its share (:func:`prefsweep.distributed.shard_bounds`)
+    and the shares are gathered: every process returns the whole table.
     """
+    from prefsweep import distributed
     from prefsweep.training import DataError, prompt_length_message, too_long_prompts
 
     missing = [c for c in ("pair_id", *TEXT_COLUMNS) if c not in pairs.columns]
@@ -73,16 +80,19 @@ def compute_ref_logps(model, tokenizer, pairs: pd.DataFrame, *, max_length: int,
     model.eval()
     chosen_out: list[np.ndarray] = []
     rejected_out: list[np.ndarray] = []
-    for batch in preference_batches(examples, pad_token_id=tokenizer.pad_token_id, max_length=max_length,
-                                    truncation_mode="keep_start", batch_size=batch_size):
+    start, stop = distributed.shard_bounds(len(examples))
+    for batch in preference_batches(examples[start:stop], pad_token_id=tokenizer.pad_token_id,
+                                    max_length=max_length, truncation_mode="keep_start", batch_size=batch_size):
         chosen, rejected = completion_logps(model, batch, autocast_dtype)
         chosen_out.append(chosen.numpy())
         rejected_out.append(rejected.numpy())
-    n = len(examples)
+    mine = (np.concatenate(chosen_out).astype(np.float64) if chosen_out else np.zeros(0),
+            np.concatenate(rejected_out).astype(np.float64) if rejected_out else np.zeros(0))
+    shares = distributed.gather([mine])  # one (chosen, rejected) per rank, in rank order
     return pd.DataFrame({
         "pair_id": pairs["pair_id"].astype(str).to_numpy(),
-        "ref_chosen_logps": np.concatenate(chosen_out).astype(np.float64) if n else np.zeros(0),
-        "ref_rejected_logps": np.concatenate(rejected_out).astype(np.float64) if n else np.zeros(0),
+        "ref_chosen_logps": np.concatenate([c for c, _ in shares]),
+        "ref_rejected_logps": np.concatenate([r for _, r in shares]),
     })
 
 

@@ -132,6 +132,10 @@ def _trainer_kwargs(section: dict[str, Any], *, output_dir: str | os.PathLike, s
         disable_tqdm=True,  # job logs are files: one line per logging step, no progress bars
         dataloader_num_workers=0,
         dataloader_pin_memory=_cuda_available(),
+        # Several processes (DDP): every weight that trains is used in every forward, so DDP need
+        # not search the graph for unused ones each step (transformers' default does, without
+        # gradient checkpointing). Frozen weights (LoRA) are no DDP parameters. Unused with 1 process.
+        ddp_find_unused_parameters=False,
     )
     return kwargs
 
@@ -282,15 +286,39 @@ def complete_checkpoint_steps(ckpt_dir: str | os.PathLike) -> list[int]:
     return sorted(s for p in ckpt_dir.iterdir() if (s := _checkpoint_step(p)) is not None and is_complete_checkpoint(p))
 
 
-def last_complete_checkpoint(ckpt_dir: str | os.PathLike, remove_incomplete: bool = True) -> Path | None:
-    """Newest complete ``checkpoint-{step}`` in ``ckpt_dir``; newer, incomplete ones are removed."""
+def missing_rng_states(path: str | os.PathLike, processes: int) -> list[str]:
+    """``rng_state_{rank}.pth`` files a checkpoint of an N-process run lacks (none for N = 1).
+
+    With N > 1 processes rank 0 writes ``trainer_state.json`` while the other ranks write their
+    RNG states, so a job killed then leaves a checkpoint complete by :func:`is_complete_checkpoint`
+    but not resumable by every rank.
+    """
+    if processes <= 1:
+        return []
+    return [f"rng_state_{r}.pth" for r in range(processes) if not (Path(path) / f"rng_state_{r}.pth").is_file()]
+
+
+def last_complete_checkpoint(ckpt_dir: str | os.PathLike, remove_incomplete: bool = True,
+                             processes: int = 1) -> Path | None:
+    """Newest complete ``checkpoint-{step}`` in ``ckpt_dir``; newer, incomplete ones are removed.
+
+    ``processes`` > 1: also every rank's RNG state (:func:`missing_rng_states`); a complete
+    checkpoint without them is kept (its weights serve the evaluation) but passed over. The
+    checkpoint before it still has its resume state: pruning waits for every rank
+    (:func:`prune_resume_state_callback`).
+    """
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         return None
     found = sorted(((s, p) for p in ckpt_dir.iterdir() if (s := _checkpoint_step(p)) is not None), reverse=True)
     for _, path in found:
         if is_complete_checkpoint(path):
-            return path
+            missing = missing_rng_states(path, processes)
+            if not missing:
+                return path
+            log.warning("passing over %s: complete, but without %s (cut off while the other ranks saved)",
+                        path, missing)
+            continue
         log.warning("removing incomplete checkpoint %s (cut off while saving)", path)
         if remove_incomplete:
             shutil.rmtree(path)
@@ -324,12 +352,17 @@ def prune_resume_state_callback():
     """``TrainerCallback``: after each complete checkpoint save, prune the older checkpoints.
 
     It runs after ``trainer_state.json`` of the new checkpoint is written, so a job killed at any
-    time keeps one complete checkpoint with its optimizer state to resume from.
+    time keeps one complete checkpoint with its optimizer state to resume from. With several
+    processes it first waits until every rank has written its part (its RNG state), then rank 0
+    prunes.
     """
     from transformers import TrainerCallback
 
+    from prefsweep import distributed
+
     class PruneResumeState(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
+            distributed.wait_for_everyone()
             if state.is_world_process_zero:
                 newest = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 if is_complete_checkpoint(newest):
@@ -338,12 +371,14 @@ def prune_resume_state_callback():
     return PruneResumeState()
 
 
-def prepare_checkpoint_dir(ckpt_dir: str | os.PathLike, fingerprint: Mapping[str, Any]) -> Path | None:
+def prepare_checkpoint_dir(ckpt_dir: str | os.PathLike, fingerprint: Mapping[str, Any],
+                           processes: int = 1) -> Path | None:
     """Make ``ckpt_dir`` ready for a run with ``fingerprint``; return the checkpoint to resume from.
 
     Same fingerprint: the last complete checkpoint (or ``None`` if there is none yet). Otherwise
     (different config/data, or no fingerprint file): the directory is emptied, the new fingerprint
-    written, and ``None`` returned - the run starts over.
+    written, and ``None`` returned - the run starts over. ``processes``: the job's process count
+    (only rank 0 calls this; see :func:`last_complete_checkpoint`).
     """
     ckpt_dir = Path(ckpt_dir)
     fp_path = ckpt_dir / FINGERPRINT_FILE
@@ -352,7 +387,7 @@ def prepare_checkpoint_dir(ckpt_dir: str | os.PathLike, fingerprint: Mapping[str
         with contextlib.suppress(OSError, ValueError):
             stored = json.loads(fp_path.read_text()).get("sha256")
     if stored == fingerprint["sha256"]:
-        resume = last_complete_checkpoint(ckpt_dir)
+        resume = last_complete_checkpoint(ckpt_dir, processes=processes)
         log.info("%s: same config and data; %s", ckpt_dir,
                  f"resuming from {resume.name}" if resume else "no complete checkpoint yet, starting")
         return resume
@@ -375,9 +410,16 @@ def configure_runtime(threads: int | None = None) -> None:
     """Quiet, reproducible job runtime: logging to stderr, no progress bars, torch thread count.
 
     ``threads``: torch intra-op threads (the rule's ``threads``). Tiny models run fastest with 1;
-    several threads on a shared, busy CPU can be many times slower.
+    several threads on a shared, busy CPU can be many times slower. A process of a multi-process
+    job (:mod:`prefsweep.launch`) also picks CPU or GPU here
+    (:func:`prefsweep.distributed.setup_processes`) and names its rank in every log line.
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from prefsweep.distributed import rank, setup_processes, world_size
+
+    setup_processes()
+    # Several processes of one job share its log: each line says which rank wrote it.
+    where = f" rank{rank()}" if world_size() > 1 else ""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import datasets
     import torch

@@ -251,6 +251,14 @@ def load_judgments(paths: Sequence[str | os.PathLike]) -> tuple[pd.DataFrame, pd
     return q, g
 
 
+def restrict_questions(frames: Sequence[pd.DataFrame], questions: Sequence[str]) -> list[pd.DataFrame]:
+    """The rows of ``frames`` (:func:`load_judgments`' two) on ``questions`` only: an evolution
+    table over checkpoints judged on the first k questions (eval.checkpoints.n_questions)
+    compares the final models on those k too."""
+    keep = {str(q) for q in questions}
+    return [f[f["question_id"].astype(str).isin(keep)].reset_index(drop=True) for f in frames]
+
+
 def _sources(mf: pd.DataFrame) -> str:
     names = sorted({s for s in mf["source"] if s}) if "source" in mf else []
     return ", ".join(names) or "judgments"

@@ -30,7 +30,11 @@ from the variable that ``api_key_env`` names. ``--cache`` is not used by the ele
 ``--baseline-answers`` may also be ``results/default/eval/reference_answer/reference.jsonl``.
 Model names are the answer files' names without ``.jsonl`` (FastChat's convention). The output
 is one file of FastChat pair-judgment records (``*_pair.jsonl`` schema, written atomically; see
-:mod:`prefsweep.judge_electorate` and :mod:`prefsweep.judge_llm`), read by
+:mod:`prefsweep.judge_electorate` and :mod:`prefsweep.judge_llm`).
+PREFSWEEP_JUDGE_BUDGET (``{"max_api_calls": N|null, "planned_calls": M}``, exported by the
+workflow from ``eval.judge.max_api_calls`` and the plan) stops an LLM judge job before any
+request when the experiment's remaining calls exceed N. ``--max-questions K`` judges the first K
+questions (``eval.checkpoints.n_questions``). The output is read by
 ``python -m fastchat.llm_judge.show_result --input-file OUT --mode pairwise-baseline
 --baseline-model sft``. The LLM judge prints its plan before any request ("judge: 96
 comparisons, 40 cached, 56 API calls"); responses are cached under ``--cache`` as they arrive,
@@ -47,7 +51,14 @@ import sys
 
 from prefsweep.io import load_config_json
 from prefsweep.judge_electorate import judge_files
-from prefsweep.judge_llm import ClientSettings, JudgeError, VerdictSettings, judge_answers
+from prefsweep.judge_llm import (
+    BUDGET_ENV,
+    Budget,
+    ClientSettings,
+    JudgeError,
+    VerdictSettings,
+    judge_answers,
+)
 
 JUDGE_TYPES = ("electorate", "llm")
 
@@ -62,6 +73,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="judgment file to write (FastChat *_pair.jsonl records)")
     p.add_argument("--cache", help="request cache directory, shared by judge jobs (required for type llm)")
     p.add_argument("--client-json", help="LLM client settings as a JSON object (overrides PREFSWEEP_JUDGE_CLIENT)")
+    p.add_argument("--max-questions", type=int, default=None,
+                   help="judge the first K questions only (eval.checkpoints.n_questions)")
     return p
 
 
@@ -85,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if judge_type(config) == "electorate":
             judge_files(config, answers_path=args.answers, baseline_path=args.baseline_answers,
-                        questions_path=args.questions, out_path=args.out, echo=echo)
+                        questions_path=args.questions, out_path=args.out, echo=echo,
+                        max_questions=args.max_questions)
             return
         if not args.cache:
             parser.error("--cache is required when eval.judge.type is llm")
@@ -95,8 +109,11 @@ def main(argv: list[str] | None = None) -> None:
         else:
             client = ClientSettings.from_env(os.environ)
         print(f"judge client: {client}", file=sys.stderr, flush=True)
+        # The guard eval.judge.max_api_calls: set by the workflow (absent in a hand run: no limit).
+        budget = Budget.from_json(os.environ[BUDGET_ENV]) if os.environ.get(BUDGET_ENV) else None
         judge_answers(verdict, client, questions_path=args.questions, answers_path=args.answers,
-                      baseline_path=args.baseline_answers, cache_dir=args.cache, out_path=args.out, echo=echo)
+                      baseline_path=args.baseline_answers, cache_dir=args.cache, out_path=args.out, echo=echo,
+                      budget=budget, max_questions=args.max_questions)
     except (JudgeError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"judge: error: {exc}") from None
 

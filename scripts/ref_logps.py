@@ -10,7 +10,9 @@ union by ``pair_id`` is scored. Output columns: pair_id, ref_chosen_logps, ref_r
 (float64: summed completion token log-probs, exactly as TRL 1.16 ``DPOTrainer`` computes them,
 with ``dpo.max_length``; see :mod:`prefsweep.reflogps`). A prompt of ``dpo.max_length`` tokens
 or more is an error naming the pairs. With ``dpo.bf16`` on a GPU the forward runs under bf16
-autocast, as it would inside the trainer.
+autocast, as it would inside the trainer. Under ``python -m prefsweep.launch --processes N``
+(N GPUs) each process scores a share of the pairs and rank 0 writes the table, equal to that of
+one process (:mod:`prefsweep.reflogps`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import time
 
 
+from prefsweep import distributed
 from prefsweep.io import atomic_write_parquet, load_config_json, read_parquet
 from prefsweep.jobs import user_errors
 from prefsweep.reflogps import compute_ref_logps, union_pairs
@@ -52,10 +55,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if distributed.world_size() > 1:
+        device = distributed.device()  # this rank's GPU (cuda:{local_rank}), or the CPU
+    else:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=TRAIN_DTYPE)
     model.to(device)
-    autocast = torch.bfloat16 if bf16 and device == "cuda" else None
+    autocast = torch.bfloat16 if bf16 and device.type == "cuda" else None
     with user_errors():
         check_max_length(model, max_length, "dpo.max_length", args.model)
         try:
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
                                       batch_size=args.batch_size, autocast_dtype=autocast)
         except DataError as exc:
             raise DataError(f"{', '.join(args.pairs)}: {exc}") from None
+    if not distributed.is_main():
+        return
     atomic_write_parquet(args.out, table)
     print(f"reference log-probs of {len(table)} pairs written to {args.out} in {time.perf_counter() - t0:.1f} s")
 

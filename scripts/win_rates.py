@@ -60,6 +60,7 @@ from prefsweep.winrate import (
     answer_texts,
     arm_differences,
     load_judgments,
+    restrict_questions,
     win_rate_tables,
     write_table,
 )
@@ -79,6 +80,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-info", nargs="*", default=[],
                    help="run_info.json of every final DPO model (none for a table without final DPO models)")
     p.add_argument("--questions", required=True, help="question.jsonl: the questions every model must be judged on")
+    p.add_argument("--max-questions", type=int, default=None,
+                   help="only the first K questions of --questions (evolution with eval.checkpoints.n_questions)")
     p.add_argument("--out", required=True, help="win_rates.csv (or evolution.csv)")
     p.add_argument("--diff-out", required=True, help="arm_differences.csv (or evolution_differences.csv)")
     p.add_argument("--groups-out", required=True, help="win_rates_groups.csv (or evolution_groups.csv)")
@@ -103,8 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     wandb_dir = table_wandb_dir(args.wandb_dir, args.no_wandb, "win_rates")
     try:
         inputs = ModelInputs.from_files(args.answers, args.manifests, args.run_info)
-        questions = [str(q["question_id"]) for q in read_jsonl(args.questions)]
+        questions = [str(q["question_id"]) for q in read_jsonl(args.questions)][: args.max_questions]
         frame, groups_frame = load_judgments(args.judgments)
+        if args.max_questions is not None:
+            frame, groups_frame = restrict_questions((frame, groups_frame), questions)
         table, groups = win_rate_tables(frame, groups_frame, config, inputs, questions=questions)
         diffs = arm_differences(frame, config)
         welfare = None

@@ -22,6 +22,8 @@ CASES = [
     ("wrong type", ["dpo={beta: high}"], ["dpo.beta", "'high'", "expected number"]),
     ("sizes not a list", ["data={sizes: 5}"], ["data.sizes", "expected array"]),
     ("beta out of bounds", ["dpo={beta: 0}"], ["dpo.beta", "expected a value > 0"]),
+    ("loss weights do not match", ["dpo={loss_type: [sigmoid, sft], loss_weights: [1.0]}"],
+     ["dpo.loss_weights", "1 weights for 2 losses", "dpo.loss_type"]),
     ("no eval prompts", ["data={n_eval_prompts: 0}"], ["data.n_eval_prompts", ">= 1"]),
     ("warmup ratio above 1", ["dpo={warmup_ratio: 1.5}"], ["dpo.warmup_ratio", "< 1"]),
     ("duplicate sizes", ["data={sizes: [0, 64, 64]}"], ["data.sizes", "duplicate"]),

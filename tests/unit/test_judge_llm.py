@@ -84,7 +84,7 @@ def test_settings_have_no_defaults_of_their_own():
         for f in dataclasses.fields(cls):
             assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, (cls, f.name)
     judge = load_schema()["properties"]["eval"]["properties"]["judge"]["properties"]
-    assert set(judge) == {"type", *jl.VERDICT_KEYS, *jl.CLIENT_KEYS}
+    assert set(judge) == {"type", *jl.VERDICT_KEYS, *jl.CLIENT_KEYS, *jl.PLAN_KEYS}
     defaults = {v["default"] for v in judge.values() if v.get("default") is not None}
     for module in ("judge_llm", "judge_electorate"):
         tree = ast.parse((REPO / "prefsweep" / f"{module}.py").read_text())

@@ -109,9 +109,12 @@ def test_no_schema_default_repeated_in_training_modules():
 
 
 def test_dpo_config_uses_section_values(tmp_path):
-    args = build_dpo_config({**DPO, "warmup_ratio": 0.1, "save_steps": 7, "loss_type": "ipo"},
+    args = build_dpo_config({**DPO, "warmup_ratio": 0.1, "save_steps": 7, "loss_type": "ipo", "loss_weights": None},
                             output_dir=tmp_path, seed=3, run_name="dpo-maj-prompt-n64-seed3", report_to="none")
     assert args.loss_type == ["ipo"]
+    # the default's DPO + NLL of the chosen responses (RPO) reaches TRL as its loss list
+    rpo = build_dpo_config(DPO, output_dir=tmp_path, seed=3, run_name="rpo", report_to="none")
+    assert (rpo.loss_type, rpo.loss_weights) == (["sigmoid", "sft"], [1.0, 1.0])
     assert args.learning_rate == 3e-3 and args.beta == DPO["beta"] and args.max_length == 64
     assert args.num_train_epochs == DPO["num_train_epochs"]
     assert args.per_device_train_batch_size == DPO["per_device_train_batch_size"]

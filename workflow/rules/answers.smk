@@ -3,8 +3,9 @@
 
 rule answers:
     input:
+        # a final model's export; a kept checkpoint's run and init model (base + adapter)
+        unpack(answers_input),
         script=script_path("answers.py"),
-        model=L.export("{model_id}"),
         questions=L.questions(),
     output:
         L.answers("{model_id}"),
@@ -14,6 +15,7 @@ rule answers:
         L.benchmark(L.answers("{model_id}"))
     params:
         config=cfg("answers"),
+        model=answers_model_args,
     threads: 2
     resources:
         gpu=1,
@@ -22,6 +24,6 @@ rule answers:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --model {input.model}"
+        "python {input.script} --config-json {params.config:q} {params.model}"
         " --model-id {wildcards.model_id} --questions {input.questions} --threads {threads}"
         " --out {output} > {log} 2>&1"

@@ -8,8 +8,9 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from prefsweep import paths as P
-from prefsweep.config import check_config, check_secrets, job_config_json
-from prefsweep.judge_llm import CLIENT_ENV, client_env_value
+from prefsweep.config import check_config, check_secrets, checkpoint_eval, job_config_json
+from prefsweep.judge_llm import BUDGET_ENV, CLIENT_ENV, budget_env_value, client_env_value
+from prefsweep.plan import planned_comparisons
 from prefsweep.resources import resource_function
 
 check_config(config)
@@ -30,6 +31,8 @@ JUDGE = config["eval"]["judge"]["type"]
 # The electorate knows every voter's utility of any text: welfare and distortion tables and
 # figures exist only then.
 WELFARE = JUDGE == "electorate"
+# eval.checkpoints: which kept checkpoints are evaluated, and on how many questions.
+CK = checkpoint_eval(config)
 
 
 wildcard_constraints:
@@ -80,6 +83,9 @@ shell.prefix(
     + (f"export WANDB_ENTITY={config['wandb']['entity']}; " if config["wandb"]["entity"] else "")
     # The prefix is formatted like a shell command: braces of the JSON are escaped.
     + f"export {CLIENT_ENV}={shlex.quote(client_env_value(config['eval']['judge']))}; ".replace("{", "{{").replace("}", "}}")
+    # The guard eval.judge.max_api_calls, with the experiment's planned requests (prefsweep/plan.py).
+    + (f"export {BUDGET_ENV}={shlex.quote(budget_env_value(config['eval']['judge'], planned_comparisons(config)))}; "
+       .replace("{", "{{").replace("}", "}}") if JUDGE == "llm" else "")
 )
 
 
@@ -95,7 +101,7 @@ def train_targets():
 
 def eval_targets():
     out = [L.table("win_rates"), L.table("pair_accuracy")]
-    if config["eval"]["checkpoints"]:
+    if CK.enabled:
         out.append(L.table("evolution"))
     return out
 
@@ -234,6 +240,33 @@ def convert_base(wildcards, input):
 
 
 # -- evaluation ------------------------------------------------------------------------------
+def answers_input(wildcards):
+    """An export for a final model; for a kept checkpoint its run (the declared output that
+    holds it) and the init model: it is answered from base + adapter, no merged copy on disk."""
+    cell = P.parse_model_id(wildcards.model_id)
+    if cell.kind == "checkpoint":
+        return {"final": L.model(cell.run), "base": L.model(P.model_init(config, cell))}
+    return {"model": L.export(wildcards.model_id)}
+
+
+def answers_model_args(wildcards, input):
+    cell = P.parse_model_id(wildcards.model_id)
+    if cell.kind == "checkpoint":
+        return f"--model {L.checkpoint(cell.run, cell.step)} --base {input.base}" + checkpoint_questions_arg(wildcards)
+    return f"--model {input.model}"
+
+
+def checkpoint_questions_arg(wildcards):
+    """--max-questions k for a checkpoint's answers and judgment (eval.checkpoints.n_questions)."""
+    if CK.n_questions is not None and P.parse_model_id(wildcards.model_id).kind == "checkpoint":
+        return f" --max-questions {CK.n_questions}"
+    return ""
+
+
+def evolution_questions_arg(wildcards):
+    return f"--max-questions {CK.n_questions}" if CK.n_questions is not None else ""
+
+
 def baseline_answers():
     if config["eval"]["baseline"] == "reference":
         return L.reference_answers()
@@ -265,9 +298,12 @@ def run_infos(wildcards, input):
 
 
 def checkpoint_model_ids(wildcards):
-    """Kept checkpoints of every DPO run but its last step: known once the runs have finished."""
+    """Kept checkpoints of every DPO run (of the sizes eval.checkpoints names) but its last
+    step: known once the runs have finished."""
     ids = []
     for cell in P.dpo_cells(config):
+        if CK.sizes is not None and cell.size not in CK.sizes:
+            continue
         wc = dict(arm=cell.arm, matching=cell.matching, size=cell.size, seed=cell.seed)
         final = checkpoints.dpo.get(**wc, **({"init": cell.init} if INIT_W else {})).output[0]
         run = L.dpo_run(*cell)
@@ -312,7 +348,7 @@ def plot_inputs(wildcards):
         "groups": L.table("win_rates_groups"),
         "diffs": L.table("arm_differences"),
     }
-    if config["eval"]["checkpoints"]:
+    if CK.enabled:
         inputs["evolution"] = L.table("evolution")
     if WELFARE:
         inputs["welfare"] = L.table("welfare")

@@ -18,13 +18,16 @@ rule ref_logps:
         config=cfg("ref_logps"),
     threads: 2
     resources:
+        # GPUs = processes, each scoring a share of the pairs (prefsweep/launch.py)
         gpu=1,
+        accelerate="ddp",
         mem_mb=job_resource("ref_logps", "mem_mb"),
         runtime=job_resource("ref_logps", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --model {input.model}"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
+        " {input.script} --config-json {params.config:q} --model {input.model}"
         " --pairs {input.pairs} --out {output} > {log} 2>&1"
 
 
@@ -51,13 +54,16 @@ checkpoint dpo:
         init=dpo_init_arg,
     threads: 2
     resources:
+        # GPUs = processes: more than 1 runs under accelerate launch (config/accelerate/{accelerate}.yaml)
         gpu=1,
+        accelerate="ddp",
         mem_mb=job_resource("dpo", "mem_mb"),
         runtime=job_resource("dpo", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --model {input.model}"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
+        " {input.script} --config-json {params.config:q} --model {input.model}"
         " --pairs {input.pairs} --manifest {input.manifest} --ref-logps {input.ref_logps}"
         " --seed {wildcards.seed} --arm {wildcards.arm} --matching {wildcards.matching}"
         " --size {wildcards.size} {params.init} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

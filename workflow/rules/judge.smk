@@ -17,6 +17,7 @@ rule judge:
         # Shared by every judge job of the experiment, read and extended by each (a response
         # is paid for once); not an output, so a failed job never deletes it.
         cache=L.judge_cache(),
+        questions=checkpoint_questions_arg,
     resources:
         # Concurrent requests to one API: keep the number of judge jobs bounded.
         judge_api=1,
@@ -25,4 +26,4 @@ rule judge:
     shell:
         "python {input.script} --config-json {params.config:q}"
         " --answers {input.answers} --baseline-answers {input.baseline}"
-        " --questions {input.questions} --cache {params.cache} --out {output} > {log} 2>&1"
+        " --questions {input.questions} --cache {params.cache}{params.questions} --out {output} > {log} 2>&1"

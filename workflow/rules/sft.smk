@@ -45,13 +45,16 @@ rule sft:
         checkpoints=L.checkpoints("sft"),
     threads: 2
     resources:
+        # GPUs = processes: more than 1 runs under accelerate launch (config/accelerate/{accelerate}.yaml)
         gpu=1,
+        accelerate="ddp",
         mem_mb=job_resource("sft", "mem_mb"),
         runtime=job_resource("sft", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --model {input.model}"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
+        " {input.script} --config-json {params.config:q} --model {input.model}"
         " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
 
 
@@ -75,10 +78,12 @@ rule sft_baseline:
     threads: 2
     resources:
         gpu=1,
+        accelerate="ddp",
         mem_mb=job_resource("sft_baseline", "mem_mb"),
         runtime=job_resource("sft_baseline", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --model {params.model}"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
+        " {input.script} --config-json {params.config:q} --model {params.model}"
         " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"

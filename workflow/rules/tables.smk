@@ -49,10 +49,11 @@ rule evolution:
     params:
         config=cfg("win_rates"),
         run_info=run_infos,
+        questions=evolution_questions_arg,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --no-wandb --judgments {input.judgments}"
+        "python {input.script} --config-json {params.config:q} --no-wandb {params.questions} --judgments {input.judgments}"
         " --answers {input.answers} --manifests {input.manifests} --run-info {params.run_info}"
         " --questions {input.questions}"
         " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} > {log} 2>&1"
