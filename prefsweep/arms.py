@@ -25,8 +25,9 @@ prompt pairs are ordered by margin (largest first), then by candidate position, 
 prompt keeps its clearest pairs. ``cycle`` says whether the prompt's strict majority relation
 ``M > 0`` contains a directed cycle (no transitive majority order; a Condorcet paradox).
 
-``sc`` (social choice): a rule, named as in ``pref_voting`` (``borda``, ``copeland``, ``schulze``
-= ``beat_path``, ``ranked_pairs``, ``minimax``, ...), picks the winner; the loser is the rule's
+Rule arms (social choice; one arm ``sc`` for a string ``sc.rule``, one arm per rule, named by
+it, for a list: :func:`prefsweep.paths.arm_rules`): a rule, named as in ``pref_voting``
+(``borda``, ``copeland``, ``schulze`` = ``beat_path``, ``ranked_pairs``, ``minimax``, ...), picks the winner; the loser is the rule's
 winner when every preference is reversed (``M -> -M``): for a scoring rule, the lowest score.
 ``winner_loser`` gives one pair (winner, loser); ``winner_vs_all`` gives the winner against every
 other candidate. Several winners (or losers) are a tie, broken by a seeded RNG per prompt
@@ -43,6 +44,18 @@ through ``pref_voting`` per prompt (a ``MarginGraph`` of ``M`` when the rule acc
 ``ProfileWithTies`` / ``Profile`` of the ranking votes, with the integer weights as counts).
 ``pref_voting`` is also the tests' oracle for the fast path.
 
+Probabilistic rules (``pref_voting.probabilistic_methods``: ``maximal_lottery``,
+``c1_maximal_lottery``, ``pr_borda``, ...) give a lottery over the candidates: the winner is a
+**draw** from it with the prompt's seeded RNG (the same ``default_rng([seed, crc32(prompt_id)])``
+as ties, so the draw is reproducible and does not depend on other prompts); the loser a draw
+from the lottery of the reversed margins, renormalised without the winner (uniform over the
+others when that leaves no mass). A draw among two or more candidates of positive probability
+is flagged ``tie_broken``; a lottery with all its mass on one candidate (a Condorcet winner,
+for maximal lotteries) is no draw.
+
+``condorcet`` says whether the prompt has a Condorcet winner (beats every other candidate by a
+strict majority), ``chosen_condorcet`` whether the pair's chosen response is it.
+
 ``ranked_pairs`` enumerates every tie-breaking order when margins tie (pref_voting warns it
 "can take a very long time"); prefer ``schulze`` on data with many equal margins.
 
@@ -53,7 +66,8 @@ are first turned into that table (:func:`ballots_table`): there is one support c
 (:func:`maj_pairs`, :func:`sc_pairs`) are DataFrames with one row per pair and columns ``rec``
 (index of the record in the input), ``prompt_id``, ``topic``, ``chosen_k``, ``rejected_k``
 (candidate positions), ``chosen_id``, ``rejected_id``, ``margin`` (float64), ``n_voters``
-(int64), ``cycle``, ``tie_broken`` (bool); rows grouped by record in input order.
+(int64), ``cycle``, ``tie_broken``, ``condorcet``, ``chosen_condorcet`` (bool); rows grouped by
+record in input order.
 """
 
 from __future__ import annotations
@@ -72,10 +86,16 @@ from prefsweep.ballots import (
     BALLOTS_SCHEMA, WEIGHT_SCALE, BallotError, BallotRecord, gc_paused, weight_units, weight_units_of,
 )
 
-ARMS = ("maj", "sc")
 SC_PAIRS = ("winner_loser", "winner_vs_all")
 #: Rules computed by the numpy fast path (scores from the margin matrix).
 FAST_RULES = ("borda", "copeland")
+#: pref_voting's probabilistic methods (``pref_voting.probabilistic_methods``, lower-case
+#: names): known without importing it (its import takes seconds), checked against it by
+#: tests/unit/test_arms.py.
+PROBABILISTIC_RULES = ("c1_maximal_lottery", "maximal_lottery", "pr_borda", "random_consensus_builder",
+                       "random_dictator")
+#: Probabilistic rules whose lottery is the point mass on a Condorcet winner when there is one.
+CONDORCET_LOTTERIES = ("maximal_lottery", "c1_maximal_lottery")
 #: Other spellings of pref_voting rule names.
 RULE_ALIASES = {"schulze": "beat_path", "tideman": "ranked_pairs", "irv": "instant_runoff"}
 #: Prompts per numpy chunk (bounds the [P, V, K, K] intermediate).
@@ -87,7 +107,7 @@ Ballots = Union[Sequence[BallotRecord], pa.Table]
 
 PAIR_COLUMNS = (
     "rec", "prompt_id", "topic", "chosen_k", "rejected_k", "chosen_id", "rejected_id",
-    "margin", "n_voters", "cycle", "tie_broken",
+    "margin", "n_voters", "cycle", "tie_broken", "condorcet", "chosen_condorcet",
 )
 
 
@@ -363,12 +383,14 @@ def maj_pairs(records: Ballots) -> pd.DataFrame:
     for batch in support_batches(records):
         m = batch.margin_units
         cycle = majority_cycles(m)
+        cw = condorcet_winners(m)
         p, i, j = np.nonzero(m > 0)
         margin = m[p, i, j] / WEIGHT_SCALE
         n_voters = batch.count[p, i, j] + batch.count[p, j, i]
         frames.append({
             "rec": batch.rec[p], "chosen_k": i, "rejected_k": j, "margin": margin,
             "n_voters": n_voters, "cycle": cycle[p], "tie_broken": np.zeros(len(p), dtype=bool),
+            "condorcet": cw[p] >= 0, "chosen_condorcet": cw[p] == i,
         })
     return _finish(records, frames)
 
@@ -388,20 +410,106 @@ def rule_scores(rule: str, margin: np.ndarray) -> np.ndarray:
     raise ValueError(f"sc.rule: no fast path for {rule!r} (fast rules: {', '.join(FAST_RULES)})")
 
 
-def resolve_rule(rule: str) -> Callable[..., list]:
-    """The ``pref_voting`` voting method named ``rule`` (aliases: schulze -> beat_path, ...)."""
+def rule_names() -> list[str]:
+    """Every rule name ``sc.rule`` accepts: pref_voting's voting methods and probabilistic
+    methods (lower-case names), and the aliases of :data:`RULE_ALIASES`."""
+    import pref_voting.probabilistic_methods as pms
+    import pref_voting.voting_methods as vms
+    from pref_voting.prob_voting_method import ProbVotingMethod
+    from pref_voting.voting_method import VotingMethod
+
+    names = {n for n in dir(vms) if isinstance(getattr(vms, n), VotingMethod)}
+    names |= {n for n in dir(pms) if isinstance(getattr(pms, n), ProbVotingMethod)}
+    return sorted(n for n in names | set(RULE_ALIASES) if n == n.lower())
+
+
+def resolve_rule(rule: str) -> Callable[..., Any]:
+    """The ``pref_voting`` method named ``rule`` (aliases: schulze -> beat_path, ...): a
+    ``VotingMethod`` or a ``ProbVotingMethod`` (:func:`is_probabilistic`). An unknown name
+    raises ``ValueError`` naming ``sc.rule`` and listing the valid names."""
     import pref_voting.voting_methods as vms
     from pref_voting.voting_method import VotingMethod
 
     name = RULE_ALIASES.get(rule, rule)
     method = getattr(vms, name, None)
-    if not isinstance(method, VotingMethod):
-        known = sorted(n for n in dir(vms) if isinstance(getattr(vms, n), VotingMethod))
-        raise ValueError(
-            f"sc.rule: unknown voting rule {rule!r}; expected a pref_voting method name such as "
-            f"borda, copeland, schulze, ranked_pairs, minimax (all: {', '.join(known)})"
-        )
-    return method
+    if isinstance(method, VotingMethod) and name == name.lower():
+        return method
+    import pref_voting.probabilistic_methods as pms
+    from pref_voting.prob_voting_method import ProbVotingMethod
+
+    method = getattr(pms, name, None)
+    if isinstance(method, ProbVotingMethod) and name == name.lower():
+        return method
+    raise ValueError(
+        f"sc.rule: unknown voting rule {rule!r}; expected a pref_voting method name such as "
+        f"borda, copeland, schulze, ranked_pairs, minimax, maximal_lottery (all: {', '.join(rule_names())})"
+    )
+
+
+def check_rule(rule: str) -> None:
+    """``ValueError`` (naming ``sc.rule`` and the valid names) unless ``rule`` is a rule name;
+    the fast and the probabilistic rules need no pref_voting import."""
+    if RULE_ALIASES.get(rule, rule) not in FAST_RULES + PROBABILISTIC_RULES:
+        resolve_rule(rule)
+
+
+def is_probabilistic(rule: str) -> bool:
+    """``rule`` is a pref_voting probabilistic method (its outcome a lottery)."""
+    return RULE_ALIASES.get(rule, rule) in PROBABILISTIC_RULES
+
+
+def pref_voting_lottery(rule: str, record: BallotRecord, margin: np.ndarray | None = None,
+                        reverse: bool = False) -> np.ndarray:
+    """``[K]`` probabilities of a probabilistic ``rule`` on one record (a ``MarginGraph`` of
+    ``M``, or ``-M`` when ``reverse``; a ``ProfileWithTies`` when the method takes no margin
+    graph), clipped to >= 0 and renormalised. A rule that fails raises ``ValueError`` naming
+    ``sc.rule`` and the prompt."""
+    from pref_voting.voting_method_properties import ElectionTypes
+    from pref_voting.weighted_majority_graphs import MarginGraph
+
+    k = len(record["candidates"])
+    name = RULE_ALIASES.get(rule, rule)
+    if name in CONDORCET_LOTTERIES:
+        # A Condorcet winner is the unique maximal lottery (point mass): no LP for most prompts.
+        m = _margin_of(record) if margin is None else margin
+        cw = int(condorcet_winners((-m if reverse else m)[None])[0])
+        if cw >= 0:
+            return np.eye(k)[cw]
+    method = resolve_rule(rule)
+    types = set(getattr(method, "input_types", None) or [])
+    try:
+        if not types or ElectionTypes.MARGIN_GRAPH in types:
+            m = _margin_of(record) if margin is None else margin
+            m = -m if reverse else m
+            edges = [(i, j, float(m[i, j])) for i in range(k) for j in range(k) if m[i, j] > 0]
+            lottery = method(MarginGraph(list(range(k)), edges))
+        else:
+            lottery = method(pref_voting_profile(record, reverse))
+    except Exception as exc:  # noqa: BLE001 - any failure of the library on this prompt
+        raise ValueError(f"sc.rule: pref_voting's {rule!r} failed on prompt {record['prompt_id']!r}: {exc}") from exc
+    p = np.array([float(lottery.get(c, 0.0)) for c in range(k)])
+    p = np.where(p > 1e-12, p, 0.0)
+    if p.sum() <= 0:
+        raise ValueError(f"sc.rule: pref_voting's {rule!r} gave no lottery on prompt {record['prompt_id']!r}")
+    return p / p.sum()
+
+
+def draw_from_lotteries(win: np.ndarray, lose: np.ndarray, seed: int, prompt_id: str) -> tuple[int, int, bool, bool]:
+    """(winner, loser, tie_broken, winner_drawn) of one prompt from the winner lottery ``win``
+    and the reversed-margin lottery ``lose`` (module docstring), with the prompt's seeded RNG."""
+    rng = _tie_rng(seed, prompt_id)
+    k = len(win)
+    winner_drawn = int((win > 0).sum()) > 1
+    w = int(rng.choice(k, p=win)) if winner_drawn else int(np.argmax(win))
+    rest = lose.copy()
+    rest[w] = 0.0
+    if rest.sum() <= 0:
+        rest = np.ones(k)
+        rest[w] = 0.0
+    rest = rest / rest.sum()
+    loser_drawn = int((rest > 0).sum()) > 1
+    lo = int(rng.choice(k, p=rest)) if loser_drawn else int(np.argmax(rest))
+    return w, lo, winner_drawn or loser_drawn, winner_drawn
 
 
 def pref_voting_profile(record: BallotRecord, reverse: bool = False) -> Any:
@@ -467,6 +575,8 @@ def _pref_voting_winners(
     from pref_voting.weighted_majority_graphs import MarginGraph
 
     method = resolve_rule(rule)
+    if is_probabilistic(rule):
+        raise ValueError(f"sc.rule: {rule!r} is probabilistic (a lottery, not a winner set); see pref_voting_lottery")
     types = set(getattr(method, "input_types", None) or [])
     if ElectionTypes.MARGIN_GRAPH in types:
         if margin is None:
@@ -542,8 +652,8 @@ def sc_outcomes(records: Ballots, rule: str, seed: int) -> tuple[Outcome, list[S
     """Winner and loser of ``rule`` for every record (ties broken as in the module docstring),
     with the support batches they were computed from."""
     rule = RULE_ALIASES.get(rule, rule)
-    if rule not in FAST_RULES:
-        resolve_rule(rule)  # fail fast on an unknown name
+    check_rule(rule)  # fail fast on an unknown name
+    probabilistic = is_probabilistic(rule)
     records = ballots_table(records)
     n = n_ballots(records)
     prompt_ids = ballot_field(records, "prompt_id")
@@ -572,6 +682,15 @@ def sc_outcomes(records: Ballots, rule: str, seed: int) -> tuple[Outcome, list[S
                 )
                 out.winner[r], out.loser[r], out.tie_broken[r] = w, l, tied
                 out.winner_tied[r] = top[p].sum() > 1
+        elif probabilistic:
+            for p, r in enumerate(batch.rec.tolist()):
+                record = ballot_record(records, r)
+                win = pref_voting_lottery(rule, record, m[p])
+                lose = pref_voting_lottery(rule, record, m[p], reverse=True)
+                w, l, tied, w_tied = draw_from_lotteries(win, lose, seed, prompt_ids[r])
+                out.winner[r], out.loser[r], out.tie_broken[r] = w, l, tied
+                out.winner_tied[r] = w_tied
+                out.n_winners[r] = int((win > 0).sum())
         else:
             for p, r in enumerate(batch.rec.tolist()):
                 record = ballot_record(records, r)
@@ -628,6 +747,8 @@ def sc_pairs(records: Ballots, rule: str, pairs: str, seed: int) -> pd.DataFrame
             "rec": batch.rec[pp], "chosen_k": ww, "rejected_k": others, "margin": margin,
             "n_voters": batch.count[pp, ww, others] + batch.count[pp, others, ww],
             "cycle": outcome.cycle[batch.rec][pp], "tie_broken": tie,
+            "condorcet": outcome.condorcet[batch.rec][pp] >= 0,
+            "chosen_condorcet": outcome.condorcet[batch.rec][pp] == ww,
         })
     return _finish(records, frames)
 
@@ -635,8 +756,9 @@ def sc_pairs(records: Ballots, rule: str, pairs: str, seed: int) -> pd.DataFrame
 def _finish(records: Ballots, parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
     """Concatenate per-batch columns, order rows by record, then margin (largest first), then
     candidate positions, and add the id columns (:data:`PAIR_COLUMNS`)."""
-    names = ("rec", "chosen_k", "rejected_k", "margin", "n_voters", "cycle", "tie_broken")
-    dtypes = (np.int64, np.int64, np.int64, np.float64, np.int64, bool, bool)
+    names = ("rec", "chosen_k", "rejected_k", "margin", "n_voters", "cycle", "tie_broken", "condorcet",
+             "chosen_condorcet")
+    dtypes = (np.int64, np.int64, np.int64, np.float64, np.int64, bool, bool, bool, bool)
     cols = {
         name: np.concatenate([np.asarray(part[name], dtype=dt) for part in parts]) if parts
         else np.zeros(0, dtype=dt)
@@ -674,13 +796,17 @@ def candidate_table(records: Ballots, field: str = "id") -> tuple[np.ndarray, np
 
 
 def arm_pairs(records: Ballots, arm: str, config: dict) -> pd.DataFrame:
-    """Pairs of ``arm`` (``maj`` or ``sc``) with the config's ``sc.rule``, ``sc.pairs`` and
-    ``data.seed``."""
-    if arm == "maj":
+    """Pairs of ``arm`` (``maj`` or a rule arm of the config, :func:`prefsweep.paths.arm_rules`)
+    with its rule, ``sc.pairs`` and ``data.seed``."""
+    from prefsweep.paths import MAJ, arm_rule
+
+    if arm == MAJ:
         return maj_pairs(records)
-    if arm == "sc":
-        return sc_pairs(records, config["sc"]["rule"], config["sc"]["pairs"], config["data"]["seed"])
-    raise ValueError(f"arm: unknown arm {arm!r} (expected {' or '.join(ARMS)})")
+    try:
+        rule = arm_rule(config, arm)
+    except ValueError as exc:
+        raise ValueError(f"arm: {exc}") from None
+    return sc_pairs(records, rule, config["sc"]["pairs"], config["data"]["seed"])
 
 
 def winner_disagreement(records: Ballots, rule: str, seed: int) -> dict[str, Any]:

@@ -90,13 +90,42 @@ def _drop(cfg: dict, dotted: str) -> None:
     node.pop(parts[-1], None)
 
 
-def job_config(config: dict, step: str) -> dict:
-    """The slice of the resolved config that ``step`` reads (shape keys removed)."""
+#: Steps whose slice holds the ``sc`` section: each job sees only the rule it uses
+#: (:func:`job_config`), so adding a rule to ``sc.rule`` reruns no existing job.
+ONE_RULE_STEPS = ("ballots", "data")
+
+
+def job_config(config: dict, step: str, arm: str | None = None, init: str | None = None) -> dict:
+    """The slice of the resolved config that ``step`` reads (shape keys removed).
+
+    Data steps (:data:`ONE_RULE_STEPS`) see one arm's rule: ``sc.rule`` restricted to the
+    rule of ``arm`` (a one-rule list, or the string of the original form; no ``sc`` section for
+    ``maj``); without ``arm``, to the first rule (the SFT corpus's and reference answers' best
+    response, :func:`prefsweep.series.best_responses`). A list ``dpo.init`` shapes the DAG (the
+    init is in every DPO path): a DPO job's slice holds its own ``init`` (the same slice as
+    under the scalar form), the first one without ``init``.
+    """
+    from prefsweep.paths import MAJ, arm_rules, multi_init
+
     out: dict = {}
     for key in STEP_KEYS[step]:
         _set(out, key, copy.deepcopy(_get(config, key)))
     for key in SHAPE_KEYS + RESOURCE_KEYS + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS + JUDGE_PLAN_KEYS):
         _drop(out, key)
+    if "sc" in out and step in ONE_RULE_STEPS:
+        rules = arm_rules(config)
+        arm = arm if arm is not None else next(iter(rules))
+        if arm == MAJ:
+            del out["sc"]
+        elif arm not in rules:
+            raise ConfigError(f"arm {arm!r}: not an arm of this config (arms: {MAJ}, {', '.join(rules)})")
+        elif not isinstance(config["sc"]["rule"], str):
+            out["sc"]["rule"] = [rules[arm]]
+    if step == "dpo" and multi_init(config):
+        inits = list(config["dpo"]["init"])
+        if init is not None and init not in inits:
+            raise ConfigError(f"dpo.init: {init!r} is not an init of this config ({', '.join(inits)})")
+        out["dpo"]["init"] = init if init is not None else inits[0]
     return out
 
 
@@ -122,9 +151,9 @@ def checkpoint_eval(config: dict) -> CheckpointEval:
     return CheckpointEval(True, None if sizes is None else tuple(int(s) for s in sizes), value.get("n_questions"))
 
 
-def job_config_json(config: dict, step: str) -> str:
+def job_config_json(config: dict, step: str, arm: str | None = None, init: str | None = None) -> str:
     """:func:`job_config` as canonical JSON, the form passed to scripts as ``--config-json``."""
-    return json.dumps(job_config(config, step), sort_keys=True, separators=(",", ":"))
+    return json.dumps(job_config(config, step, arm, init), sort_keys=True, separators=(",", ":"))
 
 
 def check_config(config: dict) -> None:
@@ -188,14 +217,7 @@ def check_config(config: dict) -> None:
                 f"{section}.max_length: {config[section]['max_length']} exceeds "
                 f"model.tiny.max_position_embeddings ({tiny['max_position_embeddings']})"
             )
-    rule = config["sc"]["rule"]
-    from prefsweep.arms import FAST_RULES, resolve_rule
-
-    if rule not in FAST_RULES:  # borda/copeland need no pref_voting import at DAG build
-        try:
-            resolve_rule(rule)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+    check_arms(config)
     judge = config["eval"]["judge"]
     if judge["type"] == "llm" and judge["judge_prompts"] and not os.path.isfile(judge["judge_prompts"]):
         raise ConfigError(
@@ -214,6 +236,35 @@ def check_config(config: dict) -> None:
     names = [b["name"] for b in config["eval"]["baselines"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.baselines: names must be unique, got {names}")
+
+
+def check_arms(config: dict) -> None:
+    """The arms of ``sc.rule`` and ``data.reference_arm`` (see :func:`prefsweep.paths.arm_rules`):
+    every rule a ``pref_voting`` rule (deterministic or probabilistic), arm names that fit a
+    path segment and a model id, the reference arm and every baseline's ``sft_on`` an arm.
+    Raises :class:`ConfigError` naming the key and the valid values."""
+    from prefsweep.arms import check_rule
+    from prefsweep.paths import INITS, MAJ, SC, SHARED, arm_names, arm_rules
+
+    rules = arm_rules(config)
+    listed = not isinstance(config["sc"]["rule"], str)
+    for arm, rule in rules.items():
+        if listed and arm in (MAJ, SC, SHARED, *INITS):
+            raise ConfigError(f"sc.rule: {arm!r} cannot name a rule arm (it is the name of the arm maj, of the "
+                              f"original one-rule arm sc, of a matching or of an init); list pref_voting rule names")
+        try:
+            check_rule(rule)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    arms = arm_names(config)
+    ref = config["data"]["reference_arm"]
+    if ref not in arms:
+        raise ConfigError(f"data.reference_arm: {ref!r} is not an arm; expected one of {', '.join(arms)} "
+                          "(maj, or a rule arm of sc.rule: 'sc' when sc.rule is one rule, the rule's name in a list)")
+    for b in config["eval"]["baselines"]:
+        if b.get("sft_on") is not None and b["sft_on"] not in arms:
+            raise ConfigError(f"eval.baselines: {b['name']}: sft_on {b['sft_on']!r} is not an arm; expected null "
+                              f"or one of {', '.join(arms)}")
 
 
 def check_secrets(config: dict, env: dict | None = None) -> None:
@@ -359,6 +410,8 @@ def _explain(error) -> str:
         return f"{where}: {error.instance!r} is empty or too short; expected at least {error.validator_value} item(s)"
     if error.validator == "uniqueItems":
         return f"{where}: {error.instance!r} has duplicate items; expected each value once"
+    if error.validator in ("oneOf", "anyOf"):
+        return f"{where}: {error.instance!r} is not allowed; expected {schema.get('description', error.message)}"
     if error.validator == "required":
         return f"{where}: {error.message}"
     if error.validator == "pattern":

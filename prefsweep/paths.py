@@ -13,7 +13,7 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     data/split.json                                      held-out eval prompts, seeded prompt order
     data/pool/{arm}.parquet                              every pair an arm's rule gives, training prompts
     data/{arm}/{matching}/n{size}/pairs.parquet          a series cell (DPO's training data)
-    data/{arm}/{matching}/n{size}/manifest.json          its size, prompts, sha256 and counts
+    data/{arm}/{matching}/n{size}/manifest.json          its size, prompts, sha256, counts and rule statistics
     data/sft.jsonl                                       SFT corpus
     data/pretrain.jsonl                                  the tiny base model's pretraining text (tiny preset only)
     data/eval_pairs/{arm}.parquet                        an arm's pairs on the held-out prompts
@@ -22,10 +22,12 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     eval/reference_answer/reference.jsonl                best response of each question
     train/{run}/final/                                   a model: run is base, sft, baseline-{name}
                                                          or dpo/{arm}/{matching}/n{size}/seed{seed}
+                                                         (dpo/{init}/{arm}/... when dpo.init is a list)
     train/{run}/checkpoints/checkpoint-{step}/           kept checkpoints of a training run
     train/{run}/checkpoints/fingerprint.json             what they were trained from (resume check)
     train/{run}/checkpoints/README.md                    the model card TRL writes for the run
     ref_logps/{arm}.parquet                              reference log-probs, once per arm
+                                                         (ref_logps/{init}/{arm}.parquet: dpo.init a list)
     hf/{model_id}/                                       self-contained HF export (+ provenance.json)
     eval/model_answer/{model_id}.jsonl                   FastChat answers
     eval/model_judgment/{judge}_pair/{model_id}.jsonl    FastChat pairwise judgments vs the baseline
@@ -45,9 +47,16 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
 
 Logs mirror output paths under ``logs/<experiment>/`` (:meth:`Layout.log`).
 
+Arms (:func:`arm_rules`): ``maj`` and one arm per aggregation rule. ``sc.rule`` a string (the
+original form) gives one rule arm named ``sc``; a list gives one arm per rule, named by the
+rule (``borda``, ``copeland``, ``maximal_lottery``, ...). Inits (:func:`dpo_inits`): ``dpo.init``
+a string (``sft`` or ``base``) keeps the ids and paths below without an init; a list puts the
+init into every DPO run's path (``dpo/{init}/...``) and id (``dpo-{init}-...``).
+
 Model ids (FastChat's file-name ids):
-    base, sft                               the base and the common SFT model
+    base, sft                               the base and the common SFT model (always evaluated)
     dpo-{arm}-{matching}-n{size}-seed{seed} a DPO run; matching is "shared" for the reference arm
+    dpo-{init}-{arm}-...-seed{seed}         the same when dpo.init is a list
     dpo-...-seed{seed}-step{step}           a kept checkpoint of that run (not its last step:
                                             the final model stands for that one)
     baseline-{name}                         a baseline model named in the config
@@ -57,8 +66,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
-ARMS = ("maj", "sc")
+#: The majority arm; every other arm is an aggregation rule's (:func:`arm_rules`).
+MAJ = "maj"
+#: Arm name of the one rule of a scalar ``sc.rule`` (the original two-arm form).
+SC = "sc"
+#: DPO init models.
+INITS = ("sft", "base")
 MATCHINGS = ("prompt", "size")
 #: The reference arm's series do not depend on matching: stored and trained once, as "shared".
 SHARED = "shared"
@@ -66,7 +81,7 @@ RESULTS = "results"
 LOGS = "logs"
 
 MODEL_ID_RE = re.compile(
-    r"^dpo-(?P<arm>[a-z]+)-(?P<matching>[a-z]+)-n(?P<size>\d+)-seed(?P<seed>\d+)(?:-step(?P<step>\d+))?$"
+    r"^dpo-(?:(?P<init>sft|base)-)?(?P<arm>[a-z][a-z0-9_]*)-(?P<matching>[a-z]+)-n(?P<size>\d+)-seed(?P<seed>\d+)(?:-step(?P<step>\d+))?$"
 )
 
 
@@ -121,9 +136,11 @@ class Layout:
 
     # -- training ---------------------------------------------------------------------------
     @staticmethod
-    def dpo_run(arm, matching, size, seed) -> str:
-        """Run name of a DPO cell (a path fragment under ``train/``)."""
-        return f"dpo/{arm}/{matching}/n{size}/seed{seed}"
+    def dpo_run(arm, matching, size, seed, init=None) -> str:
+        """Run name of a DPO cell (a path fragment under ``train/``); ``init`` only when
+        ``dpo.init`` is a list (:func:`dpo_inits`)."""
+        prefix = "dpo" if init is None else f"dpo/{init}"
+        return f"{prefix}/{arm}/{matching}/n{size}/seed{seed}"
 
     def run_dir(self, run: str) -> str:
         return f"{self.root}/train/{run}"
@@ -138,11 +155,11 @@ class Layout:
     def checkpoint(self, run: str, step) -> str:
         return f"{self.checkpoints(run)}/checkpoint-{step}"
 
-    def dpo_model(self, arm, matching, size, seed) -> str:
-        return self.model(self.dpo_run(arm, matching, size, seed))
+    def dpo_model(self, arm, matching, size, seed, init=None) -> str:
+        return self.model(self.dpo_run(arm, matching, size, seed, init))
 
-    def ref_logps(self, arm) -> str:
-        return f"{self.root}/ref_logps/{arm}.parquet"
+    def ref_logps(self, arm, init=None) -> str:
+        return f"{self.root}/ref_logps/{arm}.parquet" if init is None else f"{self.root}/ref_logps/{init}/{arm}.parquet"
 
     # -- evaluation -------------------------------------------------------------------------
     def export(self, model_id) -> str:
@@ -205,12 +222,56 @@ def sizes(config: dict) -> list[int]:
     return [int(s) for s in config["data"]["sizes"] if s > 0]
 
 
+def arm_rules(config: dict) -> dict[str, str]:
+    """Rule arms of an experiment: arm name -> ``pref_voting`` rule name, in config order.
+
+    ``sc.rule`` a string (the original form): one arm named ``sc`` (ids and paths as before);
+    a list: one arm per rule, named by the rule as the user spelled it (``schulze`` stays
+    ``schulze``, though pref_voting calls it ``beat_path``)."""
+    rule = config["sc"]["rule"]
+    if isinstance(rule, str):
+        return {SC: rule}
+    return {str(r): str(r) for r in rule}
+
+
+def arm_names(config: dict) -> list[str]:
+    """Every arm: ``maj`` first, then the rule arms (:func:`arm_rules`)."""
+    return [MAJ, *arm_rules(config)]
+
+
+def arm_rule(config: dict, arm: str) -> str | None:
+    """The rule of ``arm`` (None for ``maj``); ``ValueError`` naming the arms for another name."""
+    if arm == MAJ:
+        return None
+    rules = arm_rules(config)
+    if arm not in rules:
+        raise ValueError(f"arm {arm!r}: not an arm of this config (arms: {', '.join(arm_names(config))})")
+    return rules[arm]
+
+
+def multi_init(config: dict) -> bool:
+    """``dpo.init`` is a list: the init is a sweep dimension, in every DPO path and id."""
+    return isinstance(config["dpo"]["init"], (list, tuple))
+
+
+def init_models(config: dict) -> list[str]:
+    """The DPO init models (``sft``/``base``) in config order."""
+    init = config["dpo"]["init"]
+    return [str(i) for i in init] if multi_init(config) else [str(init)]
+
+
+def dpo_inits(config: dict) -> list[str | None]:
+    """The ``init`` argument of the DPO paths and ids: the init models when ``dpo.init`` is a
+    list, ``[None]`` (no init in paths or ids) when it is a string."""
+    return list(init_models(config)) if multi_init(config) else [None]
+
+
 def series_cells(config: dict) -> list[tuple[str, str, int]]:
     """Distinct (arm, data matching, size>0) series of an experiment, in a stable order."""
     data = config["data"]
     ref = data["reference_arm"]
     cells: list[tuple[str, str, int]] = []
-    for arm in ARMS:
+    for arm in arm_names(config):
         for matching in data["matchings"]:
             m = data_matching(arm, matching, ref)
             for size in sizes(config):
@@ -225,19 +286,36 @@ def arm_matchings(config: dict, arm: str) -> list[str]:
     return sorted({data_matching(arm, m, ref) for m in config["data"]["matchings"]})
 
 
-def dpo_cells(config: dict) -> list[tuple[str, str, int, int]]:
-    """Every DPO run: (arm, data matching, size, seed)."""
-    return [(arm, m, size, int(seed)) for arm, m, size in series_cells(config) for seed in config["dpo"]["seeds"]]
+class DpoCell(NamedTuple):
+    """One DPO run; ``init`` is None when ``dpo.init`` is a string (:func:`dpo_inits`).
+    ``Layout.dpo_model(*cell)`` is its model directory."""
+
+    arm: str
+    matching: str
+    size: int
+    seed: int
+    init: str | None = None
+
+    @property
+    def model_id(self) -> str:
+        return dpo_model_id(self.arm, self.matching, self.size, self.seed, init=self.init)
 
 
-def dpo_model_id(arm: str, matching: str, size: int, seed: int, step: int | None = None) -> str:
-    mid = f"dpo-{arm}-{matching}-n{size}-seed{seed}"
+def dpo_cells(config: dict) -> list[DpoCell]:
+    """Every DPO run: init x (arm, data matching, size) x seed."""
+    return [DpoCell(arm, m, size, int(seed), init) for init in dpo_inits(config)
+            for arm, m, size in series_cells(config) for seed in config["dpo"]["seeds"]]
+
+
+def dpo_model_id(arm: str, matching: str, size: int, seed: int, step: int | None = None,
+                 init: str | None = None) -> str:
+    mid = f"dpo-{arm}-{matching}-n{size}-seed{seed}" if init is None else f"dpo-{init}-{arm}-{matching}-n{size}-seed{seed}"
     return mid if step is None else f"{mid}-step{step}"
 
 
 @dataclass(frozen=True)
 class ModelCell:
-    """What a model id says about the model."""
+    """What a model id says about the model (``init`` only in the ids of a list ``dpo.init``)."""
 
     model_id: str
     kind: str  # base | sft | dpo | checkpoint | baseline
@@ -247,12 +325,13 @@ class ModelCell:
     seed: int | None = None
     step: int | None = None
     baseline: str | None = None
+    init: str | None = None
 
     @property
     def run(self) -> str:
         """The training run (see :class:`Layout`) whose model or checkpoint this id names."""
         if self.kind in ("dpo", "checkpoint"):
-            return Layout.dpo_run(self.arm, self.matching, self.size, self.seed)
+            return Layout.dpo_run(self.arm, self.matching, self.size, self.seed, self.init)
         return self.model_id
 
 
@@ -266,7 +345,7 @@ def parse_model_id(model_id: str) -> ModelCell:
     if not m:
         raise ValueError(
             f"model id {model_id!r}: expected base, sft, baseline-<name> or "
-            "dpo-<arm>-<matching>-n<size>-seed<seed>[-step<step>]"
+            "dpo-[<init>-]<arm>-<matching>-n<size>-seed<seed>[-step<step>]"
         )
     step = m["step"]
     return ModelCell(
@@ -277,18 +356,27 @@ def parse_model_id(model_id: str) -> ModelCell:
         size=int(m["size"]),
         seed=int(m["seed"]),
         step=int(step) if step else None,
+        init=m["init"],
     )
 
 
+def model_init(config: dict, cell: ModelCell) -> str:
+    """The init model (``sft``/``base``) a DPO model or checkpoint was trained from."""
+    return cell.init or init_models(config)[0]
+
+
 def zero_point_id(config: dict) -> str:
-    """Size 0 is the DPO init model itself: ``sft`` or ``base``."""
-    return "sft" if config["dpo"]["init"] == "sft" else "base"
+    """Size 0 is the DPO init model itself: ``sft`` or ``base``; with a list ``dpo.init`` the
+    first one, which is also the comparison baseline under ``eval.baseline: zero`` (every init
+    model is the zero point of its own lines, :func:`init_models`)."""
+    return init_models(config)[0]
 
 
 def final_model_ids(config: dict) -> list[str]:
-    """Every final model of the experiment: zero point, SFT, DPO runs, baselines."""
-    ids = ["sft", zero_point_id(config)]
-    ids += [dpo_model_id(*cell) for cell in dpo_cells(config)]
+    """Every final model of the experiment: base, SFT (both always, whatever the init), DPO
+    runs, baselines."""
+    ids = ["sft", "base"]
+    ids += [cell.model_id for cell in dpo_cells(config)]
     ids += [f"baseline-{b['name']}" for b in config["eval"]["baselines"]]
     return list(dict.fromkeys(ids))
 

@@ -291,11 +291,11 @@ def checkpoint_model_ids(config: dict) -> list[str]:
         return []
     dpo = config["dpo"]
     ids = []
-    for arm, m, size, seed in P.dpo_cells(config):
+    for arm, m, size, seed, init in P.dpo_cells(config):
         if ck.sizes is not None and size not in ck.sizes:
             continue
         for step in evaluated_checkpoint_steps(train_steps(size, dpo), dpo["save_steps"]):
-            ids.append(P.dpo_model_id(arm, m, size, seed, step))
+            ids.append(P.dpo_model_id(arm, m, size, seed, step, init))
     return ids
 
 
@@ -416,9 +416,9 @@ def _gpu_hours(config: dict, n: int, gpu: GPU, answered: int) -> dict[str, float
             hours["sft_baseline"] = hours.get("sft_baseline", 0.0) + _flops_hours(
                 per_token(sft) / n * nb * default_n_pairs(config, "sft_baseline") * sft["max_length"]
                 * sft["num_train_epochs"], gpu)
-    ref_pairs = len(P.ARMS) * default_n_pairs(config, "ref_logps")
+    ref_pairs = len(P.arm_names(config)) * len(P.init_models(config)) * default_n_pairs(config, "ref_logps")
     hours["ref_logps"] = _flops_hours(2 * n * ref_pairs * 2 * dpo["max_length"], gpu)
-    dpo_tokens = sum(size * 2 * dpo["max_length"] * dpo["num_train_epochs"] for _, _, size, _ in P.dpo_cells(config))
+    dpo_tokens = sum(size * 2 * dpo["max_length"] * dpo["num_train_epochs"] for _, _, size, _, _ in P.dpo_cells(config))
     hours["dpo"] = _flops_hours(per_token(dpo) * dpo_tokens, gpu)
     # one read of the fp32 weights per generated token of a batch
     step_s = PARAM_BYTES * n / (gpu.hbm_bytes_per_s * gpu.decode_efficiency)
@@ -472,7 +472,7 @@ def _disk(config: dict, n: int, shape: Shape | None, answered: int, judge_calls:
     model_b = PARAM_BYTES * n
     ck = checkpoint_eval(config)
     ckpt = 0.0
-    for _, _, size, _ in P.dpo_cells(config):
+    for _, _, size, _, _ in P.dpo_cells(config):
         saved = saved_checkpoint_steps(train_steps(size, dpo), dpo["save_steps"])
         # weights of every kept checkpoint; the newest also keeps its AdamW state to resume from
         ckpt += len(saved) * PARAM_BYTES * trainable + ADAM_BYTES_PER_PARAM * trainable

@@ -9,25 +9,32 @@ definition of each table; a file with other columns is an error): ``eval/win_rat
 ``eval/evolution.csv`` (same columns as ``win_rates.csv``: checkpoints and final DPO models,
 each final model at its real ``step``). Text columns are '' where empty, numbers NaN. The zero
 point (the DPO init model, kind sft or base) appears once per arm x matching line with size 0
-and n_pairs 0; other models not on a line (baselines, SFT when it is not the zero point) have
-arm "". The reference arm's series have matching ``shared``.
+and n_pairs 0; other models not on a line (baselines, base or SFT when it is no init) have
+arm "". The reference arm's series have matching ``shared``. With several inits (``dpo.init`` a
+list) a line is an init x arm x matching: :func:`init_lines` writes its arm as ``arm|init``
+(also in the plotted values), drawn in the arm x matching's color with a line style per init
+(solid: the first init, dashed: the next).
 
 Figures (each returned with the table of exactly the values it draws, see ``PLOT_COLUMNS``):
 
 1. ``win_rate_vs_pairs``: (a) win rate vs actual training pairs, one line per arm x matching,
    mean over seeds with a t-interval band; the zero point at the left end of every line on a
-   broken log axis; SFT and baseline models as dashed horizontal lines; (b) the arm difference.
+   broken log axis; base, SFT and baseline models as dashed horizontal lines; (b) the arm
+   differences (every rule arm and matching, minus the reference arm).
 2. ``evolution``: win rate vs training step, one panel per arm x matching, one line per size,
    from the zero point (step 0) through the checkpoints to the final model (a star).
 3. ``groups``: win rate per voter group at the largest size, and per group vs training pairs.
 4. ``length``: mean answer length and position-flip rate vs training pairs.
+5. ``rule_comparison``: the rules side by side at each series size N (a panel per N): each rule
+   arm's win-rate difference to the reference arm (``eval/arm_differences.csv``) with its CI,
+   one marker per matching (and init).
 
 From the welfare table ``eval/welfare.csv`` (:data:`prefsweep.welfare.WELFARE_COLUMNS`; the
 electorate judge only, :data:`WELFARE_FIGURES`):
 
-5. ``welfare``: welfare (mean utility) vs training pairs, one line per arm x matching: all voters
+6. ``welfare``: welfare (mean utility) vs training pairs, one line per arm x matching: all voters
    (utilitarian), the worst-off group (egalitarian) and one panel per voter group.
-6. ``distortion``: distortion (best achievable welfare over the model's, >= 1) vs training pairs.
+7. ``distortion``: distortion (best achievable welfare over the model's, >= 1) vs training pairs.
 
 Uncertainty: a point that averages k >= 2 models (seeds) gets the two-sided Student-t interval
 ``mean +- t_{(1+ci)/2, k-1} * sd / sqrt(k)`` (sd with ddof=1) at level ``ci`` (config
@@ -69,11 +76,10 @@ from scipy import stats  # noqa: E402
 
 from prefsweep.config import ConfigError, schema_properties  # noqa: E402
 from prefsweep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file  # noqa: E402
-from prefsweep.paths import ARMS  # noqa: E402
 from prefsweep.winrate import config_value  # noqa: E402
 
 #: Figure names, in the order the CLI builds them; files are ``<out_dir>/<name>.<fmt|csv>``.
-FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length")
+FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length", "rule_comparison")
 #: Figures of the welfare table (``eval/welfare.csv``, electorate judge only), built when it is given.
 WELFARE_FIGURES = ("welfare", "distortion")
 
@@ -95,10 +101,17 @@ SERIES_COLORS: dict[tuple[str, str], tuple[float, float, float]] = {
     ("maj", "shared"): _CB[0], ("maj", "prompt"): _CB[9], ("maj", "size"): _CB[4],
     ("sc", "shared"): _CB[3], ("sc", "prompt"): _CB[1], ("sc", "size"): _CB[2],
 }
-_SPARE_COLORS = [_CB[i] for i in (5, 6, 8)]
+#: Rule arms named by their rule (``sc.rule`` a list): one hue per rule, in this order first
+#: (others by a stable hash of the name); size-matched a darker shade of prompt-matched.
+RULE_ORDER = ("borda", "copeland", "maximal_lottery", "schulze", "beat_path", "ranked_pairs", "minimax",
+              "instant_runoff", "plurality", "c1_maximal_lottery", "split_cycle", "stable_voting")
+_RULE_HUES = [sns.color_palette("tab10")[i] for i in (1, 2, 3, 4, 5, 6, 8, 9)]
 MATCHING_MARKERS = {"shared": "o", "prompt": "^", "size": "s"}
+MATCHINGS_ORDER = ("shared", "prompt", "size")
 _SERIES_ORDER = list(SERIES_COLORS)
-#: Horizontal reference models: SFT black, baselines in colors no series uses.
+#: Line styles of the inits of a list ``dpo.init``, in config order (solid, dashed).
+INIT_DASHES = ("", (4, 1.6), (1.2, 1.2))
+#: Horizontal reference models: SFT black, base grey, baselines in colors no series uses.
 _HLINE_COLORS = [_CB[5], _CB[7], _CB[6], _CB[8]]
 _HLINE_DASHES = [(0, (5, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1.5, 2)), (0, (3, 1, 1, 1, 1, 1))]
 TIE_COLOR = "0.55"
@@ -181,19 +194,62 @@ def finite_rows(df: pd.DataFrame, column: str, what: str, missing: list[str]) ->
     return df[ok]
 
 
+def split_arm(arm: str) -> tuple[str, str]:
+    """``(arm, init)`` of a line's arm (``arm|init`` with several inits, :func:`init_lines`)."""
+    arm, _, init = str(arm).partition("|")
+    return arm, init
+
+
+def init_lines(df: pd.DataFrame | None) -> pd.DataFrame | None:
+    """With rows of several inits (``init`` column), the arm of every row on a line becomes
+    ``arm|init`` so that each init x arm x matching is a line of its own; else ``df`` as it is."""
+    if df is None or "init" not in df.columns or not len(df):
+        return df
+    inits = sorted(set(df["init"].fillna("")) - {""})
+    if len(inits) < 2:
+        return df
+    on_line = (df["arm"].fillna("") != "") & (df["init"].fillna("") != "")
+    out = df.copy()
+    out.loc[on_line, "arm"] = out.loc[on_line, "arm"].astype(str) + "|" + out.loc[on_line, "init"].astype(str)
+    return out
+
+
 def series_label(arm: str, matching: str) -> str:
-    return f"{arm} ({matching})"
+    base, init = split_arm(arm)
+    return f"{base} ({matching})" + (f", from {init}" if init else "")
+
+
+def _mix(color: tuple[float, float, float], other: float, share: float) -> tuple[float, float, float]:
+    return tuple(float(c * (1 - share) + other * share) for c in color)
 
 
 def series_color(arm: str, matching: str) -> tuple[float, float, float]:
+    arm, _ = split_arm(arm)
     if (arm, matching) in SERIES_COLORS:
         return SERIES_COLORS[(arm, matching)]
-    return _SPARE_COLORS[hash((arm, matching)) % len(_SPARE_COLORS)]
+    if arm in RULE_ORDER:
+        hue = _RULE_HUES[RULE_ORDER.index(arm) % len(_RULE_HUES)]
+    else:  # a stable hash (str hash() changes between processes)
+        import zlib
+
+        hue = _RULE_HUES[zlib.crc32(arm.encode()) % len(_RULE_HUES)]
+    return _mix(hue, 0.0, 0.35) if matching == "size" else tuple(hue)
 
 
-def _series_key(key: tuple[str, str]) -> tuple[int, str, str]:
-    order = _SERIES_ORDER.index(key) if key in _SERIES_ORDER else len(_SERIES_ORDER)
-    return (order, *key)
+def series_dashes(arm: str, inits: Sequence[str] = ("sft", "base")) -> Any:
+    """Line style of a line's init (:data:`INIT_DASHES`; solid without an init)."""
+    _, init = split_arm(arm)
+    if not init:
+        return ""
+    return INIT_DASHES[min(list(inits).index(init) if init in inits else 0, len(INIT_DASHES) - 1)]
+
+
+def _series_key(key: tuple[str, str]) -> tuple:
+    arm, init = split_arm(key[0])
+    base = (arm, key[1])
+    order = _SERIES_ORDER.index(base) if base in _SERIES_ORDER else len(_SERIES_ORDER)
+    rule = RULE_ORDER.index(arm) if arm in RULE_ORDER else len(RULE_ORDER)
+    return (order, rule, arm, key[1], init)
 
 
 def series_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
@@ -203,16 +259,16 @@ def series_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
 
 
 def reference_rows(win_rates: pd.DataFrame) -> pd.DataFrame:
-    """SFT and baseline models, one row each (horizontal lines), SFT first.
+    """SFT, base and baseline models, one row each (horizontal lines), SFT first.
 
-    SFT is taken from its own row (arm "") or, when it is the zero point and so only appears on
-    the lines, from its first line copy. The comparison baseline itself is left out (its win
+    SFT and base are taken from their own rows (arm "") or, when one is a zero point and so only
+    appears on the lines, from its first line copy. The comparison baseline itself is left out (its win
     rate against itself is the tie line).
     """
     wr = win_rates
-    rows = wr[wr["kind"].isin(["sft", "baseline"])]
+    rows = wr[wr["kind"].isin(["sft", "base", "baseline"])]
     rows = rows[rows["model_id"] != rows["baseline"]]
-    rows = rows.assign(_o=rows["kind"].map({"sft": 0, "baseline": 1}), _line=rows["arm"] != "")
+    rows = rows.assign(_o=rows["kind"].map({"sft": 0, "base": 1, "baseline": 2}), _line=rows["arm"] != "")
     rows = rows.sort_values(["_o", "model_id", "_line"], kind="stable").drop_duplicates("model_id")
     return rows.drop(columns=["_o", "_line"]).assign(arm="", matching="", size=math.nan)
 
@@ -242,9 +298,11 @@ def baseline_label(baseline: str) -> str:
 
 
 def model_label(row: pd.Series) -> str:
-    """Legend text of a reference model row: 'SFT' or the baseline's config name."""
+    """Legend text of a reference model row: 'SFT', 'base model' or the baseline's config name."""
     if row["kind"] == "sft":
         return "SFT"
+    if row["kind"] == "base":
+        return "base model"
     return baseline_label(row["model_id"])
 
 
@@ -434,23 +492,32 @@ def _tie_handle(baseline: str) -> Line2D:
 
 
 def _series_handle(arm: str, matching: str, label: str | None = None) -> Line2D:
+    dashes = series_dashes(arm)
     return Line2D([], [], color=series_color(arm, matching), marker=MATCHING_MARKERS.get(matching, "o"),
-                  label=label or series_label(arm, matching))
+                  label=label or series_label(arm, matching), **({"dashes": dashes} if dashes else {}))
 
 
 def _lineplot(ax: plt.Axes, data: pd.DataFrame, x: str, y: str, hue: str, palette: dict, order: list,
-              markers: dict | None = None, gid: str = "line", **kws: Any) -> None:
+              markers: dict | None = None, gid: str = "line", dashes: dict | None = None, **kws: Any) -> None:
     """One ``sns.lineplot`` of already aggregated values (no estimator), a line per ``hue``
     level; each line gets the gid ``"{gid}:{level}"`` so tests and readers can find it."""
     n_before = len(ax.lines)
     labels = ax.get_xlabel(), ax.get_ylabel()  # seaborn would name the axes after the columns
-    style = dict(style=hue, style_order=order, markers=markers, dashes=False) if markers else {}
+    style = dict(style=hue, style_order=order, markers=markers,
+                 dashes=dashes if dashes and any(dashes.values()) else False) if markers else {}
     sns.lineplot(data=data, x=x, y=y, hue=hue, hue_order=order, palette=palette, estimator=None, sort=True,
                  legend=False, ax=ax, markeredgewidth=0, zorder=3, **style, **kws)
     ax.set_xlabel(labels[0])
     ax.set_ylabel(labels[1])
     by_color = {tuple(to_rgb(c)): level for level, c in palette.items()}
-    for line in ax.lines[n_before:]:
+    new = ax.lines[n_before:]
+    present = [level for level in order if level in set(data[hue])]
+    if len(by_color) < len(palette) and len(new) == len(present):
+        # two levels share a color (one line per init): seaborn draws them in hue order
+        for line, level in zip(new, present):
+            line.set_gid(f"{gid}:{level}")
+        return
+    for line in new:
         line.set_gid(f"{gid}:{by_color.get(tuple(to_rgb(line.get_color())), '?')}")
 
 
@@ -464,7 +531,8 @@ def _draw_series(ax: plt.Axes, agg: pd.DataFrame, axis: PairsAxis | None, band: 
     labels = [series_label(*k) for k in keys]
     data = agg.assign(series=[series_label(a, m) for a, m in zip(agg["arm"], agg["matching"])])
     _lineplot(ax, data, "x_plot", "y", "series", dict(zip(labels, (series_color(*k) for k in keys))), labels,
-              markers=dict(zip(labels, (MATCHING_MARKERS.get(k[1], "o") for k in keys))), gid=gid_prefix)
+              markers=dict(zip(labels, (MATCHING_MARKERS.get(k[1], "o") for k in keys))), gid=gid_prefix,
+              dashes=dict(zip(labels, (series_dashes(k[0]) for k in keys))))
     for (arm, matching), label in zip(keys, labels):
         g = data[data["series"] == label].sort_values("x_plot")
         color = series_color(arm, matching)
@@ -499,9 +567,11 @@ def _win_rate_ylim(ax: plt.Axes, values: Iterable[float]) -> None:
     ax.set_ylim(max(-0.02, lo - pad), min(1.02, hi + pad))
 
 
-def _hline_style(i_baseline: int | None) -> dict[str, Any]:
+def _hline_style(i_baseline: int | None | str) -> dict[str, Any]:
     if i_baseline is None:  # SFT
         return dict(color="0.15", linestyle=(0, (5, 2)), linewidth=1.0)
+    if i_baseline == "base":
+        return dict(color="0.45", linestyle=(0, (1, 1.2)), linewidth=1.1)
     j = i_baseline % len(_HLINE_COLORS)
     return dict(color=_HLINE_COLORS[j], linestyle=_HLINE_DASHES[(j + 1) % len(_HLINE_DASHES)], linewidth=1.0)
 
@@ -515,8 +585,8 @@ def _draw_reference_lines(ax: plt.Axes, refs: pd.DataFrame, value: str, panel: s
         y = r[value]
         if not np.isfinite(y):
             continue
-        style = _hline_style(None if r["kind"] == "sft" else i_baseline)
-        i_baseline += r["kind"] != "sft"
+        style = _hline_style(None if r["kind"] == "sft" else "base" if r["kind"] == "base" else i_baseline)
+        i_baseline += r["kind"] == "baseline"
         label = f"{model_label(r)} ({fmt.format(y)})"
         ax.axhline(y, zorder=1, gid=f"hline:{r['model_id']}", **style)
         handles.append(Line2D([], [], label=label, **style))
@@ -651,49 +721,130 @@ def win_rate_vs_pairs(
                       missing=missing)
 
 
-def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
-                      reference_arm: str) -> tuple[list[dict], list, str]:
-    arms = sorted(set(diffs["arm"]) - {""}) if len(diffs) else []
+def _diff_lines(diffs: pd.DataFrame) -> pd.DataFrame:
+    """``diffs`` with the arm of every row ``arm|init`` when the table has several inits."""
+    return init_lines(diffs) if len(diffs) else diffs
+
+
+def _diff_title(diffs: pd.DataFrame, reference_arm: str) -> str:
+    arms = sorted({split_arm(a)[0] for a in diffs["arm"]} - {""}) if len(diffs) else []
     refs = sorted(set(diffs["ref_arm"]) - {""}) if len(diffs) else []
     reference_arm = refs[0] if len(refs) == 1 else reference_arm
-    other = arms[0] if len(arms) == 1 else next(a for a in ARMS if a != reference_arm)
-    title = f"{other} − {reference_arm}"
+    other = arms[0] if len(arms) == 1 else "rule"
+    return f"{other} − {reference_arm}"
+
+
+def _draw_differences(ax: plt.Axes, diffs: pd.DataFrame, opts: PlotOptions,
+                      reference_arm: str) -> tuple[list[dict], list, str]:
+    """Panel b: every non-reference arm's difference to the reference arm per matching (a line
+    per arm x matching, and init) vs nominal size N, with the table's CI as error bars."""
+    refs = sorted(set(diffs["ref_arm"]) - {""}) if len(diffs) else []
+    reference_arm = refs[0] if len(refs) == 1 else reference_arm
+    title = _diff_title(diffs, reference_arm)
     ax.set_title(f"b   {title} at matched size")
     d = diffs[np.isfinite(diffs["diff"])] if len(diffs) else diffs
     if d.empty:
         _panel_placeholder(ax, "No rows in eval/arm_differences.csv: no arm difference to draw.")
         return [], [], title
+    d = _diff_lines(d)
+    several = len({split_arm(a)[0] for a in d["arm"]}) > 1
     axis = PairsAxis.for_values(d["size"])
     records = []
     ax.axhline(0.0, color=TIE_COLOR, linewidth=0.7, zorder=1, gid="zero-difference")
     handles = []
-    matchings = sorted(set(d["matching"]), key=lambda m: _series_key((other, m)))
-    d = d.assign(x_plot=axis.pos(d["size"].to_numpy()))
-    _lineplot(ax, d, "x_plot", "diff", "matching", {m: series_color(other, m) for m in matchings}, matchings,
-              markers={m: MATCHING_MARKERS.get(m, "o") for m in matchings}, gid="diff")
-    for matching in matchings:
-        g = d[d["matching"] == matching].sort_values("size")
-        color, marker = series_color(other, matching), MATCHING_MARKERS.get(matching, "o")
+    keys = sorted({*zip(d["arm"], d["matching"])}, key=_series_key)
+
+    def label_of(arm: str, matching: str) -> str:
+        return series_label(arm, matching) if several or split_arm(arm)[1] else f"{matching}-matched"
+
+    d = d.assign(x_plot=axis.pos(d["size"].to_numpy()), line=[label_of(a, m) for a, m in zip(d["arm"], d["matching"])])
+    labels = [label_of(*k) for k in keys]
+    _lineplot(ax, d, "x_plot", "diff", "line", {lab: series_color(*k) for lab, k in zip(labels, keys)}, labels,
+              markers={lab: MATCHING_MARKERS.get(k[1], "o") for lab, k in zip(labels, keys)}, gid="diff",
+              dashes={lab: series_dashes(k[0]) for lab, k in zip(labels, keys)})
+    for (arm, matching), label in zip(keys, labels):
+        g = d[(d["arm"] == arm) & (d["matching"] == matching)].sort_values("size")
+        color, marker = series_color(arm, matching), MATCHING_MARKERS.get(matching, "o")
         xp = g["x_plot"].to_numpy()
-        label = f"{matching}-matched"
         lo, hi = g["ci_low"].to_numpy(), g["ci_high"].to_numpy()
         ok = np.isfinite(lo) & np.isfinite(hi)
         if ok.any():
             ax.errorbar(xp[ok], g["diff"].to_numpy()[ok],
                         yerr=np.clip([g["diff"].to_numpy()[ok] - lo[ok], hi[ok] - g["diff"].to_numpy()[ok]], 0, None),
                         color=color, fmt="none", capsize=2, elinewidth=0.8, capthick=0.8, zorder=2)
-        handles.append(Line2D([], [], color=color, marker=marker, label=label))
+        handles.append(_series_handle(arm, matching, label=label))
+        handles[-1].set_marker(marker)
         for (_, r), x_plot in zip(g.iterrows(), xp):
             n_models = r["n_seeds"]
             records.append(_record("b", "line", label, x=r["size"], x_plot=float(x_plot), y=r["diff"],
                                    y_low=r["ci_low"], y_high=r["ci_high"],
                                    n_models=int(n_models) if np.isfinite(n_models) else 0,
-                                   interval="table CI", arm=other, matching=matching, size=r["size"]))
+                                   interval="table CI", arm=arm, matching=matching, size=r["size"]))
     records.append(_record("b", "hline", "no difference (0)", y=0.0))
     axis.apply(ax, label=f"series size N ({reference_arm} pairs, log scale)")
     ax.set_ylabel("win-rate difference")
     handles.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label="no difference", gid="optional"))
     return records, handles, title
+
+
+def rule_comparison(diffs: pd.DataFrame | None, opts: PlotOptions, reference_arm: str) -> PlotResult:
+    """Figure 5: the rules side by side, a panel per series size N > 0.
+
+    x = the non-reference arms (rules, in :data:`RULE_ORDER`), y = ``diff`` (the arm's win rate
+    minus the reference arm's, paired over questions and seeds, ``eval/arm_differences.csv``)
+    with the table's ``ci_low``/``ci_high`` as error bars; one marker per matching (and init),
+    side by side around each rule's position; 0 = no difference.
+    """
+    name = "rule_comparison"
+    with paper_style(opts):
+        d = diffs[np.isfinite(diffs["diff"].to_numpy(dtype=float))] if diffs is not None and len(diffs) else None
+        if d is None or d.empty:
+            return _placeholder(name, opts, "Rules vs the reference arm",
+                                "No rows in eval/arm_differences.csv: no rule to compare.", [])
+        d = _diff_lines(d)
+        refs = sorted(set(d["ref_arm"]) - {""})
+        reference_arm = refs[0] if len(refs) == 1 else reference_arm
+        rules = sorted({split_arm(a)[0] for a in d["arm"]}, key=lambda a: _series_key((a, "prompt")))
+        variants = sorted({(split_arm(a)[1], m) for a, m in zip(d["arm"], d["matching"])},
+                          key=lambda v: (v[0], MATCHINGS_ORDER.index(v[1]) if v[1] in MATCHINGS_ORDER else 9))
+        sizes = sorted(int(x) for x in set(d["size"]))
+        fig = _new_figure(opts, 2.4)
+        axes = fig.subplots(1, len(sizes), squeeze=False, sharey=True)[0]
+        width = 0.7 / max(len(variants), 1)
+        records, handles = [], {}
+        for ax, size in zip(axes, sizes):
+            ax.axhline(0.0, color=TIE_COLOR, linewidth=0.7, zorder=1, gid="zero-difference")
+            for j, (init, matching) in enumerate(variants):
+                for i, rule in enumerate(rules):
+                    arm = f"{rule}|{init}" if init else rule
+                    row = d[(d["arm"] == arm) & (d["matching"] == matching) & (d["size"] == size)]
+                    if row.empty:
+                        continue
+                    r = row.iloc[0]
+                    x = i + (j - (len(variants) - 1) / 2) * width
+                    color = series_color(rule, matching)
+                    lo, hi = float(r["ci_low"]), float(r["ci_high"])
+                    yerr = [[max(0.0, r["diff"] - lo)], [max(0.0, hi - r["diff"])]] if np.isfinite(lo) and np.isfinite(hi) else None
+                    style = dict(color=color, marker=MATCHING_MARKERS.get(matching, "o"), markersize=4,
+                                 mfc=color if not init or j % 2 == 0 else "white")
+                    ax.errorbar([x], [r["diff"]], yerr=yerr, linestyle="none", capsize=2, elinewidth=0.8,
+                                capthick=0.8, zorder=3, gid=f"rule:{rule}:{matching}:{init}", **style)
+                    label = f"{matching}-matched" + (f", from {init}" if init else "")
+                    handles.setdefault(label, Line2D([], [], linestyle="none", label=label,
+                                                     **{**style, "color": "0.3", "mfc": "0.3" if style["mfc"] != "white" else "white"}))
+                    n_seeds = r["n_seeds"]
+                    records.append(_record(f"N={size}", "point", label, x=float(i), x_plot=x, y=float(r["diff"]),
+                                           y_low=lo, y_high=hi, n_models=int(n_seeds) if np.isfinite(n_seeds) else 0,
+                                           interval="table CI", arm=arm, matching=matching, size=size))
+            ax.set_xticks(range(len(rules)))
+            ax.set_xticklabels(rules, rotation=30, ha="right")
+            ax.set_xlim(-0.6, len(rules) - 0.4)
+            ax.set_title(f"N = {size}")
+        axes[0].set_ylabel(f"win-rate difference vs {reference_arm}")
+        legend = list(handles.values())
+        legend.append(Line2D([], [], color=TIE_COLOR, linewidth=0.7, label=f"no difference to {reference_arm}"))
+        _figure_legend(fig, legend, opts)
+    return PlotResult(name, fig, plotted_frame(records), notes=[f"reference_arm={reference_arm}"])
 
 
 def _placeholder(name: str, opts: PlotOptions, title: str, reason: str, missing: list[str]) -> PlotResult:
@@ -1006,7 +1157,7 @@ def length_and_order(win_rates: pd.DataFrame, opts: PlotOptions) -> PlotResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Figures 5 and 6: welfare and distortion (ground truth of the synthetic electorate)
+# Figures 6 and 7: welfare and distortion (ground truth of the synthetic electorate)
 
 
 def _welfare_lines(welfare: pd.DataFrame, measure: str, group: str, missing: list[str],
@@ -1017,13 +1168,13 @@ def _welfare_lines(welfare: pd.DataFrame, measure: str, group: str, missing: lis
 
 def _welfare_references(ax: plt.Axes, welfare: pd.DataFrame, measure: str, group: str, panel: str,
                         records: list[dict]) -> list[Line2D]:
-    """Dashed lines for the models off the lines (SFT when it is not the zero point, baselines)."""
+    """Dashed lines for the models off the lines (base or SFT when it is no init, baselines)."""
     rows = welfare[(welfare["measure"] == measure) & (welfare["group"] == group) & (welfare["arm"] == "")]
     rows = rows[np.isfinite(rows["value"].to_numpy(dtype=float))]
     handles = []
     for i, (_, r) in enumerate(rows.drop_duplicates("model_id").iterrows()):
-        style = _hline_style(None if r["kind"] == "sft" else i)
-        label = "SFT" if r["kind"] == "sft" else baseline_label(r["model_id"])
+        style = _hline_style(None if r["kind"] == "sft" else "base" if r["kind"] == "base" else i)
+        label = model_label(r)
         ax.axhline(r["value"], zorder=1, gid=f"hline:{r['model_id']}", **style)
         handles.append(Line2D([], [], label=label, **style))
         records.append(_record(panel, "hline", label, y=r["value"], n_models=1))
@@ -1124,6 +1275,7 @@ def distortion_vs_pairs(welfare: pd.DataFrame, opts: PlotOptions) -> PlotResult:
 
 def build_welfare(welfare: pd.DataFrame, opts: PlotOptions, only: Sequence[str] = WELFARE_FIGURES) -> list[PlotResult]:
     """The figures of :data:`WELFARE_FIGURES` named in ``only``, from the welfare table."""
+    welfare = init_lines(welfare)
     builders = {"welfare": lambda: welfare_vs_pairs(welfare, opts),
                 "distortion": lambda: distortion_vs_pairs(welfare, opts)}
     return [builders[n]() for n in WELFARE_FIGURES if n in only]
@@ -1143,14 +1295,18 @@ def build_all(
     only: Sequence[str] = FIGURES,
     accuracy_groups: pd.DataFrame | None = None,
 ) -> list[PlotResult]:
-    """Build the figures named in ``only`` (default: all four) from the input tables
-    (``accuracy_groups``: per-group held-out accuracy, the groups figure's fallback)."""
+    """Build the figures named in ``only`` (default: all of :data:`FIGURES`) from the input
+    tables (several inits: lines per init, :func:`init_lines`; ``accuracy_groups``: per-group
+    held-out accuracy, the groups figure's fallback)."""
     judge, baseline = comparison(win_rates) if len(win_rates) else ("", "")
+    win_rates, groups, evolution_table = init_lines(win_rates), init_lines(groups), init_lines(evolution_table)
     builders = {
         "win_rate_vs_pairs": lambda: win_rate_vs_pairs(win_rates, diffs, opts, reference_arm),
         "evolution": lambda: evolution(win_rates, evolution_table, opts),
         "groups": lambda: voter_groups(groups, opts, baseline, accuracy_groups, win_rates),
         "length": lambda: length_and_order(win_rates, opts),
+        "rule_comparison": lambda: rule_comparison(
+            diffs[diffs["judge"] == judge] if diffs is not None and len(diffs) else diffs, opts, reference_arm),
     }
     unknown = [n for n in only if n not in builders and n not in WELFARE_FIGURES]
     if unknown:

@@ -17,23 +17,34 @@ Order of operations (every step seeded by ``data.seed``, each with its own RNG s
 5. **Series** (:func:`build_series`), in pairs of the reference arm (``data.reference_arm``):
    size N is the reference pool's first N rows, i.e. its first prompts in train order up to
    exactly N pairs, the last prompt's pairs truncated in pool order. Let ``last`` be the
-   train-order position of that last prompt. The other arm is
+   train-order position of that last prompt. Every other arm draws only on the prompts where
+   the reference arm has at least one pair: a prompt whose reference pool has no pair (for
+   ``maj``: every pairwise comparison tied) is left out of the other arms' series under both
+   matchings, although their rules would still give it a (tie-broken) pair. Over the
+   remaining rows of its pool, the other arm is
 
-   - ``prompt``-matched: all its pairs of prompts at positions ``<= last`` (the same prompts,
-     usually fewer pairs);
-   - ``size``-matched: its first N pool rows: the same prompts, topped up with the next prompts
+   - ``prompt``-matched: all its pairs of prompts at positions ``<= last``: exactly the prompts
+     of the reference series (usually fewer pairs);
+   - ``size``-matched: its first N such rows: the same prompts, topped up with the next prompts
      in order (or truncated in pool order) to exactly N pairs.
 
-   Every series is a prefix of its pool, so series are nested (N rows are in 2N). The reference
-   arm's series do not depend on matching and are stored once as ``shared``.
+   Every series is a prefix of its pool's rows on the reference arm's prompts, so series are
+   nested (N rows are in 2N). The reference arm's series do not depend on matching and are
+   stored once as ``shared``.
 
 File formats: ``split.json`` = ``{"seed", "topics", "eval_prompt_ids",
 "train_order"}``; pool and series parquet columns :data:`SERIES_COLUMNS` (written from Arrow
 tables in row groups of :data:`ROW_GROUP_ROWS` rows, so a series job reads only the leading
 row groups of a pool); manifest =
 ``{"arm", "matching", "size", "n_pairs", "n_prompts", "topics": {topic: n_pairs},
-"ties_broken", "cycles", "sha256"}`` where ``ties_broken`` and ``cycles`` count prompts of the
-series (with a broken tie / a majority cycle) and ``sha256`` is that of ``pairs.parquet``.
+"ties_broken", "cycles", "condorcet_prompts", "winner_is_condorcet", "share_ties_broken",
+"share_cycles", "share_winner_is_condorcet", "sha256"}`` where ``ties_broken``, ``cycles`` and
+``condorcet_prompts`` count prompts of the series with a broken tie (or a lottery's draw) /
+a majority cycle / a Condorcet winner, ``winner_is_condorcet`` those among the latter where the
+arm's winner (a rule arm's chosen response; for ``maj`` the Condorcet winner itself, by
+definition) is the Condorcet winner, the shares divide by ``n_prompts`` (by
+``condorcet_prompts`` for ``share_winner_is_condorcet``, null when there is none), and
+``sha256`` is that of ``pairs.parquet``.
 """
 
 from __future__ import annotations
@@ -52,12 +63,12 @@ import pyarrow.parquet as pq
 from prefsweep import arms
 from prefsweep.arms import Ballots
 from prefsweep.io import atomic_write_bytes, atomic_write_json, read_parquet_table, sha256_file
-from prefsweep.paths import SHARED
+from prefsweep.paths import MAJ, SHARED, arm_rules
 from prefsweep.prompts import render_completion, render_prompt
 
 SERIES_COLUMNS = (
     "prompt", "chosen", "rejected", "pair_id", "prompt_id", "topic", "chosen_id", "rejected_id",
-    "margin", "n_voters", "cycle", "tie_broken", "order",
+    "margin", "n_voters", "cycle", "tie_broken", "condorcet", "chosen_condorcet", "order",
 )
 MATCHINGS = ("prompt", "size")
 #: Rows per Parquet row group of pools and series.
@@ -209,6 +220,8 @@ def build_pool(
         "n_voters": pa.array(pairs["n_voters"].to_numpy(np.int64)),
         "cycle": pa.array(pairs["cycle"].to_numpy(bool)),
         "tie_broken": pa.array(pairs["tie_broken"].to_numpy(bool)),
+        "condorcet": pa.array(pairs["condorcet"].to_numpy(bool)),
+        "chosen_condorcet": pa.array(pairs["chosen_condorcet"].to_numpy(bool)),
         "order": pa.array(rec_np.astype(np.int64)),
     })
 
@@ -271,8 +284,8 @@ def series_rows(
     matching: str,
     size: int,
     reference_arm: str,
-) -> int:
-    """Number of leading pool rows that form the series (every series is a pool prefix).
+) -> np.ndarray:
+    """Indices (increasing) of the pool rows that form the series (module docstring, step 5).
 
     ``ref_order`` / ``other_order``: the ``order`` column of the reference pool and of
     ``arm``'s pool. Raises :class:`SeriesError` naming arm, matching, size and what is available
@@ -298,17 +311,20 @@ def series_rows(
             "(lower data.sizes or add prompts)"
         )
     if arm == reference_arm:
-        return size
+        return np.arange(size)
+    # Only the prompts where the reference arm has a pair (module docstring).
+    rows = np.nonzero(np.isin(other_order, np.unique(ref_order)))[0]
     if matching == "prompt":
         last = ref_order[size - 1]
-        return int(np.searchsorted(other_order, last, side="right"))
-    if size > len(other_order):
+        return rows[: int(np.searchsorted(other_order[rows], last, side="right"))]
+    if size > len(rows):
         raise SeriesError(
             f"arm {arm}, matching size, size {size}: unreachable; arm {arm} has only "
-            f"{len(other_order)} pairs over {len(np.unique(other_order))} training prompts "
+            f"{len(rows)} pairs over {len(np.unique(other_order[rows]))} training prompts where "
+            f"the reference arm {reference_arm} has a pair "
             "(lower data.sizes, add prompts, or use sc.pairs winner_vs_all)"
         )
-    return size
+    return rows[:size]
 
 
 def build_series(
@@ -317,10 +333,10 @@ def build_series(
     """The series cell (``arm``, ``matching``, ``size``) from the two pools (module docstring).
 
     ``pool`` is ``arm``'s pool (the same table as ``ref_pool`` for the reference arm)."""
-    n = series_rows(
+    rows = series_rows(
         ref_pool["order"].to_numpy(), pool["order"].to_numpy(), arm, matching, size, reference_arm
     )
-    return pool.slice(0, n)
+    return pool.take(pa.array(rows, type=pa.int64()))
 
 
 def read_series(
@@ -339,15 +355,22 @@ def read_series(
         other_order = ref_order
     else:
         other_order = read_parquet_table(pool_path, ["order"])["order"].to_numpy()
-    n = series_rows(ref_order, other_order, arm, matching, size, reference_arm)
+    rows = series_rows(ref_order, other_order, arm, matching, size, reference_arm)
+    n = int(rows[-1]) + 1 if len(rows) else 0
     table = read_parquet_table(pool_path, SERIES_COLUMNS, max_rows=n)
-    return table.slice(0, n).combine_chunks()
+    return table.slice(0, n).combine_chunks().take(pa.array(rows, type=pa.int64()))
 
 
 def series_manifest(table: pa.Table, arm: str, matching: str, size: int, sha256: str) -> dict[str, Any]:
     """Manifest of a series cell (module docstring)."""
-    df = table.select(["prompt_id", "topic", "cycle", "tie_broken"]).to_pandas()
-    per_prompt = df.groupby("prompt_id", sort=False).agg(cycle=("cycle", "any"), tie=("tie_broken", "any"))
+    df = table.select(["prompt_id", "topic", "cycle", "tie_broken", "condorcet", "chosen_condorcet"]).to_pandas()
+    per_prompt = df.groupby("prompt_id", sort=False).agg(
+        cycle=("cycle", "any"), tie=("tie_broken", "any"), cw=("condorcet", "any"), won=("chosen_condorcet", "any"))
+    n_prompts = len(per_prompt)
+    n_cw = int(per_prompt["cw"].sum())
+    # maj's winner is the Condorcet winner by definition (a truncated last prompt may have
+    # lost the winner's pairs); a rule arm's winner is the chosen response of its pairs.
+    n_won = n_cw if arm == MAJ else int((per_prompt["cw"] & per_prompt["won"]).sum())
     return {
         "arm": arm,
         "matching": matching,
@@ -357,6 +380,11 @@ def series_manifest(table: pa.Table, arm: str, matching: str, size: int, sha256:
         "topics": {str(t): int(n) for t, n in df["topic"].value_counts().sort_index().items()},
         "ties_broken": int(per_prompt["tie"].sum()),
         "cycles": int(per_prompt["cycle"].sum()),
+        "condorcet_prompts": n_cw,
+        "winner_is_condorcet": n_won,
+        "share_ties_broken": float(per_prompt["tie"].sum() / n_prompts) if n_prompts else 0.0,
+        "share_cycles": float(per_prompt["cycle"].sum() / n_prompts) if n_prompts else 0.0,
+        "share_winner_is_condorcet": n_won / n_cw if n_cw else None,
         "sha256": sha256,
     }
 
@@ -375,8 +403,10 @@ def write_series(pairs_path: str | os.PathLike, manifest_path: str | os.PathLike
 
 
 def best_responses(records: Ballots, config: dict[str, Any]) -> list[str]:
-    """Text of the ``sc.rule`` winner of every record (tie-breaking as in the sc arm)."""
-    return arms.sc_winners(records, config["sc"]["rule"], int(config["data"]["seed"]), field="text")
+    """Text of the winner of the first rule of ``sc.rule`` (:func:`prefsweep.paths.arm_rules`)
+    for every record (tie-breaking, or a lottery's draw, as in that rule's arm)."""
+    rule = next(iter(arm_rules(config).values()))
+    return arms.sc_winners(records, rule, int(config["data"]["seed"]), field="text")
 
 
 def sft_corpus(records: Ballots, split: dict[str, Any], config: dict[str, Any]) -> list[dict[str, str]]:

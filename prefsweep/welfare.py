@@ -32,14 +32,15 @@ electorate, not only by how often they win a pairwise vote. For a model ``m`` wi
 Intervals: percentile bootstrap over questions, ``eval.bootstrap.n`` resamples with seed
 ``eval.bootstrap.seed``, the resample indices of :func:`prefsweep.winrate.bootstrap_indices`
 (those of the win rates), recomputing each measure (a minimum, a ratio) on every resample.
-``vs_zero`` = the measure minus the zero point's (the DPO init model, ``sft`` or ``base``),
+``vs_zero`` = the measure minus the zero point's (the model's DPO init model, ``sft`` or
+``base``; for models off the lines the first init of ``dpo.init``),
 with a paired bootstrap interval (the same resampled questions for both).
 
 Output table ``welfare.csv`` (:data:`WELFARE_COLUMNS`), written by ``scripts/win_rates.py
 --welfare-out`` when the judge is the electorate: one row per model of the win-rate table, line
 (the zero point once per arm x matching line, as there) and measure::
 
-    model_id, kind, arm, matching, size, n_pairs, seed, step, zero_point, measure, group,
+    model_id, kind, init, arm, matching, size, n_pairs, seed, step, zero_point, measure, group,
     n_questions, value, ci_low, ci_high, vs_zero, vs_zero_ci_low, vs_zero_ci_high
 
 ``measure`` is ``utilitarian``, ``egalitarian``, ``group`` (one row per voter group, ``group``
@@ -59,7 +60,7 @@ import pandas as pd
 from prefsweep.winrate import InputError, bootstrap_indices, percentile_interval, typed_table
 
 #: The meta columns of the win-rate table that describe a model and its line.
-MODEL_COLUMNS = ("model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "zero_point")
+MODEL_COLUMNS = ("model_id", "kind", "init", "arm", "matching", "size", "n_pairs", "seed", "step", "zero_point")
 WELFARE_COLUMNS = MODEL_COLUMNS + ("measure", "group", "n_questions", "value", "ci_low", "ci_high", "vs_zero",
                                    "vs_zero_ci_low", "vs_zero_ci_high")
 MEASURES = ("utilitarian", "egalitarian", "group", "distortion")
@@ -127,7 +128,7 @@ def welfare_rows(
     cand_util: Sequence[np.ndarray],
     groups: Sequence[str],
     names: Sequence[str],
-    zero: str | None,
+    zero: str | Mapping[str, str] | None,
     n_boot: int,
     seed: int,
 ) -> dict[str, list[dict[str, Any]]]:
@@ -137,8 +138,10 @@ def welfare_rows(
     ``utilities``: model id -> ``[n_voters, n_questions]`` utilities of its answers, the same
     question order for all, every evaluated model (their answers also bound the best achievable
     welfare); ``cand_util``: per question the ``[n_voters, K_q]`` utilities of its ballot's
-    candidates; ``zero``: the zero point's model id (a key of ``utilities``) or None.
+    candidates; ``zero``: the zero point's model id (a key of ``utilities``), a mapping model id
+    -> its zero point's id (several inits), or None.
     """
+    zero_of = zero if isinstance(zero, Mapping) else dict.fromkeys(utilities, zero)
     floor, best_ballot = ballot_floor_and_best(cand_util)
     achieved = {m: shifted_welfare(u, floor) for m, u in utilities.items()}
     best = np.max(np.stack([best_ballot, *achieved.values()]), axis=0)
@@ -153,6 +156,7 @@ def welfare_rows(
             lo, hi = percentile_interval(boot[m][(measure, group)])
             row = {"measure": measure, "group": group, "n_questions": n_q, "value": float(value),
                    "ci_low": lo, "ci_high": hi}
+            zero = zero_of.get(m)
             if zero is None or zero not in utilities:
                 row.update(vs_zero=float("nan"), vs_zero_ci_low=float("nan"), vs_zero_ci_high=float("nan"))
             elif m == zero:  # itself, also where its value is infinite
@@ -175,13 +179,15 @@ def welfare_rows(
 def welfare_table(win_rates: pd.DataFrame, rows: Mapping[str, list[dict[str, Any]]]) -> pd.DataFrame:
     """``welfare.csv``: the measures ``rows`` (:func:`welfare_rows`) of every model of the
     win-rate table, one row per model, line and measure, in the win-rate table's order."""
-    models = win_rates.drop_duplicates(["model_id", "arm", "matching", "size"])
+    models = win_rates.drop_duplicates(["model_id", "init", "arm", "matching", "size"])
     out = []
     for _, r in models.iterrows():
         meta = {c: r[c] for c in MODEL_COLUMNS}
         if meta["model_id"] not in rows:
             raise InputError(f"model {meta['model_id']}: no welfare computed (expected its answers among --answers)")
-        out += [{**meta, **m} for m in rows[meta["model_id"]]]
+        # A zero-point row is its line's init model, measured against itself.
+        same = dict(vs_zero=0.0, vs_zero_ci_low=0.0, vs_zero_ci_high=0.0) if meta["zero_point"] else {}
+        out += [{**meta, **m, **same} for m in rows[meta["model_id"]]]
     return typed_table(pd.DataFrame(out, columns=list(WELFARE_COLUMNS)), WELFARE_COLUMNS)
 
 
@@ -231,7 +237,7 @@ def welfare_from_files(
     ``data/ballots.jsonl``.
     """
     from prefsweep.judge_electorate import electorate_from_config
-    from prefsweep.paths import zero_point_id
+    from prefsweep.paths import model_init, parse_model_id, zero_point_id
     from prefsweep.winrate import config_value
 
     n_boot = int(config_value(config, "eval.bootstrap.n"))
@@ -253,6 +259,14 @@ def welfare_from_files(
     if missing:
         raise InputError(f"welfare: no answers for model(s) {missing} among --answers")
     utilities = {m: model_utilities(electorate, questions, a, m) for m, a in answers.items()}
-    rows = welfare_rows(utilities, cand_util, electorate.groups, electorate.group_names, zero_point_id(dict(config)),
-                        n_boot, seed)
+    first = zero_point_id(dict(config))
+    zero_of = {}
+    for m in utilities:
+        try:
+            cell = parse_model_id(m)
+        except ValueError:  # the reference answers
+            zero_of[m] = first
+            continue
+        zero_of[m] = model_init(dict(config), cell) if cell.kind in ("dpo", "checkpoint") else first
+    rows = welfare_rows(utilities, cand_util, electorate.groups, electorate.group_names, zero_of, n_boot, seed)
     return welfare_table(win_rates, rows)

@@ -39,16 +39,21 @@ the same three tables over checkpoints and final DPO models (the same writer).
 
 ``win_rates.csv`` (:data:`WIN_RATE_COLUMNS`) -- one row per model, judge and line::
 
-    model_id, kind, arm, matching, size, n_pairs, seed, step, zero_point, baseline, judge,
+    model_id, kind, init, arm, matching, size, n_pairs, seed, step, zero_point, baseline, judge,
     judge_prompt, wins, ties, losses, errors, n, win_rate, ci_low, ci_high, flip_rate,
     lc_win_rate, lc_ci_low, lc_ci_high, mean_words, baseline_mean_words, well_formed,
     baseline_well_formed
 
 ``step``: the checkpoint's step, or a final DPO model's ``global_step``; empty for other models.
-The zero point (``sft`` or ``base``, the DPO init) appears once per (arm, matching) line of the
-DPO models, as ``size`` 0 with ``n_pairs`` 0 and ``zero_point`` true. When the baseline *is* the
-zero point (``eval.baseline: zero``) it is not judged against itself: its rows have win rate 0.5
-by definition (all ties, CI [0.5, 0.5], also for the length-controlled win rate).
+``init``: the model a DPO model or checkpoint was trained from (``sft`` or ``base``, from its id
+when ``dpo.init`` is a list, else ``dpo.init``), and the init of a zero-point row's line; empty
+for models off the lines. The zero point of each init (the init model itself) appears once per
+(init, arm, matching) line of the DPO models, as ``size`` 0 with ``n_pairs`` 0 and ``zero_point``
+true. Base and SFT are always in the table: a model that is no init of the experiment is one
+row off the lines (``arm`` empty), as baselines are. Under ``eval.baseline: zero`` every model is
+judged against the (first) init model of ``dpo.init``; it is not judged against itself: its rows
+have win rate 0.5 by definition (all ties, CI [0.5, 0.5], also for the length-controlled win
+rate), and with ``dpo.init: [sft, base]`` the base-init lines start at base's win rate vs SFT.
 ``mean_words`` = mean whitespace word count of the model's answers, ``baseline_mean_words``
 that of the baseline's. ``well_formed`` = mean over the model's answers of the share of their
 words that are well formed (:func:`prefsweep.synthetic.well_formedness`: inventory phrases in
@@ -69,11 +74,12 @@ rate predicted at zero length difference. ``lc_ci_low``/``lc_ci_high``: the same
 bootstrap over questions as ``win_rate`` (the same resample indices), refitting on each
 resample with ``sd(d)`` of the full sample.
 
-``arm_differences.csv`` (:data:`DIFF_COLUMNS`) -- per judge, matching and size > 0: the paired
-difference in score between an arm and the reference arm (``data.reference_arm``, stored as
-matching ``shared``)::
+``arm_differences.csv`` (:data:`DIFF_COLUMNS`) -- per judge, init, non-reference arm (every
+rule arm), matching and size > 0: the paired difference in score between the arm and the
+reference arm (``data.reference_arm``, stored as matching ``shared``) trained from the same
+init::
 
-    judge, baseline, arm, matching, ref_arm, size, seeds, n_seeds, n_questions,
+    judge, baseline, init, arm, matching, ref_arm, size, seeds, n_seeds, n_questions,
     win_rate, ref_win_rate, diff, ci_low, ci_high, seed_sd
 
 ``d[s, q] = score_arm[s, q] - score_ref[s, q]`` over the seeds both arms have and questions
@@ -100,7 +106,7 @@ import numpy as np
 import pandas as pd
 
 from prefsweep.config import ConfigError
-from prefsweep.paths import dpo_model_id, parse_model_id, zero_point_id
+from prefsweep.paths import dpo_model_id, init_models, model_init, parse_model_id
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +119,7 @@ LC_L2_C = 100.0
 # Table schemas: the one definition of every column this module writes
 # ---------------------------------------------------------------------------------------------
 
-META_COLUMNS = ("model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step", "zero_point",
+META_COLUMNS = ("model_id", "kind", "init", "arm", "matching", "size", "n_pairs", "seed", "step", "zero_point",
                 "baseline", "judge", "judge_prompt")
 STAT_COLUMNS = ("wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate")
 #: The length-controlled win rate and its interval (win_rates.csv only).
@@ -124,13 +130,13 @@ WIN_RATE_COLUMNS = META_COLUMNS + STAT_COLUMNS + LC_COLUMNS + (
 #: win_rates_groups.csv and evolution_groups.csv.
 GROUP_COLUMNS = META_COLUMNS + ("group",) + STAT_COLUMNS
 #: arm_differences.csv and evolution_differences.csv.
-DIFF_COLUMNS = ("judge", "baseline", "arm", "matching", "ref_arm", "size", "seeds", "n_seeds", "n_questions",
+DIFF_COLUMNS = ("judge", "baseline", "init", "arm", "matching", "ref_arm", "size", "seeds", "n_seeds", "n_questions",
                 "win_rate", "ref_win_rate", "diff", "ci_low", "ci_high", "seed_sd")
 #: Integer columns (empty where a model has no such value, e.g. the seed of ``sft``).
 INT_COLUMNS = ("size", "n_pairs", "seed", "step", "wins", "ties", "losses", "errors", "n", "n_seeds",
                "n_questions")
 #: Text columns (empty string where a model has none, e.g. the arm of ``sft`` off the lines).
-TEXT_COLUMNS = ("model_id", "kind", "arm", "matching", "baseline", "judge", "judge_prompt", "group", "ref_arm",
+TEXT_COLUMNS = ("model_id", "kind", "init", "arm", "matching", "baseline", "judge", "judge_prompt", "group", "ref_arm",
                 "seeds", "measure")
 #: Boolean columns.
 BOOL_COLUMNS = ("zero_point",)
@@ -523,7 +529,8 @@ def read_run_info(path: str | os.PathLike) -> FinalRun:
     if missing:
         raise InputError(f"{path}: run_info.json lacks {missing}; expected the run_info.json of a final DPO model "
                          "(scripts/dpo.py writes job {arm, matching, size, seed} and global_step)")
-    mid = dpo_model_id(str(job["arm"]), str(job["matching"]), int(job["size"]), int(job["seed"]))
+    mid = dpo_model_id(str(job["arm"]), str(job["matching"]), int(job["size"]), int(job["seed"]),
+                       init=job.get("init"))
     return FinalRun(mid, int(info["global_step"]), info.get("wandb_run_id") or None, str(path))
 
 
@@ -586,13 +593,16 @@ class ModelInputs:
         return {m: r.wandb_run_id for m, r in self.finals.items() if r.wandb_run_id}
 
 
-def model_meta(model_id: str, zero: str, inputs: ModelInputs) -> dict[str, Any]:
-    """Columns that describe a model (module docstring); :class:`InputError` naming the model
-    and the flag whose file is missing."""
+def model_meta(model_id: str, config: Mapping[str, Any], inputs: ModelInputs) -> dict[str, Any]:
+    """Columns that describe a model (module docstring; ``config`` for ``dpo.init``);
+    :class:`InputError` naming the model and the flag whose file is missing."""
     cell = parse_model_id(model_id)
-    meta: dict[str, Any] = {"model_id": model_id, "kind": cell.kind, "arm": cell.arm, "matching": cell.matching,
+    dpo = cell.kind in ("dpo", "checkpoint")
+    meta: dict[str, Any] = {"model_id": model_id, "kind": cell.kind,
+                            "init": model_init(dict(config), cell) if dpo else None,
+                            "arm": cell.arm, "matching": cell.matching,
                             "size": cell.size, "n_pairs": None, "seed": cell.seed, "step": cell.step,
-                            "zero_point": model_id == zero}
+                            "zero_point": False}
     problems = []
     if cell.kind in ("dpo", "checkpoint"):
         key = (cell.arm, cell.matching, cell.size)
@@ -612,9 +622,9 @@ def model_meta(model_id: str, zero: str, inputs: ModelInputs) -> dict[str, Any]:
     return meta
 
 
-def _lines(meta_rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
-    """(arm, matching) lines of the DPO models, sorted."""
-    return sorted({(m["arm"], m["matching"]) for m in meta_rows if m["kind"] in ("dpo", "checkpoint")})
+def _lines(meta_rows: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(init, arm, matching) lines of the DPO models, sorted."""
+    return sorted({(m["init"], m["arm"], m["matching"]) for m in meta_rows if m["kind"] in ("dpo", "checkpoint")})
 
 
 def typed_table(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -631,7 +641,7 @@ def typed_table(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 
 
 def _run_step(row: Mapping[str, Any]) -> tuple:
-    return (row["judge"], row["arm"], row["matching"], row["size"], row["seed"], row["step"])
+    return (row["judge"], row["init"], row["arm"], row["matching"], row["size"], row["seed"], row["step"])
 
 
 def final_checkpoints(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]:
@@ -666,7 +676,8 @@ def win_rate_tables(
     seed = int(config_value(config, "eval.bootstrap.seed"))
     baseline_kind = config_value(config, "eval.baseline")
     config_value(config, "dpo.init")
-    zero = zero_point_id(dict(config))
+    inits = init_models(dict(config))
+    zero = inits[0]  # the comparison baseline under eval.baseline zero
     expected = check_judgments(questions_frame, questions, zero if baseline_kind == "zero" else "reference")
     for note in malformed_notes(questions_frame):
         log.warning(note)
@@ -678,7 +689,7 @@ def win_rate_tables(
     problems: list[str] = []
     for m in in_table:
         try:
-            metas[m] = model_meta(m, zero, inputs)
+            metas[m] = model_meta(m, config, inputs)
         except InputError as exc:
             problems.append(str(exc))
     baselines = [str(b) for b in sorted(questions_frame["baseline"].unique())]
@@ -705,25 +716,29 @@ def win_rate_tables(
     rows = [r for r in rows if r["model_id"] not in same]
     grows = [g for g in grows if g["model_id"] not in same]
 
-    # The zero point: judged like any model (reference baseline), or the baseline itself.
+    # The zero point of each init: judged like any model, or the baseline itself; once per line.
     out_rows, out_grows = [], []
     for judge in sorted({r["judge"] for r in rows}):
         jrows = [r for r in rows if r["judge"] == judge]
         lines = _lines(jrows)
-        zrows = [r for r in jrows if r["model_id"] == zero]
-        zgrows = [g for g in grows if g["judge"] == judge and g["model_id"] == zero]
-        if self_matched:
-            base_meta = {**metas[zero], "baseline": zero, "judge": judge, "judge_prompt": jrows[0]["judge_prompt"]}
-            zrows = [{**base_meta, **self_match(len(expected[judge])),
-                      "lc_win_rate": 0.5, "lc_ci_low": 0.5, "lc_ci_high": 0.5}]
-            groups = list(dict.fromkeys(g["group"] for g in grows if g["judge"] == judge))
-            zgrows = [{**base_meta, "group": g, **self_match(len(expected[judge]))} for g in groups]
-        out_rows += [r for r in jrows if r["model_id"] != zero]
-        out_grows += [g for g in grows if g["judge"] == judge and g["model_id"] != zero]
-        for arm, matching in lines or [(None, None)]:
-            line = {"arm": arm, "matching": matching, "size": 0 if arm else None, "n_pairs": 0 if arm else None}
-            out_rows += [{**r, **line} for r in zrows]
-            out_grows += [{**g, **line} for g in zgrows]
+        jgrows = [g for g in grows if g["judge"] == judge]
+        out_rows += [r for r in jrows if r["model_id"] not in inits]
+        out_grows += [g for g in jgrows if g["model_id"] not in inits]
+        for init in inits:
+            zrows = [r for r in jrows if r["model_id"] == init]
+            zgrows = [g for g in jgrows if g["model_id"] == init]
+            if self_matched and init == zero:
+                base_meta = {**metas[zero], "baseline": zero, "judge": judge, "judge_prompt": jrows[0]["judge_prompt"]}
+                zrows = [{**base_meta, **self_match(len(expected[judge])),
+                          "lc_win_rate": 0.5, "lc_ci_low": 0.5, "lc_ci_high": 0.5}]
+                groups = list(dict.fromkeys(g["group"] for g in jgrows))
+                zgrows = [{**base_meta, "group": g, **self_match(len(expected[judge]))} for g in groups]
+            init_lines = [(a, m) for i, a, m in lines if i == init]
+            for arm, matching in init_lines or [(None, None)]:
+                line = {"init": init if arm else None, "arm": arm, "matching": matching,
+                        "size": 0 if arm else None, "n_pairs": 0 if arm else None, "zero_point": bool(arm)}
+                out_rows += [{**r, **line} for r in zrows]
+                out_grows += [{**g, **line} for g in zgrows]
 
     for r in out_rows:
         r["mean_words"] = inputs.answer_words[r["model_id"]]
@@ -736,7 +751,7 @@ def win_rate_tables(
 
 
 def _sort(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
-    keys = ["judge", "arm", "matching", "size", "seed", "step", "model_id"] + (extra or [])
+    keys = ["judge", "init", "arm", "matching", "size", "seed", "step", "model_id"] + (extra or [])
     if not len(df):
         return df
     return df.sort_values(keys, na_position="first", kind="stable").reset_index(drop=True)
@@ -745,16 +760,20 @@ def _sort(df: pd.DataFrame, extra: list[str] | None = None) -> pd.DataFrame:
 def arm_differences(questions_frame: pd.DataFrame, config: Mapping[str, Any]) -> pd.DataFrame:
     """Paired arm-vs-reference-arm differences per judge, matching and size (module docstring).
 
-    Reads config ``eval.bootstrap`` and ``data.reference_arm``; only final DPO models count.
+    Reads config ``eval.bootstrap``, ``data.reference_arm`` and ``dpo.init``; only final DPO
+    models count; an arm is compared with the reference arm trained from the same init.
     """
     n_boot = int(config_value(config, "eval.bootstrap.n"))
     bseed = int(config_value(config, "eval.bootstrap.seed"))
     ref_arm = config_value(config, "data.reference_arm")
+    config_value(config, "dpo.init")
     cells = []
+    init_of: dict[str, str] = {}
     for model in questions_frame["model_id"].unique():
         cell = parse_model_id(str(model))
         if cell.kind == "dpo":
             cells.append(cell)
+            init_of[cell.model_id] = model_init(dict(config), cell)
     rows = []
     # one row per (judge, model, question): check_judgments guarantees it
     scores = questions_frame.set_index(["judge", "model_id", "question_id"])["score"].unstack("question_id")
@@ -762,13 +781,15 @@ def arm_differences(questions_frame: pd.DataFrame, config: Mapping[str, Any]) ->
         jf = questions_frame[questions_frame["judge"] == judge]
         baseline = str(jf["baseline"].iloc[0])
         judged = set(jf["model_id"])
-        ref = {(c.size, c.seed): c.model_id for c in cells if c.arm == ref_arm and c.model_id in judged}
-        others = sorted({(c.arm, c.matching, c.size) for c in cells if c.arm != ref_arm and c.model_id in judged})
-        for arm, matching, size in others:
+        ref = {(init_of[c.model_id], c.size, c.seed): c.model_id for c in cells
+               if c.arm == ref_arm and c.model_id in judged}
+        others = sorted({(init_of[c.model_id], c.arm, c.matching, c.size) for c in cells
+                         if c.arm != ref_arm and c.model_id in judged})
+        for init, arm, matching, size in others:
             pairs = sorted(
-                (c.seed, c.model_id, ref[(size, c.seed)]) for c in cells
-                if (c.arm, c.matching, c.size) == (arm, matching, size) and c.model_id in judged
-                and (size, c.seed) in ref
+                (c.seed, c.model_id, ref[(init, size, c.seed)]) for c in cells
+                if (init_of[c.model_id], c.arm, c.matching, c.size) == (init, arm, matching, size)
+                and c.model_id in judged and (init, size, c.seed) in ref
             )
             if not pairs:
                 continue
@@ -780,7 +801,8 @@ def arm_differences(questions_frame: pd.DataFrame, config: Mapping[str, Any]) ->
             per_seed = np.array([d[s, ok[s]].mean() for s in range(d.shape[0]) if ok[s].any()])
             lo, hi = bootstrap_ci(d_q, n_boot, bseed)
             rows.append({
-                "judge": judge, "baseline": baseline, "arm": arm, "matching": matching, "ref_arm": ref_arm,
+                "judge": judge, "baseline": baseline, "init": init, "arm": arm, "matching": matching,
+                "ref_arm": ref_arm,
                 "size": size, "seeds": ";".join(str(s) for s, _, _ in pairs), "n_seeds": len(pairs),
                 "n_questions": int(d_q.size),
                 "win_rate": float(np.nanmean(np.where(ok, a, np.nan))) if ok.any() else float("nan"),
@@ -790,7 +812,7 @@ def arm_differences(questions_frame: pd.DataFrame, config: Mapping[str, Any]) ->
                 "seed_sd": float(np.std(per_seed, ddof=1)) if per_seed.size > 1 else float("nan"),
             })
     df = typed_table(pd.DataFrame(rows, columns=list(DIFF_COLUMNS)), DIFF_COLUMNS)
-    return df.sort_values(["judge", "arm", "matching", "size"], kind="stable").reset_index(drop=True)
+    return df.sort_values(["judge", "init", "arm", "matching", "size"], kind="stable").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

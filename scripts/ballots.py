@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 from prefsweep.arms import ballots_table, winner_disagreement
 from prefsweep.ballots import VOTES_SCHEMA, WEIGHT_DECIMALS, load_source, rounded_weights
 from prefsweep.io import atomic_write_jsonl, fail_clearly, load_config_json
+from prefsweep.paths import arm_rules
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     config = load_config_json(args.config_json)
     seed = int(config["data"]["seed"])
-    rules = ["borda"] + [r for r in [config["sc"]["rule"]] if r != "borda"]
+    # the job's slice holds the first rule only (prefsweep.config.job_config)
+    rules = ["borda"] + [r for r in arm_rules(config).values() if r != "borda"]
     # Bad data, a bad source or an inexact weight stop the job here, before --out is touched.
     with fail_clearly(ValueError):
         # The ballots are millions of small dicts and lists without reference cycles that live

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from prefsweep.io import load_config_json, sha256_file
 from prefsweep.jobs import TrainingJob, read_dpo_data, run_training_job, user_errors
-from prefsweep.paths import dpo_model_id
+from prefsweep.paths import INITS, dpo_model_id
 from prefsweep.training import configure_runtime
 
 
@@ -43,6 +43,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--arm", required=True)
     p.add_argument("--matching", required=True, help="data matching of the series (shared for the reference arm)")
     p.add_argument("--size", required=True, type=int)
+    p.add_argument("--init", choices=INITS, default=None,
+                   help="the init model's name when dpo.init is a list (it is then part of the model id)")
     p.add_argument("--out", required=True, help="output directory dpo/.../seed{seed}/final")
     p.add_argument("--checkpoints", required=True, help="checkpoint directory dpo/.../seed{seed}/checkpoints")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -53,17 +55,18 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     configure_runtime(args.threads)
     cell = {"arm": args.arm, "matching": args.matching, "size": args.size}
+    job = {**cell, "seed": args.seed, **({"init": args.init} if args.init else {})}
     with user_errors():
         config = load_config_json(args.config_json)
         pairs, dataset = read_dpo_data(args.pairs, args.manifest, args.ref_logps, cell)
-        model_id = dpo_model_id(args.arm, args.matching, args.size, args.seed)
+        model_id = dpo_model_id(args.arm, args.matching, args.size, args.seed, init=args.init)
         info = run_training_job(TrainingJob(
             step="dpo", config=config, init_model=Path(args.model), dataset=dataset,
             record_ids=pairs["prompt_id"].astype(str).tolist(), id_name="prompt_id", data_source=args.pairs,
             # The reference log-probs enter through the data hash, not as a file: the rule reads
             # the arm's file as ancient(), and a larger size added later rewrites it.
-            inputs={"pairs": Path(args.pairs)}, job={**cell, "seed": args.seed}, seed=args.seed,
-            run_name=model_id, wandb_group=f"{args.arm}-{args.matching}-n{args.size}",
+            inputs={"pairs": Path(args.pairs)}, job=job, seed=args.seed,
+            run_name=model_id, wandb_group=model_id.rsplit("-seed", 1)[0][len("dpo-"):],
             out=Path(args.out), checkpoints=Path(args.checkpoints),
             run_info={"manifest_sha256": sha256_file(args.manifest), "pairs_sha256": sha256_file(args.pairs),
                       "ref_logps_sha256": sha256_file(args.ref_logps), "n_pairs": len(pairs)},

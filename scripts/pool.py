@@ -4,8 +4,8 @@
         --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
         --arm maj --out results/default/data/pool/maj.parquet
 
-``--arm maj``: every strict pairwise-majority pair; ``--arm sc``: the ``sc.rule`` winner against
-the loser (or everyone, ``sc.pairs``). ``--eval``: the same pairs over the held-out eval prompts
+``--arm maj``: every strict pairwise-majority pair; ``--arm sc`` (or a rule's name when
+``sc.rule`` is a list): the rule's winner against the loser (or everyone, ``sc.pairs``). ``--eval``: the same pairs over the held-out eval prompts
 (``data/eval_pairs/{arm}.parquet``). Columns: :data:`prefsweep.series.SERIES_COLUMNS`.
 ``--by-group`` (no ``--arm``): each voter group's majority pairs on the held-out prompts
 (``data/eval_pairs/by_group.parquet``, :func:`prefsweep.series.build_group_pairs`).
@@ -18,7 +18,6 @@ import time
 
 import pyarrow.compute as pc
 
-from prefsweep.arms import ARMS
 from prefsweep.ballots import BallotError, read_ballots_table
 from prefsweep.io import DataFileError, fail_clearly, load_config_json, naming, read_json
 from prefsweep.series import SeriesError, build_group_pairs, build_pool, write_table
@@ -29,7 +28,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", required=True, help="config slice of step 'data' (JSON or a JSON file)")
     p.add_argument("--ballots", required=True, help="data/ballots.jsonl")
     p.add_argument("--split", required=True, help="data/split.json")
-    p.add_argument("--arm", choices=ARMS, help="the arm (required unless --by-group)")
+    p.add_argument("--arm", help="maj or a rule arm of the config (prefsweep.paths.arm_rules); required unless --by-group")
     p.add_argument("--by-group", action="store_true",
                    help="each voter group's majority pairs on the held-out prompts (data/eval_pairs/by_group.parquet)")
     p.add_argument("--eval", action="store_true",

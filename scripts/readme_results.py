@@ -17,7 +17,7 @@ import re
 import pandas as pd
 
 from prefsweep.config import load_config
-from prefsweep.paths import SHARED, layout, zero_point_id
+from prefsweep.paths import SHARED, arm_rules, layout, zero_point_id
 from prefsweep.winrate import WIN_RATE_COLUMNS, read_table
 
 
@@ -35,7 +35,7 @@ def results_table(win_rates: pd.DataFrame, accuracy: pd.Series, config: dict) ->
     """Markdown rows for the zero point and every (arm, matching) at the largest size."""
     zero = zero_point_id(config)
     size = max(config["data"]["sizes"])
-    rule = config["sc"]["rule"]
+    rules = arm_rules(config)
     lines = [
         f"| model (N = {size}) | training pairs | win rate vs {zero} (seeds "
         + " / ".join(str(s) for s in config["dpo"]["seeds"]) + ") | held-out pair accuracy |",
@@ -43,9 +43,10 @@ def results_table(win_rates: pd.DataFrame, accuracy: pd.Series, config: dict) ->
         f"| zero point ({zero}) | 0 | 0.50 | {accuracy[zero]:.3f} |",
     ]
     dpo = win_rates[(win_rates["kind"] == "dpo") & (win_rates["size"] == size)]
-    for (arm, matching), rows in dpo.groupby(["arm", "matching"], sort=True):
+    for (init, arm, matching), rows in dpo.groupby(["init", "arm", "matching"], sort=True):
         rows = rows.sort_values("seed")
-        name = arm if arm == "maj" else f"{arm} ({rule})"
+        name = arm if arm == "maj" or rules.get(arm) == arm else f"{arm} ({rules.get(arm, arm)})"
+        name += f" from {init}" if isinstance(config["dpo"]["init"], list) else ""
         name += " (shared by both matchings)" if matching == SHARED else f", {matching}-matched"
         pairs = " / ".join(sorted({str(int(n)) for n in rows["n_pairs"]}))
         rates = " / ".join(_cell(r) for _, r in rows.iterrows())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 
-from prefsweep.arms import ARMS
 from prefsweep.io import DataFileError, fail_clearly, load_config_json
 from prefsweep.paths import SHARED
 from prefsweep.series import MATCHINGS, SeriesError, read_series, write_series
@@ -26,7 +25,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--config-json", required=True, help="config slice of step 'data' (JSON or a JSON file)")
     p.add_argument("--ref-pool", required=True, help="pool of the reference arm")
     p.add_argument("--pool", required=True, help="pool of --arm")
-    p.add_argument("--arm", required=True, choices=ARMS)
+    p.add_argument("--arm", required=True, help="maj or a rule arm of the config (prefsweep.paths.arm_rules)")
     p.add_argument("--matching", required=True, choices=(*MATCHINGS, SHARED))
     p.add_argument("--size", required=True, type=int, help="N, in pairs of the reference arm")
     p.add_argument("--pairs-out", required=True, help="output data/{arm}/{matching}/n{size}/pairs.parquet")

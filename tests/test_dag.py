@@ -61,10 +61,11 @@ def test_default_config_dry_run_job_counts(tmp_path):
         "base_model": 1, "sft": 1, "ref_logps": 2,
         # each distinct dataset x 2 seeds: maj is trained once for both matchings
         "dpo": 12,
-        # 12 DPO models + the zero point (the SFT model); it is the baseline, so not judged
-        "convert": 13, "answers": 13, "judge": 12,
+        # 12 DPO models + the zero point (the SFT model) + the base model (always evaluated);
+        # SFT is the baseline, so not judged
+        "convert": 14, "answers": 14, "judge": 13,
         # preference accuracy of every final model on the held-out maj pairs
-        "eval_pairs": 1, "pair_accuracy": 13, "pair_accuracy_table": 1,
+        "eval_pairs": 1, "pair_accuracy": 14, "pair_accuracy_table": 1,
         # each voter group's majority pairs on the held-out prompts (per-group accuracy)
         "eval_group_pairs": 1,
         "win_rates": 1, "evolution": 1, "plots": 1, "all": 1,
@@ -79,9 +80,57 @@ def test_paper_config_dry_run_job_counts(tmp_path, monkeypatch):
     # 7 sizes (1k..64k) x 3 distinct series x 5 seeds
     assert counts["series"] == 21 and counts["dpo"] == 105
     assert counts["ref_logps"] == 2 and counts["sft"] == 1 and counts["sft_baseline"] == 1
-    # sft (zero point) + 105 DPO + 2 baselines
-    assert counts["convert"] == counts["answers"] == 108
-    assert counts["judge"] == 107
+    # sft (zero point) + base + 105 DPO + 2 baselines
+    assert counts["convert"] == counts["answers"] == 109
+    assert counts["judge"] == 108
+
+
+@pytest.mark.parametrize("forms, arms, inits", [
+    # the original scalar forms: one rule arm named sc, no init in ids or paths
+    (["dpo={init: base}", "sc={rule: copeland}"], ["maj", "sc"], [None]),
+    # list forms: one arm per rule, named by it; the init in every DPO path and id
+    (["dpo={init: [sft, base]}", "sc={rule: [borda, copeland, maximal_lottery]}"],
+     ["maj", "borda", "copeland", "maximal_lottery"], ["sft", "base"]),
+    (["dpo={init: [base]}", "sc={rule: [schulze]}"], ["maj", "schulze"], ["base"]),
+])
+def test_list_and_scalar_forms_dry_run(tmp_path, forms, arms, inits):
+    from prefsweep.paths import Layout, dpo_model_id
+
+    # -p: every planned job's command, and the job stats table
+    shell = snakemake("-n", "-p", "--config", *forms, cwd=tmp_path).stdout
+    counts = job_counts(shell)
+    rules = len(arms) - 1
+    n_series = 2 * (1 + 2 * rules)  # 2 sizes x (maj shared + every rule arm x 2 matchings)
+    assert counts["series"] == n_series and counts["pool"] == len(arms)
+    assert counts["ref_logps"] == len(arms) * len(inits)
+    assert counts["dpo"] == len(inits) * n_series * 2  # x 2 seeds
+    # every DPO model + base + SFT (both always evaluated); the baseline (first init) is not judged
+    assert counts["convert"] == counts["answers"] == counts["pair_accuracy"] == counts["dpo"] + 2
+    assert counts["judge"] == counts["dpo"] + 1
+    # the planned files carry the arm and init names
+    layout = Layout("default")
+    for arm in arms[1:]:
+        for init in inits:
+            assert layout.dpo_model(arm, "size", 64, 1, init) in shell
+            assert f"--model-id {dpo_model_id(arm, 'size', 256, 2, init=init)} " in shell
+            assert layout.ref_logps(arm, init) in shell
+
+
+def test_paper_config_with_two_inits_and_three_rules(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    shell = snakemake("-n", "-p", "--configfile", str(REPO / "config/pythia-2.8b-shp.yaml"),
+                      "--config", "dpo={init: [sft, base]}", "sc={rule: [borda, copeland, schulze]}",
+                      cwd=tmp_path).stdout
+    counts = job_counts(shell)
+    # 7 sizes x (maj shared + 3 rules x 2 matchings) = 49 series; x 2 inits x 5 seeds DPO runs
+    assert counts["pool"] == 4 and counts["series"] == 49
+    assert counts["ref_logps"] == 4 * 2 and counts["dpo"] == 490
+    assert counts["sft"] == 1 and counts["sft_baseline"] == 1
+    # base + sft + 490 DPO + 2 baselines; sft (the first init) is the baseline
+    assert counts["convert"] == counts["answers"] == 494 and counts["judge"] == 493
+    # per rule: 7 sizes x 2 matchings x 2 inits x 5 seeds (maj: shared, one matching)
+    per_arm = {arm: len(re.findall(rf"scripts/dpo\.py .*--arm {arm} ", shell)) for arm in ("maj", "borda", "copeland", "schulze")}
+    assert per_arm == {"maj": 7 * 2 * 5, "borda": 140, "copeland": 140, "schulze": 140}
 
 
 @pytest.mark.parametrize("source, n_sizes, judged_zero", [
@@ -112,3 +161,15 @@ def test_dataset_source_paper_configs_dry_run(tmp_path, monkeypatch, source, n_s
 def test_partial_targets(tmp_path, target, rules):
     proc = snakemake(target, "-n", "--quiet", "rules", cwd=tmp_path)
     assert set(job_counts(proc.stdout)) == rules
+
+
+def test_study_config_dry_run_job_counts(tmp_path):
+    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config/study.yaml"), cwd=tmp_path)
+    counts = job_counts(proc.stdout)
+    # arms maj, borda, copeland, maximal_lottery; 2 sizes x (maj shared + 3 rules x 2 matchings) = 14 series
+    assert counts["pool"] == 4 and counts["series"] == 14
+    # x 2 inits x 1 seed; reference log-probs once per arm and init
+    assert counts["dpo"] == 28 and counts["ref_logps"] == 8
+    # base + sft + 28 DPO models, sft (the first init) is the baseline; no checkpoint evaluation
+    assert counts["convert"] == counts["answers"] == counts["pair_accuracy"] == 30 and counts["judge"] == 29
+    assert "evolution" not in counts and counts["plots"] == 1

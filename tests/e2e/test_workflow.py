@@ -55,7 +55,7 @@ def test_run_produces_tables_and_figures(run_dir):
     sc = dpo[dpo["arm"] == "sc"].set_index(["matching", "size"])["n_pairs"]
     assert (sc.loc["size"] == sc.loc["size"].index).all()
     assert (sc.loc["prompt"] < sc.loc["prompt"].index).all()
-    for name in ("win_rate_vs_pairs", "evolution", "groups", "length"):
+    for name in ("win_rate_vs_pairs", "evolution", "groups", "length", "rule_comparison"):
         assert (res / f"plots/{name}.png").stat().st_size > 10_000
     assert pd.read_csv(res / "eval/evolution.csv")["step"].notna().any()
 

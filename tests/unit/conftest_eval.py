@@ -148,7 +148,8 @@ class EvalRun:
         for arm, matching, size in series_cells(cfg):
             n_pairs = size if matching != "prompt" else size // 5
             table = pa.table({"prompt_id": [f"p{i // 2}" for i in range(n_pairs)], "topic": ["t"] * n_pairs,
-                              "cycle": [False] * n_pairs, "tie_broken": [False] * n_pairs})
+                              "cycle": [False] * n_pairs, "tie_broken": [False] * n_pairs,
+                              "condorcet": [True] * n_pairs, "chosen_condorcet": [True] * n_pairs})
             path = root / "data" / arm / matching / f"n{size}" / "manifest.json"
             atomic_write_json(path, series_manifest(table, arm, matching, size, "0" * 64))
             self.manifests.append(path)

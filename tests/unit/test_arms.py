@@ -382,3 +382,83 @@ def float_sign_differs(r: dict) -> bool:
     s, _ = reference_support(r)
     exact = np.sign(np.array(exact_margins(r), dtype=object).astype(float))
     return bool((np.sign(s - s.T) != exact).any())
+
+
+# -- several rules; probabilistic rules ----------------------------------------------------------
+
+#: 2 voters a > b > c > d, 2 voters b > c > a > d, 1 voter c > a > b > d: a majority cycle
+#: a > b > c > a (3:2 each) above d, whom every voter ranks last (the Condorcet loser).
+CYCLE4 = rec("cycle4", ["abcd", "bcad", "cabd"], [2, 2, 1])
+
+
+def test_probabilistic_rule_names_match_pref_voting():
+    import pref_voting.probabilistic_methods as pms
+    from pref_voting.prob_voting_method import ProbVotingMethod
+
+    from prefsweep.arms import PROBABILISTIC_RULES, is_probabilistic, rule_names
+
+    names = {n for n in dir(pms) if isinstance(getattr(pms, n), ProbVotingMethod) and n == n.lower()}
+    assert set(PROBABILISTIC_RULES) == names
+    assert is_probabilistic("maximal_lottery") and not is_probabilistic("borda") and not is_probabilistic("schulze")
+    assert {"maximal_lottery", "borda", "schulze", "beat_path", "minimax"} <= set(rule_names())
+
+
+def test_unknown_rule_lists_the_valid_names():
+    from prefsweep.arms import check_rule
+
+    with pytest.raises(ValueError, match=r"sc.rule: unknown voting rule 'maximal_lotery'.*all: .*maximal_lottery"):
+        check_rule("maximal_lotery")
+    for rule in ("borda", "copeland", "schulze", "maximal_lottery", "c1_maximal_lottery"):
+        check_rule(rule)
+
+
+def test_maximal_lottery_draws_from_pref_votings_lottery():
+    """The winner is a seeded draw from pref_voting's maximal lottery; a Condorcet winner is no draw."""
+    from pref_voting.probabilistic_methods import maximal_lottery
+
+    from prefsweep.arms import pref_voting_lottery
+
+    (batch,) = support_batches([CYCLE4])
+    m = batch.margin_units[0]
+    edges = [(i, j, float(m[i, j])) for i in range(4) for j in range(4) if m[i, j] > 0]
+    oracle = maximal_lottery(MarginGraph(list(range(4)), edges))
+    ours = pref_voting_lottery("maximal_lottery", CYCLE4, m)
+    assert ours == pytest.approx([oracle[c] for c in range(4)]) and ours[3] == 0 and (ours[:3] > 0).all()
+    # the lottery of the reversed margins: all mass on the Condorcet loser d
+    assert pref_voting_lottery("maximal_lottery", CYCLE4, m, reverse=True).tolist() == [0, 0, 0, 1]
+    draws = [sc_pairs([CYCLE4], "maximal_lottery", "winner_loser", seed) for seed in range(40)]
+    winners = [d["chosen_id"][0] for d in draws]
+    assert set(winners) == {"a", "b", "c"} and all(d["rejected_id"][0] == "d" for d in draws)
+    assert all(d["tie_broken"][0] for d in draws) and not any(d["condorcet"][0] for d in draws)
+    assert sc_pairs([CYCLE4], "maximal_lottery", "winner_loser", 7).equals(draws[7])  # reproducible
+    # SPLIT has a Condorcet winner (a): the lottery is a point mass, the same pair for every seed
+    fixed = {tuple(sc_pairs([SPLIT], "maximal_lottery", "winner_loser", s)[["chosen_id", "tie_broken"]].iloc[0])
+             for s in range(10)}
+    assert fixed == {("a", False)}
+    # without the Condorcet shortcut, pref_voting agrees on that prompt too
+    (sb,) = support_batches([SPLIT])
+    sm = sb.margin_units[0]
+    point = maximal_lottery(MarginGraph([0, 1, 2], [(i, j, float(sm[i, j])) for i in range(3) for j in range(3) if sm[i, j] > 0]))
+    assert [point[c] for c in range(3)] == pytest.approx([1, 0, 0])
+
+
+def test_condorcet_columns_of_the_pairs():
+    maj = maj_pairs([SPLIT, CYCLE])
+    assert maj.groupby("prompt_id")["condorcet"].all().to_dict() == {"cycle": False, "split": True}
+    assert set(maj[maj["chosen_condorcet"]]["chosen_id"]) == {"a"}
+    bor = sc_pairs([SPLIT], "borda", "winner_loser", 0)  # Borda picks b, not the Condorcet winner a
+    assert bor["condorcet"].all() and not bor["chosen_condorcet"].any()
+    cop = sc_pairs([SPLIT], "copeland", "winner_vs_all", 0)
+    assert cop["chosen_condorcet"].all()
+
+
+def test_arm_pairs_by_arm_name():
+    from prefsweep.arms import arm_pairs
+
+    one = {"sc": {"rule": "copeland", "pairs": "winner_loser"}, "data": {"seed": 0}}
+    listed = {"sc": {"rule": ["borda", "copeland"], "pairs": "winner_loser"}, "data": {"seed": 0}}
+    assert arm_pairs([SPLIT], "sc", one).equals(sc_pairs([SPLIT], "copeland", "winner_loser", 0))
+    assert arm_pairs([SPLIT], "borda", listed).equals(sc_pairs([SPLIT], "borda", "winner_loser", 0))
+    assert arm_pairs([SPLIT], "maj", listed).equals(maj_pairs([SPLIT]))
+    with pytest.raises(ValueError, match=r"arm 'sc': not an arm of this config \(arms: maj, borda, copeland\)"):
+        arm_pairs([SPLIT], "sc", listed)

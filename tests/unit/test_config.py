@@ -88,3 +88,76 @@ def test_paper_configs_train_with_the_dpo_papers_loss(path):
 
     dpo = load(REPO / "config" / path, check=False)["dpo"]
     assert (dpo["loss_type"], dpo["loss_weights"]) == ("sigmoid", None)
+
+
+def _validated(**overrides):
+    """The default config with section overrides, through the schema and its defaults."""
+    from prefsweep.config import validate_config
+    from tests.conftest import load_config as load
+
+    cfg = load()
+    for dotted, value in overrides.items():
+        section, key = dotted.split("__")
+        cfg[section][key] = value
+    return validate_config(cfg)
+
+
+@pytest.mark.parametrize("overrides, needles", [
+    ({"sc__rule": ["borda", "bordaa"]}, ["sc.rule", "'bordaa'", "all: ", "maximal_lottery"]),
+    ({"sc__rule": ["borda", "maj"]}, ["sc.rule", "'maj' cannot name a rule arm"]),
+    ({"sc__rule": ["borda", "copeland"], "data__reference_arm": "sc"},
+     ["data.reference_arm", "'sc' is not an arm", "maj, borda, copeland"]),
+    ({"data__reference_arm": "borda"}, ["data.reference_arm", "'borda' is not an arm", "maj, sc"]),
+])
+def test_arm_errors_at_config_time(overrides, needles):
+    cfg = _validated(**overrides)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg)
+    for needle in needles:
+        assert needle in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    ({"dpo__init": ["sft", "sft"]}, "dpo.init"),
+    ({"dpo__init": []}, "dpo.init"),
+    ({"dpo__init": ["sft", "instruct"]}, "dpo.init"),
+    ({"sc__rule": []}, "sc.rule"),
+    ({"sc__rule": ["Borda"]}, "sc.rule"),
+])
+def test_list_forms_checked_by_the_schema(overrides, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        _validated(**overrides)
+
+
+def test_list_forms_pass_and_scalar_forms_keep_working():
+    check_config(_validated(dpo__init=["sft", "base"], sc__rule=["borda", "copeland", "schulze", "maximal_lottery"]))
+    check_config(_validated(dpo__init="base", sc__rule="maximal_lottery"))
+    check_config(_validated(sc__rule=["borda", "copeland"], data__reference_arm="copeland"))
+
+
+def test_data_jobs_see_only_their_rule(default_config):
+    """Adding a rule or an init reruns no existing job: each data job's slice holds its arm's
+    rule only, and a list dpo.init is in the DPO paths, not the slices."""
+    from prefsweep.config import job_config_json
+
+    listed = copy.deepcopy(default_config)
+    listed["sc"]["rule"] = ["borda", "copeland"]
+    more = copy.deepcopy(listed)
+    more["sc"]["rule"] = ["borda", "copeland", "maximal_lottery"]
+    more["dpo"]["init"] = ["sft", "base"]
+    listed["dpo"]["init"] = ["sft"]
+    for step, arm in [("data", "maj"), ("data", "borda"), ("data", "copeland"), ("data", None), ("ballots", None),
+                      ("ref_logps", None), ("split", None)]:
+        assert job_config_json(listed, step, arm) == job_config_json(more, step, arm), (step, arm)
+    # a DPO job's slice holds its own init: the same as under the scalar form
+    assert job_config_json(listed, "dpo", init="sft") == job_config_json(more, "dpo", init="sft") \
+        == job_config_json(default_config, "dpo")
+    assert job_config(more, "dpo", init="base")["dpo"]["init"] == "base"
+    assert job_config(listed, "data", "copeland")["sc"]["rule"] == ["copeland"]
+    assert "sc" not in job_config(listed, "data", "maj")
+    assert job_config(listed, "data")["sc"]["rule"] == ["borda"]  # SFT corpus, reference answers: the first rule
+    # the scalar form's slices are what they always were
+    assert job_config(default_config, "data", "sc")["sc"] == {"rule": "borda", "pairs": "winner_loser"}
+    assert job_config(default_config, "dpo")["dpo"]["init"] == "sft"
+    with pytest.raises(ConfigError, match="arm 'borda': not an arm"):
+        job_config(default_config, "data", "borda")

@@ -117,10 +117,10 @@ def test_checkpoint_models_and_judge_requests_of_the_paper_config(paper):
     ids = pl.checkpoint_model_ids(paper)
     # 3 series (maj shared, sc prompt, sc size) x 5 seeds x (1 at 16k + 2 at 32k + 4 at 64k)
     assert len(ids) == 105 and "dpo-sc-size-n64000-seed5-step800" in ids
-    # sft + 2 baselines + 105 DPO finals judged (the zero point is the baseline) + 105 checkpoints,
+    # base + 2 baselines + 105 DPO finals judged (the zero point is the baseline) + 105 checkpoints,
     # 500 questions, both orders
-    assert len(pl.judged_final_ids(paper)) == 107
-    assert pl.planned_comparisons(paper, 500) == 2 * 500 * (107 + 105)
+    assert len(pl.judged_final_ids(paper)) == 108  # + base, always evaluated
+    assert pl.planned_comparisons(paper, 500) == 2 * 500 * (108 + 105)
 
 
 def test_eval_checkpoints_names_sizes_and_questions(paper):
@@ -129,9 +129,9 @@ def test_eval_checkpoints_names_sizes_and_questions(paper):
     check_config(c)
     assert checkpoint_eval(c) == pl.checkpoint_eval(c)
     assert len(pl.checkpoint_model_ids(c)) == 3 * 5 * 4
-    assert pl.planned_comparisons(c, 500) == 2 * (500 * 107 + 100 * 60)
+    assert pl.planned_comparisons(c, 500) == 2 * (500 * 108 + 100 * 60)
     off = with_eval(paper, checkpoints=False)
-    assert pl.checkpoint_model_ids(off) == [] and pl.planned_comparisons(off, 500) == 2 * 500 * 107
+    assert pl.checkpoint_model_ids(off) == [] and pl.planned_comparisons(off, 500) == 2 * 500 * 108
     bad = with_eval(paper, checkpoints={"sizes": [500]})
     with pytest.raises(ConfigError, match=r"eval.checkpoints.sizes: \[500\] not among"):
         check_config(bad)
@@ -147,9 +147,9 @@ def test_cached_responses_are_subtracted_and_cost_is_priced(paper, tmp_path):
     assert pl.cached_responses(cache) == 3
     plan = pl.make_plan(paper, {})
     j = plan.judge
-    assert (j["planned_calls"], j["cached"], j["api_calls"]) == (212000, 3, 211997)
+    assert (j["planned_calls"], j["cached"], j["api_calls"]) == (213000, 3, 212997)
     assert j["cost"] == pytest.approx(j["prompt_tokens"] / 1000 * 0.03 + j["completion_tokens"] / 1000 * 0.06, abs=0.01)
-    assert j["completion_tokens"] == 211997 * pl.JUDGMENT_TOKENS
+    assert j["completion_tokens"] == 212997 * pl.JUDGMENT_TOKENS
     assert pl.remaining_calls(5, 9) == 0
 
 
@@ -179,10 +179,10 @@ def test_plan_script_on_the_paper_config(tmp_path, monkeypatch, capsys):
                               "eval={checkpoints: {sizes: [64000], n_questions: 100}}"])
     out = json.loads(capsys.readouterr().out)
     # 7 sizes x 3 series; sft + 2 baselines + 21 DPO finals judged
-    assert out["jobs"]["dpo"] == 21 and out["jobs"]["judge"] == 23
+    assert out["jobs"]["dpo"] == 21 and out["jobs"]["judge"] == 24
     # 3 series x 1 seed x 4 checkpoints of the 64k runs
     assert out["jobs"]["answers (checkpoints)"] == 12 == out["checkpoint_models"]
-    assert out["judge"]["planned_calls"] == 2 * (500 * 23 + 100 * 12)
+    assert out["judge"]["planned_calls"] == 2 * (500 * 24 + 100 * 12)
     assert out["memory"]["dpo"]["lora"] and out["gpu_hours"]["total"] > 0
 
 

@@ -119,7 +119,7 @@ def welfare_rows(wr: pd.DataFrame) -> list[dict]:
     """As prefsweep.welfare writes it: every row of the win-rate table (no checkpoints) x measure."""
     rows = []
     for _, r in wr[wr["kind"] != "checkpoint"].iterrows():
-        meta = {c: r[c] for c in WELFARE_COLUMNS[:9]}
+        meta = {c: r[c] for c in WELFARE_COLUMNS[:10]}
         w = r["win_rate"] * 10 - 2
         values = [("utilitarian", "", w), ("egalitarian", "", w + min(WELFARE_GROUPS.values()))]
         values += [("group", g, w + off) for g, off in WELFARE_GROUPS.items()]
@@ -192,13 +192,14 @@ def test_win_rate_vs_pairs_values(tables):
         assert list(xd[1:]) == [n for n, _ in cells.values()]
         assert list(yd) == pytest.approx(list(s["y"]))
     assert ax.xaxis.get_major_formatter()(axis_zero, 0) == "0"
-    # Horizontal lines: SFT and the configured baseline at their win rates; base is not drawn.
+    # Horizontal lines: SFT, base (always evaluated) and the configured baseline at their win rates.
     hl = data[data["element"] == "hline"].set_index("label")["y"]
     assert hl["SFT (0.40)"] == pytest.approx(0.40) and hl["pythia (0.55)"] == pytest.approx(0.55)
     assert hl["tie with reference answers (0.5)"] == 0.5
     assert np.asarray(_line(ax, "hline:sft").get_ydata(), float) == pytest.approx([0.40, 0.40])
     assert np.asarray(_line(ax, "hline:baseline-pythia").get_ydata(), float) == pytest.approx([0.55, 0.55])
-    assert not [ln for ln in ax.lines if ln.get_gid() == "hline:base"]
+    assert hl["base model (0.05)"] == pytest.approx(0.05)
+    assert np.asarray(_line(ax, "hline:base").get_ydata(), float) == pytest.approx([0.05, 0.05])
     assert ax.get_ylabel() == "win rate vs reference answers"
     assert ax.get_xlabel() == "training pairs (log scale)"
     # Panel b: the difference table as drawn.
@@ -325,9 +326,10 @@ def test_length_and_flip_values(cli_out, tables):
     mean_flip = d[(d["panel"] == "b") & (d["element"] == "line") & (d["label"] == "sc (size)")].sort_values("x")
     assert list(mean_flip["y"]) == pytest.approx([0.1, 0.115, 0.115])
     hl = d[(d["panel"] == "b") & (d["element"] == "hline")]
-    assert sorted(hl["y"]) == pytest.approx([0.05, 0.1])  # baseline, SFT; base is not drawn
+    assert sorted(hl["y"]) == pytest.approx([0.05, 0.1, 0.2])  # baseline, SFT, base
     hl_a = d[(d["panel"] == "a") & (d["element"] == "hline")].set_index("label")["y"]
-    assert hl_a.to_dict() == {"SFT (40)": 40.0, "pythia (50)": 50.0, "reference answers (baseline)": REFERENCE_WORDS}
+    assert hl_a.to_dict() == {"SFT (40)": 40.0, "base model (30)": 30.0, "pythia (50)": 50.0,
+                              "reference answers (baseline)": REFERENCE_WORDS}
 
 
 def _empty_table(path: Path, columns) -> pd.DataFrame:
@@ -572,3 +574,68 @@ def test_groups_figure_falls_back_to_per_group_accuracy(tables, tmp_path):
     empty = _empty_table(tmp_path / "pag.csv", GROUP_TABLE_COLUMNS)
     (none,) = P.build_all(wr, no_groups, tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=empty)
     assert none.placeholder
+
+
+# -- several inits and rules ---------------------------------------------------------------------
+
+RULE_DIFFS = {"borda": 0.04, "copeland": -0.02, "maximal_lottery": 0.01}
+
+
+def study_tables(tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Win rates and arm differences of a study: dpo.init [sft, base] x maj + 3 rules, one seed;
+    every model judged against SFT (the first init), base's lines start at base's win rate."""
+    zero = {"sft": 0.5, "base": 0.2}
+    rows = [_row("sft", "sft", win=0.5), _row("base", "base", win=0.2)]  # off-line copies are not written
+    rows = []
+    diffs = []
+    for init, z in zero.items():
+        for arm, matchings in [("maj", ["shared"])] + [(r, ["prompt", "size"]) for r in RULE_DIFFS]:
+            for m in matchings:
+                rows.append({**_row(init, init, arm, m, 0, 0, win=z), "init": init, "zero_point": True,
+                             "baseline": "sft"})
+                for size in (64, 256):
+                    win = z + 0.1 + RULE_DIFFS.get(arm, 0.0) + (0.05 if init == "base" else 0.0)
+                    rows.append({**_row(f"dpo-{init}-{arm}-{m}-n{size}-seed1", "dpo", arm, m, size, size, 1,
+                                        size // 8, win=win), "init": init, "zero_point": False, "baseline": "sft"})
+                    if arm != "maj":
+                        d = RULE_DIFFS[arm] + (0.01 if m == "size" else 0.0)
+                        diffs.append(dict(judge="electorate", baseline="sft", init=init, arm=arm, matching=m,
+                                          ref_arm="maj", size=size, seeds="1", n_seeds=1, n_questions=48,
+                                          win_rate=win, ref_win_rate=win - d, diff=d, ci_low=d - 0.03,
+                                          ci_high=d + 0.03, seed_sd=float("nan")))
+    return as_read(rows, WIN_RATE_COLUMNS, tmp, "wr"), as_read(diffs, DIFF_COLUMNS, tmp, "diffs")
+
+
+def test_inits_are_lines_of_their_own_and_rules_are_compared(tmp_path):
+    wr, diffs = study_tables(tmp_path)
+    res = P.build_all(wr, wr.iloc[0:0].assign(group="")[list(GROUP_COLUMNS)], diffs, None, OPTS, "maj",
+                      only=["win_rate_vs_pairs", "rule_comparison"])
+    fig1, rules = res
+    a = fig1.data[(fig1.data["panel"] == "a") & (fig1.data["element"] == "line")]
+    # a line per init x arm x matching, each starting at its own init model
+    assert a["label"].nunique() == 2 * 7
+    for init, z in (("sft", 0.5), ("base", 0.2)):
+        start = a[(a["label"] == f"borda (prompt), from {init}") & (a["x"] == 0)]
+        assert list(start["y"]) == pytest.approx([z])
+    ax = fig1.figure.axes[0]
+    dashed = {ln.get_gid(): ln.get_linestyle() for ln in ax.lines if str(ln.get_gid()).startswith("series:")}
+    assert dashed["series:borda (prompt), from sft"] == "-" and dashed["series:borda (prompt), from base"] == "--"
+    assert P.series_color("copeland|base", "prompt") == P.series_color("copeland", "prompt")
+    assert P.series_color("borda", "prompt") != P.series_color("copeland", "prompt")
+    # panel b: every rule, matching and init against maj
+    b = fig1.data[(fig1.data["panel"] == "b") & (fig1.data["element"] == "line")]
+    assert b["label"].nunique() == 3 * 2 * 2
+    # the rule comparison: a panel per size, a point per rule x matching x init at its difference
+    pts = rules.data[rules.data["element"] == "point"]
+    assert set(pts["panel"]) == {"N=64", "N=256"} and len(pts) == 2 * 3 * 2 * 2
+    got = pts.set_index(["panel", "arm", "matching"])["y"]
+    assert got[("N=64", "copeland|base", "prompt")] == pytest.approx(-0.02)
+    assert got[("N=256", "maximal_lottery|sft", "size")] == pytest.approx(0.02)
+    assert set(pts["x"]) == {0.0, 1.0, 2.0}  # borda, copeland, maximal_lottery in RULE_ORDER
+    assert [t.get_text() for t in rules.figure.axes[0].get_xticklabels()] == list(RULE_DIFFS)
+    assert (pts["y_low"] < pts["y"]).all() and rules.placeholder is None
+
+
+def test_rule_comparison_without_differences_is_a_placeholder():
+    res = P.rule_comparison(None, OPTS, "maj")
+    assert res.placeholder and "arm_differences" in res.placeholder

@@ -13,6 +13,7 @@ import pytest
 
 from prefsweep.ballots import read_ballots_table
 from prefsweep.io import sha256_file
+from prefsweep.paths import arm_rules
 from prefsweep.prompts import render_completion, render_prompt
 from prefsweep.series import (
     SERIES_COLUMNS, SeriesError, build_pool, build_series, eval_questions, make_split, select_topics,
@@ -43,6 +44,11 @@ CONFIG = {
     # the sft_corpus step's slice also carries sft.data
     "sft": {"data": {"source": "best_response", "path": None, "data_dir": None, "split": "train", "max_examples": None}},
 }
+#: The list form of sc.rule: one arm per rule, named by it (a probabilistic rule among them).
+RULES = ["borda", "copeland", "maximal_lottery"]
+RULES_CONFIG = {**copy.deepcopy(CONFIG), "sc": {"rule": RULES, "pairs": "winner_loser"}}
+#: (stage fixture, rule arm): the series invariants hold for the one-rule arm sc and every rule.
+RULE_ARMS = [("stage", "sc")] + [("rules_stage", rule) for rule in RULES]
 
 
 def script(name: str):
@@ -62,12 +68,13 @@ def run_data_stage(work: Path, config: dict) -> Path:
     ballots, split = str(d / "ballots.jsonl"), str(d / "split.json")
     script("ballots").main([*c, "--out", ballots])
     script("split").main([*c, "--ballots", ballots, "--out", split])
-    for arm in ("maj", "sc"):
+    rule_arms = list(arm_rules(config))
+    for arm in ("maj", *rule_arms):
         script("pool").main([*c, "--ballots", ballots, "--split", split, "--arm", arm,
                              "--out", str(d / "pool" / f"{arm}.parquet")])
     series = script("series")
     for size in SIZES:
-        for arm, matching in (("maj", "shared"), ("sc", "prompt"), ("sc", "size")):
+        for arm, matching in (("maj", "shared"), *((a, m) for a in rule_arms for m in ("prompt", "size"))):
             series.main([*c, "--ref-pool", str(d / "pool" / "maj.parquet"),
                          "--pool", str(d / "pool" / f"{arm}.parquet"), "--arm", arm, "--matching", matching,
                          "--size", str(size), "--pairs-out", str(d / arm / matching / f"n{size}" / "pairs.parquet"),
@@ -84,6 +91,11 @@ def run_data_stage(work: Path, config: dict) -> Path:
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory) -> Path:
     return run_data_stage(tmp_path_factory.mktemp("data") / "run", CONFIG)
+
+
+@pytest.fixture(scope="module")
+def rules_stage(tmp_path_factory) -> Path:
+    return run_data_stage(tmp_path_factory.mktemp("data") / "rules", RULES_CONFIG)
 
 
 def pairs(stage: Path, arm: str, matching: str, size: int):
@@ -128,11 +140,14 @@ def test_eval_prompts_never_in_training_files(stage):
     assert sorted({q["category"] for q in questions}) == split["topics"] and len(split["topics"]) == 8
 
 
-def test_series_sizes_matching_and_nesting(stage):
+@pytest.mark.parametrize("fixture, arm", RULE_ARMS)
+def test_series_sizes_matching_and_nesting(request, fixture, arm):
+    stage = request.getfixturevalue(fixture)
+    rule_arm = arm
     for size in SIZES:
         ref = pairs(stage, "maj", "shared", size)
-        by_prompt = pairs(stage, "sc", "prompt", size)
-        by_size = pairs(stage, "sc", "size", size)
+        by_prompt = pairs(stage, rule_arm, "prompt", size)
+        by_size = pairs(stage, rule_arm, "size", size)
         assert list(ref.columns) == list(SERIES_COLUMNS)
         assert len(ref) == size and len(by_size) == size
         # prompt-matched: exactly the reference arm's prompts (one sc pair each here)
@@ -141,11 +156,20 @@ def test_series_sizes_matching_and_nesting(stage):
         # size-matched: those prompts first, then the next ones in train order
         n = len(by_prompt)
         assert by_size.iloc[:n].equals(by_prompt) and (np.diff(by_size["order"]) >= 0).all()
-        manifest = json.loads((stage / "data" / "sc" / "size" / f"n{size}" / "manifest.json").read_text())
-        assert manifest["n_pairs"] == size and manifest["matching"] == "size"
+        manifest = json.loads((stage / "data" / rule_arm / "size" / f"n{size}" / "manifest.json").read_text())
+        assert manifest["n_pairs"] == size and manifest["matching"] == "size" and manifest["arm"] == rule_arm
         assert sum(manifest["topics"].values()) == size
-        assert manifest["sha256"] == sha256_file(stage / "data" / "sc" / "size" / f"n{size}" / "pairs.parquet")
-    for arm, matching in (("maj", "shared"), ("sc", "prompt"), ("sc", "size")):
+        assert manifest["sha256"] == sha256_file(stage / "data" / rule_arm / "size" / f"n{size}" / "pairs.parquet")
+        # the rule's statistics over the series' prompts
+        per_prompt = by_size.groupby("prompt_id", sort=False).agg(
+            cw=("condorcet", "any"), won=("chosen_condorcet", "any"), cycle=("cycle", "any"), tie=("tie_broken", "any"))
+        assert manifest["n_prompts"] == len(per_prompt) and manifest["condorcet_prompts"] == per_prompt["cw"].sum()
+        assert manifest["winner_is_condorcet"] == (per_prompt["cw"] & per_prompt["won"]).sum() <= manifest["condorcet_prompts"]
+        assert manifest["share_cycles"] == pytest.approx(per_prompt["cycle"].mean())
+        assert manifest["share_ties_broken"] == pytest.approx(per_prompt["tie"].mean())
+        assert manifest["share_winner_is_condorcet"] == pytest.approx(
+            manifest["winner_is_condorcet"] / manifest["condorcet_prompts"])
+    for arm, matching in (("maj", "shared"), (rule_arm, "prompt"), (rule_arm, "size")):
         for small, big in zip(SIZES, SIZES[1:]):
             a, b = pairs(stage, arm, matching, small), pairs(stage, arm, matching, big)
             assert b.iloc[: len(a)].equals(a), (arm, matching, small)
@@ -219,3 +243,41 @@ def test_selected_topics_restrict_every_file():
     assert set(pool.column("topic").to_pylist()) == {"cooking", "pets"}
     with pytest.raises(ValueError, match="n_eval_prompts"):
         make_split(records, {**config["data"], "n_eval_prompts": 1000})
+
+
+def _ranked(pid: str, rankings: list[str]) -> dict:
+    cands = sorted(set("".join(rankings)))
+    return {"prompt_id": pid, "prompt": f"question {pid}", "topic": "t",
+            "candidates": [{"id": c, "text": f"answer {c} to {pid}"} for c in cands],
+            "votes": [{"ranking": [[c] for c in r], "weight": 1.0} for r in rankings]}
+
+
+@pytest.mark.parametrize("rule", ["borda", "maximal_lottery"])
+def test_prompts_without_a_reference_pair_are_left_out_of_every_arm(tmp_path, rule):
+    """The first prompt in train order has no maj pair (every pairwise comparison tied); the
+    rule still gives it a tie-broken pair, which no series of the rule's arm takes."""
+    from prefsweep.ballots import write_ballots
+
+    records = [_ranked("tied", ["abc", "cba"])] + [_ranked(f"p{i}", ["abc", "abc", "bca"]) for i in range(6)]
+    path = tmp_path / "ballots.jsonl"
+    write_ballots(path, records)
+    ballots = read_ballots_table(path)
+    split = {"seed": 0, "topics": ["t"], "eval_prompt_ids": [], "train_order": [r["prompt_id"] for r in records]}
+    config = {**copy.deepcopy(RULES_CONFIG), "sc": {"rule": [rule], "pairs": "winner_loser"}}
+    ref = build_pool(ballots, split, "maj", config)
+    pool = build_pool(ballots, split, rule, config)
+    assert "tied" not in set(ref.column("prompt_id").to_pylist())  # no maj pair
+    assert pool.column("prompt_id")[0].as_py() == "tied" and pool.column("tie_broken")[0].as_py()
+    for size in (1, 3, 4, 6):
+        ref_s = build_series(ref, ref, "maj", "shared", size, "maj").to_pandas()
+        by_prompt = build_series(ref, pool, rule, "prompt", size, "maj").to_pandas()
+        by_size = build_series(ref, pool, rule, "size", size, "maj").to_pandas()
+        # prompt-matched: exactly the reference series' prompts; size-matched: N pairs from
+        # the reference pool's prompts, those of the reference series first
+        assert list(dict.fromkeys(by_prompt["prompt_id"])) == list(dict.fromkeys(ref_s["prompt_id"]))
+        assert len(by_size) == size and "tied" not in set(by_size["prompt_id"])
+        assert by_size.iloc[: len(by_prompt)].equals(by_prompt)
+    # 6 prompts with a maj pair give the rule 6 pairs: size 7 cannot be size-matched
+    with pytest.raises(SeriesError, match=rf"arm {rule}, matching size, size 7: unreachable; arm {rule} has only 6 "
+                                          "pairs over 6 training prompts where the reference arm maj has a pair"):
+        build_series(ref, pool, rule, "size", 7, "maj")

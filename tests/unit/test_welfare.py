@@ -101,11 +101,11 @@ def test_an_answer_below_every_candidate_has_infinite_distortion():
 
 def test_welfare_table_follows_the_win_rate_table():
     wr = pd.DataFrame([
-        {"model_id": "sft", "kind": "sft", "arm": "maj", "matching": "shared", "size": 0, "n_pairs": 0,
+        {"model_id": "sft", "kind": "sft", "init": "sft", "arm": "maj", "matching": "shared", "size": 0, "n_pairs": 0,
          "seed": None, "step": None, "zero_point": True, "judge": "electorate"},
-        {"model_id": "sft", "kind": "sft", "arm": "sc", "matching": "prompt", "size": 0, "n_pairs": 0,
+        {"model_id": "sft", "kind": "sft", "init": "sft", "arm": "sc", "matching": "prompt", "size": 0, "n_pairs": 0,
          "seed": None, "step": None, "zero_point": True, "judge": "electorate"},
-        {"model_id": "dpo", "kind": "dpo", "arm": "maj", "matching": "shared", "size": 64, "n_pairs": 64,
+        {"model_id": "dpo", "kind": "dpo", "init": "sft", "arm": "maj", "matching": "shared", "size": 64, "n_pairs": 64,
          "seed": 1, "step": 8, "zero_point": False, "judge": "electorate"},
     ])
     rows = welfare_rows({"sft": X, "dpo": Y}, CANDIDATES, GROUPS, ["a", "b"], "sft", 50, 0)

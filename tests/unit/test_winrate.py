@@ -277,7 +277,7 @@ def test_zero_point_is_size_zero_on_every_line(tmp_path):
     words = {m: np.mean([len(r["choices"][0]["turns"][0].split()) for r in map(json.loads, open(ans / f"{m}.jsonl"))])
              for m in (A, "sft")}
     assert a.mean_words == pytest.approx(words[A]) and a.baseline_mean_words == pytest.approx(words["sft"])
-    assert list(table.columns[:8]) == ["model_id", "kind", "arm", "matching", "size", "n_pairs", "seed", "step"]
+    assert list(table.columns[:9]) == ["model_id", "kind", "init", "arm", "matching", "size", "n_pairs", "seed", "step"]
 
 
 def test_zero_point_judged_against_reference():
@@ -427,8 +427,10 @@ def test_script_end_to_end(tmp_path):
         assert tuple(pd.read_csv(out / f"{name}.csv").columns) == columns
     table = read_table(out / "win_rates.csv", WIN_RATE_COLUMNS)
     dpo = table[table.kind == "dpo"]
-    assert set(dpo.model_id) == set(run.finals) and len(table) == len(run.finals) + 3  # + zero point per line
-    assert dict(zip(dpo.model_id, dpo.step)) == {m: run.final_steps[m] for m in run.finals}
+    # base is always evaluated: one row off the lines (sft, the init, is the zero point of every line)
+    assert set(dpo.model_id) == set(run.finals) - {"base"} and len(table) == len(run.finals) + 3
+    assert (table[table.model_id == "base"].arm == "").all() and not table[table.model_id == "base"].zero_point.any()
+    assert dict(zip(dpo.model_id, dpo.step)) == {m: run.final_steps[m] for m in run.finals if m != "base"}
     first = (out / "win_rates.csv").read_bytes()
     script.main(argv)
     assert (out / "win_rates.csv").read_bytes() == first

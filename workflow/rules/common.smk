@@ -23,7 +23,10 @@ onstart:
 
 L = P.layout(config)
 REF_ARM = config["data"]["reference_arm"]
-INIT = config["dpo"]["init"]
+ARMS = P.arm_names(config)
+#: The init wildcard of the DPO paths: "{init}" when dpo.init is a list, else no init segment.
+INIT_W = "{init}" if P.multi_init(config) else None
+#: The comparison baseline under eval.baseline zero: the (first) init model.
 ZERO = P.zero_point_id(config)
 JUDGE = config["eval"]["judge"]["type"]
 # The electorate knows every voter's utility of any text: welfare and distortion tables and
@@ -34,7 +37,8 @@ CK = checkpoint_eval(config)
 
 
 wildcard_constraints:
-    arm="|".join(P.ARMS),
+    arm="|".join(ARMS),
+    init="|".join(P.INITS),
     matching="|".join((*P.MATCHINGS, P.SHARED)),
     size=r"\d+",
     seed=r"\d+",
@@ -54,9 +58,19 @@ def job_resource(rule, key):
     return resource_function(config, rule, key)
 
 
-def cfg(step):
+def cfg(step, arm=None):
     """The config slice a step reads, as canonical JSON (a job reruns when it changes)."""
-    return job_config_json(config, step)
+    return job_config_json(config, step, arm)
+
+
+def dpo_cfg(wildcards):
+    """The DPO slice of one job: dpo.init is the job's own init (a list dpo.init shapes the DAG)."""
+    return job_config_json(config, "dpo", init=job_init(wildcards))
+
+
+def arm_cfg(wildcards):
+    """The data slice of a job of one arm: that arm's rule only (adding a rule reruns nothing)."""
+    return job_config_json(config, "data", wildcards.arm)
 
 
 # Every job: strict shell and the workflow's own package importable (also in a conda env or on
@@ -148,8 +162,22 @@ def ref_logps_pairs(wildcards):
 
 
 # -- training --------------------------------------------------------------------------------
-def init_model():
-    return L.model(INIT)
+def job_init(wildcards):
+    """The init model of a DPO job: its {init} wildcard, or dpo.init when that is a string."""
+    return wildcards.init if INIT_W else config["dpo"]["init"]
+
+
+def init_model(wildcards):
+    return L.model(job_init(wildcards))
+
+
+def dpo_ref_logps(wildcards):
+    return L.ref_logps(wildcards.arm, wildcards.init if INIT_W else None)
+
+
+def dpo_init_arg(wildcards):
+    """--init INIT when the init is in the run's id (dpo.init a list)."""
+    return f"--init {wildcards.init}" if INIT_W else ""
 
 
 def base_model_input(wildcards):
@@ -169,7 +197,8 @@ def hf_model_fingerprint(wildcards):
 
 
 def dpo_run(wildcards):
-    return L.dpo_run(wildcards.arm, wildcards.matching, wildcards.size, wildcards.seed)
+    return L.dpo_run(wildcards.arm, wildcards.matching, wildcards.size, wildcards.seed,
+                     wildcards.init if INIT_W else None)
 
 
 def dpo_checkpoints_dir(wildcards):
@@ -208,7 +237,7 @@ def convert_input(wildcards):
         return {}  # a hub model used as it is
     inputs = {"final": L.model(cell.run)}
     if cell.kind in ("dpo", "checkpoint"):
-        inputs["base"] = init_model()
+        inputs["base"] = L.model(P.model_init(config, cell))
     return inputs
 
 
@@ -235,7 +264,7 @@ def answers_input(wildcards):
     holds it) and the init model: it is answered from base + adapter, no merged copy on disk."""
     cell = P.parse_model_id(wildcards.model_id)
     if cell.kind == "checkpoint":
-        return {"final": L.model(cell.run), "base": init_model()}
+        return {"final": L.model(cell.run), "base": L.model(P.model_init(config, cell))}
     return {"model": L.export(wildcards.model_id)}
 
 
@@ -291,13 +320,14 @@ def checkpoint_model_ids(wildcards):
     """Kept checkpoints of every DPO run (of the sizes eval.checkpoints names) but its last
     step: known once the runs have finished."""
     ids = []
-    for arm, m, size, seed in P.dpo_cells(config):
-        if CK.sizes is not None and size not in CK.sizes:
+    for cell in P.dpo_cells(config):
+        if CK.sizes is not None and cell.size not in CK.sizes:
             continue
-        final = checkpoints.dpo.get(arm=arm, matching=m, size=size, seed=seed).output[0]
-        run = L.dpo_run(arm, m, size, seed)
+        wc = dict(arm=cell.arm, matching=cell.matching, size=cell.size, seed=cell.seed)
+        final = checkpoints.dpo.get(**wc, **({"init": cell.init} if INIT_W else {})).output[0]
+        run = L.dpo_run(*cell)
         steps = P.evaluated_checkpoint_steps(L.checkpoints(run), f"{final}/run_info.json")
-        ids += [P.dpo_model_id(arm, m, size, seed, step) for step in steps]
+        ids += [P.dpo_model_id(cell.arm, cell.matching, cell.size, cell.seed, step, cell.init) for step in steps]
     return ids
 
 

@@ -51,7 +51,7 @@ rule pool:
     log:
         L.log(L.pool("{arm}")),
     params:
-        config=cfg("data"),
+        config=arm_cfg,
     resources:
         mem_mb=4000,
     conda:
@@ -72,7 +72,7 @@ rule series:
     log:
         L.log(L.series_dir("{arm}", "{matching}", "{size}")),
     params:
-        config=cfg("data"),
+        config=arm_cfg,
     conda:
         "../../envs/prefsweep.yaml"
     shell:
@@ -153,7 +153,7 @@ rule eval_pairs:
     log:
         L.log(L.eval_pairs("{arm}")),
     params:
-        config=cfg("data"),
+        config=arm_cfg,
     conda:
         "../../envs/prefsweep.yaml"
     shell:

@@ -1,18 +1,19 @@
-# Stage 2b: reference log-probs once per arm, then DPO per arm x matching x size x seed.
+# Stage 2b: reference log-probs once per arm (and init), then DPO per init x arm x matching x
+# size x seed (INIT_W: the {init} wildcard when dpo.init is a list, else no init in the paths).
 # Size 0 is the zero point: the init model itself, no job here.
 
 
 rule ref_logps:
     input:
         script=script_path("ref_logps.py"),
-        model=init_model(),
+        model=init_model,
         pairs=ref_logps_pairs,
     output:
-        L.ref_logps("{arm}"),
+        L.ref_logps("{arm}", INIT_W),
     log:
-        L.log(L.ref_logps("{arm}")),
+        L.log(L.ref_logps("{arm}", INIT_W)),
     benchmark:
-        L.benchmark(L.ref_logps("{arm}"))
+        L.benchmark(L.ref_logps("{arm}", INIT_W))
     params:
         config=cfg("ref_logps"),
     threads: 2
@@ -33,23 +34,24 @@ rule ref_logps:
 checkpoint dpo:
     input:
         script=script_path("dpo.py"),
-        model=init_model(),
+        model=init_model,
         pairs=L.series_pairs("{arm}", "{matching}", "{size}"),
         manifest=L.series_manifest("{arm}", "{matching}", "{size}"),
         # ancient(): the values for a pair never change while the init model does not; a
         # larger size added later recomputes the file but must not retrain smaller sizes.
-        ref_logps=ancient(L.ref_logps("{arm}")),
+        ref_logps=ancient(dpo_ref_logps),
     output:
-        directory(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}")),
+        directory(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}", INIT_W)),
     log:
-        L.log(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}")),
+        L.log(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}", INIT_W)),
     benchmark:
-        L.benchmark(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}"))
+        L.benchmark(L.dpo_model("{arm}", "{matching}", "{size}", "{seed}", INIT_W))
     params:
-        config=cfg("dpo"),
+        config=dpo_cfg,
         # Not an output: Snakemake deletes the outputs of a failed job, and a killed run must
         # find its checkpoints to resume.
         checkpoints=dpo_checkpoints_dir,
+        init=dpo_init_arg,
     threads: 2
     resources:
         # GPUs = processes: more than 1 runs under accelerate launch (config/accelerate/{accelerate}.yaml)
@@ -64,7 +66,7 @@ checkpoint dpo:
         " {input.script} --config-json {params.config:q} --model {input.model}"
         " --pairs {input.pairs} --manifest {input.manifest} --ref-logps {input.ref_logps}"
         " --seed {wildcards.seed} --arm {wildcards.arm} --matching {wildcards.matching}"
-        " --size {wildcards.size} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        " --size {wildcards.size} {params.init} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
 
 
 rule train_all:
