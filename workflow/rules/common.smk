@@ -271,7 +271,7 @@ def answers_input(wildcards):
 def answers_model_args(wildcards, input):
     cell = P.parse_model_id(wildcards.model_id)
     if cell.kind == "checkpoint":
-        return f"--model {L.checkpoint(cell.run, cell.step)} --base {input.base}" + checkpoint_questions_arg(wildcards)
+        return f"--model {L.checkpoint(cell.run, cell.step)} --base {input.base}{checkpoint_questions_arg(wildcards)}"
     return f"--model {input.model}"
 
 
