@@ -48,8 +48,11 @@ def load_script(name: str):
 
 
 def bench_config(n_prompts: int, sizes: list[int] = SIZES) -> dict:
-    """config/config.yaml with ``n_prompts`` synthetic prompts, 6 candidates, 5 + 2 + 2 voters."""
+    """config/config.yaml with ``n_prompts`` synthetic prompts, 6 candidates, 5 + 2 + 2 voters and
+    the paper config's held-out prompts (500), so bench_ref_sharing.py can reuse the data."""
     config = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    paper = yaml.safe_load((REPO / "config" / "pythia-2.8b-shp.yaml").read_text())
+    config["data"]["n_eval_prompts"] = min(paper["data"]["n_eval_prompts"], n_prompts // 10)
     syn = config["data"]["synthetic"]
     syn["n_prompts"] = n_prompts
     syn["n_candidates"] = 6
@@ -65,14 +68,18 @@ def sizes_for(n_prompts: int) -> list[int]:
     return SIZES if n_prompts >= 100_000 else [max(1, n_prompts * s // 100_000) for s in SIZES]
 
 
-def data_jobs(work: Path, n_prompts: int, *, largest_only: bool = False, extras: bool = False) -> list[tuple[str, list[str]]]:
+def data_jobs(work: Path, n_prompts: int | None, *, largest_only: bool = False, extras: bool = False,
+              config: dict | None = None) -> list[tuple[str, list[str]]]:
     """(name, argv) of the data jobs, in workflow order, writing under ``work``. ``largest_only``:
     only the largest series cell of each matching (the others read the same pools and write
-    less). ``extras``: also the SFT corpus, the pretraining corpus and the eval questions."""
-    sizes = sizes_for(n_prompts)
+    less). ``extras``: also the SFT corpus, the pretraining corpus and the eval questions.
+    ``config``: a resolved config to use instead of :func:`bench_config` of ``n_prompts``."""
+    if config is None:
+        config = bench_config(n_prompts, sizes_for(n_prompts))
+    sizes = [s for s in config["data"]["sizes"] if s > 0]
     cfg = work / "config.json"
     cfg.parent.mkdir(parents=True, exist_ok=True)
-    cfg.write_text(json.dumps(bench_config(n_prompts, sizes)))
+    cfg.write_text(json.dumps(config))
     py, s = sys.executable, REPO / "scripts"
     c = ["--config-json", str(cfg)]
     d = work / "data"
@@ -112,7 +119,7 @@ def run_data_stage(work: Path, n_prompts: int, **kw) -> dict[str, JobUsage]:
     return usage
 
 
-def run_in_process(work: Path, n_prompts: int) -> dict[str, tuple[float, float]]:
+def run_in_process(work: Path, n_prompts: int | None, config: dict | None = None) -> dict[str, tuple[float, float]]:
     """Run :func:`data_jobs` in this process (each script's ``main``, output discarded): wall and
     CPU seconds per job, without the interpreter start and imports a job process pays (about
     1 s each; the workflow runs the series jobs side by side)."""
@@ -122,7 +129,7 @@ def run_in_process(work: Path, n_prompts: int) -> dict[str, tuple[float, float]]
 
     scripts: dict[str, object] = {}
     usage = {}
-    for name, argv in data_jobs(work, n_prompts):
+    for name, argv in data_jobs(work, n_prompts, config=config):
         script = Path(argv[1]).stem
         module = scripts.setdefault(script, load_script(script))
         w, t = time.perf_counter(), time.process_time()
