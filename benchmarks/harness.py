@@ -158,3 +158,37 @@ def run_job(argv: Sequence[str], *, log: str | Path | None = None, env: dict | N
         tail = Path(log).read_text()[-3000:] if log else ""
         raise SystemExit(f"{' '.join(map(str, argv))} failed (exit {proc.returncode}):\n{tail}")
     return JobUsage(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def snakemake_argv(*args: str, cwd: str | Path, profile: str | None = "local") -> list[str]:
+    """A workflow command in ``cwd`` with ``profiles/<profile>/`` (local: what `make run` uses)."""
+    bin_dir = Path(sys.executable).parent
+    profile_args = ["--profile", str(REPO / "profiles" / profile)] if profile else []
+    return [str(bin_dir / "snakemake"), *args, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd),
+            *profile_args]
+
+
+def snakemake_env() -> dict[str, str]:
+    """Jobs run ``python``: this venv's, as after ``source .venv/bin/activate``."""
+    import os
+
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    return env
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule from the 'Job stats' table of a Snakemake run or dry-run ({} when nothing to do)."""
+    import re
+
+    if "Job stats:" not in output:
+        return {}
+    counts = {}
+    for line in output.split("Job stats:")[1].splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        if m[1] != "total":
+            counts[m[1]] = int(m[2])
+    return counts
