@@ -18,7 +18,7 @@ help:
 	@echo "make run          - bootstrap .venv, run the default experiment (config/config.yaml) and its report"
 	@echo "make test         - bootstrap .venv, run the test suite"
 	@echo "make reliability  - the reliability suite alone, with its table of cases"
-	@echo "make bench        - run the benchmarks in benchmarks/"
+	@echo "make bench        - run the benchmarks in benchmarks/, write benchmarks/RESULTS.md (BENCH_ARGS=...)"
 	@echo "make dag          - print the job DAG of the default experiment (dot format)"
 	@echo "make report       - the HTML report of the default experiment's results"
 	@echo "make slurm-deps   - install the Debian packages the Slurm test runs (if missing)"
@@ -61,8 +61,10 @@ slurm-deps:
 	  fi; \
 	fi
 
+# BENCH_ARGS: e.g. --reuse-run . (after make run), --only bench_dag, --scale small (see benchmarks/run_all.py)
+BENCH_ARGS ?=
 bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 dag: $(STAMP)
 	$(BIN)/snakemake --dag $(SNAKEMAKE_ARGS)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(REPO))
 from tests.fixtures.judge_server import JudgeServer, Reply, default_verdict  # noqa: E402
 
 PARALLEL = (1, 8, 32)
-FIGURES = tuple(f"judge.parallel{p}" for p in PARALLEL) + ("judge.cache_rerun", "judge.concurrent_jobs")
+FIGURES = ("judge.parallel1", "judge.parallel8", "judge.parallel32", "judge.cache_rerun", "judge.concurrent_jobs")
 SCALES = {"full": 32, "small": 8}
 BASELINE, MODEL = "sft", "dpo-maj-shared-n64-seed1"
 
