@@ -58,7 +58,7 @@ PYTHIA_100M = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads
 
 #: (questions, new tokens, batch size) per model and scale.
 SCALES = {
-    "full": {"tiny": (64, 48, 32), "pythia-100m": (32, 32, 32)},
+    "full": {"tiny": (64, 48, 32), "pythia-100m": (16, 16, 16)},
     "small": {"tiny": (8, 8, 8), "pythia-100m": (4, 4, 4)},
 }
 

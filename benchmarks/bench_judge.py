@@ -39,7 +39,7 @@ from tests.fixtures.judge_server import JudgeServer, Reply, default_verdict  # n
 
 PARALLEL = (1, 8, 32)
 FIGURES = ("judge.parallel1", "judge.parallel8", "judge.parallel32", "judge.cache_rerun", "judge.concurrent_jobs")
-SCALES = {"full": 32, "small": 8}
+SCALES = {"full": 24, "small": 8}
 BASELINE, MODEL = "sft", "dpo-maj-shared-n64-seed1"
 
 
