@@ -3,7 +3,7 @@
     python benchmarks/run_all.py [--scale full|small] [--only NAME ...] [--reuse-run DIR]   # make bench
 
 Each ``benchmarks/bench_*.py`` runs as its own process with ``--scale`` and ``--json``; its
-figures are kept in ``benchmarks/results/<script>.json`` (with the date, commit, scale and its
+figures are kept in ``benchmarks/figures/<script>.json`` (with the date, commit, scale and its
 run time), and RESULTS.md is rewritten from every such file: the machine, the date and commit of
 each script's run, and one row per figure (measured, compared with, ratio, spread, target).
 ``--only bench_dag bench_judge`` reruns those scripts and keeps the others' last figures.
@@ -33,7 +33,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-RESULTS_DIR = BENCH / "results"
+RESULTS_DIR = BENCH / "figures"
 RESULTS_MD = BENCH / "RESULTS.md"
 README = REPO / "README.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -89,18 +89,19 @@ def cell(text: str) -> str:
 
 
 def table(results: dict[str, dict]) -> list[str]:
-    """The figures table (Markdown lines), scripts in run order, figures in their declared order."""
+    """The figures table (Markdown lines): every declared figure of every script, in run order;
+    a figure without a stored measurement (its script not run yet) says so."""
     lines = ["| " + " | ".join(COLUMNS) + " |", "| " + " | ".join("---" for _ in COLUMNS) + " |"]
     for script in scripts():
-        if script not in results:
-            continue
-        figures = {f["name"]: f for f in results[script]["figures"]}
+        figures = {f["name"]: f for f in results.get(script, {}).get("figures", [])}
         for name in declared_figures(script):
-            if name not in figures:
-                continue
-            f = figures[name]
-            lines.append("| " + " | ".join(cell(x) for x in (
-                f"`{name}`: {f['label']}", f["value"], f["comparison"], f["ratio"], f["spread"], f["target"])) + " |")
+            f = figures.get(name)
+            if f is None:
+                row = (f"`{name}`: not measured yet (`{script}.py` has not run since it declared it)", "", "", "", "",
+                       "")
+            else:
+                row = (f"`{name}`: {f['label']}", f["value"], f["comparison"], f["ratio"], f["spread"], f["target"])
+            lines.append("| " + " | ".join(cell(x) for x in row) + " |")
     return lines
 
 
