@@ -13,7 +13,7 @@ wall time is how many jobs ran side by side).
 
 ``--reuse DIR`` measures nothing: it reads the benchmark files under ``DIR/results/default``
 and the run's wall time from the newest complete Snakemake log in ``DIR/.snakemake/log``
-(first to last timestamp) -- e.g. ``--reuse .`` after `make run` on a clean ``results/``
+(from the start in its header to its last write) -- e.g. ``--reuse .`` after `make run` on a clean ``results/``
 (a run resumed over several invocations is not one wall time). One run (about 9 min here).
 """
 
@@ -34,7 +34,7 @@ FIGURES = ("default_run.wall", "default_run.stages")
 TARGET_S = 600.0
 EXPERIMENT = "default"
 #: benchmark path prefix (under results/default/benchmarks/) -> stage
-STAGES = (("train/base/", "pretraining"), ("train/sft/", "SFT"), ("train/baseline-", "SFT baselines"),
+STAGES = (("train/base.", "pretraining"), ("train/sft.", "SFT"), ("train/baseline-", "SFT baselines"),
           ("ref_logps/", "reference log-probs"), ("train/dpo/", "DPO"), ("eval/model_answer/", "answers"))
 
 
@@ -58,19 +58,21 @@ def stage_sums(root: Path) -> dict[str, tuple[int, float, float]]:
     return {k: (int(v[0]), v[1], v[2]) for k, v in sums.items()}
 
 
-STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]", re.M)
+STARTED = re.compile(r"^\s*Date: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$", re.M)
 
 
 def logged_wall(root: Path) -> tuple[float, int]:
-    """Wall seconds (first to last timestamp) and jobs of the newest complete Snakemake log."""
+    """Wall seconds and jobs of the newest complete Snakemake log in ``root``: from the start
+    its header records (``Date:``) to the log file's last write (Snakemake 9 logs carry no
+    per-job timestamps)."""
     for log in sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
         text = log.read_text()
-        if "(100%) done" not in text:
-            continue
-        stamps = [datetime.strptime(" ".join(s.split()), "%a %b %d %H:%M:%S %Y") for s in STAMP.findall(text)]
-        m = re.search(r"(\d+) of (\d+) steps \(100%\) done", text)
-        if len(stamps) >= 2 and m:
-            return (stamps[-1] - stamps[0]).total_seconds(), int(m[2])
+        start = STARTED.search(text)
+        done = re.search(r"(\d+) of (\d+) steps \(100%\) done", text)
+        if start and done:
+            began = datetime.strptime(start[1], "%Y-%m-%d %H:%M:%S")
+            ended = datetime.fromtimestamp(log.stat().st_mtime)
+            return (ended - began).total_seconds(), int(done[2])
     raise SystemExit(f"no complete Snakemake log in {root / '.snakemake' / 'log'}")
 
 

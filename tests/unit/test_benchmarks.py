@@ -83,3 +83,33 @@ def test_spread_and_ratios():
     assert h.spread([1.0, 3.0, 2.0], lambda x: f"{x:g}x", "ratio") == "ratio median of 3, min-max 1x-3x"
     assert h.spread([1.0]) == "1 run (no spread)"
     assert h.job_counts("Job stats:\njob  count\n---  ---\ndpo  3\nall  1\ntotal  4\n\n") == {"dpo": 3, "all": 1}
+
+
+def test_default_run_reuse_reads_benchmark_files_and_log(tmp_path):
+    """--reuse: per-stage sums of the benchmark files and the wall time of the run's log."""
+    import os
+    from datetime import datetime
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_default_run", BENCH / "bench_default_run.py")
+        bdr = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bdr)  # type: ignore[union-attr]
+    finally:
+        sys.path.remove(str(BENCH))
+    bench = tmp_path / "results" / "default" / "benchmarks"
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    for rel, s in (("train/base.tsv", 30.0), ("train/dpo/maj/shared/n64/seed1.tsv", 12.5),
+                   ("train/dpo/sc/size/n64/seed1.tsv", 7.5), ("eval/model_answer/sft.jsonl.tsv", 4.0)):
+        (bench / rel).parent.mkdir(parents=True, exist_ok=True)
+        (bench / rel).write_text(header + f"{s}\t0:00:{int(s):02d}\t100\t1\t1\t1\t0\t0\t50\t{s / 2}\n")
+    sums = bdr.stage_sums(tmp_path)
+    assert sums == {"pretraining": (1, 30.0, 15.0), "DPO": (2, 20.0, 10.0), "answers": (1, 4.0, 2.0)}
+    logs = tmp_path / ".snakemake" / "log"
+    logs.mkdir(parents=True)
+    (logs / "2026-12-01T100000.000000.snakemake.log").write_text(
+        "SNAKEMAKE\n=========\n  Date: 2026-12-01 10:00:00\n...\n122 of 122 steps (100%) done\n")
+    end = datetime(2026, 12, 1, 10, 8, 30).timestamp()
+    os.utime(logs / "2026-12-01T100000.000000.snakemake.log", (end, end))
+    (logs / "2026-12-01T110000.000000.snakemake.log").write_text("  Date: 2026-12-01 11:00:00\n3 of 9 steps (33%) done\n")
+    assert bdr.logged_wall(tmp_path) == (510.0, 122)
