@@ -108,14 +108,28 @@ def data_jobs(work: Path, n_prompts: int | None, *, largest_only: bool = False, 
     return jobs
 
 
-def run_data_stage(work: Path, n_prompts: int, **kw) -> dict[str, JobUsage]:
-    """Run :func:`data_jobs` one after another, each as its own process; usage per job (logs
-    under ``work/logs``)."""
+def run_data_stage(work: Path, n_prompts: int, workers: int = 2, **kw) -> dict[str, JobUsage]:
+    """Run :func:`data_jobs`, each as its own process, ``workers`` at a time within a step (the
+    two pools side by side, then the series cells, then the corpora and questions, as the
+    workflow on 2 cores would); usage per job (logs under ``work/logs``)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from itertools import groupby
+
+    def step(name: str) -> str:
+        first = name.split()[0]
+        return first if first in ("ballots", "split", "pool", "series") else "after split"
+
     usage = {}
-    for name, argv in data_jobs(work, n_prompts, **kw):
-        usage[name] = run_job(argv, log=work / "logs" / (name.replace(" ", "_").replace("/", "_") + ".log"))
-        u = usage[name]
-        print(f"[bench]   {name}: {u.wall:.1f} s wall, {u.cpu:.1f} s CPU, peak {u.peak_mib:.0f} MiB", flush=True)
+    jobs = data_jobs(work, n_prompts, **kw)
+    with ThreadPoolExecutor(workers) as pool:
+        for _, group in groupby(jobs, key=lambda job: step(job[0])):
+            group = list(group)
+            done = pool.map(lambda job: run_job(job[1], log=work / "logs" / (
+                job[0].replace(" ", "_").replace("/", "_") + ".log")), group)
+            for (name, _), u in zip(group, done):
+                usage[name] = u
+                print(f"[bench]   {name}: {u.wall:.1f} s wall, {u.cpu:.1f} s CPU, peak {u.peak_mib:.0f} MiB",
+                      flush=True)
     return usage
 
 
