@@ -39,7 +39,7 @@ from unittest import mock
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, Figure, emit, fmt_s, median, paired, parser, ratios, spread, target  # noqa: E402
+from harness import REPO, Figure, emit, fmt_s, median, paired, parser, ratios, spread, target
 
 FIGURES = ("answers.tiny", "answers.pythia-100m")
 TARGET = 10.0

@@ -29,8 +29,20 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (REPO, Figure, emit, fmt_s, job_counts, median, parser, run_job, snakemake_argv,  # noqa: E402
-                     snakemake_env, spread, target)
+from harness import (
+    REPO,
+    Figure,
+    emit,
+    fmt_s,
+    job_counts,
+    median,
+    parser,
+    run_job,
+    snakemake_argv,
+    snakemake_env,
+    spread,
+    target,
+)
 
 FIGURES = ("dag.paper",)
 TARGET_S = 5.0

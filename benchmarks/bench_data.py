@@ -28,8 +28,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (REPO, Figure, JobUsage, emit, fmt_num, fmt_s, median, parser, run_job,  # noqa: E402
-                     spread, target, timed)
+from harness import REPO, Figure, JobUsage, emit, fmt_s, median, parser, run_job, spread, target, timed
 
 FIGURES = ("data.ballots_to_series", "data.arms_vs_pref_voting")
 TARGET_S = 60.0

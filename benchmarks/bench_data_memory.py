@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_data import run_data_stage  # noqa: E402
-from harness import Figure, emit, parser  # noqa: E402
+from bench_data import run_data_stage
+from harness import Figure, emit, parser
 
 FIGURES = ("data_memory.100k", "data_memory.1m")
 SCALES = {"full": (100_000, 1_000_000), "small": (2_000, 20_000)}

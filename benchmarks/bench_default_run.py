@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import Figure, emit, fmt_s, parser, run_job, snakemake_argv, snakemake_env, target  # noqa: E402
+from harness import Figure, emit, fmt_s, parser, run_job, snakemake_argv, snakemake_env, target
 
 FIGURES = ("default_run.wall", "default_run.stages")
 TARGET_S = 600.0
@@ -58,7 +58,7 @@ def stage_sums(root: Path) -> dict[str, tuple[int, float, float]]:
     return {k: (int(v[0]), v[1], v[2]) for k, v in sums.items()}
 
 
-STARTED = re.compile(r"^\s*Date: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$", re.M)
+STARTED = re.compile(r"^\s*Date: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$", re.MULTILINE)
 
 
 def logged_wall(root: Path) -> tuple[float, int]:

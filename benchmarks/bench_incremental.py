@@ -29,11 +29,10 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import (REPO, Figure, emit, fmt_s, job_counts, parser, run_job, snakemake_argv,  # noqa: E402
-                     snakemake_env, target)
+from harness import REPO, Figure, emit, fmt_s, job_counts, parser, run_job, snakemake_argv, snakemake_env, target
 
 sys.path.insert(0, str(REPO))
-from tests.fixtures.judge_server import JudgeServer  # noqa: E402
+from tests.fixtures.judge_server import JudgeServer
 
 E2E = REPO / "tests" / "e2e" / "config.yaml"
 DATA = {"ballots", "split", "pool", "sft_corpus", "pretrain_corpus", "eval_questions", "eval_pairs"}

@@ -32,10 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, Figure, emit, median, parser, ratios, spread, target  # noqa: E402
+from harness import REPO, Figure, emit, median, parser, ratios, spread, target
 
 sys.path.insert(0, str(REPO))
-from tests.fixtures.judge_server import JudgeServer, Reply, default_verdict  # noqa: E402
+from tests.fixtures.judge_server import JudgeServer, Reply, default_verdict
 
 PARALLEL = (1, 8, 32)
 FIGURES = ("judge.parallel1", "judge.parallel8", "judge.parallel32", "judge.cache_rerun", "judge.concurrent_jobs")
@@ -91,8 +91,13 @@ def ours(bench: Path, work: Path, api_base: str, parallel: int, cache: Path) -> 
 def fastchat(work: Path, api_base: str, parallel: int, out: Path) -> None:
     """gen_judgment.py's __main__ for --mode pairwise-baseline --judge-model gpt-4."""
     import openai
-    from fastchat.llm_judge.common import (NEED_REF_CATS, load_judge_prompts, load_model_answers, load_questions,
-                                           play_a_match_pair)
+    from fastchat.llm_judge.common import (
+        NEED_REF_CATS,
+        load_judge_prompts,
+        load_model_answers,
+        load_questions,
+        play_a_match_pair,
+    )
     from fastchat.llm_judge.gen_judgment import make_judge_pairwise, make_match
 
     openai.api_base, openai.api_key = api_base, "unused"

@@ -32,8 +32,8 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_data import REPO, run_in_process  # noqa: E402
-from harness import Figure, emit, fmt_s, median, parser, ratios, spread  # noqa: E402
+from bench_data import REPO, run_in_process
+from harness import Figure, emit, fmt_s, median, parser, ratios, spread
 
 FIGURES = ("ref_logps.tokens_paper", "ref_logps.wall_default")
 SCALES = {"full": 100_000, "small": 2_000}

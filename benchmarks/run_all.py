@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -182,7 +182,7 @@ def run_script(script: str, args: argparse.Namespace, scratch: Path) -> bool:
         return False
     data = json.loads(out.read_text())
     data["meta"] = {**data.get("meta", {}), "scale": args.scale, "seconds": round(seconds, 1),
-                    "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"), "commit": git_commit(),
+                    "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), "commit": git_commit(),
                     "machine": machine()}
     RESULTS_DIR.mkdir(exist_ok=True)
     (RESULTS_DIR / f"{script}.json").write_text(json.dumps(data, indent=1) + "\n")

@@ -33,7 +33,7 @@ def harness():
 
 def table_names(text: str) -> list[str]:
     """Figure names of a figures table: the backticked name opening each row's first cell."""
-    return re.findall(r"^\| `([\w.-]+)`: ", text, flags=re.M)
+    return re.findall(r"^\| `([\w.-]+)`: ", text, flags=re.MULTILINE)
 
 
 def test_every_script_is_run_and_declares_figures():
