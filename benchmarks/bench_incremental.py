@@ -23,6 +23,7 @@ exact (no spread); one run.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> None:
                            f"    judge_prompts: {prompts}\n")
         configs = ["--configfile", str(E2E), str(overlay)]  # one --configfile: a second would replace the first
         usage = run_job(snakemake_argv("--cores", str(args.cores), *configs, cwd=work), log=work / "run.log", env=env)
-        full = job_counts((work / "run.log").read_text())
-        n_full = sum(full.values())
+        # the jobs the run ran, checkpoint expansion included (its first 'Job stats' has fewer)
+        done = re.findall(r"(\d+) of (\d+) steps \(100%\) done", (work / "run.log").read_text())
+        n_full = int(done[-1][1]) if done else sum(job_counts((work / "run.log").read_text()).values())
         print(f"[bench]   complete run: {n_full} jobs, {fmt_s(usage.wall)}; {server.n_requests} judge requests",
               flush=True)
 
