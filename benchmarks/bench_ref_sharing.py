@@ -100,7 +100,7 @@ def default_design(work: Path):
     config = load_config()
     run_in_process(work, None, config)
     series = series_tables(work / "data")
-    jobs = [series[arm, m, int(size)] for arm, m, size, _seed in P.dpo_cells(config)]
+    jobs = [series[cell[0], cell[1], int(cell[2])] for cell in P.dpo_cells(config)]  # (arm, matching, size, seed[, init])
     sizes = max(s for _, _, s in series)
     unions = [union_pairs([series[a, m, sizes] for a, m in CELLS if a == arm]) for arm in ("maj", "sc")]
     texts = pd.concat([pd.concat(jobs)[c] for c in ("prompt", "chosen", "rejected")]).tolist()
