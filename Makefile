@@ -18,7 +18,7 @@ help:
 	@echo "make run          - bootstrap .venv, run the default experiment (config/config.yaml) and its report"
 	@echo "make test         - bootstrap .venv, run the test suite"
 	@echo "make reliability  - the reliability suite alone, with its table of cases"
-	@echo "make bench        - run the benchmarks in benchmarks/"
+	@echo "make bench        - run the benchmarks in benchmarks/, write benchmarks/RESULTS.md (BENCH_ARGS=...)"
 	@echo "make dag          - print the job DAG of the default experiment (dot format)"
 	@echo "make plan         - jobs, GPU memory, GPU-hours, judge calls and cost, disk of an experiment (CONFIG=file GPU=type)"
 	@echo "make gpu-check    - the e2e experiment on CUDA (bf16), its tables compared with a CPU run's shape"
@@ -63,8 +63,10 @@ slurm-deps:
 	  fi; \
 	fi
 
+# BENCH_ARGS: e.g. --reuse-run . (after make run), --only bench_dag, --scale small (see benchmarks/run_all.py)
+BENCH_ARGS ?=
 bench: $(STAMP)
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
 dag: $(STAMP)
 	$(BIN)/snakemake --dag $(SNAKEMAKE_ARGS)

@@ -1,53 +1,72 @@
-"""Batched answer generation vs FastChat's one-question-at-a-time loop, on the same tiny model.
+"""Batched answer generation vs FastChat's one-question-at-a-time loop, same model, greedy.
 
-    python benchmarks/bench_answers.py [--n-questions 64] [--max-new-tokens 48] [--batch-size 32] \
-        [--model DIR] [--device auto] [--require-speedup 10]
+    python benchmarks/bench_answers.py [--scale full|small] [--repeats 3] [--json OUT]
 
-The baseline reproduces ``fastchat.llm_judge.gen_model_answer.get_model_answers`` (fschat
-0.2.36) for one choice and one turn: ``torch.manual_seed(0)``, temperature from FastChat's
-``temperature_config`` by question category (the questions here are ``reasoning``: 0.0, so
-``do_sample=False``), ``tokenizer([prompt]).input_ids``, one ``model.generate`` call per question
-with only ``do_sample``, ``temperature`` and ``max_new_tokens``, the prompt tokens cut off,
-``decode(spaces_between_special_tokens=False)``, special-token strings removed, ``strip()``. Its
-``.cuda()`` becomes ``.to(device)`` so it runs on CPU too, and the conversation template is
-replaced by ``prefsweep.prompts.render_prompt`` so both loops see the same prompt.
+Two models, both GPT-NeoX (Pythia's architecture) with random weights and a tokenizer trained
+on the questions: ``tiny`` (config/config.yaml's ``model.tiny``, what the default experiment
+trains) and ``pythia-100m`` (Pythia-160M's shape -- 12 layers, width 768, 12 heads, rotary on a
+quarter of each head, parallel residual, untied output embedding -- with an 8192-token
+vocabulary: about 98M parameters).
 
-The batched side is ``prefsweep.generate.generate_completions`` (left padding, longest first).
-Both outputs go through ``strip_completion`` and must be identical; the script prints both wall
-times and the speed-up (target >= 10x) and exits non-zero on any difference (or a speed-up
-below ``--require-speedup``). Without ``--model`` it builds the tiny model of
-``config/config.yaml`` (``model.tiny``) with a tokenizer trained on the questions, its weights
-drawn with std ``--init-std`` (0.2): at GPT-NeoX's default 0.02 a random model's top two
-next-token logits differ by ~0.01, and float32 rounding differences between any two equivalent
-computations (an attention mask passed or not, another batch shape) flip a few greedy tokens --
-even batch size 1 vs the loop. Peaked distributions, like a trained model's, make the
-comparison test the generation algorithm rather than rounding.
+The baseline is FastChat's own code: ``fastchat.llm_judge.gen_model_answer.get_model_answers``
+(fschat 0.2.36), called as it is with three things patched for CPU and for a like-for-like
+comparison: its ``load_model`` returns the already loaded model (loading is not timed on either
+side), its ``get_conversation_template`` returns a FastChat ``Conversation`` that renders
+``prefsweep.prompts.render_prompt``'s prompt (the script checks the two prompts are equal), and
+the ``.cuda()`` it calls on the input ids becomes ``.to(device)``. It then generates one
+question at a time exactly as FastChat does (``torch.manual_seed``, temperature 0 for the
+``reasoning`` category so ``do_sample=False``, one ``model.generate`` per question, special
+tokens removed, answers appended to its answer file), and the answers are read back from that
+file. The other side is ``prefsweep.generate.generate_completions`` (left padding, batches
+longest first). Both outputs go through ``strip_completion`` and must be identical (a
+difference fails the benchmark); the two sides run in turn for each repeat and the speed-up is
+taken repeat by repeat. Target >= 10x.
+
+Weights are drawn with std ``--init-std`` (0.2): at GPT-NeoX's default 0.02 a random model's
+top two next-token logits differ by ~0.01 and float32 rounding differences between any two
+equivalent computations (another batch shape, an attention mask or not) flip greedy tokens.
+Peaked distributions, like a trained model's, make the comparison test the algorithm.
 """
 
 from __future__ import annotations
 
-import argparse
+import json
 import sys
 import tempfile
-import time
 from pathlib import Path
+from unittest import mock
 
 import torch
 
-from prefsweep.config import load_config
-from prefsweep.generate import generate_completions, load_for_generation
-from prefsweep.prompts import render_prompt, strip_completion
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import REPO, Figure, emit, fmt_s, median, paired, parser, ratios, spread, target
 
-FMT = load_config()["prompt_format"]
-#: Greedy decoding as the default experiment generates (eval.generation); FastChat's loop is
-#: greedy for the benchmark's categories too.
+FIGURES = ("answers.tiny", "answers.pythia-100m")
+TARGET = 10.0
+
+#: Greedy decoding as the default experiment generates (eval.generation).
 GREEDY = {"do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": 0}
-
-REPO = Path(__file__).resolve().parents[1]
 TOPICS = ["bread", "tomatoes", "a bicycle", "the garden", "python code", "a letter", "tea", "the budget"]
 ASKS = ["How do I fix {t}?", "What is the best way to plan {t}, please?",
         "Can you explain, with 3 examples, how {t} works and why it matters so much?",
         "Quick one: {t}?", "I need detailed, step by step advice about {t} for my family. Thanks!"]
+
+#: Pythia-160M's shape with a smaller vocabulary (GPTNeoXConfig keys).
+PYTHIA_100M = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+               "vocab_size": 8192, "max_position_embeddings": 2048, "rotary_pct": 0.25,
+               "use_parallel_residual": True, "tie_word_embeddings": False}
+
+#: (questions, new tokens, batch size) per model and scale.
+SCALES = {
+    "full": {"tiny": (64, 48, 32), "pythia-100m": (16, 16, 16)},
+    "small": {"tiny": (8, 8, 8), "pythia-100m": (4, 4, 4)},
+}
+
+
+def prompt_format() -> dict:
+    from prefsweep.config import load_config
+
+    return load_config()["prompt_format"]
 
 
 def make_questions(n: int) -> list[dict]:
@@ -57,108 +76,112 @@ def make_questions(n: int) -> list[dict]:
             for i in range(n)]
 
 
-def build_tiny(path: Path, questions: list[dict], init_std: float) -> Path:
-    """The config's tiny GPT-NeoX (``model.tiny``), weights drawn with std ``init_std``."""
+def build_model(kind: str, questions: list[dict], fmt: dict, init_std: float):
+    """(model, tokenizer) of ``kind``, random weights of std ``init_std``, set up for generation."""
     import yaml
-    from transformers import GPTNeoXForCausalLM
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
+    from prefsweep.prompts import render_prompt
     from prefsweep.tiny import tiny_config, train_tokenizer
 
-    tiny = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["model"]["tiny"]
-    texts = [render_prompt(q["turns"][0], FMT) for q in questions] * 4
-    tok = train_tokenizer(texts, vocab_size=tiny["vocab_size"])
-    config = tiny_config(tok, tiny)
+    texts = [render_prompt(q["turns"][0], fmt) for q in questions] * 4
+    if kind == "tiny":
+        tiny = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["model"]["tiny"]
+        tok = train_tokenizer(texts, vocab_size=tiny["vocab_size"])
+        config = tiny_config(tok, tiny)
+    else:
+        tok = train_tokenizer(texts, vocab_size=1024)
+        config = GPTNeoXConfig(**PYTHIA_100M, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                               pad_token_id=tok.pad_token_id)
     config.initializer_range = init_std
     torch.manual_seed(0)
-    model = GPTNeoXForCausalLM(config)
-    model.save_pretrained(str(path))
-    tok.save_pretrained(str(path))
-    return path
+    model = GPTNeoXForCausalLM(config).eval()
+    tok.padding_side = "left"
+    return model, tok
 
 
-@torch.inference_mode()
-def fastchat_loop(model, tokenizer, questions: list[dict], max_new_token: int, device: str) -> list[str]:
-    """FastChat 0.2.36 ``get_model_answers``' per-question loop (num_choices=1, one turn)."""
-    from fastchat.llm_judge.common import temperature_config
+def hh_conversation():
+    """A FastChat Conversation whose prompt is prefsweep's ``hh`` prompt (``ADD_COLON_SINGLE``,
+    no system message, no separator: "\\n\\nHuman: {q}\\n\\nAssistant:")."""
+    from fastchat.conversation import Conversation, SeparatorStyle
 
-    outputs = []
-    for question in questions:
-        temperature = temperature_config.get(question["category"], 0.7)
-        torch.manual_seed(0)
-        prompt = render_prompt(question["turns"][0], FMT)
-        input_ids = tokenizer([prompt]).input_ids
-        do_sample = temperature >= 1e-4
-        output_ids = model.generate(
-            torch.as_tensor(input_ids).to(device),
-            do_sample=do_sample,
-            temperature=temperature,
-            max_new_tokens=max_new_token,
-        )
-        output_ids = output_ids[0][len(input_ids[0]):]
-        output = tokenizer.decode(output_ids, spaces_between_special_tokens=False)
-        for special_token in tokenizer.special_tokens_map.values():
-            if isinstance(special_token, list):
-                for special_tok in special_token:
-                    output = output.replace(special_tok, "")
-            else:
-                output = output.replace(special_token, "")
-        outputs.append(output.strip())
-    return outputs
+    return Conversation(name="prefsweep-hh", system_message="", roles=("\n\nHuman", "\n\nAssistant"),
+                        sep_style=SeparatorStyle.ADD_COLON_SINGLE, sep="", messages=[])
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--n-questions", type=int, default=64)
-    p.add_argument("--max-new-tokens", type=int, default=48)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--model", default=None, help="HF model dir (default: build the tiny model)")
-    p.add_argument("--device", default="auto")
+def fastchat_answers(model, tokenizer, questions: list[dict], max_new_token: int, work: Path) -> list[str]:
+    """FastChat 0.2.36 ``get_model_answers`` itself, on ``model``; its answers, question order."""
+    from fastchat.llm_judge import gen_model_answer
+
+    device = next(model.parameters()).device
+    answer_file = work / f"fastchat-{len(list(work.glob('*.jsonl')))}.jsonl"
+    with mock.patch.object(gen_model_answer, "load_model", lambda *a, **k: (model, tokenizer)), \
+            mock.patch.object(gen_model_answer, "get_conversation_template", lambda model_id: hh_conversation()), \
+            mock.patch.object(torch.Tensor, "cuda", lambda self, *a, **k: self.to(device)), \
+            mock.patch.object(gen_model_answer, "tqdm", lambda xs, **k: xs):
+        gen_model_answer.get_model_answers(
+            "in-memory", "bench", questions, str(answer_file), max_new_token, num_choices=1,
+            num_gpus_per_model=1, max_gpu_memory=None, dtype=None, revision="main")
+    got = {r["question_id"]: r["choices"][0]["turns"][0]
+           for r in map(json.loads, answer_file.read_text().splitlines())}
+    return [got[q["question_id"]] for q in questions]
+
+
+def bench_model(kind: str, n_questions: int, max_new_tokens: int, batch_size: int, repeats: int,
+                init_std: float) -> Figure:
+    from prefsweep.generate import generate_completions
+    from prefsweep.prompts import render_prompt, strip_completion
+
+    fmt = prompt_format()
+    questions = make_questions(n_questions)
+    model, tok = build_model(kind, questions, fmt, init_std)
+    prompts = [render_prompt(q["turns"][0], fmt) for q in questions]
+    conv = hh_conversation()
+    conv.append_message(conv.roles[0], questions[0]["turns"][0])
+    conv.append_message(conv.roles[1], None)
+    assert conv.get_prompt() == prompts[0], (conv.get_prompt(), prompts[0])
+    n_params = sum(p.numel() for p in model.parameters())
+
+    with tempfile.TemporaryDirectory(prefix="bench_answers.") as tmp:
+        work = Path(tmp)
+        # one warm-up call each, so neither side pays for first-call setup
+        generate_completions(model, tok, prompts[:2], max_new_tokens=2, batch_size=2, **GREEDY)
+        fastchat_answers(model, tok, questions[:1], 2, work)
+        t_ours, t_fc, ours, theirs = paired(
+            lambda: generate_completions(model, tok, prompts, max_new_tokens=max_new_tokens,
+                                         batch_size=batch_size, **GREEDY),
+            lambda: fastchat_answers(model, tok, questions, max_new_tokens, work), repeats)
+    ours = [strip_completion(o, fmt) for o in ours]
+    theirs = [strip_completion(o, fmt) for o in theirs]
+    diff = [(q["question_id"], a, b) for q, a, b in zip(questions, ours, theirs) if a != b]
+    for qid, a, b in diff:
+        print(f"  {qid}: batched {a!r} != FastChat {b!r}", file=sys.stderr)
+    if diff:
+        raise SystemExit(f"answers.{kind}: {len(diff)} of {len(ours)} greedy outputs differ from FastChat's")
+    r = ratios(t_fc, t_ours)
+    return Figure(
+        name=f"answers.{kind}",
+        label=(f"answers, {kind} ({n_params / 1e6:.1f}M params, {torch.get_num_threads()} threads): "
+               f"{n_questions} questions x {max_new_tokens} tokens, batch {batch_size}, greedy outputs "
+               f"identical {len(ours)}/{len(ours)}"),
+        value=f"batched {fmt_s(median(t_ours))}",
+        comparison=f"FastChat get_model_answers {fmt_s(median(t_fc))}",
+        ratio=f"{median(r):.1f}x faster",
+        spread=spread(r, lambda x: f"{x:.1f}x", "speed-up"),
+        target=target(median(r) >= TARGET, f">= {TARGET:g}x"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = parser(__doc__)
+    p.add_argument("--init-std", type=float, default=0.2, help="init std of the random models")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    p.add_argument("--init-std", type=float, default=0.2, help="init std of the built tiny model")
-    p.add_argument("--require-speedup", type=float, default=0.0, help="fail below this speed-up")
     args = p.parse_args(argv)
-
     if args.threads:
         torch.set_num_threads(args.threads)
-    questions = make_questions(args.n_questions)
-    with tempfile.TemporaryDirectory() as tmp:
-        model_dir = args.model or build_tiny(Path(tmp) / "tiny", questions, args.init_std)
-        model, tok = load_for_generation(model_dir, args.device)
-        device = str(next(model.parameters()).device)
-        prompts = [render_prompt(q["turns"][0], FMT) for q in questions]
-        # one warm-up call each, so neither side pays for first-call setup
-        generate_completions(model, tok, prompts[:2], max_new_tokens=4, batch_size=2, **GREEDY)
-        fastchat_loop(model, tok, questions[:1], 4, device)
-
-        t0 = time.perf_counter()
-        ours = generate_completions(model, tok, prompts, max_new_tokens=args.max_new_tokens,
-                                    batch_size=args.batch_size, **GREEDY)
-        t_batched = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        theirs = fastchat_loop(model, tok, questions, args.max_new_tokens, device)
-        t_loop = time.perf_counter() - t0
-
-    ours = [strip_completion(o, FMT) for o in ours]
-    theirs = [strip_completion(o, FMT) for o in theirs]
-    same = sum(a == b for a, b in zip(ours, theirs))
-    speedup = t_loop / t_batched
-    n_params = sum(p.numel() for p in model.parameters())
-    print(f"model: {n_params:,} parameters on {device}, {torch.get_num_threads()} threads")
-    print(f"{args.n_questions} questions x {args.max_new_tokens} new tokens, batch size {args.batch_size}")
-    print(f"FastChat per-question loop: {t_loop:8.2f} s")
-    print(f"batched (prefsweep):        {t_batched:8.2f} s")
-    print(f"speed-up: {speedup:.1f}x (target >= 10x: {'met' if speedup >= 10 else 'NOT met'})")
-    print(f"identical greedy outputs: {same}/{len(ours)}")
-    if same != len(ours):
-        for q, a, b in zip(questions, ours, theirs):
-            if a != b:
-                print(f"  {q['question_id']}: batched {a!r} != loop {b!r}")
-        return 1
-    if speedup < args.require_speedup:
-        print(f"speed-up below --require-speedup {args.require_speedup}")
-        return 1
-    return 0
+    repeats = args.repeats or (3 if args.scale == "full" else 1)
+    figures = [bench_model(kind, *SCALES[args.scale][kind], repeats, args.init_std) for kind in ("tiny", "pythia-100m")]
+    emit(figures, FIGURES, args.json)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,49 +1,121 @@
-"""Wall time of the embedded default experiment on this machine, stage by stage.
+"""The default experiment end to end, as `make run` runs it, with Snakemake's per-job benchmarks.
 
-    .venv/bin/python benchmarks/bench_default_run.py [--cores 2] [--keep DIR]
+    python benchmarks/bench_default_run.py [--cores 2] [--json OUT] [--keep DIR]
+    python benchmarks/bench_default_run.py --reuse DIR     # figures of a finished run in DIR
 
-Runs the workflow with config/config.yaml in a fresh working directory, as `make run` does:
-first `train_all` (data + base + SFT + reference log-probs + every DPO run), then the rest
-(conversion, answers, judgments, tables, plots). Prints both wall times; the target for data +
-training is under 10 minutes on 2 cores.
+Runs ``snakemake --profile profiles/local --cores 2`` with config/config.yaml in a fresh
+working directory (a clean ``results/``), then the report, as `make run` does; the wall time
+is the workflow's (target: < 10 min on 2 cores, evaluation included). The jobs of the long
+rules write Snakemake ``benchmark:`` files (``results/default/benchmarks/**.tsv``: wall
+seconds ``s``, ``cpu_time``, ``max_rss``); they are summed by stage (pretraining, SFT,
+reference log-probs, DPO, answers) and compared with the run's wall time (their sum over the
+wall time is how many jobs ran side by side).
+
+``--reuse DIR`` measures nothing: it reads the benchmark files under ``DIR/results/default``
+and the run's wall time from the newest complete Snakemake log in ``DIR/.snakemake/log``
+(from the start in its header to its last write) -- e.g. ``--reuse .`` after `make run` on a clean ``results/``
+(a run resumed over several invocations is not one wall time). One run (about 9 min here).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import subprocess
+import csv
+import re
 import sys
 import tempfile
-import time
+from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import Figure, emit, fmt_s, parser, run_job, snakemake_argv, snakemake_env, target
+
+FIGURES = ("default_run.wall", "default_run.stages")
+TARGET_S = 600.0
+EXPERIMENT = "default"
+#: benchmark path prefix (under results/default/benchmarks/) -> stage
+STAGES = (("train/base.", "pretraining"), ("train/sft.", "SFT"), ("train/baseline-", "SFT baselines"),
+          ("ref_logps/", "reference log-probs"), ("train/dpo/", "DPO"), ("eval/model_answer/", "answers"))
 
 
-def snakemake(work: Path, cores: int, *targets: str) -> float:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    t0 = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "snakemake"), *targets, "--snakefile", str(REPO / "Snakefile"),
-                    "--directory", str(work), "--cores", str(cores), "--quiet", "all"],
-                   check=True, env=env)
-    return time.perf_counter() - t0
+def stage_sums(root: Path) -> dict[str, tuple[int, float, float]]:
+    """stage -> (jobs, summed wall s, summed CPU s) of the benchmark files under ``root``."""
+    found = sorted((root / "results").glob("*/benchmarks"))
+    bench = root / "results" / EXPERIMENT / "benchmarks"
+    if not bench.is_dir() and len(found) == 1:  # another experiment's finished run
+        bench = found[0]
+    sums: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for tsv in sorted(bench.rglob("*.tsv")):
+        rel = tsv.relative_to(bench).as_posix()
+        stage = next((s for prefix, s in STAGES if rel.startswith(prefix)), rel.split("/")[0])
+        with open(tsv) as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                sums[stage][0] += 1
+                sums[stage][1] += float(row["s"])
+                sums[stage][2] += float(row.get("cpu_time") or 0)
+    if not sums:
+        raise SystemExit(f"no benchmark files under {bench}: not a finished run of the default experiment")
+    return {k: (int(v[0]), v[1], v[2]) for k, v in sums.items()}
+
+
+STARTED = re.compile(r"^\s*Date: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$", re.MULTILINE)
+
+
+def logged_wall(root: Path) -> tuple[float, int]:
+    """Wall seconds and jobs of the newest complete Snakemake log in ``root``: from the start
+    its header records (``Date:``) to the log file's last write (Snakemake 9 logs carry no
+    per-job timestamps)."""
+    for log in sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
+        text = log.read_text()
+        start = STARTED.search(text)
+        done = re.search(r"(\d+) of (\d+) steps \(100%\) done", text)
+        if start and done:
+            began = datetime.strptime(start[1], "%Y-%m-%d %H:%M:%S")
+            ended = datetime.fromtimestamp(log.stat().st_mtime)
+            return (ended - began).total_seconds(), int(done[2])
+    raise SystemExit(f"no complete Snakemake log in {root / '.snakemake' / 'log'}")
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__)
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--keep", help="work in this directory (kept) instead of a temporary one")
+    p.add_argument("--reuse", help="read the figures of a finished run in this working directory")
     args = p.parse_args(argv)
-    tmp = None if args.keep else tempfile.TemporaryDirectory(prefix="bench_run.")
-    work = Path(args.keep or tmp.name)  # type: ignore[union-attr]
-    train = snakemake(work, args.cores, "train_all")
-    print(f"[bench] default experiment, data + training (train_all): {train / 60:.1f} min", flush=True)
-    rest = snakemake(work, args.cores)
-    print(f"[bench] default experiment, evaluation + plots: {rest / 60:.1f} min")
-    print(f"[bench] default experiment, total: {(train + rest) / 60:.1f} min")
+    tmp = None
+    if args.reuse:
+        work = Path(args.reuse)
+        wall, n_jobs = logged_wall(work)
+        how = f"reused run in {work.resolve()}"
+        report = None
+    else:
+        tmp = None if args.keep else tempfile.TemporaryDirectory(prefix="bench_run.")
+        work = Path(args.keep or tmp.name)  # type: ignore[union-attr]
+        work.mkdir(parents=True, exist_ok=True)
+        env = snakemake_env()
+        run = run_job(snakemake_argv("--cores", str(args.cores), cwd=work), log=work / "run.log", env=env)
+        wall, n_jobs = run.wall, logged_wall(work)[1]
+        report = run_job(snakemake_argv("--cores", str(args.cores), "--report",
+                                        f"results/{EXPERIMENT}/report.html", cwd=work),
+                         log=work / "report.log", env=env).wall
+        how = "fresh working directory"
+    sums = stage_sums(work)
     if tmp is not None:
         tmp.cleanup()
+    summed = sum(v[1] for v in sums.values())
+    stages = "; ".join(f"{k} {v[0]} jobs {fmt_s(v[1])} ({fmt_s(v[2])} CPU)" for k, v in sums.items())
+    figures = [
+        Figure(name="default_run.wall",
+               label=(f"default experiment end to end (config/config.yaml, {n_jobs} jobs, {args.cores} cores, "
+                      f"{how})" + (f"; then the report {fmt_s(report)}" if report is not None else "")),
+               value=fmt_s(wall), comparison=f"target {fmt_s(TARGET_S)}", ratio=f"{wall / TARGET_S:.2f} of the target",
+               spread="1 run", target=target(wall < TARGET_S, f"< {fmt_s(TARGET_S)}")),
+        Figure(name="default_run.stages",
+               label=f"per-job benchmark files summed by stage: {stages}",
+               value=f"{fmt_s(summed)} of benchmarked jobs", comparison=f"run wall {fmt_s(wall)}",
+               ratio=f"{summed / wall:.2f} jobs side by side on average", spread="1 run"),
+    ]
+    emit(figures, FIGURES, args.json)
 
 
 if __name__ == "__main__":
