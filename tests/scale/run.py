@@ -4,7 +4,7 @@
         config = prepare(run_dir, server.api_base, width=64)   # Pythia dir + SHP data + config file
         snakemake("--cores", "2", "--configfile", *CONFIGS, config, cwd=run_dir)
 
-Shared by tests/scale/test_pythia_path.py and benchmarks/bench_scale.py (the same code path at a
+Shared by tests/scale/test_pythia_path.py and benchmarks/scale_stages.py (the same code path at a
 larger width, measured).
 """
 

@@ -9,7 +9,7 @@ SHP's schema (tests/scale/shp_fixture.py), and config/pythia-2.8b-shp.yaml at to
 loopback server, win rates. Then what a user does next on the same run: full DPO instead of LoRA
 for one cell (only that cell's jobs rerun).
 
-``benchmarks/bench_scale.py`` runs the same experiment at a larger width and measures it.
+``benchmarks/scale_stages.py`` runs the same experiment at a larger width and measures it.
 """
 
 from __future__ import annotations

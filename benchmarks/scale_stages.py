@@ -1,6 +1,6 @@
 """Peak memory and throughput per stage of the paper-scale code path, at two model widths, on CPU.
 
-    python benchmarks/bench_scale.py [--widths 64 512] [--out benchmarks/results/scale.csv] [--keep DIR]
+    python benchmarks/scale_stages.py [--widths 64 512] [--out benchmarks/results/scale.csv] [--keep DIR]
 
 Runs the scale experiment of tests/scale/ (config/pythia-2.8b-shp.yaml at toy sizes, a
 Pythia-shaped model from tests/scale/pythia.py, SHP-format data, the LLM judge on the loopback
