@@ -231,8 +231,9 @@ GROUP_PAIR_COLUMNS = (*SERIES_COLUMNS, "group")
 _GROUP_PAIR_SCHEMA = pa.schema(
     [(c, pa.string()) for c in SERIES_COLUMNS[:8]]
     + [("margin", pa.float64()), ("n_voters", pa.int64()), ("cycle", pa.bool_()), ("tie_broken", pa.bool_()),
-       ("order", pa.int64()), ("group", pa.string())]
+       ("condorcet", pa.bool_()), ("chosen_condorcet", pa.bool_()), ("order", pa.int64()), ("group", pa.string())]
 )
+assert tuple(_GROUP_PAIR_SCHEMA.names) == GROUP_PAIR_COLUMNS
 
 
 def vote_groups(records: Ballots) -> list[str]:
