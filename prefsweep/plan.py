@@ -23,8 +23,15 @@ Memory model (:func:`training_memory`), per GPU, for one training job:
   transformers default) stores no ``s x s`` matrix. Pythia has no dropout, so no masks.
   Gradient checkpointing keeps only each layer's fp32 input (``4 h``) and recomputes one layer
   at a time (plus that layer's full set);
-* logits: ``tokens x vocab x (e + 8)`` bytes (the head's output, its fp32 upcast for the
-  log-softmax, and that result or its gradient), the largest single block for a 50k vocabulary;
+* logits (the LM head and its loss): TRL 1.16 scores tokens through its fused log-prob head
+  (``trl.trainer.utils.add_fused_lm_head``, used by SFTTrainer, DPOTrainer and
+  :func:`prefsweep.trl_adapter.completion_logps`), which never builds the ``tokens x vocab``
+  logits: it projects tiles of at most :data:`HEAD_TOKEN_CHUNK` tokens x
+  :data:`HEAD_VOCAB_CHUNK` vocabulary columns into one buffer, forward and (recomputed)
+  backward. On CUDA (its Triton kernels work in that buffer) that is one tile of ``e`` bytes;
+  without Triton (CPU) its torch fallback holds :data:`CPU_HEAD_TILES` fp32 tiles at once in
+  the backward. Plus ``tokens x hidden x (e + 4)``: the hidden states it saves and their fp32
+  gradient. (The weight gradient of a trained head is the ``grads`` term.)
 * ``overhead_bytes``: CUDA context, cuBLAS workspaces and allocator slack, which torch's own
   counters do not see (default :data:`CUDA_OVERHEAD_BYTES`).
 
@@ -58,6 +65,15 @@ GiB = 2**30
 
 #: CUDA context + cuBLAS/cuDNN workspaces + caching-allocator slack, not in torch's counters.
 CUDA_OVERHEAD_BYTES = 2 * GiB
+#: TRL 1.16's fused log-prob head: tokens per tile (``trl.kernels.chunked_logprob.TOKEN_CHUNK_SIZE``)
+#: and vocabulary columns per tile (``trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE``).
+HEAD_TOKEN_CHUNK = 4096
+HEAD_VOCAB_CHUNK = 32768
+#: fp32 tile-sized temporaries the head's torch fallback (no Triton: CPU) holds at once in its
+#: backward (``_backward_tile``: the upcast, logits, log-probs, probs, gradient and the one-hot
+#: products): measured 10-11 (peak RSS of one forward + backward of
+#: ``ChunkedLogProbFunction`` at 508 and 1016 tokens, vocab 50304), see benchmarks/bench_memory.py.
+CPU_HEAD_TILES = 11
 #: AdamW keeps two fp32 moments per trained parameter.
 ADAM_BYTES_PER_PARAM = 8
 #: Bytes of the weights as training holds and saves them (prefsweep.training.TRAIN_DTYPE float32).
@@ -145,16 +161,19 @@ def training_memory(n_params: int, *, batch: int, seq_len: int, hidden: int, lay
                     intermediate: int | None = None, lora: bool = False, trainable_params: int | None = None,
                     grad_checkpointing: bool = False, dtype: str = "bfloat16", heads: int | None = None,
                     attention: str = "sdpa", param_bytes: int = PARAM_BYTES,
-                    overhead_bytes: int = CUDA_OVERHEAD_BYTES) -> MemoryEstimate:
+                    overhead_bytes: int = CUDA_OVERHEAD_BYTES, device: str = "cuda") -> MemoryEstimate:
     """Peak GPU bytes of one training process (module docstring for every term).
 
     ``n_params``: the model's parameters (without adapters). ``batch``: sequences per micro-batch
     on this device (DPO: 2 x per_device_train_batch_size). ``seq_len``: tokens per sequence.
     ``lora``: only ``trainable_params`` (the adapters, required then) train; else all do.
     ``dtype``: the compute dtype (``bfloat16`` under bf16 autocast, ``float32`` without).
+    ``device``: ``cuda`` (TRL's Triton head) or ``cpu`` (its torch fallback), for the head term.
     """
     if lora and trainable_params is None:
         raise ValueError("lora=True needs trainable_params (the adapter parameters, see lora_params)")
+    if device not in ("cuda", "cpu"):
+        raise ValueError(f"device: {device!r}; expected cuda or cpu")
     intermediate = 4 * hidden if intermediate is None else intermediate
     trainable = trainable_params if lora else n_params
     e = _dtype_bytes(dtype)
@@ -175,9 +194,17 @@ def training_memory(n_params: int, *, batch: int, seq_len: int, hidden: int, lay
         grads=int(param_bytes * trainable),
         optimizer=int(ADAM_BYTES_PER_PARAM * trainable),
         activations=int(acts),
-        logits=int(tokens * vocab * (e + 8)),
+        logits=int(head_bytes(tokens, vocab=vocab, hidden=hidden, dtype=dtype, device=device)),
         overhead=int(overhead_bytes),
     )
+
+
+def head_bytes(tokens: int, *, vocab: int, hidden: int, dtype: str = "bfloat16", device: str = "cuda") -> int:
+    """Peak bytes of TRL's fused log-prob head over ``tokens`` tokens (module docstring, logits)."""
+    e = _dtype_bytes(dtype)
+    tile = min(tokens, HEAD_TOKEN_CHUNK) * min(vocab, HEAD_VOCAB_CHUNK)
+    tiles = tile * e if device == "cuda" else CPU_HEAD_TILES * tile * 4
+    return tiles + tokens * hidden * (e + 4)
 
 
 def training_memory_bytes(n_params: int, **kwargs: Any) -> int:

@@ -90,8 +90,13 @@ SPECIAL_TOKENS_MAP = {"bos_token": EOS, "eos_token": EOS, "unk_token": EOS}
 
 
 def write_pythia_dir(out: str | Path, texts: Iterable[str], *, hidden_size: int, num_hidden_layers: int,
-                     num_attention_heads: int, base_vocab: int = 2000, seed: int = 0) -> Path:
-    """Write the Pythia-shaped directory (module doc) to ``out``; returns ``out``."""
+                     num_attention_heads: int, base_vocab: int = 2000, seed: int = 0,
+                     vocab_size: int | None = None) -> Path:
+    """Write the Pythia-shaped directory (module doc) to ``out``; returns ``out``.
+
+    ``vocab_size``: embedding rows (e.g. Pythia's 50304, for a head as large as the suite's);
+    default ``len(tokenizer)`` padded as Pythia's. Rows past the tokenizer belong to no token.
+    """
     import torch
     from transformers import AutoConfig, GPTNeoXForCausalLM
 
@@ -104,7 +109,9 @@ def write_pythia_dir(out: str | Path, texts: Iterable[str], *, hidden_size: int,
     n_tokens = tok.get_vocab_size(with_added_tokens=True)
     config = {**PYTHIA_CONFIG, "hidden_size": hidden_size, "intermediate_size": 4 * hidden_size,
               "num_attention_heads": num_attention_heads, "num_hidden_layers": num_hidden_layers,
-              "vocab_size": padded_vocab_size(n_tokens)}
+              "vocab_size": vocab_size or padded_vocab_size(n_tokens)}
+    if config["vocab_size"] < n_tokens:
+        raise ValueError(f"vocab_size {vocab_size} < the tokenizer's {n_tokens} tokens")
     (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

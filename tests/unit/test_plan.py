@@ -43,8 +43,9 @@ def test_full_fp32_by_hand():
     # per token and layer: attention 5 e h = 80, MLP e (h + 2 i) = 144, two fp32 layer norms 8 h = 32
     # -> 256; 6 tokens x 2 layers x 256 = 3072, + final norm 6 x (4 h + e h) = 192
     assert m.activations == 3072 + 192
-    assert m.logits == 6 * 10 * (4 + 8)
-    assert m.total == pl.training_memory_bytes(1000, dtype="float32", **SMALL) == 4000 + 4000 + 8000 + 3264 + 720
+    # TRL's fused head: one 6 x 10 fp32 tile, and the saved hidden states + their fp32 gradient
+    assert m.logits == 6 * 10 * 4 + 6 * 4 * (4 + 4)
+    assert m.total == pl.training_memory_bytes(1000, dtype="float32", **SMALL) == 4000 + 4000 + 8000 + 3264 + 432
 
 
 def test_lora_bf16_by_hand():
@@ -54,7 +55,20 @@ def test_lora_bf16_by_hand():
     assert (m.grads, m.optimizer) == (400, 800)
     # per token and layer: 5 x 2 x 4 + 2 x (4 + 32) + 32 = 144
     assert m.activations == 6 * 2 * 144 + 6 * (16 + 8)
-    assert m.logits == 6 * 10 * (2 + 8)
+    assert m.logits == 6 * 10 * 2 + 6 * 4 * (2 + 4)
+
+
+def test_head_is_tiled_as_trls_fused_head():
+    # never tokens x vocab: at most 4096 tokens x 32768 columns at once (one bf16 buffer on CUDA)
+    big = pl.head_bytes(8192, vocab=50304, hidden=2560, dtype="bfloat16")
+    assert big == 4096 * 32768 * 2 + 8192 * 2560 * 6
+    assert big < 8192 * 50304 * 2  # smaller than the logits alone
+    # the torch fallback (CPU) holds CPU_HEAD_TILES fp32 tiles
+    assert pl.head_bytes(6, vocab=10, hidden=4, dtype="float32", device="cpu") == pl.CPU_HEAD_TILES * 240 + 192
+    m = pl.training_memory(1000, dtype="float32", device="cpu", **SMALL)
+    assert m.logits == pl.CPU_HEAD_TILES * 240 + 192
+    with pytest.raises(ValueError, match="device.*cuda or cpu"):
+        pl.training_memory(1000, device="tpu", **SMALL)
 
 
 def test_gradient_checkpointing_keeps_layer_inputs_and_one_layer():
