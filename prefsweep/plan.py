@@ -72,7 +72,7 @@ HEAD_VOCAB_CHUNK = 32768
 #: fp32 tile-sized temporaries the head's torch fallback (no Triton: CPU) holds at once in its
 #: backward (``_backward_tile``: the upcast, logits, log-probs, probs, gradient and the one-hot
 #: products): measured 10-11 (peak RSS of one forward + backward of
-#: ``ChunkedLogProbFunction`` at 508 and 1016 tokens, vocab 50304), see benchmarks/bench_memory.py.
+#: ``ChunkedLogProbFunction`` at 508 and 1016 tokens, vocab 50304), see benchmarks/memory_model.py.
 CPU_HEAD_TILES = 11
 #: AdamW keeps two fp32 moments per trained parameter.
 ADAM_BYTES_PER_PARAM = 8

@@ -1,6 +1,6 @@
 """Measured peak memory of real training steps vs the memory model, for Pythia-shaped models on CPU.
 
-    python benchmarks/bench_memory.py [--cases NAME ...] [--out benchmarks/results/memory.csv]
+    python benchmarks/memory_model.py [--cases NAME ...] [--out benchmarks/results/memory.csv]
 
 Each case trains a Pythia-shaped model (tests/scale/pythia.py: GPT-NeoX, ``rotary_pct`` 0.25,
 parallel residual, untied ``embed_out``; here with Pythia's padded vocabulary of 50304 rows, so
