@@ -73,7 +73,7 @@ def predicted_mb(stage: str, config: dict, n_params: int, seq_len: int, lora_par
     return training_memory_bytes(
         n_params, batch=batch, seq_len=seq_len, hidden=config["hidden_size"], layers=config["num_hidden_layers"],
         vocab=config["vocab_size"], lora=lora, trainable_params=lora_params if lora else None,
-        dtype="bfloat16" if section["bf16"] else "float32", overhead_bytes=0) / 2**20
+        dtype="bfloat16" if section["bf16"] else "float32", overhead_bytes=0, device="cpu") / 2**20
 
 
 def measure(width: int, work: Path) -> list[dict]:
