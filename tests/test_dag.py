@@ -144,10 +144,10 @@ def test_dataset_source_paper_configs_dry_run(tmp_path, monkeypatch, source, n_s
     path = REPO / "config" / f"pythia-2.8b-{source}.yaml"
     proc = snakemake("-n", "--quiet", "rules", "--configfile", str(path), cwd=tmp_path)
     counts = job_counts(proc.stdout)
-    # sizes > 0 x 3 distinct series x 5 seeds; sft (zero point) + DPO + 2 baselines
+    # sizes > 0 x 3 distinct series x 5 seeds; sft (zero point) + base (always evaluated) + DPO + 2 baselines
     assert counts["series"] == 3 * n_sizes and counts["dpo"] == 15 * n_sizes
     assert counts["ballots"] == counts["eval_group_pairs"] == counts["sft"] == 1
-    assert counts["answers"] == 15 * n_sizes + 3
+    assert counts["answers"] == 15 * n_sizes + 4
     # eval.baseline reference (hh: the DPO paper's protocol) judges the zero point too
     assert counts["judge"] == counts["answers"] - (0 if judged_zero else 1)
 

@@ -48,8 +48,11 @@ TINY = {"vocab_size": 400, "hidden_size": 32, "num_hidden_layers": 2, "num_atten
         "intermediate_size": 64, "max_position_embeddings": 128}
 N_PAIRS = 8
 #: batch b per process; 8 pairs, global batch 4: 2 steps an epoch, 6 steps, a checkpoint every 2.
+#: The DPO loss alone: with the default's NLL term on the chosen responses (loss_type [sigmoid,
+#: sft]) each process averages over its own completion tokens, so 2 x b and 1 x 2b weigh tokens
+#: differently (measured ~4e-4 relative) and the trajectories are not the same by construction.
 TRAIN = {"num_train_epochs": 3, "save_steps": 2, "max_length": 64, "logging_steps": 1, "learning_rate": 3e-3,
-         "warmup_ratio": 0.0}
+         "warmup_ratio": 0.0, "loss_type": "sigmoid", "loss_weights": None}
 B = 2
 
 #: Run as the launched script: records every write of this process under $AUDIT_ROOT (Python's
