@@ -467,6 +467,10 @@ def _figure_legend(fig: Figure, handles: list, opts: PlotOptions, title: str | N
         fig.legend(handles=handles, loc="outside right upper", ncols=1, title=title, alignment="left")
 
 
+#: Height of one legend row at the figures' legend font size (8 pt), inches.
+LEGEND_ROW_IN = 0.19
+
+
 def _axes_legends(fig: Figure, items: list[tuple[plt.Axes, list, str | None]], opts: PlotOptions) -> None:
     """A legend to the right of each axes of a one-column figure; one legend below when narrow
     (entries of later axes prefixed with their title, e.g. "sc − maj: prompt")."""
@@ -481,6 +485,12 @@ def _axes_legends(fig: Figure, items: list[tuple[plt.Axes, list, str | None]], o
                 merged.setdefault(h.get_label(), h)
         _figure_legend(fig, list(merged.values()), opts)
         return
+    # A legend taller than its axes (a study: a line per init x arm x matching) would squeeze the
+    # axes: each axes gets at least its legend's height (about LEGEND_ROW_IN a row).
+    panel = fig.get_figheight() / max(1, len(items))
+    needed = sum(max(panel, LEGEND_ROW_IN * (len(handles) + bool(title)) + 0.5) for _, handles, title in items)
+    if needed > fig.get_figheight():
+        fig.set_figheight(needed)
     for ax, handles, title in items:
         if handles:
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, title=title,
