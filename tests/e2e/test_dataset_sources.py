@@ -27,6 +27,9 @@ from tests.test_dag import snakemake
 
 pytestmark = pytest.mark.e2e
 
+#: The series size: every fixture's rule arm reaches it on the prompts where maj has a pair (the
+#: only prompts another arm may use; multipref's fixture has 7 such sc pairs).
+SIZE = 4
 SOURCES = ("multipref", "helpsteer2", "ultrafeedback", "prism", "hh", "shp")
 #: Sources also run from the data stage to the win-rate table: opt-in (``make test`` has no room
 #: for them; see the module doc for the cost), e.g. ``PREFSWEEP_E2E_FULL_SOURCES=multipref,hh``.
@@ -55,7 +58,7 @@ def source_config(source: str, data_dir, tiny_base, api_base: str) -> str:
         spec["data_dir"] = "helpful-base"
     cfg = {
         "experiment": f"{source}-e2e",
-        "data": {"source": source, source: spec, "n_eval_prompts": 4, "sizes": [0, 8], "matchings": ["size"]},
+        "data": {"source": source, source: spec, "n_eval_prompts": 4, "sizes": [0, SIZE], "matchings": ["size"]},
         "model": {"preset": "hf", "name_or_path": str(tiny_base)},
         "dpo": {"init": "base", "seeds": [1], "per_device_train_batch_size": 8, "num_train_epochs": 1,
                 "max_length": 128, "save_steps": 100, "learning_rate": 2.0e-3},
@@ -91,8 +94,8 @@ def test_source_data_stage(tmp_path, tiny_base, judge, source):
     split = json.loads((run / L.split()).read_text())
     assert len(split["eval_prompt_ids"]) == 4 and len(split["train_order"]) == 16
     for arm, matching in (("maj", "shared"), ("sc", "size")):
-        manifest = json.loads((run / L.series_manifest(arm, matching, 8)).read_text())
-        assert manifest["n_pairs"] == 8
+        manifest = json.loads((run / L.series_manifest(arm, matching, SIZE)).read_text())
+        assert manifest["n_pairs"] == SIZE
     groups = pd.read_parquet(run / L.eval_group_pairs())
     voted = {v.get("group") for r in ballots if r["prompt_id"] in split["eval_prompt_ids"] for v in r["votes"]} - {None}
     assert set(groups["group"]) <= voted and (len(groups) > 0) == bool(voted)
