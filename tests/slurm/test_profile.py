@@ -184,16 +184,6 @@ def test_small_cpu_jobs_are_grouped(paper_plan):
     assert len(prepare) == 1 and len(prepare[0].jobs) >= 28  # the 21 series cells and more: one job
 
 
-def test_judgments_are_batched_as_job_arrays(paper_plan):
-    """Hundreds of judge jobs (one per model and judge) reach Slurm as job arrays; a job array
-    gives every task its first job's resources, so every judge job must ask for the same."""
-    args = profile_args(PROFILE)
-    assert args["slurm-array-jobs"].split(",") == ["judge"]
-    judges = [job for sub in paper_plan for job in sub.jobs if job.rule == "judge"]
-    assert len(judges) > 100
-    assert len({(job.threads, tuple(sorted(job.resources.items()))) for job in judges}) == 1
-
-
 def test_workflow_profile_holds_nothing_a_cluster_profile_sets():
     """profiles/default/ is loaded on every run and wins key by key over --profile."""
     import yaml
