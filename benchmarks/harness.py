@@ -180,15 +180,6 @@ def snakemake_env() -> dict[str, str]:
 
 def job_counts(output: str) -> dict[str, int]:
     """Jobs per rule from the 'Job stats' table of a Snakemake run or dry-run ({} when nothing to do)."""
-    import re
+    from prefsweep.plan import parse_job_stats
 
-    if "Job stats:" not in output:
-        return {}
-    counts = {}
-    for line in output.split("Job stats:")[1].splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m[1] != "total":
-            counts[m[1]] = int(m[2])
-    return counts
+    return parse_job_stats(output)
