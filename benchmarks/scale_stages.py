@@ -1,6 +1,6 @@
 """Peak memory and throughput per stage of the paper-scale code path, at two model widths, on CPU.
 
-    python benchmarks/scale_stages.py [--widths 64 512] [--out benchmarks/results/scale.csv] [--keep DIR]
+    python benchmarks/scale_stages.py [--widths 64 256] [--out benchmarks/results/scale.csv] [--keep DIR]
 
 Runs the scale experiment of tests/scale/ (config/pythia-2.8b-shp.yaml at toy sizes, a
 Pythia-shaped model from tests/scale/pythia.py, SHP-format data, the LLM judge on the loopback
@@ -83,7 +83,7 @@ def measure(width: int, work: Path) -> list[dict]:
 
     from transformers import AutoModelForCausalLM
 
-    from tests.scale.test_pythia_path import run_env
+    from tests.scale.run import run_env
 
     work.mkdir(parents=True, exist_ok=True)
     env = run_env()

@@ -348,8 +348,10 @@ def load_schema() -> dict:
     """The config schema (``workflow/schemas/config.schema.yaml``): the one home of defaults."""
     import yaml
 
+    # libyaml's loader where PyYAML has it: the schema is parsed at every Snakefile load
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(SCHEMA_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        return yaml.load(fh, Loader=loader)  # noqa: S506 (a safe loader)
 
 
 def _resolve_ref(node: dict, schema: dict) -> dict:

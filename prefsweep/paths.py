@@ -78,6 +78,12 @@ MATCHINGS = ("prompt", "size")
 #: The reference arm's series do not depend on matching: stored and trained once, as "shared".
 SHARED = "shared"
 RESULTS = "results"
+#: Figure names (``plots/{figure}.{format}``), in the order the plots job builds them; the
+#: figures themselves are drawn by :mod:`prefsweep.plotting`. Here, not there, so that the
+#: Snakefile names them without importing matplotlib, seaborn and scipy (4-5 s of every dry-run).
+FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length", "rule_comparison")
+#: Figures of the welfare table (``eval/welfare.csv``, electorate judge only), built when it is given.
+WELFARE_FIGURES = ("welfare", "distortion")
 LOGS = "logs"
 
 MODEL_ID_RE = re.compile(

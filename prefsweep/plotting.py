@@ -75,13 +75,10 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa
 from scipy import stats  # noqa: E402
 
 from prefsweep.config import ConfigError, schema_properties  # noqa: E402
+from prefsweep.paths import FIGURES, WELFARE_FIGURES  # noqa: E402,F401  (names of the figures)
 from prefsweep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file  # noqa: E402
 from prefsweep.winrate import config_value  # noqa: E402
 
-#: Figure names, in the order the CLI builds them; files are ``<out_dir>/<name>.<fmt|csv>``.
-FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length", "rule_comparison")
-#: Figures of the welfare table (``eval/welfare.csv``, electorate judge only), built when it is given.
-WELFARE_FIGURES = ("welfare", "distortion")
 
 #: Columns of every plotted-values table (one row per drawn point, bar or horizontal line).
 #: panel: which axes; element: line|hline|bar|point|final; label: legend text of the element;

@@ -48,6 +48,16 @@ def e2e_run(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def scale_run(tmp_path_factory):
+    """One run of the scale experiment (tests/scale/: the paper config's code path on a
+    Pythia-shaped model, the LLM judge on a loopback server, a canary API key in the
+    environment), shared by tests/scale and tests/reliability."""
+    from tests.scale.run import run
+
+    return run(tmp_path_factory.mktemp("scale"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_torch_thread():
     """Tiny models run fastest on one thread; two threads on a busy 2-core machine are several

@@ -35,16 +35,12 @@ def snakemake(*args: str, cwd, check: bool = True, profile: str | None = "local"
 
 
 def job_counts(output: str) -> dict[str, int]:
-    """Parse the 'Job stats' table of a dry-run."""
-    table = output.split("Job stats:")[1]
-    counts = {}
-    for line in table.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m[1] != "total":
-            counts[m[1]] = int(m[2])
-    return counts
+    """The 'Job stats' table of a dry-run (:func:`prefsweep.plan.parse_job_stats`); a dry-run
+    without one (nothing to do, or an error) fails the test with its output."""
+    from prefsweep.plan import parse_job_stats
+
+    assert "Job stats:" in output, f"no 'Job stats' table in:\n{output[-3000:]}"
+    return parse_job_stats(output)
 
 
 def test_lint_is_clean(tmp_path):

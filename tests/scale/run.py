@@ -11,6 +11,8 @@ larger width, measured).
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -22,7 +24,7 @@ from tests.scale.shp_fixture import write_shp_dir
 #: The experiment: the paper's config, then the toy sizes (one --configfile option takes all).
 CONFIGS = (str(REPO / "config/pythia-2.8b-shp.yaml"), str(REPO / "tests/scale/config.yaml"))
 #: Model shapes: (hidden_size, num_hidden_layers, num_attention_heads). 2.8B: 2560, 32, 32.
-WIDTHS = {64: (64, 2, 4), 512: (512, 4, 8)}
+WIDTHS = {64: (64, 2, 4), 256: (256, 4, 4)}
 
 
 def prepare(run_dir: str | Path, api_base: str, width: int = 64, n_posts: int = 60, baseline: bool = False) -> str:
@@ -46,3 +48,39 @@ def prepare(run_dir: str | Path, api_base: str, width: int = 64, n_posts: int = 
     path = run_dir / "scale.yaml"
     path.write_text(yaml.safe_dump(override, sort_keys=False))
     return str(path)
+
+
+#: The judge's API key in the scale run's environment (the paper config's ``api_key_env``,
+#: OPENAI_API_KEY): a canary that tests/reliability checks reaches no file and no output.
+CANARY_KEY = "sk-canary-5f1d0c9e7b2a4e61"
+
+
+def run_env() -> dict[str, str]:
+    """The environment of a scale run: the tests' snakemake environment without proxies (the
+    judge server is on the loopback) and the canary API key."""
+    from tests.test_dag import snakemake_env
+
+    env = {k: v for k, v in snakemake_env().items() if "proxy" not in k.lower()}
+    return {**env, "NO_PROXY": "127.0.0.1,localhost", "OPENAI_API_KEY": CANARY_KEY}
+
+
+@dataclass
+class ScaleRun:
+    dir: Path
+    config: str  # the run's own config file (after CONFIGS)
+    requests: list  # what the judge server received (tests.fixtures.judge_server.Received)
+    output: str  # snakemake's stdout and stderr
+
+
+def run(run_dir: Path) -> ScaleRun:
+    """One run of the scale experiment in ``run_dir`` (width 64), the LLM judge on a loopback
+    server: the session fixture ``scale_run`` (tests/conftest.py)."""
+    from tests.fixtures.judge_server import JudgeServer
+    from tests.test_dag import snakemake
+
+    with JudgeServer() as server:
+        config = prepare(run_dir, server.api_base)
+        t0 = time.perf_counter()
+        proc = snakemake("--cores", "2", "--configfile", *CONFIGS, config, cwd=run_dir, env=run_env())
+        print(f"scale run: {time.perf_counter() - t0:.0f} s")
+        return ScaleRun(run_dir, config, list(server.requests), proc.stdout + proc.stderr)

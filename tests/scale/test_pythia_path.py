@@ -15,8 +15,6 @@ for one cell (only that cell's jobs rerun).
 from __future__ import annotations
 
 import json
-import os
-import time
 
 import pandas as pd
 import pytest
@@ -26,8 +24,8 @@ import yaml
 from prefsweep.paths import Layout, dpo_model_id
 from tests.fixtures.judge_server import JudgeServer
 from tests.scale.pythia import EOS, MULTI_SPACES, VOCAB_MULTIPLE, write_pythia_dir
-from tests.scale.run import CONFIGS, prepare
-from tests.test_dag import job_counts, snakemake, snakemake_env
+from tests.scale.run import CONFIGS, run_env
+from tests.test_dag import job_counts, snakemake
 
 pytestmark = pytest.mark.scale
 
@@ -35,24 +33,6 @@ L = Layout("scale")
 MAJ = dpo_model_id("maj", "shared", 24, 1)
 SC = dpo_model_id("sc", "size", 24, 1)
 TEXT = "How would you  fix rust?\n\nAssistant: Honestly,    it depends on heat." + EOS
-
-
-def run_env() -> dict[str, str]:
-    env = {k: v for k, v in snakemake_env().items() if "proxy" not in k.lower()}
-    return {**env, "NO_PROXY": "127.0.0.1,localhost", "OPENAI_API_KEY": "sk-scale-test"}
-
-
-@pytest.fixture(scope="module")
-def scale_run(tmp_path_factory):
-    """One run of the scale experiment: (working directory, its config file, judge requests)."""
-    d = tmp_path_factory.mktemp("scale")
-    with JudgeServer() as server:
-        config = prepare(d, server.api_base)
-        t0 = time.perf_counter()
-        snakemake("--cores", "2", "--configfile", *CONFIGS, config, cwd=d, env=run_env())
-        print(f"scale run: {time.perf_counter() - t0:.0f} s")
-        requests = server.n_requests
-    return d, config, requests
 
 
 def load_model(path):
@@ -96,7 +76,7 @@ def test_fixture_loads_as_pythia(tmp_path):
 # -- the run -----------------------------------------------------------------------------------
 
 def test_every_stage_ran(scale_run):
-    d, _, requests = scale_run
+    d, requests = scale_run.dir, len(scale_run.requests)
     table = pd.read_csv(d / L.table("win_rates"))
     dpo = table[table["kind"] == "dpo"].set_index("model_id")
     assert sorted(dpo.index) == sorted([MAJ, SC])
@@ -114,7 +94,7 @@ def test_exports_keep_pythia_architecture_and_tokenizer(scale_run):
     from tokenizers import Tokenizer
     from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 
-    d, _, _ = scale_run
+    d = scale_run.dir
     fixture = json.loads((d / "pythia/config.json").read_text())
     raw = Tokenizer.from_file(str(d / "pythia/tokenizer.json"))
     for model_id in ("sft", MAJ):
@@ -136,7 +116,7 @@ def test_reference_logps_equal_the_policy_at_step_zero(scale_run):
     """The reference log-probs (ref_logps job) and the DPO policy's own at step 0 come from the
     same model under the same bf16 autocast: the first logged rewards are 0 (with a fp32
     reference and a bf16 policy they are not)."""
-    d, _, _ = scale_run
+    d = scale_run.dir
     state = json.loads((d / L.checkpoint(L.dpo_run("maj", "shared", 24, 1), 2) / "trainer_state.json").read_text())
     first = state["log_history"][0]
     assert first["step"] == 1
@@ -147,7 +127,7 @@ def test_lora_changes_exactly_its_target_modules(scale_run):
     """target_modules [query_key_value, dense]: the merged DPO model differs from the SFT model
     in every layer's attention.query_key_value and attention.dense, and nowhere else ("dense"
     is not mlp.dense_h_to_4h / dense_4h_to_h)."""
-    d, _, _ = scale_run
+    d = scale_run.dir
     adapter = json.loads((d / L.dpo_model("maj", "shared", 24, 1) / "adapter_config.json").read_text())
     assert sorted(adapter["target_modules"]) == ["dense", "query_key_value"]
     sft, dpo = load_model(d / L.export("sft")).state_dict(), load_model(d / L.export(MAJ)).state_dict()
@@ -165,7 +145,7 @@ def test_merged_exports_equal_base_plus_adapter(scale_run):
     from peft import PeftModel
     from transformers import AutoTokenizer
 
-    d, _, _ = scale_run
+    d = scale_run.dir
     tok = AutoTokenizer.from_pretrained(d / L.export("sft"))
     run = L.dpo_run("maj", "shared", 24, 1)
     final = logits(load_model(d / L.export(MAJ)), tok)
@@ -179,7 +159,7 @@ def test_merged_exports_equal_base_plus_adapter(scale_run):
 def test_full_dpo_reruns_only_its_cell(scale_run):
     """dpo.lora.enabled false on the same run, for one cell: its DPO job trains every weight
     (a full HF directory, no adapter), and only that cell's jobs run again."""
-    d, config, _ = scale_run
+    d, config = scale_run.dir, scale_run.config
     full = d / "full.yaml"
     full.write_text(yaml.safe_dump({"dpo": {"lora": {"enabled": False}}}))
     with JudgeServer() as server:

@@ -1,6 +1,6 @@
 # Stage 5: the paper's figures and the report.
 
-from prefsweep.plotting import FIGURES, WELFARE_FIGURES
+from prefsweep.paths import FIGURES, WELFARE_FIGURES
 
 PLOTTED = FIGURES + (WELFARE_FIGURES if WELFARE else ())
 
