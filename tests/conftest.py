@@ -65,3 +65,16 @@ def one_torch_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+#: Tests moved to the start and to the end of the session (by function name): the Slurm test's
+#: runs start first and are checked last (tests/slurm/test_slurm.py: ``runs``), so that their
+#: waiting on the scheduler overlaps the other tests.
+FIRST = ("test_runs_start",)
+LAST = ("test_reduced_experiment_through_slurm_equals_local_run",)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    first = [i for i in items if getattr(i, "originalname", i.name) in FIRST]
+    last = [i for i in items if getattr(i, "originalname", i.name) in LAST]
+    items[:] = first + [i for i in items if i not in first and i not in last] + last

@@ -7,7 +7,7 @@ on a cluster runs it:
 Only environment variables adapt profiles/slurm to this cluster (its partitions, and jobs
 sized to its one 2-CPU node); tests/slurm/profile only shortens the status polling. The same
 config runs locally (profiles/local) at the same time, and the two runs must give the same
-tables, while every job of the Slurm run must have gone through sbatch: sacct lists each
+tables (both runs start with the session and are checked at its end: see ``runs``), while every job of the Slurm run must have gone through sbatch: sacct lists each
 submission COMPLETED, GPU rules on partition gpu with a gres/gpu, the others on cpu without.
 """
 
@@ -98,24 +98,55 @@ def tables(run_dir: Path) -> dict[str, bytes]:
     return {str(f.relative_to(base)): f.read_bytes() for f in files}
 
 
-def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, tmp_path):
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(slurm_cluster.root / "bin"), str(BIN), os.environ["PATH"]]),
-        "SLURM_CONF": slurm_cluster.env["SLURM_CONF"],
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    t0 = time.monotonic()
-    # The local run is mostly CPU, the Slurm run mostly waiting (submission, polling): together.
-    local = start(["--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile", str(CONFIG)], tmp_path / "local", env)
-    slurm = start(
-        ["--profile", str(SLURM_PROFILE), "--profile", str(TEST_PROFILE), "--configfile", str(CONFIG)],
-        tmp_path / "slurm", {**env, **site_env(slurm_cluster)},
-    )
-    local_rc, local_log, local_s = finish(*local, tmp_path / "local")  # the shorter one
-    slurm_rc, slurm_log, slurm_s = finish(*slurm, tmp_path / "slurm")
-    wall = time.monotonic() - t0
+class Runs:
+    """The local and the Slurm run of the reduced experiment, started side by side in the
+    background (:func:`runs`); :meth:`wait` ends both and keeps their results."""
+
+    def __init__(self, cluster, root: Path):
+        self.root = root
+        env = {
+            **os.environ,
+            "PATH": os.pathsep.join([str(cluster.root / "bin"), str(BIN), os.environ["PATH"]]),
+            "SLURM_CONF": cluster.env["SLURM_CONF"],
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+        self.t0 = time.monotonic()
+        self.local = start(["--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile", str(CONFIG)],
+                           root / "local", env)
+        self.slurm = start(["--profile", str(SLURM_PROFILE), "--profile", str(TEST_PROFILE), "--configfile", str(CONFIG)],
+                           root / "slurm", {**env, **site_env(cluster)})
+        self.results = None
+
+    def wait(self):
+        """((rc, log, seconds) of the local run, the same of the Slurm run, wall of both)."""
+        if self.results is None:
+            local = finish(*self.local, self.root / "local")  # the shorter one
+            slurm = finish(*self.slurm, self.root / "slurm")
+            self.results = local, slurm, time.monotonic() - self.t0
+        return self.results
+
+
+@pytest.fixture(scope="session")
+def runs(slurm_cluster, tmp_path_factory):
+    """Both runs, started when the session starts: tests/conftest.py puts
+    :func:`test_runs_start` first and the test that checks them last, so that the Slurm run's
+    waiting (submission, scheduling, status polling: most of its 7 minutes) overlaps the rest of
+    the suite instead of adding to it."""
+    r = Runs(slurm_cluster, tmp_path_factory.mktemp("slurm-runs"))
+    yield r
+    r.wait()  # never leave them running (a session stopped early)
+
+
+def test_runs_start(runs):
+    """The two runs are under way (they are checked by the last test of the session)."""
+    for proc, _ in (runs.local, runs.slurm):
+        assert proc.poll() in (None, 0), (runs.root / "slurm" / "snakemake.log").read_text(errors="replace")[-4000:]
+
+
+def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, runs):
+    tmp_path = runs.root
+    (local_rc, local_log, local_s), (slurm_rc, slurm_log, slurm_s), wall = runs.wait()
     jobs = sacct(slurm_cluster)
     summary = collections.Counter((j["state"], j["partition"], "gres/gpu" in j["tres"]) for j in jobs.values())
     print(f"\nSlurm test: slurm run {slurm_s:.0f} s, local run {local_s:.0f} s, both {wall:.0f} s; "
