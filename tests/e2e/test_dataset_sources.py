@@ -6,10 +6,12 @@ on a tiny model, answers, the LLM judge on a loopback server and the win-rate ta
 
 Kept cheap: one size (8 pairs), one seed, size matching only, no checkpoints, DPO from the base
 model (no SFT job), the runs sharing one tiny base model (``model.preset: hf`` pointing at a
-directory built once per module) and one judge server. Measured on the 2-core machine while
-other sessions shared it: the data stage 32-38 s a source; multipref from data to win rates
-352 s (755 s when it also scored pair accuracy, which trains the SFT model), so the full runs
-target win rates only and are opt-in (:data:`FULL_RUNS`).
+directory built once per module) and one judge server. Measured on the 2-core machine: the data
+stage 12-14 s a source (``make test``, quiet machine); from data to win rates 85-96 s a source
+for helpsteer2, ultrafeedback, prism, hh and shp, 256 s for multipref while other tests shared
+the machine (all six: ``PREFSWEEP_E2E_FULL_SOURCES=multipref,helpsteer2,ultrafeedback,prism,hh,shp
+pytest tests/e2e/test_dataset_sources.py -k win_rates``, 6 passed in 753 s). Nine minutes is
+more than ``make test`` has room for, so the full runs are opt-in (:data:`FULL_RUNS`).
 """
 
 from __future__ import annotations
@@ -109,7 +111,7 @@ def test_source_data_stage(tmp_path, tiny_base, judge, source):
 
 
 @pytest.mark.parametrize("source", FULL_RUNS or [pytest.param("multipref", marks=pytest.mark.skip(
-    reason="opt-in: PREFSWEEP_E2E_FULL_SOURCES=multipref (about 6 min on 2 shared cores)"))])
+    reason="opt-in: PREFSWEEP_E2E_FULL_SOURCES=multipref,... (about 90 s a source on 2 cores)"))])
 def test_source_runs_from_data_to_win_rates(tmp_path, tiny_base, judge, source):
     assert source in SOURCES, f"PREFSWEEP_E2E_FULL_SOURCES: unknown source {source!r} (one of {SOURCES})"
     config, run, L = prepare(tmp_path, source, tiny_base, judge.api_base)
