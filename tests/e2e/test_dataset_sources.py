@@ -4,7 +4,7 @@ series, SFT corpus, eval questions, group pairs) for every source, and from ther
 on a tiny model, answers, the LLM judge on a loopback server and the win-rate table for
 :data:`FULL_RUNS` (the jobs after the ballots are the same code for every source).
 
-Kept cheap: one size (8 pairs), one seed, size matching only, no checkpoints, DPO from the base
+Kept cheap: one size (4 pairs), one seed, size matching only, no checkpoints, DPO from the base
 model (no SFT job), the runs sharing one tiny base model (``model.preset: hf`` pointing at a
 directory built once per module) and one judge server. Measured on the 2-core machine: the data
 stage 12-14 s a source (``make test``, quiet machine); from data to win rates 85-96 s a source
