@@ -51,6 +51,11 @@ MEMORY_MARGIN_MB = 2048
 START_TIMEOUT_S = 60
 
 
+#: What the Slurm test's check saw (wall times, sacct summary), printed at the end of the
+#: session by tests/slurm/conftest.py.
+SUMMARY: list[str] = []
+
+
 def missing_programs() -> list[str]:
     """Debian packages whose programs are not on PATH (or in /usr/sbin)."""
     return [pkg for prog, pkg in PACKAGES.items() if _which(prog) is None]

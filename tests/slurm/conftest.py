@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tests.slurm.cluster import LocalSlurm, PACKAGES, missing_programs
+from tests.slurm.cluster import PACKAGES, SUMMARY, LocalSlurm, missing_programs
 
 
 def _unavailable(reason: str):
@@ -39,3 +39,9 @@ def slurm_cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The Slurm test's wall times and sacct summary, shown by ``make test`` (-q hides prints)."""
+    for line in SUMMARY:
+        terminalreporter.write_line(f"Slurm test: {line}")

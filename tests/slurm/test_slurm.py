@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BIN, REPO
+from tests.slurm.cluster import SUMMARY
 from tests.slurm.plan import profile_args
 
 pytestmark = pytest.mark.slurm
@@ -149,8 +150,10 @@ def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, runs):
     (local_rc, local_log, local_s), (slurm_rc, slurm_log, slurm_s), wall = runs.wait()
     jobs = sacct(slurm_cluster)
     summary = collections.Counter((j["state"], j["partition"], "gres/gpu" in j["tres"]) for j in jobs.values())
-    print(f"\nSlurm test: slurm run {slurm_s:.0f} s, local run {local_s:.0f} s, both {wall:.0f} s; "
-          f"sacct (state, partition, gpu): {dict(summary)}")
+    SUMMARY.append(f"slurm run {slurm_s:.0f} s, local run {local_s:.0f} s, both {wall:.0f} s (from the session's "
+                   f"start); sacct (state, partition, gres/gpu): jobs "
+                   + ", ".join(f"{s} {p} {'gpu' if g else 'no gpu'}: {n}" for (s, p, g), n in sorted(summary.items())))
+    print(f"\nSlurm test: {SUMMARY[-1]}")
     for jobid, j in jobs.items():  # shown with pytest -s: where the time went
         print(f"  {jobid:>3} {j['submit'][11:]} {j['start'][11:]} {j['end'][11:]} {j['state']:9} {j['partition']:4} {j['comment'][:60]}")
     assert local_rc == 0, f"local run failed:\n{local_log[-6000:]}"
