@@ -63,7 +63,11 @@ def git_commit() -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (" + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    # What make bench itself writes (figures, RESULTS.md, the README table) is not a change to
+    # the code measured.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                  ":(exclude)benchmarks/figures", ":(exclude)benchmarks/RESULTS.md", ":(exclude)README.md")
+    return head + (" + uncommitted changes" if changed else "")
 
 
 def machine() -> str:
