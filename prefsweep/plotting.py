@@ -75,8 +75,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa
 from scipy import stats  # noqa: E402
 
 from prefsweep.config import ConfigError, schema_properties  # noqa: E402
-from prefsweep.paths import FIGURES, WELFARE_FIGURES  # noqa: E402,F401  (names of the figures)
 from prefsweep.io import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file  # noqa: E402
+from prefsweep.paths import FIGURES, WELFARE_FIGURES  # noqa: E402,F401  (names of the figures)
 from prefsweep.winrate import config_value  # noqa: E402
 
 

@@ -89,7 +89,7 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_one(e2e_run, killed_and
     assert any(k.startswith("train/dpo/") and k.endswith(".safetensors") for k in trained)
     assert trained <= b.keys() <= a.keys(), (sorted(trained - b.keys()), sorted(b.keys() - a.keys()))
     differ = [k for k in b if a[k] != b[k]]
-    case.observe(f"{len(a)} files compared, {len(differ)} differ {differ[:5]}")
+    case.observe(f"{len(b)} files compared, {len(differ)} differ {differ[:5]}")
     assert not differ, f"differ between the two runs: {differ}"
 
 

@@ -7,8 +7,9 @@ on a cluster runs it:
 Only environment variables adapt profiles/slurm to this cluster (its partitions, and jobs
 sized to its one 2-CPU node); tests/slurm/profile only shortens the status polling. The same
 config runs locally (profiles/local) at the same time, and the two runs must give the same
-tables (both runs start with the session and are checked at its end: see ``runs``), while every job of the Slurm run must have gone through sbatch: sacct lists each
+tables, while every job of the Slurm run must have gone through sbatch: sacct lists each
 submission COMPLETED, GPU rules on partition gpu with a gres/gpu, the others on cpu without.
+Both runs start with the session and are checked at its end (see ``runs``).
 """
 
 from __future__ import annotations
