@@ -3,13 +3,14 @@ checkpoint models in it.
 
     python benchmarks/bench_dag.py [--scale full|small] [--repeats 3] [--json OUT]
 
-The DPO rule is a Snakemake ``checkpoint``: the kept training checkpoints (each one a model to
-convert, answer and judge for the evolution curves) are known only once the runs have finished.
-To plan the DAG a finished sweep has, the benchmark simulates one: every output of ``train_all``
-(from ``snakemake --summary``) is created empty, each DPO run with the ``run_info.json`` and the
-complete ``checkpoint-{step}`` directories its training would leave (steps from the pairs of
-its size, ``per_device_train_batch_size`` x ``gradient_accumulation_steps``, epochs and
-``save_steps``), all with one mtime. Then ``snakemake -n`` (the local profile, as `make run`)
+The kept training checkpoints (each one a model to convert, answer and judge for the evolution
+curves) are known only once the runs have finished (the Snakemake checkpoint
+``evaluated_checkpoints``). To plan the DAG a finished sweep has, the benchmark simulates one:
+every output of ``train_all`` (from ``snakemake --summary``) is created empty, each DPO run with
+the ``run_info.json`` and the complete ``checkpoint-{step}`` directories its training would
+leave (steps from the pairs of its size, ``per_device_train_batch_size`` x
+``gradient_accumulation_steps``, epochs and ``save_steps``), and ``evaluated_checkpoints.json``
+written by the rule's own script from them, all with one mtime. Then ``snakemake -n`` (the local profile, as `make run`)
 plans everything after training with the checkpoints expanded; the comparison is the same
 dry-run in an empty directory (checkpoints unknown, fewer jobs). Whole-process wall time, the
 interpreter start and the workflow's imports included, repeated. Target < 5 s. Small scale:
@@ -65,8 +66,13 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
     stamp = time.time() - 60
     n_checkpoints = 0
     made: list[Path] = []
+    runs: list[str] = []  # DPO runs, for evaluated_checkpoints.json
+    index = None
     for row in rows:
         path, rule = work / row[0], row[2]
+        if rule == "evaluated_checkpoints":
+            index = path
+            continue
         if rule in ("base_model", "sft", "sft_baseline", "dpo"):
             path.mkdir(parents=True, exist_ok=True)
             last = 1
@@ -79,13 +85,22 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
                     d.mkdir(parents=True, exist_ok=True)
                     (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
                     made += [d / "trainer_state.json", d]
-                    n_checkpoints += step != last
+                runs.append(str(path.parent.relative_to(next(work.glob("results/*/train")))))
             (path / "run_info.json").write_text(json.dumps({"global_step": last}))
             made.append(path / "run_info.json")
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
         made.append(path)
+    if index is not None:  # written as the rule does, once the runs exist
+        sys.path.insert(0, str(REPO / "scripts"))
+        from evaluated_checkpoints import main as write_index
+
+        base = next(work.glob("results/*/train"))
+        write_index(["--runs", *runs, "--models", *(str(base / r / "final") for r in runs),
+                     "--checkpoints", *(str(base / r / "checkpoints") for r in runs), "--out", str(index)])
+        n_checkpoints = sum(len(json.loads(index.read_text())[r]) for r in runs)
+        made.append(index)
     for p in made:
         os.utime(p, (stamp, stamp))
     return n_checkpoints

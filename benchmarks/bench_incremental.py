@@ -43,11 +43,11 @@ EVAL_AFTER_JUDGE = {"win_rates", "evolution", "plots", "all"}
 SCENARIOS = {
     "nothing": ("nothing changed", [], set(), set()),
     "seed": ("one seed added (dpo.seeds [1] -> [1, 2])", ["dpo={seeds: [1, 2]}"],
-             {"dpo", "convert", "answers", "judge", "pair_accuracy", "pair_accuracy_table"} | EVAL_AFTER_JUDGE,
-             {"dpo", "judge"}),
+             {"dpo", "evaluated_checkpoints", "convert", "answers", "judge", "pair_accuracy", "pair_accuracy_table"}
+             | EVAL_AFTER_JUDGE, {"dpo", "judge"}),
     "size": ("one size added (data.sizes [0, 24, 48] -> [0, 24, 36, 48])", ["data={sizes: [0, 24, 36, 48]}"],
-             {"series", "dpo", "convert", "answers", "judge", "pair_accuracy", "pair_accuracy_table"}
-             | EVAL_AFTER_JUDGE, {"series", "dpo", "judge"}),
+             {"series", "dpo", "evaluated_checkpoints", "convert", "answers", "judge", "pair_accuracy",
+              "pair_accuracy_table"} | EVAL_AFTER_JUDGE, {"series", "dpo", "judge"}),
     "judge_parallel": ("judge parallel changed (a client setting)", ["eval={judge: {parallel: 8}}"], set(), set()),
     "plot_option": ("plot option changed (plots.dpi 120)", ["plots={dpi: 120}"], {"plots", "all"}, {"plots"}),
     # last: it edits the prompts file

@@ -164,6 +164,11 @@ class Layout:
     def dpo_model(self, arm, matching, size, seed, init=None) -> str:
         return self.model(self.dpo_run(arm, matching, size, seed, init))
 
+    def evaluated_checkpoints(self) -> str:
+        """The kept checkpoints of the finished DPO runs that get their own model id (rule
+        ``evaluated_checkpoints``, the workflow's one Snakemake checkpoint)."""
+        return f"{self.root}/train/evaluated_checkpoints.json"
+
     def ref_logps(self, arm, init=None) -> str:
         return f"{self.root}/ref_logps/{arm}.parquet" if init is None else f"{self.root}/ref_logps/{init}/{arm}.parquet"
 

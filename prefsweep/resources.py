@@ -251,3 +251,28 @@ def resource_function(config: dict, rule: str, key: str) -> Callable[[Any], int]
 
     resource.__name__ = f"{rule}_{key}"
     return resource
+
+
+#: Seconds one LLM judge request is allowed, retries and backoff included. A judge job that
+#: runs out of time is retried (profiles/slurm: retries) and finds its answered requests in the
+#: judge cache, so this only has to be right on average.
+JUDGE_REQUEST_S = 10
+#: Minutes of an electorate judge job (scoring texts with the voters' utilities: seconds).
+ELECTORATE_JUDGE_MIN = 5
+
+
+def judge_runtime(config: dict, checkpoint: bool = False) -> int:
+    """``runtime`` (minutes) of one judge job: the LLM judge's 2 orders x questions requests,
+    ``eval.judge.parallel`` at a time, :data:`JUDGE_REQUEST_S` each (a checkpoint's on
+    ``eval.checkpoints.n_questions`` questions when set), plus a minute to start; the electorate
+    judge :data:`ELECTORATE_JUDGE_MIN`. A cluster group job of judgments asks for the sum over
+    the judge jobs it runs one after another, so an overestimate here multiplies."""
+    judge = config["eval"]["judge"]
+    if judge["type"] != "llm":
+        return ELECTORATE_JUDGE_MIN
+    questions = int(config["data"]["n_eval_prompts"])
+    ck = config["eval"]["checkpoints"]
+    if checkpoint and isinstance(ck, dict) and ck.get("n_questions") is not None:
+        questions = min(questions, int(ck["n_questions"]))
+    seconds = 2 * questions * JUDGE_REQUEST_S / judge["parallel"]
+    return 1 + math.ceil(seconds / 60)

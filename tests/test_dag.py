@@ -57,6 +57,8 @@ def test_default_config_dry_run_job_counts(tmp_path):
         "base_model": 1, "sft": 1, "ref_logps": 2,
         # each distinct dataset x 2 seeds: maj is trained once for both matchings
         "dpo": 12,
+        # the DAG's one checkpoint: which kept checkpoints get a model id (then planned)
+        "evaluated_checkpoints": 1,
         # 12 DPO models + the zero point (the SFT model) + the base model (always evaluated);
         # SFT is the baseline, so not judged
         "convert": 14, "answers": 14, "judge": 13,
@@ -152,7 +154,7 @@ def test_dataset_source_paper_configs_dry_run(tmp_path, monkeypatch, source, n_s
     ("data_all", {"ballots", "split", "pool", "series", "sft_corpus", "eval_questions", "eval_group_pairs",
                   "data_all"}),
     ("train_all", {"ballots", "split", "pool", "series", "sft_corpus", "pretrain_corpus", "base_model", "sft",
-                   "ref_logps", "dpo", "train_all"}),
+                   "ref_logps", "dpo", "evaluated_checkpoints", "train_all"}),
 ])
 def test_partial_targets(tmp_path, target, rules):
     proc = snakemake(target, "-n", "--quiet", "rules", cwd=tmp_path)

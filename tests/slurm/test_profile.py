@@ -7,6 +7,7 @@ code (tests/slurm/plan.py): a dry-run never calls the executor, so it prints non
 
 from __future__ import annotations
 
+import collections
 import os
 import re
 import shutil
@@ -171,17 +172,36 @@ def test_account_defaults_to_slurms_record_not_a_guess(tmp_path, bare_path):
     assert accounts == {"lab-default"}
 
 
-def test_small_cpu_jobs_are_grouped(paper_plan):
+def rules_by_group(plan) -> dict[str, set[str]]:
     by_group = {}
-    for sub in paper_plan:
+    for sub in plan:
         for job in sub.jobs:
             if job.group:
                 by_group.setdefault(job.group, set()).add(job.rule)
+    return by_group
+
+
+def test_small_cpu_jobs_are_grouped(paper_plan):
+    by_group = rules_by_group(paper_plan)
     assert by_group["prepare"] >= {"ballots", "split", "pool", "series", "sft_corpus", "eval_questions", "eval_pairs"}
-    # the tables stay single jobs (see the profile's comment on Snakemake's group scheduling)
-    assert not by_group.keys() - {"prepare"}
+    assert by_group["tables"] == {"pair_accuracy_table", "plots"}
+    # the paper's LLM judge jobs (22 min each) are not small: one Slurm job per model
+    assert not by_group.keys() - {"prepare", "tables"}
     prepare = [s for s in paper_plan if s.name == "prepare" and len(s.jobs) > 1]
     assert len(prepare) == 1 and len(prepare[0].jobs) >= 28  # the 21 series cells and more: one job
+    assert [len(s.jobs) for s in paper_plan if s.name == "tables"] == [2]
+
+
+def test_electorate_judgments_run_with_their_table(tmp_path, bare_path):
+    """The default config's electorate judge takes seconds per model: the final models'
+    judgments and the win-rate tables are one Slurm job. The evolution tables are another, and
+    their checkpoints' judgments join them when the evaluated checkpoints are known (the DAG's
+    one update), so before training that group job holds the tables alone."""
+    plan = parse_dry_run(dry_run(tmp_path, bare_path, config="config/config.yaml"))
+    evaluate = sorted((collections.Counter(j.rule for j in s.jobs) for s in plan if s.name == "evaluate"), key=len)
+    assert evaluate == [{"evolution": 1}, {"judge": 13, "win_rates": 1}], evaluate
+    assert all(j.group == "evaluate" for s in plan for j in s.jobs if j.rule == "judge")
+    assert rules_by_group(plan).keys() == {"prepare", "tables", "evaluate"}
 
 
 def test_workflow_profile_holds_nothing_a_cluster_profile_sets():

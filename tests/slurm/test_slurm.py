@@ -48,7 +48,10 @@ def gpu_rules() -> set[str]:
 
 
 def grouped_rules() -> dict[str, str]:
-    return dict(e.split("=", 1) for e in profile_args(SLURM_PROFILE / "config.yaml")["groups"])
+    """Rule -> group: the profile's groups, and the workflow's own with the electorate judge
+    (workflow/rules/common.smk: EVAL_GROUP)."""
+    groups = dict(e.split("=", 1) for e in profile_args(SLURM_PROFILE / "config.yaml")["groups"])
+    return {**groups, "judge": "evaluate", "win_rates": "evaluate", "evolution": "evaluate"}
 
 
 def site_env(cluster) -> dict[str, str]:
@@ -169,7 +172,8 @@ def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, runs):
     assert set(jobs) == set(submitted), (jobs, submitted)
     assert {j["state"] for j in jobs.values()} == {"COMPLETED"}, jobs
     local_jobs = set(re.findall(r"^localrule (\w+):", slurm_log, re.M))
-    assert local_jobs == {"all"}, f"jobs run on the submit host: {local_jobs}"
+    # evaluated_checkpoints lists directories (workflow/rules/dpo.smk: localrules)
+    assert local_jobs == {"all", "evaluated_checkpoints"}, f"jobs run on the submit host: {local_jobs}"
     finished = collections.Counter(FINISHED_RE.findall(slurm_log))
     assert finished == collections.Counter(FINISHED_RE.findall(local_log)), "the two runs ran different jobs"
     per_name = collections.Counter(submitted.values())
@@ -180,6 +184,10 @@ def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, runs):
             assert per_name[groups[rule]] >= 1, f"{rule} ran, but no group job {groups[rule]} was submitted"
         else:
             assert per_name[rule] == n, f"{rule}: {n} jobs ran, {per_name[rule]} went through sbatch"
+
+    # The judgments with their tables: the final models' with the win rates, the checkpoints'
+    # (known after the DAG's update) with the evolution tables; the accuracy table with the plots.
+    assert (per_name["evaluate"], per_name["tables"]) == (2, 1), per_name
 
     # GPU rules on the GPU partition with a GPU; everything else on the CPU partition without.
     gpu = gpu_rules()

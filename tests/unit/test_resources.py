@@ -113,3 +113,17 @@ def test_resource_function_reads_the_wildcards():
     assert conv(Wildcards(fromdict={"model_id": "dpo-sc-size-n1000-seed1"})) == R.job_resources(cfg, "convert")["mem_mb"]
     sftb = R.resource_function(cfg, "sft_baseline", "mem_mb")
     assert sftb(Wildcards(fromdict={"name": "pythia-6.9b-sft-maj"})) == R.job_resources(cfg, "sft_baseline", name_or_path="EleutherAI/pythia-6.9b")["mem_mb"]
+
+
+def test_judge_runtime_follows_the_requests_an_llm_judge_sends():
+    paper = config("config/pythia-2.8b-shp.yaml")
+    # 500 questions x 2 orders at 10 s, 8 at a time: 1250 s -> 21 min, + 1 to start
+    assert R.judge_runtime(paper) == 22
+    paper["eval"]["judge"]["parallel"] = 16
+    assert R.judge_runtime(paper) == 12
+    paper["eval"]["checkpoints"] = {"sizes": None, "n_questions": 100}
+    assert R.judge_runtime(paper, checkpoint=True) == 4 and R.judge_runtime(paper) == 12
+    # the electorate scores texts locally: a few minutes whatever the questions
+    default = config()
+    default["data"]["n_eval_prompts"] = 5000
+    assert R.judge_runtime(default) == R.ELECTORATE_JUDGE_MIN

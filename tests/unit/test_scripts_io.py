@@ -66,3 +66,23 @@ def test_text_readers_name_file_line_and_column(tmp_path):
     with pytest.raises(SystemExit, match=r"^f.txt: record 2: bad$"):
         with fail_clearly(ValueError), naming("f.txt", ValueError):
             raise ValueError("record 2: bad")
+
+
+def test_evaluated_checkpoints_lists_complete_ones_but_the_last_step(tmp_path):
+    """The workflow's one Snakemake checkpoint: which kept checkpoints get a model id."""
+    runs = {"dpo/maj/shared/n48/seed1": [4, 8, 12], "dpo/sc/prompt/n48/seed1": [4]}
+    for run, steps in runs.items():
+        final = tmp_path / run / "final"
+        final.mkdir(parents=True)
+        (final / "run_info.json").write_text(json.dumps({"global_step": steps[-1]}))
+        for step in steps:
+            d = tmp_path / run / "checkpoints" / f"checkpoint-{step}"
+            d.mkdir(parents=True)
+            (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    # a checkpoint a killed job left half-written (no trainer_state.json): not a model
+    (tmp_path / "dpo/maj/shared/n48/seed1/checkpoints/checkpoint-10").mkdir()
+    out = tmp_path / "evaluated_checkpoints.json"
+    load_script("evaluated_checkpoints").main(
+        ["--runs", *runs, "--models", *(str(tmp_path / r / "final") for r in runs),
+         "--checkpoints", *(str(tmp_path / r / "checkpoints") for r in runs), "--out", str(out)])
+    assert json.loads(out.read_text()) == {"dpo/maj/shared/n48/seed1": [4, 8], "dpo/sc/prompt/n48/seed1": []}

@@ -1,6 +1,7 @@
 # Helpers, not rules: config checks, wildcard constraints and named input/param functions.
 # Every path comes from prefsweep/paths.py (Layout); the logic behind these functions is in the
 # prefsweep package so pytest can test it.
+import json
 import os
 import shlex
 import sys
@@ -11,7 +12,7 @@ from prefsweep import paths as P
 from prefsweep.config import check_config, check_secrets, checkpoint_eval, job_config_json
 from prefsweep.judge_llm import BUDGET_ENV, CLIENT_ENV, budget_env_value, client_env_value
 from prefsweep.plan import planned_comparisons
-from prefsweep.resources import resource_function
+from prefsweep.resources import judge_runtime as judge_job_runtime, resource_function
 from prefsweep.sources import DATASET_SOURCES
 
 check_config(config)
@@ -32,6 +33,9 @@ JUDGE = config["eval"]["judge"]["type"]
 # The electorate knows every voter's utility of any text: welfare and distortion tables and
 # figures exist only then.
 WELFARE = JUDGE == "electorate"
+# Cluster group of the judgments and the tables over them (ignored by local runs): only when
+# judging is small, the electorate's seconds per model. See profiles/slurm/config.yaml, groups.
+EVAL_GROUP = "evaluate" if WELFARE else None
 # eval.checkpoints: which kept checkpoints are evaluated, and on how many questions.
 CK = checkpoint_eval(config)
 
@@ -97,7 +101,8 @@ def data_targets():
 
 
 def train_targets():
-    return [L.model("sft")] + [L.dpo_model(*cell) for cell in P.dpo_cells(config)]
+    out = [L.model("sft")] + [L.dpo_model(*cell) for cell in P.dpo_cells(config)]
+    return out + ([L.evaluated_checkpoints()] if CK.enabled else [])
 
 
 def eval_targets():
@@ -298,6 +303,10 @@ def judge_prompts_input(wildcards):
     return {"judge_prompts": path} if JUDGE == "llm" and path else {}
 
 
+def judge_runtime(wildcards):
+    return judge_job_runtime(config, P.parse_model_id(wildcards.model_id).kind == "checkpoint")
+
+
 def judged_model_ids():
     """Final models judged against the baseline; the zero point is the baseline itself when
     eval.baseline is zero, and gets win rate 0.5 by definition rather than a self-match."""
@@ -316,19 +325,18 @@ def run_infos(wildcards, input):
     return " ".join(f"{d}/run_info.json" for d in input.models)
 
 
+def checkpoint_cells():
+    """DPO runs whose kept checkpoints are evaluated (the sizes eval.checkpoints names)."""
+    return [c for c in P.dpo_cells(config) if CK.sizes is None or c.size in CK.sizes]
+
+
 def checkpoint_model_ids(wildcards):
-    """Kept checkpoints of every DPO run (of the sizes eval.checkpoints names) but its last
-    step: known once the runs have finished."""
-    ids = []
-    for cell in P.dpo_cells(config):
-        if CK.sizes is not None and cell.size not in CK.sizes:
-            continue
-        wc = dict(arm=cell.arm, matching=cell.matching, size=cell.size, seed=cell.seed)
-        final = checkpoints.dpo.get(**wc, **({"init": cell.init} if INIT_W else {})).output[0]
-        run = L.dpo_run(*cell)
-        steps = P.evaluated_checkpoint_steps(L.checkpoints(run), f"{final}/run_info.json")
-        ids += [P.dpo_model_id(cell.arm, cell.matching, cell.size, cell.seed, step, cell.init) for step in steps]
-    return ids
+    """Kept checkpoints of those runs but their last step: known once the runs have finished
+    (rule evaluated_checkpoints)."""
+    with open(checkpoints.evaluated_checkpoints.get().output[0], encoding="utf-8") as fh:
+        steps = json.load(fh)
+    return [P.dpo_model_id(c.arm, c.matching, c.size, c.seed, step, c.init)
+            for c in checkpoint_cells() for step in steps.get(L.dpo_run(*c), [])]
 
 
 def manifests():

@@ -31,7 +31,7 @@ rule ref_logps:
         " --pairs {input.pairs} --out {output} > {log} 2>&1"
 
 
-checkpoint dpo:
+rule dpo:
     input:
         script=script_path("dpo.py"),
         model=init_model,
@@ -67,6 +67,34 @@ checkpoint dpo:
         " --pairs {input.pairs} --manifest {input.manifest} --ref-logps {input.ref_logps}"
         " --seed {wildcards.seed} --arm {wildcards.arm} --matching {wildcards.matching}"
         " --size {wildcards.size} {params.init} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+
+
+# The workflow's one Snakemake checkpoint: which kept checkpoints get a model id depends on the
+# pairs a prompt-matched series holds, known once the runs are done. Their conversions, answers
+# and judgments join the DAG then; everything else (DPO included) is planned from the start,
+# so a dry-run lists every job but those, and cluster groups downstream of DPO stay fixed.
+# It only lists directories: on a cluster it runs on the submit host, not through the queue.
+localrules:
+    evaluated_checkpoints,
+
+
+checkpoint evaluated_checkpoints:
+    input:
+        script=script_path("evaluated_checkpoints.py"),
+        models=[L.dpo_model(*cell) for cell in checkpoint_cells()],
+    output:
+        L.evaluated_checkpoints(),
+    log:
+        L.log(L.evaluated_checkpoints()),
+    params:
+        runs=" ".join(L.dpo_run(*cell) for cell in checkpoint_cells()),
+        # The runs' checkpoints: not outputs of dpo (a failed job's outputs are deleted).
+        checkpoints=" ".join(L.checkpoints(L.dpo_run(*cell)) for cell in checkpoint_cells()),
+    conda:
+        "../../envs/prefsweep.yaml"
+    shell:
+        "python {input.script} --runs {params.runs} --models {input.models}"
+        " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
 
 
 rule train_all:

@@ -19,8 +19,15 @@ rule judge:
         cache=L.judge_cache(),
         questions=checkpoint_questions_arg,
     resources:
-        # Concurrent requests to one API: keep the number of judge jobs bounded.
-        judge_api=1,
+        # Concurrent requests to one API: keep the number of LLM judge jobs bounded (the
+        # electorate calls no API).
+        judge_api=1 if JUDGE == "llm" else 0,
+        # a client and the answers, not a model: what 32 side by side in a group job can afford
+        mem_mb=2000,
+        # minutes from the judge and the questions (a cluster group job adds them up)
+        runtime=judge_runtime,
+    group:
+        EVAL_GROUP
     conda:
         "../../envs/prefsweep.yaml"
     shell:

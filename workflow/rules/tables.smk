@@ -22,6 +22,8 @@ rule win_rates:
         config=cfg("win_rates"),
         run_info=run_infos,
         welfare=welfare_args,
+    group:
+        EVAL_GROUP
     conda:
         "../../envs/prefsweep.yaml"
     shell:
@@ -50,6 +52,8 @@ rule evolution:
         config=cfg("win_rates"),
         run_info=run_infos,
         questions=evolution_questions_arg,
+    group:
+        EVAL_GROUP
     conda:
         "../../envs/prefsweep.yaml"
     shell:
