@@ -14,7 +14,10 @@ wall time is how many jobs ran side by side).
 ``--reuse DIR`` measures nothing: it reads the benchmark files under ``DIR/results/default``
 and the run's wall time from the newest complete Snakemake log in ``DIR/.snakemake/log``
 (from the start in its header to its last write) -- e.g. ``--reuse .`` after `make run` on a clean ``results/``
-(a run resumed over several invocations is not one wall time). One run (about 9 min here).
+(a run resumed over several invocations is not one wall time). ``--reuse-if-done DIR`` (what
+`make bench` passes, with the clone itself) reuses DIR only when :func:`reusable_run` finds
+that its run started from a clean ``results/`` and is current, else runs afresh. One run
+(about 9 min here).
 """
 
 from __future__ import annotations
@@ -76,13 +79,54 @@ def logged_wall(root: Path) -> tuple[float, int]:
     raise SystemExit(f"no complete Snakemake log in {root / '.snakemake' / 'log'}")
 
 
+def newest_complete_log(root: Path) -> Path | None:
+    for log in sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
+        text = log.read_text()
+        if STARTED.search(text) and re.search(r"(\d+) of (\d+) steps \(100%\) done", text):
+            return log
+    return None
+
+
+def reusable_run(root: Path) -> str | None:
+    """Why the default experiment's run in ``root`` (e.g. a clone after `make run`) can stand for
+    a fresh one, or None when it cannot: its newest complete Snakemake log planned every job a
+    clean ``results/`` plans (it started from nothing and ran in one invocation), and a dry-run
+    there finds nothing to do (its outputs are those of this code and config)."""
+    import subprocess
+
+    from harness import job_counts
+
+    log = newest_complete_log(root)
+    if log is None:
+        return None
+    env = snakemake_env()
+    with tempfile.TemporaryDirectory(prefix="bench_plan.") as empty:
+        clean = subprocess.run(snakemake_argv("-n", "--quiet", "rules", cwd=empty), capture_output=True,
+                               text=True, env=env)
+    now = subprocess.run(snakemake_argv("-n", "--quiet", "rules", cwd=root), capture_output=True, text=True, env=env)
+    planned = job_counts(log.read_text())
+    if clean.returncode or now.returncode or not planned or planned != job_counts(clean.stdout):
+        return None
+    if job_counts(now.stdout):
+        return None
+    return f"{log.name}: {sum(planned.values())} jobs planned from a clean results/, nothing to do now"
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument("--cores", type=int, default=2)
     p.add_argument("--keep", help="work in this directory (kept) instead of a temporary one")
     p.add_argument("--reuse", help="read the figures of a finished run in this working directory")
+    p.add_argument("--reuse-if-done", metavar="DIR",
+                   help="--reuse DIR when DIR holds a complete run from a clean results/ (reusable_run), else run")
     args = p.parse_args(argv)
     tmp = None
+    if args.reuse_if_done:
+        why = reusable_run(Path(args.reuse_if_done))
+        print(f"[bench]   {args.reuse_if_done}: " + (f"reused ({why})" if why else "no complete clean run: a fresh one"),
+              flush=True)
+        if why:
+            args.reuse = args.reuse_if_done
     if args.reuse:
         work = Path(args.reuse)
         wall, n_jobs = logged_wall(work)

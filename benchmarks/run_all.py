@@ -1,14 +1,16 @@
 """Run every benchmark and write benchmarks/RESULTS.md and the README's Benchmarks table.
 
-    python benchmarks/run_all.py [--scale full|small] [--only NAME ...] [--reuse-run DIR]   # make bench
+    python benchmarks/run_all.py [--scale full|small] [--only NAME ...] [--fresh-run | --reuse-run DIR]   # make bench
 
 Each ``benchmarks/bench_*.py`` runs as its own process with ``--scale`` and ``--json``; its
 figures are kept in ``benchmarks/figures/<script>.json`` (with the date, commit, scale and its
 run time), and RESULTS.md is rewritten from every such file: the machine, the date and commit of
 each script's run, and one row per figure (measured, compared with, ratio, spread, target).
 ``--only bench_dag bench_judge`` reruns those scripts and keeps the others' last figures.
-``--reuse-run DIR`` hands ``--reuse DIR`` to bench_default_run.py (the figures of a finished
-`make run` in DIR instead of a fresh ~9 min run). ``--render`` only rewrites RESULTS.md and the
+By default bench_default_run.py reuses this clone's own `make run` when it ran every job from a
+clean ``results/`` and is still current (``--reuse-if-done``; else it runs afresh, ~9 min);
+``--fresh-run`` always runs afresh, ``--reuse-run DIR`` hands ``--reuse DIR`` to it (the
+figures of a finished `make run` in DIR, unchecked). ``--render`` only rewrites RESULTS.md and the
 README table from the stored figures. A script that fails keeps its previous figures; the exit
 status is then non-zero.
 
@@ -168,6 +170,8 @@ def run_script(script: str, args: argparse.Namespace, scratch: Path) -> bool:
         extra = ["--data-dir", str(scratch / "data")]
     elif script == "bench_default_run" and args.reuse_run:
         extra = ["--reuse", args.reuse_run]
+    elif script == "bench_default_run" and not args.fresh_run:
+        extra = ["--reuse-if-done", str(REPO)]
     out = scratch / f"{script}.json"
     log = scratch / f"{script}.log"
     cmd = [sys.executable, str(BENCH / f"{script}.py"), "--scale", args.scale, "--json", str(out), *extra]
@@ -200,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scale", choices=("full", "small"), default="full")
     p.add_argument("--only", nargs="+", default=None, help="scripts to run (e.g. bench_dag); the others keep theirs")
     p.add_argument("--reuse-run", default=None, help="bench_default_run.py --reuse DIR (a finished make run)")
+    p.add_argument("--fresh-run", action="store_true",
+                   help="time a fresh default run even when this clone holds a complete one from `make run`")
     p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md and the README table")
     args = p.parse_args(argv)
     ok = True

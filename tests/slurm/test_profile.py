@@ -194,9 +194,10 @@ def test_small_cpu_jobs_are_grouped(paper_plan):
 
 def test_electorate_judgments_run_with_their_table(tmp_path, bare_path):
     """The default config's electorate judge takes seconds per model: the final models'
-    judgments and the win-rate tables are one Slurm job. The evolution tables are another, and
-    their checkpoints' judgments join them when the evaluated checkpoints are known (the DAG's
-    one update), so before training that group job holds the tables alone."""
+    judgments and the win-rate tables are one Slurm job. Before training the evolution tables
+    stand apart; the checkpoints' judgments join the group when the evaluated checkpoints are
+    known (the DAG's one update), and with them the evolution tables (they read the final
+    models' judgments too): the Slurm test sees one evaluate job."""
     plan = parse_dry_run(dry_run(tmp_path, bare_path, config="config/config.yaml"))
     evaluate = sorted((collections.Counter(j.rule for j in s.jobs) for s in plan if s.name == "evaluate"), key=len)
     assert evaluate == [{"evolution": 1}, {"judge": 13, "win_rates": 1}], evaluate
