@@ -20,7 +20,11 @@ tokens removed, answers appended to its answer file), and the answers are read b
 file. The other side is ``prefsweep.generate.generate_completions`` (left padding, batches
 longest first). Both outputs go through ``strip_completion`` and must be identical (a
 difference fails the benchmark); the two sides run in turn for each repeat and the speed-up is
-taken repeat by repeat. Target >= 10x.
+taken repeat by repeat. Target >= 10x. The label also gives the ceiling any batching has on the
+machine (:func:`decode_step_seconds`): a decoding step of the batch against one of a single
+sequence. On a GPU a step is bound by reading the weights and the ceiling is about the batch
+size; on 2 CPU cores the 100M model's batch-16 step is bound by arithmetic, and no batched
+generator can reach 10x there.
 
 Weights are drawn with std ``--init-std`` (0.2): at GPT-NeoX's default 0.02 a random model's
 top two next-token logits differ by ~0.01 and float32 rounding differences between any two
@@ -127,6 +131,27 @@ def fastchat_answers(model, tokenizer, questions: list[dict], max_new_token: int
     return [got[q["question_id"]] for q in questions]
 
 
+def decode_step_seconds(model, tok, prompts: list[str], batch: int, steps: int = 8) -> float:
+    """Median seconds of one greedy decoding step (KV cache, after the prompt's forward) of
+    ``batch`` sequences: what batching can gain on this machine is ``batch`` x the step of 1
+    over the step of ``batch`` (1:1 where a step is bound by reading the weights, as on a GPU;
+    far less where it is bound by arithmetic, as on a few CPU cores)."""
+    import time
+
+    enc = tok(prompts[:batch], return_tensors="pt", padding=True)
+    times = []
+    with torch.inference_mode():
+        out = model(**enc, use_cache=True)
+        mask = enc["attention_mask"]
+        for _ in range(steps + 1):
+            ids = out.logits[:, -1:].argmax(-1)
+            mask = torch.cat([mask, torch.ones_like(ids)], 1)
+            t0 = time.perf_counter()
+            out = model(input_ids=ids, attention_mask=mask, past_key_values=out.past_key_values, use_cache=True)
+            times.append(time.perf_counter() - t0)
+    return median(times[1:])  # the first step warms up
+
+
 def bench_model(kind: str, n_questions: int, max_new_tokens: int, batch_size: int, repeats: int,
                 init_std: float) -> Figure:
     from prefsweep.generate import generate_completions
@@ -159,11 +184,14 @@ def bench_model(kind: str, n_questions: int, max_new_tokens: int, batch_size: in
     if diff:
         raise SystemExit(f"answers.{kind}: {len(diff)} of {len(ours)} greedy outputs differ from FastChat's")
     r = ratios(t_fc, t_ours)
+    step_1, step_b = (decode_step_seconds(model, tok, prompts, b) for b in (1, batch_size))
+    ceiling = batch_size * step_1 / step_b
     return Figure(
         name=f"answers.{kind}",
         label=(f"answers, {kind} ({n_params / 1e6:.1f}M params, {torch.get_num_threads()} threads): "
                f"{n_questions} questions x {max_new_tokens} tokens, batch {batch_size}, greedy outputs "
-               f"identical {len(ours)}/{len(ours)}"),
+               f"identical {len(ours)}/{len(ours)}; one decoding step of 1 sequence {step_1 * 1e3:.1f} ms, "
+               f"of {batch_size} {step_b * 1e3:.1f} ms: batching's ceiling on this machine {ceiling:.1f}x"),
         value=f"batched {fmt_s(median(t_ours))}",
         comparison=f"FastChat get_model_answers {fmt_s(median(t_fc))}",
         ratio=f"{median(r):.1f}x faster",
