@@ -26,6 +26,8 @@ Map of ``results/<experiment>/`` (the README's Outputs table is checked against 
     train/{run}/checkpoints/checkpoint-{step}/           kept checkpoints of a training run
     train/{run}/checkpoints/fingerprint.json             what they were trained from (resume check)
     train/{run}/checkpoints/README.md                    the model card TRL writes for the run
+    train/evaluated_checkpoints.json                     kept checkpoints that get a model id (the DAG's one
+                                                         Snakemake checkpoint)
     ref_logps/{arm}.parquet                              reference log-probs, once per arm
                                                          (ref_logps/{init}/{arm}.parquet: dpo.init a list)
     hf/{model_id}/                                       self-contained HF export (+ provenance.json)
