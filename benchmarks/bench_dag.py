@@ -56,6 +56,7 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
     import subprocess
 
     from prefsweep.config import load_config
+    from prefsweep.paths import layout
 
     config = load_config(configfile, check=False)
     dpo = config["dpo"]
@@ -67,6 +68,7 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
     n_checkpoints = 0
     made: list[Path] = []
     runs: list[str] = []  # DPO runs, for evaluated_checkpoints.json
+    train = work / layout(config).run_dir("")  # results/<experiment>/train/
     index = None
     for row in rows:
         path, rule = work / row[0], row[2]
@@ -85,7 +87,7 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
                     d.mkdir(parents=True, exist_ok=True)
                     (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
                     made += [d / "trainer_state.json", d]
-                runs.append(str(path.parent.relative_to(next(work.glob("results/*/train")))))
+                runs.append(str(path.parent.relative_to(train)))
             (path / "run_info.json").write_text(json.dumps({"global_step": last}))
             made.append(path / "run_info.json")
         else:
@@ -96,9 +98,8 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
         sys.path.insert(0, str(REPO / "scripts"))
         from evaluated_checkpoints import main as write_index
 
-        base = next(work.glob("results/*/train"))
-        write_index(["--runs", *runs, "--models", *(str(base / r / "final") for r in runs),
-                     "--checkpoints", *(str(base / r / "checkpoints") for r in runs), "--out", str(index)])
+        write_index(["--runs", *runs, "--models", *(str(train / r / "final") for r in runs),
+                     "--checkpoints", *(str(train / r / "checkpoints") for r in runs), "--out", str(index)])
         n_checkpoints = sum(len(json.loads(index.read_text())[r]) for r in runs)
         made.append(index)
     for p in made:

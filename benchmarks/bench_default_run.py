@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
 import sys
 import tempfile
 from collections import defaultdict
@@ -31,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import Figure, emit, fmt_s, parser, run_job, snakemake_argv, snakemake_env, target
+from harness import Figure, emit, fmt_s, job_counts, parser, run_job, snakemake_argv, snakemake_env, target
 
 FIGURES = ("default_run.wall", "default_run.stages")
 TARGET_S = 600.0
@@ -64,27 +65,29 @@ def stage_sums(root: Path) -> dict[str, tuple[int, float, float]]:
 STARTED = re.compile(r"^\s*Date: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)$", re.MULTILINE)
 
 
+DONE = re.compile(r"(\d+) of (\d+) steps \(100%\) done")
+
+
+def newest_complete_log(root: Path) -> Path | None:
+    """The newest Snakemake log in ``root`` with a start date and a run to 100%, or None."""
+    for log in sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
+        text = log.read_text()
+        if STARTED.search(text) and DONE.search(text):
+            return log
+    return None
+
+
 def logged_wall(root: Path) -> tuple[float, int]:
     """Wall seconds and jobs of the newest complete Snakemake log in ``root``: from the start
     its header records (``Date:``) to the log file's last write (Snakemake 9 logs carry no
     per-job timestamps)."""
-    for log in sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
-        text = log.read_text()
-        start = STARTED.search(text)
-        done = re.search(r"(\d+) of (\d+) steps \(100%\) done", text)
-        if start and done:
-            began = datetime.strptime(start[1], "%Y-%m-%d %H:%M:%S")
-            ended = datetime.fromtimestamp(log.stat().st_mtime)
-            return (ended - began).total_seconds(), int(done[2])
-    raise SystemExit(f"no complete Snakemake log in {root / '.snakemake' / 'log'}")
-
-
-def newest_complete_log(root: Path) -> Path | None:
-    for log in sorted((root / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):
-        text = log.read_text()
-        if STARTED.search(text) and re.search(r"(\d+) of (\d+) steps \(100%\) done", text):
-            return log
-    return None
+    log = newest_complete_log(root)
+    if log is None:
+        raise SystemExit(f"no complete Snakemake log in {root / '.snakemake' / 'log'}")
+    text = log.read_text()
+    began = datetime.strptime(STARTED.search(text)[1], "%Y-%m-%d %H:%M:%S")
+    ended = datetime.fromtimestamp(log.stat().st_mtime)
+    return (ended - began).total_seconds(), int(DONE.search(text)[2])
 
 
 def reusable_run(root: Path) -> str | None:
@@ -92,10 +95,6 @@ def reusable_run(root: Path) -> str | None:
     a fresh one, or None when it cannot: its newest complete Snakemake log planned every job a
     clean ``results/`` plans (it started from nothing and ran in one invocation), and a dry-run
     there finds nothing to do (its outputs are those of this code and config)."""
-    import subprocess
-
-    from harness import job_counts
-
     log = newest_complete_log(root)
     if log is None:
         return None

@@ -267,12 +267,14 @@ def judge_runtime(config: dict, checkpoint: bool = False) -> int:
     ``eval.checkpoints.n_questions`` questions when set), plus a minute to start; the electorate
     judge :data:`ELECTORATE_JUDGE_MIN`. A cluster group job of judgments asks for the sum over
     the judge jobs it runs one after another, so an overestimate here multiplies."""
+    from prefsweep.config import checkpoint_eval
+
     judge = config["eval"]["judge"]
     if judge["type"] != "llm":
         return ELECTORATE_JUDGE_MIN
     questions = int(config["data"]["n_eval_prompts"])
-    ck = config["eval"]["checkpoints"]
-    if checkpoint and isinstance(ck, dict) and ck.get("n_questions") is not None:
-        questions = min(questions, int(ck["n_questions"]))
+    n_ck = checkpoint_eval(config).n_questions
+    if checkpoint and n_ck is not None:
+        questions = min(questions, int(n_ck))
     seconds = 2 * questions * JUDGE_REQUEST_S / judge["parallel"]
     return 1 + math.ceil(seconds / 60)

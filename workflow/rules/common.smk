@@ -38,6 +38,8 @@ WELFARE = JUDGE == "electorate"
 EVAL_GROUP = "evaluate" if WELFARE else None
 # eval.checkpoints: which kept checkpoints are evaluated, and on how many questions.
 CK = checkpoint_eval(config)
+#: DPO runs whose kept checkpoints are evaluated (the sizes eval.checkpoints names).
+CHECKPOINT_CELLS = [c for c in P.dpo_cells(config) if CK.sizes is None or c.size in CK.sizes]
 
 
 wildcard_constraints:
@@ -325,18 +327,13 @@ def run_infos(wildcards, input):
     return " ".join(f"{d}/run_info.json" for d in input.models)
 
 
-def checkpoint_cells():
-    """DPO runs whose kept checkpoints are evaluated (the sizes eval.checkpoints names)."""
-    return [c for c in P.dpo_cells(config) if CK.sizes is None or c.size in CK.sizes]
-
-
 def checkpoint_model_ids(wildcards):
     """Kept checkpoints of those runs but their last step: known once the runs have finished
     (rule evaluated_checkpoints)."""
     with open(checkpoints.evaluated_checkpoints.get().output[0], encoding="utf-8") as fh:
         steps = json.load(fh)
     return [P.dpo_model_id(c.arm, c.matching, c.size, c.seed, step, c.init)
-            for c in checkpoint_cells() for step in steps.get(L.dpo_run(*c), [])]
+            for c in CHECKPOINT_CELLS for step in steps.get(L.dpo_run(*c), [])]
 
 
 def manifests():

@@ -81,15 +81,15 @@ localrules:
 checkpoint evaluated_checkpoints:
     input:
         script=script_path("evaluated_checkpoints.py"),
-        models=[L.dpo_model(*cell) for cell in checkpoint_cells()],
+        models=[L.dpo_model(*cell) for cell in CHECKPOINT_CELLS],
     output:
         L.evaluated_checkpoints(),
     log:
         L.log(L.evaluated_checkpoints()),
     params:
-        runs=" ".join(L.dpo_run(*cell) for cell in checkpoint_cells()),
+        runs=" ".join(L.dpo_run(*cell) for cell in CHECKPOINT_CELLS),
         # The runs' checkpoints: not outputs of dpo (a failed job's outputs are deleted).
-        checkpoints=" ".join(L.checkpoints(L.dpo_run(*cell)) for cell in checkpoint_cells()),
+        checkpoints=" ".join(L.checkpoints(L.dpo_run(*cell)) for cell in CHECKPOINT_CELLS),
     conda:
         "../../envs/prefsweep.yaml"
     shell:
