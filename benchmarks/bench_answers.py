@@ -24,7 +24,8 @@ taken repeat by repeat. Target >= 10x. The label also gives the ceiling any batc
 machine (:func:`decode_step_seconds`): a decoding step of the batch against one of a single
 sequence. On a GPU a step is bound by reading the weights and the ceiling is about the batch
 size; on 2 CPU cores the 100M model's batch-16 step is bound by arithmetic, and no batched
-generator can reach 10x there.
+generator can reach 10x there. ``--device cuda`` runs both sides on a GPU (``auto``: CUDA where
+torch sees one; the default is the CPU, where the figures in RESULTS.md come from).
 
 Weights are drawn with std ``--init-std`` (0.2): at GPT-NeoX's default 0.02 a random model's
 top two next-token logits differ by ~0.01 and float32 rounding differences between any two
@@ -80,8 +81,9 @@ def make_questions(n: int) -> list[dict]:
             for i in range(n)]
 
 
-def build_model(kind: str, questions: list[dict], fmt: dict, init_std: float):
-    """(model, tokenizer) of ``kind``, random weights of std ``init_std``, set up for generation."""
+def build_model(kind: str, questions: list[dict], fmt: dict, init_std: float, device: str = "cpu"):
+    """(model, tokenizer) of ``kind``, random weights of std ``init_std`` (drawn on the CPU, so
+    every device gets the same ones), on ``device``, set up for generation."""
     import yaml
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
@@ -99,7 +101,7 @@ def build_model(kind: str, questions: list[dict], fmt: dict, init_std: float):
                                pad_token_id=tok.pad_token_id)
     config.initializer_range = init_std
     torch.manual_seed(0)
-    model = GPTNeoXForCausalLM(config).eval()
+    model = GPTNeoXForCausalLM(config).to(device).eval()
     tok.padding_side = "left"
     return model, tok
 
@@ -138,7 +140,9 @@ def decode_step_seconds(model, tok, prompts: list[str], batch: int, steps: int =
     far less where it is bound by arithmetic, as on a few CPU cores)."""
     import time
 
-    enc = tok(prompts[:batch], return_tensors="pt", padding=True)
+    device = next(model.parameters()).device
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    enc = tok(prompts[:batch], return_tensors="pt", padding=True).to(device)
     times = []
     with torch.inference_mode():
         out = model(**enc, use_cache=True)
@@ -146,20 +150,22 @@ def decode_step_seconds(model, tok, prompts: list[str], batch: int, steps: int =
         for _ in range(steps + 1):
             ids = out.logits[:, -1:].argmax(-1)
             mask = torch.cat([mask, torch.ones_like(ids)], 1)
+            sync()
             t0 = time.perf_counter()
             out = model(input_ids=ids, attention_mask=mask, past_key_values=out.past_key_values, use_cache=True)
+            sync()
             times.append(time.perf_counter() - t0)
     return median(times[1:])  # the first step warms up
 
 
 def bench_model(kind: str, n_questions: int, max_new_tokens: int, batch_size: int, repeats: int,
-                init_std: float) -> Figure:
+                init_std: float, device: str = "cpu") -> Figure:
     from prefsweep.generate import generate_completions
     from prefsweep.prompts import render_prompt, strip_completion
 
     fmt = prompt_format()
     questions = make_questions(n_questions)
-    model, tok = build_model(kind, questions, fmt, init_std)
+    model, tok = build_model(kind, questions, fmt, init_std, device)
     prompts = [render_prompt(q["turns"][0], fmt) for q in questions]
     conv = hh_conversation()
     conv.append_message(conv.roles[0], questions[0]["turns"][0])
@@ -186,9 +192,11 @@ def bench_model(kind: str, n_questions: int, max_new_tokens: int, batch_size: in
     r = ratios(t_fc, t_ours)
     step_1, step_b = (decode_step_seconds(model, tok, prompts, b) for b in (1, batch_size))
     ceiling = batch_size * step_1 / step_b
+    where = (torch.cuda.get_device_name(model.device) if model.device.type == "cuda"
+             else f"{torch.get_num_threads()} threads")
     return Figure(
         name=f"answers.{kind}",
-        label=(f"answers, {kind} ({n_params / 1e6:.1f}M params, {torch.get_num_threads()} threads): "
+        label=(f"answers, {kind} ({n_params / 1e6:.1f}M params, {where}): "
                f"{n_questions} questions x {max_new_tokens} tokens, batch {batch_size}, greedy outputs "
                f"identical {len(ours)}/{len(ours)}; one decoding step of 1 sequence {step_1 * 1e3:.1f} ms, "
                f"of {batch_size} {step_b * 1e3:.1f} ms: batching's ceiling on this machine {ceiling:.1f}x"),
@@ -203,11 +211,16 @@ def main(argv: list[str] | None = None) -> None:
     p = parser(__doc__)
     p.add_argument("--init-std", type=float, default=0.2, help="init std of the random models")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (CUDA where available)")
     args = p.parse_args(argv)
+    from prefsweep.generate import pick_device
+
+    device = pick_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.scale == "full" else 1)
-    figures = [bench_model(kind, *SCALES[args.scale][kind], repeats, args.init_std) for kind in ("tiny", "pythia-100m")]
+    figures = [bench_model(kind, *SCALES[args.scale][kind], repeats, args.init_std, device)
+               for kind in ("tiny", "pythia-100m")]
     emit(figures, FIGURES, args.json)
 
 
