@@ -123,8 +123,7 @@ def floor_run(work: Path) -> float:
     """Wall seconds of ``snakemake -n`` of a one-rule workflow in ``work``: Snakemake's fixed cost."""
     snakefile = work / "Snakefile"
     snakefile.write_text(ONE_RULE)
-    argv = [str(Path(sys.executable).parent / "snakemake"), "-n", "--quiet", "rules", "--cores", "1",
-            "--snakefile", str(snakefile), "--directory", str(work)]
+    argv = snakemake_argv("-n", "--quiet", "rules", "--cores", "1", cwd=work, profile=None, snakefile=snakefile)
     return run_job(argv, log=work / "dry-run.log", env=snakemake_env()).wall
 
 

@@ -160,11 +160,13 @@ def run_job(argv: Sequence[str], *, log: str | Path | None = None, env: dict | N
     return JobUsage(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def snakemake_argv(*args: str, cwd: str | Path, profile: str | None = "local") -> list[str]:
-    """A workflow command in ``cwd`` with ``profiles/<profile>/`` (local: what `make run` uses)."""
+def snakemake_argv(*args: str, cwd: str | Path, profile: str | None = "local",
+                   snakefile: str | Path = REPO / "Snakefile") -> list[str]:
+    """A workflow command in ``cwd`` with ``profiles/<profile>/`` (local: what `make run` uses);
+    ``snakefile``: this workflow unless another is given."""
     bin_dir = Path(sys.executable).parent
     profile_args = ["--profile", str(REPO / "profiles" / profile)] if profile else []
-    return [str(bin_dir / "snakemake"), *args, "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd),
+    return [str(bin_dir / "snakemake"), *args, "--snakefile", str(snakefile), "--directory", str(cwd),
             *profile_args]
 
 
