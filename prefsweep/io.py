@@ -36,11 +36,40 @@ TRACKED_LIBRARIES = (
 )
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``/proc/self/status``);
+    elsewhere set and restored at once."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def umask_mode(directory: bool = False) -> int:
+    """The mode ``open()`` / ``mkdir()`` give a new file (0o666) or directory (0o777) under the
+    current umask: what a lab mate's group or world bits should be, not ``mkstemp``'s 0o600."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{suffix}", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, umask_mode())
+    finally:
+        os.close(fd)
     return Path(tmp)
+
+
+def mkdtemp_umask(prefix: str, suffix: str, dir: str | os.PathLike) -> Path:
+    """``tempfile.mkdtemp`` with the mode the umask gives any new directory (not 0o700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=dir))
+    os.chmod(tmp, umask_mode(directory=True))
+    return tmp
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -59,7 +88,16 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """UTF-8 text; text that UTF-8 cannot encode (a lone surrogate such as ``"\\ud800"``, valid
+    in JSON) is a :class:`DataFileError` naming the file and the character, nothing is written."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise DataFileError(
+            f"{path}: cannot write line {line}: character {text[exc.start]!r} is not encodable as UTF-8 "
+            f"({exc.reason}; a lone surrogate from a JSON \\u escape?); fix the input that holds it") from None
+    atomic_write_bytes(path, data)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -93,7 +131,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = mkdtemp_umask(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         yield tmp
     except BaseException:

@@ -10,6 +10,12 @@ config runs locally (profiles/local) at the same time, and the two runs must giv
 tables, while every job of the Slurm run must have gone through sbatch: sacct lists each
 submission COMPLETED, GPU rules on partition gpu with a gres/gpu, the others on cpu without.
 Both runs start with the session and are checked at its end (see ``runs``).
+
+The local run is also the whole-DAG case of shell quoting and shared results (issue 22): it runs
+from a copy of the checkout in a folder whose name holds a space, a quote and parentheses, in a
+working directory whose name holds ``$( )``, with wandb strings holding command substitutions,
+backticks and quotes (tests/hostile.py), under umask 0002: every job must succeed, nothing may be
+executed, every file it writes is group-writable, and its tables equal the Slurm run's.
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ from pathlib import Path
 
 import pytest
 
+import yaml
+
 from tests.conftest import BIN, REPO
+from tests.hostile import CLONE_NAME, WANDB, WORKDIR_NAME, copy_checkout, modes, pwned_files
 from tests.slurm.cluster import SUMMARY
 from tests.slurm.plan import profile_args
 
@@ -67,11 +76,18 @@ def site_env(cluster) -> dict[str, str]:
     }
 
 
-def start(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen, float]:
+#: umask of the local run: a lab's shared group (its files must come out 0664, folders 0775)
+LOCAL_UMASK = 0o002
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str], repo: Path = REPO,
+          umask: int | None = None) -> tuple[subprocess.Popen, float]:
     cwd.mkdir(parents=True, exist_ok=True)
     log = open(cwd / "snakemake.log", "w")
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(cwd), *args]
-    return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT), time.monotonic()
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(repo / "Snakefile"), "--directory", str(cwd), *args]
+    preexec = None if umask is None else (lambda: os.umask(umask))
+    return (subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=preexec),
+            time.monotonic())
 
 
 def finish(proc: subprocess.Popen, started: float, cwd: Path) -> tuple[int, str, float]:
@@ -128,8 +144,14 @@ class Runs:
             "TOKENIZERS_PARALLELISM": "false",
         }
         self.t0 = time.monotonic()
-        self.local = start(["--profile", str(REPO / "profiles" / "local"), "--cores", "2", "--configfile", str(CONFIG)],
-                           root / "local", env)
+        self.clone = copy_checkout(root / CLONE_NAME)
+        self.local_dir = root / "local" / WORKDIR_NAME
+        self.local_dir.mkdir(parents=True)
+        hostile = self.local_dir / "hostile strings.yaml"
+        hostile.write_text(yaml.safe_dump({"wandb": {**WANDB, "mode": "disabled"}}), encoding="utf-8")
+        self.local = start(["--profile", str(self.clone / "profiles" / "local"), "--cores", "2",
+                            "--configfile", str(CONFIG), str(hostile)],
+                           self.local_dir, env, repo=self.clone, umask=LOCAL_UMASK)
         self.slurm = start(["--profile", str(SLURM_PROFILE), "--profile", str(TEST_PROFILE), "--configfile", str(CONFIG)],
                            root / "slurm", {**env, **site_env(cluster)})
         self.results = None
@@ -137,7 +159,7 @@ class Runs:
     def wait(self):
         """((rc, log, seconds) of the local run, the same of the Slurm run, wall of both)."""
         if self.results is None:
-            local = finish(*self.local, self.root / "local")  # the shorter one
+            local = finish(*self.local, self.local_dir)  # the shorter one
             slurm = finish(*self.slurm, self.root / "slurm")
             self.results = local, slurm, max(local[2], slurm[2])
         return self.results
@@ -211,8 +233,13 @@ def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, runs):
         else:
             assert (j["partition"], "gres/gpu" in j["tres"]) == ("cpu", False), (name, j)
 
+    # The local run, from hostile paths with hostile strings: nothing executed, files shared.
+    assert not pwned_files(tmp_path, Path.home()), "a config value or path was run by a shell"
+    written = modes(runs.local_dir / "results" / EXPERIMENT)
+    assert written["files"] == {0o666 & ~LOCAL_UMASK} and written["dirs"] == {0o777 & ~LOCAL_UMASK}, written
+
     # Same tables as the local run, byte for byte.
-    local_tables, slurm_tables = tables(tmp_path / "local"), tables(tmp_path / "slurm")
+    local_tables, slurm_tables = tables(runs.local_dir), tables(tmp_path / "slurm")
     assert {"eval/win_rates.csv", "eval/pair_accuracy.csv", "eval/evolution.csv"} <= local_tables.keys()
     assert slurm_tables.keys() == local_tables.keys()
     different = [name for name in local_tables if slurm_tables[name] != local_tables[name]]

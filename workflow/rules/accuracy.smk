@@ -21,9 +21,9 @@ rule pair_accuracy:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} score --config-json {params.config:q} --model {input.model}"
-        " --model-id {wildcards.model_id} --pairs {input.pairs} --group-pairs {input.group_pairs} --threads {threads}"
-        " --out {output} > {log} 2>&1"
+        "python {input.script:q} score --config-json {params.config:q} --model {input.model:q}"
+        " --model-id {wildcards.model_id:q} --pairs {input.pairs:q} --group-pairs {input.group_pairs:q} --threads {threads}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule pair_accuracy_table:
@@ -38,5 +38,5 @@ rule pair_accuracy_table:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} table --inputs {input.results} --out {output.table}"
-        " --groups-out {output.groups} > {log} 2>&1"
+        "python {input.script:q} table --inputs {input.results:q} --out {output.table:q}"
+        " --groups-out {output.groups:q} > {log:q} 2>&1"

@@ -15,7 +15,7 @@ rule answers:
         L.benchmark(L.answers("{model_id}"))
     params:
         config=cfg("answers"),
-        model=answers_model_args,
+        model_args=answers_model_args,
     threads: 2
     resources:
         gpu=1,
@@ -24,6 +24,6 @@ rule answers:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} {params.model}"
-        " --model-id {wildcards.model_id} --questions {input.questions} --threads {threads}"
-        " --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} {params.model_args}"
+        " --model-id {wildcards.model_id:q} --questions {input.questions:q} --threads {threads}"
+        " --out {output:q} > {log:q} 2>&1"

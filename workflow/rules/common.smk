@@ -15,6 +15,7 @@ from prefsweep.config import check_config, check_secrets, checkpoint_eval, job_c
 from prefsweep.judge_llm import BUDGET_ENV, CLIENT_ENV, budget_env_value, client_env_value
 from prefsweep.plan import planned_comparisons
 from prefsweep.resources import judge_runtime as judge_job_runtime, resource_function
+from prefsweep.shellquote import escape_braces, exports, option
 from prefsweep.sources import DATASET_SOURCES
 
 check_config(config)
@@ -94,16 +95,20 @@ def arm_cfg(wildcards):
 # a Slurm node). Snakemake itself sets OMP_NUM_THREADS & co. to the job's threads.
 # Settings that change how a job logs or talks to an API, never its result, reach jobs through
 # the environment: a params change would rerun them (wandb; the judge's client settings).
+def shell_exports(**env):
+    """``export K='V'; `` for each value that is not None (prefsweep.shellquote.exports)."""
+    return exports(env)
+
+
 shell.prefix(
-    f"set -euo pipefail; export PYTHONPATH={workflow.basedir}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
-    f"export WANDB_MODE={config['wandb']['mode']} WANDB_PROJECT={config['wandb']['project']} "
-    f"WANDB_DIR={L.wandb_dir()} WANDB_SILENT=true; "
-    + (f"export WANDB_ENTITY={config['wandb']['entity']}; " if config["wandb"]["entity"] else "")
-    # The prefix is formatted like a shell command: braces of the JSON are escaped.
-    + f"export {CLIENT_ENV}={shlex.quote(client_env_value(config['eval']['judge']))}; ".replace("{", "{{").replace("}", "}}")
+    "set -euo pipefail; "
+    + escape_braces(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}; ")
+    + shell_exports(WANDB_MODE=config["wandb"]["mode"], WANDB_PROJECT=config["wandb"]["project"],
+                    WANDB_DIR=L.wandb_dir(), WANDB_SILENT="true", WANDB_ENTITY=config["wandb"]["entity"] or None)
+    + shell_exports(**{CLIENT_ENV: client_env_value(config["eval"]["judge"])})
     # The guard eval.judge.max_api_calls, with the experiment's planned requests (prefsweep/plan.py).
-    + (f"export {BUDGET_ENV}={shlex.quote(budget_env_value(config['eval']['judge'], planned_comparisons(config)))}; "
-       .replace("{", "{{").replace("}", "}}") if JUDGE == "llm" else "")
+    + (shell_exports(**{BUDGET_ENV: budget_env_value(config["eval"]["judge"], planned_comparisons(config))})
+       if JUDGE == "llm" else "")
 )
 
 
@@ -142,7 +147,7 @@ def user_ballots(wildcards):
 
 
 def ballots_source_arg(wildcards, input):
-    return f"--source-file {input.source}" if "source" in input.keys() else ""
+    return option("--source-file", input.source) if "source" in input.keys() else ""
 
 
 def dataset_fingerprint(wildcards):
@@ -159,7 +164,7 @@ def sft_data_input(wildcards):
 
 
 def sft_data_arg(wildcards, input):
-    return f"--sft-data {input.sft_data}" if "sft_data" in input.keys() else ""
+    return option("--sft-data", input.sft_data) if "sft_data" in input.keys() else ""
 
 
 def sft_data_fingerprint(wildcards):
@@ -195,7 +200,7 @@ def dpo_ref_logps(wildcards):
 
 def dpo_init_arg(wildcards):
     """--init INIT when the init is in the run's id (dpo.init a list)."""
-    return f"--init {wildcards.init}" if INIT_W else ""
+    return option("--init", wildcards.init) if INIT_W else ""
 
 
 def base_model_input(wildcards):
@@ -206,7 +211,7 @@ def base_model_input(wildcards):
 def base_model_args(wildcards, input):
     if "corpus" not in input.keys():
         return ""
-    return f"--pretrain-corpus {input.corpus} --checkpoints {L.checkpoints('base')}"
+    return f"{option('--pretrain-corpus', input.corpus)} {option('--checkpoints', L.checkpoints('base'))}"
 
 
 def hf_model_fingerprint(wildcards):
@@ -263,17 +268,17 @@ def convert_source(wildcards, input):
     """--source DIR for a workflow model or checkpoint, --hub-id NAME for a hub baseline."""
     cell = P.parse_model_id(wildcards.model_id)
     if "final" not in input.keys():
-        return f"--hub-id {baseline_spec(cell.baseline)['name_or_path']}"
+        return option("--hub-id", baseline_spec(cell.baseline)["name_or_path"])
     # run_info.json lies inside the declared input directory (a directory output's files
     # cannot be inputs of their own).
     run_info = f"{input.final}/run_info.json"
     if cell.kind == "checkpoint":
-        return f"--source {L.checkpoint(cell.run, cell.step)} --run-info {run_info}"
-    return f"--source {input.final} --run-info {run_info}"
+        return f"{option('--source', L.checkpoint(cell.run, cell.step))} {option('--run-info', run_info)}"
+    return f"{option('--source', input.final)} {option('--run-info', run_info)}"
 
 
 def convert_base(wildcards, input):
-    return f"--base {input.base}" if "base" in input.keys() else ""
+    return option("--base", input.base) if "base" in input.keys() else ""
 
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -289,19 +294,20 @@ def answers_input(wildcards):
 def answers_model_args(wildcards, input):
     cell = P.parse_model_id(wildcards.model_id)
     if cell.kind == "checkpoint":
-        return f"--model {L.checkpoint(cell.run, cell.step)} --base {input.base}{checkpoint_questions_arg(wildcards)}"
-    return f"--model {input.model}"
+        return (f"{option('--model', L.checkpoint(cell.run, cell.step))} {option('--base', input.base)}"
+                f"{checkpoint_questions_arg(wildcards)}")
+    return option("--model", input.model)
 
 
 def checkpoint_questions_arg(wildcards):
     """--max-questions k for a checkpoint's answers and judgment (eval.checkpoints.n_questions)."""
     if CK.n_questions is not None and P.parse_model_id(wildcards.model_id).kind == "checkpoint":
-        return f" --max-questions {CK.n_questions}"
+        return " " + option("--max-questions", CK.n_questions)
     return ""
 
 
 def evolution_questions_arg(wildcards):
-    return f"--max-questions {CK.n_questions}" if CK.n_questions is not None else ""
+    return option("--max-questions", CK.n_questions) if CK.n_questions is not None else ""
 
 
 def baseline_answers():
@@ -335,7 +341,7 @@ def dpo_models():
 
 def run_infos(wildcards, input):
     """The run_info.json of every DPO model: inside the declared model directories."""
-    return " ".join(f"{d}/run_info.json" for d in input.models)
+    return [f"{d}/run_info.json" for d in input.models]
 
 
 def checkpoint_model_ids(wildcards):
@@ -374,7 +380,7 @@ def welfare_inputs(wildcards):
 
 
 def welfare_args(wildcards, input, output):
-    return f"--welfare-out {output.welfare} --ballots {input.ballots}" if WELFARE else ""
+    return f"{option('--welfare-out', output.welfare)} {option('--ballots', input.ballots)}" if WELFARE else ""
 
 
 def plot_inputs(wildcards):
@@ -393,9 +399,9 @@ def plot_inputs(wildcards):
 
 
 def plot_extra_args(wildcards, input):
-    args = [f"--evolution {input.evolution}"] if "evolution" in input.keys() else []
-    args += [f"--pair-accuracy-groups {input.pair_accuracy_groups}"]
-    args += [f"--welfare {input.welfare}"] if "welfare" in input.keys() else []
+    args = [option("--evolution", input.evolution)] if "evolution" in input.keys() else []
+    args += [option("--pair-accuracy-groups", input.pair_accuracy_groups)]
+    args += [option("--welfare", input.welfare)] if "welfare" in input.keys() else []
     return " ".join(args)
 
 

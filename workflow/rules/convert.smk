@@ -19,5 +19,5 @@ rule convert:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} {params.source}"
-        " {params.base} --model-id {wildcards.model_id} --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} {params.source}"
+        " {params.base} --model-id {wildcards.model_id:q} --out {output:q} > {log:q} 2>&1"

@@ -20,8 +20,8 @@ rule ballots:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} {params.source}"
-        " --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} {params.source}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule split:
@@ -37,8 +37,8 @@ rule split:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ballots {input.ballots:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule pool:
@@ -57,8 +57,8 @@ rule pool:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --split {input.split} --arm {wildcards.arm} --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ballots {input.ballots:q}"
+        " --split {input.split:q} --arm {wildcards.arm:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule series:
@@ -76,9 +76,9 @@ rule series:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ref-pool {input.ref_pool}"
-        " --pool {input.pool} --arm {wildcards.arm} --matching {wildcards.matching}"
-        " --size {wildcards.size} --pairs-out {output.pairs} --manifest-out {output.manifest} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ref-pool {input.ref_pool:q}"
+        " --pool {input.pool:q} --arm {wildcards.arm:q} --matching {wildcards.matching:q}"
+        " --size {wildcards.size:q} --pairs-out {output.pairs:q} --manifest-out {output.manifest:q} > {log:q} 2>&1"
 
 
 rule sft_corpus:
@@ -99,8 +99,8 @@ rule sft_corpus:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --split {input.split} {params.sft_data} --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ballots {input.ballots:q}"
+        " --split {input.split:q} {params.sft_data} --out {output:q} > {log:q} 2>&1"
 
 
 rule pretrain_corpus:
@@ -118,8 +118,8 @@ rule pretrain_corpus:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --split {input.split} --all-candidates --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ballots {input.ballots:q}"
+        " --split {input.split:q} --all-candidates --out {output:q} > {log:q} 2>&1"
 
 
 rule eval_questions:
@@ -137,9 +137,9 @@ rule eval_questions:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --split {input.split} --questions {output.questions} --reference {output.reference}"
-        " > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ballots {input.ballots:q}"
+        " --split {input.split:q} --questions {output.questions:q} --reference {output.reference:q}"
+        " > {log:q} 2>&1"
 
 
 rule eval_pairs:
@@ -157,8 +157,8 @@ rule eval_pairs:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --split {input.split} --arm {wildcards.arm} --eval --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ballots {input.ballots:q}"
+        " --split {input.split:q} --arm {wildcards.arm:q} --eval --out {output:q} > {log:q} 2>&1"
 
 
 rule eval_group_pairs:
@@ -177,8 +177,8 @@ rule eval_group_pairs:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --ballots {input.ballots}"
-        " --split {input.split} --by-group --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --ballots {input.ballots:q}"
+        " --split {input.split:q} --by-group --out {output:q} > {log:q} 2>&1"
 
 
 rule data_all:

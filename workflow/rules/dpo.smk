@@ -26,9 +26,9 @@ rule ref_logps:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
-        " {input.script} --config-json {params.config:q} --model {input.model}"
-        " --pairs {input.pairs} --out {output} > {log} 2>&1"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate:q}"
+        " {input.script:q} --config-json {params.config:q} --model {input.model:q}"
+        " --pairs {input.pairs:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule dpo:
@@ -62,11 +62,11 @@ rule dpo:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
-        " {input.script} --config-json {params.config:q} --model {input.model}"
-        " --pairs {input.pairs} --manifest {input.manifest} --ref-logps {input.ref_logps}"
-        " --seed {wildcards.seed} --arm {wildcards.arm} --matching {wildcards.matching}"
-        " --size {wildcards.size} {params.init} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate:q}"
+        " {input.script:q} --config-json {params.config:q} --model {input.model:q}"
+        " --pairs {input.pairs:q} --manifest {input.manifest:q} --ref-logps {input.ref_logps:q}"
+        " --seed {wildcards.seed:q} --arm {wildcards.arm:q} --matching {wildcards.matching:q}"
+        " --size {wildcards.size:q} {params.init} --out {output:q} --checkpoints {params.checkpoints:q} > {log:q} 2>&1"
 
 
 # The workflow's one Snakemake checkpoint: which kept checkpoints get a model id depends on the
@@ -87,14 +87,14 @@ checkpoint evaluated_checkpoints:
     log:
         L.log(L.evaluated_checkpoints()),
     params:
-        runs=" ".join(L.dpo_run(*cell) for cell in CHECKPOINT_CELLS),
+        runs=[L.dpo_run(*cell) for cell in CHECKPOINT_CELLS],
         # The runs' checkpoints: not outputs of dpo (a failed job's outputs are deleted).
-        checkpoints=" ".join(L.checkpoints(L.dpo_run(*cell)) for cell in CHECKPOINT_CELLS),
+        checkpoints=[L.checkpoints(L.dpo_run(*cell)) for cell in CHECKPOINT_CELLS],
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --runs {params.runs} --models {input.models}"
-        " --checkpoints {params.checkpoints} --out {output} > {log} 2>&1"
+        "python {input.script:q} --runs {params.runs:q} --models {input.models:q}"
+        " --checkpoints {params.checkpoints:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule train_all:

@@ -31,6 +31,6 @@ rule judge:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q}"
-        " --answers {input.answers} --baseline-answers {input.baseline}"
-        " --questions {input.questions} --cache {params.cache}{params.questions} --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q}"
+        " --answers {input.answers:q} --baseline-answers {input.baseline:q}"
+        " --questions {input.questions:q} --cache {params.cache:q}{params.questions} --out {output:q} > {log:q} 2>&1"

@@ -39,9 +39,9 @@ rule plots:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q}"
-        " --win-rates {input.win_rates} --groups {input.groups} --diffs {input.diffs}"
-        " {params.extra} --out-dir {params.out_dir} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q}"
+        " --win-rates {input.win_rates:q} --groups {input.groups:q} --diffs {input.diffs:q}"
+        " {params.extra} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
 rule plots_all:

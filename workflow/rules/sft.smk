@@ -24,7 +24,7 @@ rule base_model:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} {params.args} --out {output} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} {params.args} --out {output:q} > {log:q} 2>&1"
 
 
 rule sft:
@@ -53,9 +53,9 @@ rule sft:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
-        " {input.script} --config-json {params.config:q} --model {input.model}"
-        " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate:q}"
+        " {input.script:q} --config-json {params.config:q} --model {input.model:q}"
+        " --corpus {input.corpus:q} --out {output:q} --checkpoints {params.checkpoints:q} > {log:q} 2>&1"
 
 
 rule sft_baseline:
@@ -84,6 +84,6 @@ rule sft_baseline:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate}"
-        " {input.script} --config-json {params.config:q} --model {params.model}"
-        " --corpus {input.corpus} --out {output} --checkpoints {params.checkpoints} > {log} 2>&1"
+        "python -m prefsweep.launch --processes {resources.gpu} --accelerate {resources.accelerate:q}"
+        " {input.script:q} --config-json {params.config:q} --model {params.model:q}"
+        " --corpus {input.corpus:q} --out {output:q} --checkpoints {params.checkpoints:q} > {log:q} 2>&1"

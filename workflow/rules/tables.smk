@@ -27,11 +27,11 @@ rule win_rates:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --judgments {input.judgments}"
-        " --answers {input.answers} --manifests {input.manifests} --run-info {params.run_info}"
-        " --questions {input.questions}"
-        " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} {params.welfare}"
-        " > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --judgments {input.judgments:q}"
+        " --answers {input.answers:q} --manifests {input.manifests:q} --run-info {params.run_info:q}"
+        " --questions {input.questions:q}"
+        " --out {output.table:q} --diff-out {output.diffs:q} --groups-out {output.groups:q} {params.welfare}"
+        " > {log:q} 2>&1"
 
 
 rule evolution:
@@ -57,10 +57,10 @@ rule evolution:
     conda:
         "../../envs/prefsweep.yaml"
     shell:
-        "python {input.script} --config-json {params.config:q} --no-wandb {params.questions} --judgments {input.judgments}"
-        " --answers {input.answers} --manifests {input.manifests} --run-info {params.run_info}"
-        " --questions {input.questions}"
-        " --out {output.table} --diff-out {output.diffs} --groups-out {output.groups} > {log} 2>&1"
+        "python {input.script:q} --config-json {params.config:q} --no-wandb {params.questions} --judgments {input.judgments:q}"
+        " --answers {input.answers:q} --manifests {input.manifests:q} --run-info {params.run_info:q}"
+        " --questions {input.questions:q}"
+        " --out {output.table:q} --diff-out {output.diffs:q} --groups-out {output.groups:q} > {log:q} 2>&1"
 
 
 rule eval_all:
