@@ -19,7 +19,8 @@ from prefsweep.config import coerce_cli_strings, load_schema, validate_config
 configfile: workflow.source_path("config/config.yaml")
 
 
-# `--config 'dpo={beta: 0.2}'` arrives as strings: give values their schema types, then validate
+# `--config 'dpo={beta: 0.2}'` arrives as strings, and PyYAML reads `learning_rate: 5e-7` in a
+# config file as a string (YAML 1.1): give values their schema types, then validate
 # against workflow/schemas/config.schema.yaml and fill its defaults (unknown keys and bad values
 # stop the run here, naming the key and what is allowed, before any job).
 coerce_cli_strings(config, load_schema())

@@ -13,9 +13,19 @@ source format)::
 A ranking is a list of tiers, best first; candidates within a tier are tied, candidates not
 listed are tied below every listed one. A pair vote compares two candidates; ``winner: null``
 is a tie. ``voter`` and ``group`` are optional strings. Unknown keys are errors (a typo must
-not be silently ignored). ``prompt`` is not empty or only white space (it would be trained on
-as it is); in a user's file (jsonl, SHP) the candidate texts of a prompt are distinct (two
-equal texts give a pair whose chosen response is its rejected one).
+not be silently ignored). ``prompt`` and every candidate ``text`` are not empty or only white
+space (they would be trained on as they are); the candidate texts of a prompt are distinct after
+:func:`prefsweep.prompts.normalize_text` (case and runs of white space ignored: two such texts
+give a pair whose chosen response is its rejected one). Every string encodes as UTF-8 (a lone
+surrogate such as ``"\\ud800"`` is valid JSON but not text).
+
+``prompt`` is the raw question; a multi-turn prompt holds the earlier turns written with the
+turn markers of ``prompt_format`` (:func:`prefsweep.prompts.turn_markers`), for style ``hh``
+``"first question\\n\\nAssistant: first answer\\n\\nHuman: next question"``. A candidate is one
+assistant turn: a candidate holding a turn marker (``"\\n\\nHuman:"``, ``"\\n\\nAssistant:"`` for
+``hh``) would teach the model to write the turns it is cut at, so it is an error, or with
+``data.candidate_turn_markers: drop`` it is dropped with the votes that then name nothing
+(counted in the job log; :func:`screen_turn_markers`).
 
 ``weight`` (default 1.0) is a number in [:data:`MIN_WEIGHT`, :data:`MAX_WEIGHT`] = [1e-6, 1e6].
 Weights are decimal numbers: :mod:`prefsweep.arms` rounds each to a whole number of
@@ -41,9 +51,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import logging
 import math
 import operator
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NotRequired, TypedDict
 
@@ -51,6 +63,9 @@ import numpy as np
 import pyarrow as pa
 
 from prefsweep.io import DataFileError, atomic_write_jsonl, jsonl_lines, rebuild_hint
+from prefsweep.prompts import normalize_text, turn_markers
+
+log = logging.getLogger(__name__)
 
 
 class Candidate(TypedDict):
@@ -109,6 +124,47 @@ class BallotError(ValueError):
     """A ballot record breaks the format; the message says where and what was expected."""
 
 
+#: A JSON ``\\u`` escape of a UTF-16 surrogate (``\\ud800``-``\\udfff``): only a line holding one
+#: can decode to a string that UTF-8 cannot encode, so only such lines are searched for one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _not_utf8(text: str) -> str | None:
+    """``None`` when ``text`` encodes as UTF-8, else a message naming the first character
+    that does not (a lone surrogate) and its position."""
+    if text.isascii():  # O(1) in CPython
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"character {text[exc.start]!r} at position {exc.start} is not encodable as UTF-8 (a lone "
+                "surrogate, e.g. one half of a JSON \\ud83d\\ude00 pair); expected UTF-8 text")
+    return None
+
+
+def _first_not_utf8(value: Any, field: str) -> tuple[str, str] | None:
+    """(field path, message) of the first string in ``value`` (keys included) that UTF-8 cannot
+    encode, depth first; ``None`` if there is none."""
+    if isinstance(value, str):
+        msg = _not_utf8(value)
+        return None if msg is None else (field, msg)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{field}.{key}" if field else str(key)
+            bad_key = _not_utf8(key) if isinstance(key, str) else None
+            if bad_key:
+                return sub, f"key: {bad_key}"
+            found = _first_not_utf8(item, sub)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _first_not_utf8(item, f"{field}[{i}]")
+            if found:
+                return found
+    return None
+
+
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause CPython's cyclic garbage collector while building many small containers.
@@ -149,10 +205,11 @@ def validate_record(
     """Check one record against the format above; return it unchanged.
 
     ``source``, ``line`` and ``unit`` (what ``line`` counts) only shape the error message.
-    ``distinct_texts`` also checks that the candidate texts of the record differ: the user
-    sources (:func:`load_jsonl`, :func:`load_shp`) always check it; the synthetic source does
-    not, because its generator can compose the same text twice for a prompt (about 1 prompt in
-    100; :mod:`prefsweep.synthetic`). Raises :class:`BallotError`.
+    ``distinct_texts`` also checks that the candidate texts of the record differ after
+    :func:`~prefsweep.prompts.normalize_text`: :func:`load_source` checks it for every source
+    (records built by hand, e.g. in tests, may leave it off). The prompt, topic, ids and texts
+    are checked to encode as UTF-8 (the rest of a jsonl line: :func:`load_jsonl`). Turn markers
+    are :func:`screen_turn_markers`'s. Raises :class:`BallotError`.
     """
     pid = record.get("prompt_id") if isinstance(record, dict) else None
 
@@ -174,6 +231,10 @@ def validate_record(
         raise fail("prompt", f"expected a string, got {type(record['prompt']).__name__}")
     if not record["prompt"].strip():
         raise fail("prompt", f"expected the question's text, got {record['prompt']!r} (empty or only white space)")
+    for key in ("prompt_id", "prompt", "topic"):
+        bad = _not_utf8(record[key])
+        if bad:
+            raise fail(key, bad)
     if "meta" in record and not isinstance(record["meta"], dict):
         raise fail("meta", "expected a JSON object")
 
@@ -196,6 +257,13 @@ def validate_record(
             raise fail(f"{f}.id", f"expected a non-empty string, got {cand['id']!r}")
         if not isinstance(cand["text"], str):
             raise fail(f"{f}.text", f"expected a string, got {type(cand['text']).__name__}")
+        if not cand["text"].strip():
+            raise fail(f"{f}.text", f"expected the response's text, got {cand['text']!r} (empty or only white space)")
+        if not (cand["text"].isascii() and cand["id"].isascii()):  # O(1): only non-ASCII pays an encode
+            for key in CANDIDATE_KEYS:
+                bad = _not_utf8(cand[key])
+                if bad:
+                    raise fail(f"{f}.{key}", bad)
         if cand["id"] in ids:
             raise fail(f"{f}.id", f"duplicate candidate id {cand['id']!r}")
         ids.add(cand["id"])
@@ -203,13 +271,13 @@ def validate_record(
     if distinct_texts:
         first: dict[str, int] = {}
         for i, cand in enumerate(cands):
-            j = first.setdefault(cand["text"], i)
+            j = first.setdefault(normalize_text(cand["text"]), i)
             if j != i:
                 raise fail(
                     f"candidates[{i}].text",
                     f"candidate {cand['id']!r} has the same text as candidate {cands[j]['id']!r} "
-                    f"(candidates[{j}]); expected distinct response texts (a pair of the two would "
-                    "have chosen == rejected)",
+                    f"(candidates[{j}]), compared ignoring case and runs of white space; expected "
+                    "distinct response texts (a pair of the two would have chosen == rejected)",
                 )
 
     def check_id(field: str, cid: Any) -> None:
@@ -337,10 +405,14 @@ def validate_ballots(
     return list(records)
 
 
-def load_jsonl(path: str | os.PathLike) -> list[BallotRecord]:
+def load_jsonl(
+    path: str | os.PathLike, markers: Sequence[str] = (), drop_marked: bool = False
+) -> list[BallotRecord]:
     """Read and validate a ballots file (format above); errors name file, line and field.
 
-    Raises :class:`BallotError` (also for bytes that are not UTF-8, a missing file and a file
+    Candidates holding one of ``markers`` (the prompt format's turn markers) are an error, or
+    dropped when ``drop_marked`` (:func:`screen_turn_markers`). Raises :class:`BallotError`
+    (also for bytes that are not UTF-8, a string UTF-8 cannot encode, a missing file and a file
     without records)."""
     records: list[Any] = []
     lines: list[int] = []
@@ -348,18 +420,113 @@ def load_jsonl(path: str | os.PathLike) -> list[BallotRecord]:
         with gc_paused():
             for lineno, line in jsonl_lines(path):
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise BallotError(
                         f"{path}: line {lineno}: record: not valid JSON ({exc.msg} at column {exc.colno}); "
                         "expected one JSON object per line"
                     ) from None
+                if _SURROGATE_ESCAPE.search(line):
+                    found = _first_not_utf8(record, "")
+                    if found:
+                        pid = record.get("prompt_id") if isinstance(record, dict) else None
+                        raise BallotError(f"{_where(path, lineno, pid)}: {found[0] or 'record'}: {found[1]}")
+                records.append(record)
                 lines.append(lineno)
     except DataFileError as exc:
         raise BallotError(str(exc)) from None
     except FileNotFoundError:
         raise BallotError(f"{path}: no such file; expected a ballots file (data.jsonl.path)") from None
-    return validate_ballots(records, str(path), lines, distinct_texts=True)
+    records = validate_ballots(records, str(path), lines, distinct_texts=True)
+    return screen_turn_markers(records, markers, drop_marked, str(path), lines)
+
+
+def _marker_in(text: str, markers: Sequence[str]) -> str | None:
+    """The first of ``markers`` that ``text`` holds, or ``None``."""
+    for marker in markers:
+        if marker in text:
+            return marker
+    return None
+
+
+def _without_candidates(record: BallotRecord, drop: set[str]) -> BallotRecord:
+    """``record`` without the candidates ``drop``: they leave every ranking (a tier left empty
+    goes, the order of the rest stays), a pair vote naming one goes, and so does a ranking that
+    named only them (the rest were tied below it: it says nothing)."""
+    votes: list[Vote] = []
+    for vote in record["votes"]:
+        if "pair" in vote:
+            if not drop.intersection(vote["pair"]):
+                votes.append(vote)
+            continue
+        tiers = [kept for tier in vote["ranking"] if (kept := [c for c in tier if c not in drop])]
+        if tiers:
+            votes.append({**vote, "ranking": tiers})
+    cands = [c for c in record["candidates"] if c["id"] not in drop]
+    return {**record, "candidates": cands, "votes": votes}  # type: ignore[typeddict-item]
+
+
+def screen_turn_markers(
+    records: Sequence[BallotRecord],
+    markers: Sequence[str],
+    drop: bool,
+    source: str,
+    lines: Sequence[int] | None = None,
+    unit: str = "line",
+) -> list[BallotRecord]:
+    """Validated ``records`` whose candidate texts hold none of ``markers`` (the turn markers of
+    ``prompt_format``, :func:`prefsweep.prompts.turn_markers`); prompts may hold them.
+
+    Without ``drop`` (``data.candidate_turn_markers: error``) the first such candidate raises
+    :class:`BallotError` naming ``source``, the line (``lines[i]``, default ``i + 1``, counted in
+    ``unit``), the prompt id, the candidate and the marker. With ``drop`` such candidates are
+    removed (:func:`_without_candidates`), a prompt left with fewer than two candidates or no
+    vote goes too, and the counts are logged (a warning: the job log shows it); no prompt left is
+    an error.
+    """
+    if not markers:
+        return list(records)
+    out: list[BallotRecord] = []
+    n_cands = n_votes = n_prompts = 0
+    for i, rec in enumerate(records):
+        marked: set[str] = set()
+        for j, cand in enumerate(rec["candidates"]):
+            marker = _marker_in(cand["text"], markers)
+            if marker is None:
+                continue
+            if not drop:
+                line = lines[i] if lines is not None else i + 1
+                raise BallotError(
+                    f"{_where(source, line, rec['prompt_id'], unit)}: candidates[{j}].text: candidate "
+                    f"{cand['id']!r} contains the turn marker {marker!r} of prompt_format; expected one "
+                    "assistant response (earlier turns belong in the prompt; a candidate with a turn "
+                    "marker teaches the model to write the turns it is cut at): remove it, or set "
+                    "data.candidate_turn_markers: drop to drop such candidates"
+                )
+            marked.add(cand["id"])
+        if not marked:
+            out.append(rec)
+            continue
+        kept = _without_candidates(rec, marked)
+        n_cands += len(marked)
+        n_votes += len(rec["votes"]) - len(kept["votes"])
+        if len(kept["candidates"]) < 2 or not kept["votes"]:
+            n_prompts += 1
+            continue
+        out.append(kept)
+    if n_cands:
+        log.warning(
+            "%s: dropped %d candidates containing a turn marker of prompt_format (%s), %d votes left "
+            "comparing nothing (a pair with one of them, a ranking of only them), and %d prompts left "
+            "with fewer than two candidates or no vote (data.candidate_turn_markers: drop)",
+            source, n_cands, ", ".join(map(repr, markers)), n_votes, n_prompts,
+        )
+    if not out:
+        raise BallotError(
+            f"{source}: no prompt left after dropping the candidates that contain a turn marker "
+            f"({', '.join(map(repr, markers))}); expected responses without them"
+        )
+    return out
 
 
 #: Arrow schema of the ballots format (``meta`` is not read).
@@ -511,6 +678,20 @@ def load_shp(
     return load(spec, cache_dir)
 
 
+def turn_marker_policy(config: dict) -> tuple[tuple[str, ...], bool]:
+    """(turn markers of ``prompt_format``, whether ``data.candidate_turn_markers`` is ``drop``)
+    of a config slice; a key the slice lacks (a config built by hand) takes the schema's default.
+    An unknown mode raises ``ValueError`` naming the key."""
+    from prefsweep.config import schema_node
+
+    fmt = config.get("prompt_format") or {"style": schema_node("prompt_format.style")["default"]}
+    node = schema_node("data.candidate_turn_markers")
+    mode = config["data"].get("candidate_turn_markers", node["default"])
+    if mode not in node["enum"]:
+        raise ValueError(f"data.candidate_turn_markers: {mode!r} (expected one of {', '.join(node['enum'])})")
+    return turn_markers(fmt), mode == "drop"
+
+
 def load_source(config: dict, source_file: str | os.PathLike | None) -> list[BallotRecord]:
     """Ballots of the source named by ``config["data"]["source"]``, validated.
 
@@ -519,11 +700,14 @@ def load_source(config: dict, source_file: str | os.PathLike | None) -> list[Bal
     as a declared input, so an edit to the file reruns the job); a dataset source (``shp``,
     ``multipref``, ``helpsteer2``, ``ultrafeedback``, ``prism``, ``hh``): ``data.<source>``
     through ``datasets.load_dataset`` (:mod:`prefsweep.sources`).
-    ``source_file`` is required for ``jsonl`` and refused for the other sources.
+    ``source_file`` is required for ``jsonl`` and refused for the other sources. Candidate
+    texts of a prompt are distinct (:func:`validate_record`) and hold no turn marker of
+    ``prompt_format`` (:func:`screen_turn_markers`, :func:`turn_marker_policy`).
     Raises :class:`BallotError` (or ``ValueError`` naming the config key).
     """
     data = config["data"]
     source = data["source"]
+    markers, drop = turn_marker_policy(config)
     if source_file is not None and source != "jsonl":
         raise ValueError(
             f"--source-file {source_file}: data.source is {source!r}; a ballots file is read only "
@@ -535,21 +719,22 @@ def load_source(config: dict, source_file: str | os.PathLike | None) -> list[Bal
         syn = data["synthetic"]
         electorate = Electorate.from_config(config)
         records = electorate.make_ballots(syn["n_prompts"], syn["n_candidates"], data["seed"])
-        # The generator can compose the same text twice for a prompt (about 1% of prompts); such
-        # a pair teaches DPO nothing but is kept so the synthetic data stay as they were.
-        return validate_ballots(
-            records, "synthetic ballots (data.synthetic)", unit="record", distinct_texts=False
-        )
+        where = "synthetic ballots (data.synthetic)"
+        records = validate_ballots(records, where, unit="record", distinct_texts=True)
+        return screen_turn_markers(records, markers, drop, where, unit="record")
     if source == "jsonl":
         if source_file is None:
             raise ValueError(
                 "--source-file: required for data.source 'jsonl' (the ballots file, data.jsonl.path)"
             )
-        return load_jsonl(source_file)
+        return load_jsonl(source_file, markers, drop)
     from prefsweep.sources import DATASET_SOURCES, load_dataset_source
 
     if source in DATASET_SOURCES:
-        return load_dataset_source(source, data[source])
+        spec = data[source]
+        records = load_dataset_source(source, spec)
+        where = f"{spec['path']} (split {spec['split']})"
+        return screen_turn_markers(records, markers, drop, where, unit="prompt")
     raise ValueError(
         f"data.source: unknown source {source!r} (expected synthetic, jsonl, {', '.join(DATASET_SOURCES)})"
     )

@@ -6,7 +6,9 @@ Snakemake's ``config`` dict, is validated and filled with defaults by
 *slice*: the sections that job reads, as a JSON ``params`` value. Snakemake reruns a job when its
 params change, so a job reruns when - and only when - a value it uses changes. Keys that shape
 the DAG (sizes, matchings, seeds, baselines) are not in any slice: they add or remove jobs
-through wildcards instead of rerunning the existing ones.
+through wildcards instead of rerunning the existing ones. Keys that change only how a job logs
+or talks to an API (``RUNTIME_KEYS``, the judge's client keys) are in no slice either: they
+reach jobs in environment variables.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import copy
 import functools
 import json
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +42,21 @@ JUDGE_CLIENT_KEYS = CLIENT_KEYS
 #: from every slice; the guard reaches judge jobs in ``prefsweep.judge_llm.BUDGET_ENV``.
 JUDGE_PLAN_KEYS = PLAN_KEYS
 
+#: Keys that set how often a job reports progress, never what it computes (TRL's logging_steps
+#: of every training section): dropped from every slice (changing them must rerun nothing and
+#: keep a run's checkpoints) and handed to jobs as a JSON object in :data:`RUNTIME_ENV`, which
+#: the training job merges back (:func:`runtime_values`). Not ``save_steps``: it decides which
+#: checkpoints exist and are evaluated.
+RUNTIME_KEYS = ("pretrain.logging_steps", "sft.logging_steps", "dpo.logging_steps")
+#: Environment variable holding :data:`RUNTIME_KEYS` (:func:`runtime_env_value`).
+RUNTIME_ENV = "PREFSWEEP_RUNTIME"
+
 #: Sections read by each step (dotted paths select a sub-key).
 STEP_KEYS: dict[str, tuple[str, ...]] = {
     "ballots": ("experiment", "data.source", "data.seed", "data.synthetic", "data.jsonl", "data.shp", "data.multipref",
-                "data.helpsteer2", "data.ultrafeedback", "data.prism", "data.hh", "sc"),
+                "data.helpsteer2", "data.ultrafeedback", "data.prism", "data.hh", "data.candidate_turn_markers", "sc",
+                # the prompt format's turn markers may not appear in a candidate
+                "prompt_format"),
     "split": ("experiment", "data"),
     "data": ("experiment", "data", "sc", "prompt_format"),
     # the SFT corpus: the data stage's slice and what SFT trains on
@@ -110,7 +125,8 @@ def job_config(config: dict, step: str, arm: str | None = None, init: str | None
     out: dict = {}
     for key in STEP_KEYS[step]:
         _set(out, key, copy.deepcopy(_get(config, key)))
-    for key in SHAPE_KEYS + RESOURCE_KEYS + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS + JUDGE_PLAN_KEYS):
+    for key in (SHAPE_KEYS + RESOURCE_KEYS + RUNTIME_KEYS
+                + tuple(f"eval.judge.{k}" for k in JUDGE_CLIENT_KEYS + JUDGE_PLAN_KEYS)):
         _drop(out, key)
     if "sc" in out and step in ONE_RULE_STEPS:
         rules = arm_rules(config)
@@ -154,6 +170,45 @@ def checkpoint_eval(config: dict) -> CheckpointEval:
 def job_config_json(config: dict, step: str, arm: str | None = None, init: str | None = None) -> str:
     """:func:`job_config` as canonical JSON, the form passed to scripts as ``--config-json``."""
     return json.dumps(job_config(config, step, arm, init), sort_keys=True, separators=(",", ":"))
+
+
+def runtime_env_value(config: dict) -> str:
+    """The value of :data:`RUNTIME_ENV`: ``{"dpo.logging_steps": 10, ...}`` of a resolved config."""
+    return json.dumps({key: _get(config, key) for key in RUNTIME_KEYS}, sort_keys=True, separators=(",", ":"))
+
+
+def runtime_values(section: Mapping[str, Any], name: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The :data:`RUNTIME_KEYS` of training section ``name`` (``dpo``, ``sft``, ``pretrain``) as
+    ``{key: value}``, for the trainer's arguments: the section's own value (a slice written by
+    hand), else :data:`RUNTIME_ENV`'s (the workflow exports it), else the schema's default (a
+    script rerun by hand). A value the schema refuses is a :class:`ConfigError` naming it."""
+    import jsonschema
+
+    env = os.environ if env is None else env
+    raw = env.get(RUNTIME_ENV)
+    exported: Any = {}
+    if raw:
+        try:
+            exported = json.loads(raw)
+        except ValueError:
+            exported = None
+        if not isinstance(exported, dict):
+            raise ConfigError(f"{RUNTIME_ENV}: not a JSON object: {raw[:80]!r}; expected e.g. "
+                              '{"dpo.logging_steps": 10} (the workflow exports it; unset it to use the defaults)')
+    out = {}
+    for dotted in RUNTIME_KEYS:
+        sec, _, key = dotted.rpartition(".")
+        if sec != name:
+            continue
+        node = schema_node(dotted)
+        value = section[key] if key in section else exported.get(dotted, node["default"])
+        try:
+            jsonschema.validate(value, node)
+        except jsonschema.ValidationError as exc:
+            where = name if key in section else RUNTIME_ENV
+            raise ConfigError(f"{where}: {dotted} = {value!r}: {exc.message}") from None
+        out[key] = value
+    return out
 
 
 def check_config(config: dict) -> None:
@@ -236,6 +291,22 @@ def check_config(config: dict) -> None:
     names = [b["name"] for b in config["eval"]["baselines"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"eval.baselines: names must be unique, got {names}")
+    models = [("model.name_or_path", name)] if config["model"]["preset"] == "hf" else []
+    models += [(f"eval.baselines[{i}].name_or_path", b["name_or_path"]) for i, b in enumerate(config["eval"]["baselines"])]
+    for key, value in models:
+        check_model_name(key, value)
+
+
+def check_model_name(key: str, value: str) -> None:
+    """A model named in the config is a local directory or a hub id (``name`` or ``org/name`` of
+    letters, digits, ``-_.``): anything else (a typo'd path, shell syntax) stops the run here,
+    before any job, rather than failing in a job or reaching a command line."""
+    from prefsweep.hub import HUB_ID_RE
+
+    if os.path.isdir(os.path.expanduser(value)) or HUB_ID_RE.match(value):
+        return
+    raise ConfigError(f"{key}: {value!r} is neither a local directory nor a hub id (name or org/name of letters, "
+                      "digits, '-', '_' and '.')")
 
 
 def check_arms(config: dict) -> None:
@@ -286,12 +357,28 @@ def check_secrets(config: dict, env: dict | None = None) -> None:
             )
 
 
+#: A decimal number as YAML 1.2 writes it: PyYAML (YAML 1.1) reads ``5e-7`` (no dot) as a string.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _number(text: str, types: set[str]) -> int | float | None:
+    """``text`` as the number the schema's ``types`` allow, or None when it is not one."""
+    if not _NUMBER.fullmatch(text.strip()):
+        return None
+    value = float(text)
+    if "number" in types:
+        return value
+    return int(value) if value.is_integer() else None  # integer only
+
+
 def coerce_cli_strings(config: dict, schema: dict) -> dict:
-    """Give ``--config`` values their schema types, in place.
+    """Give string values their schema types, in place (config files and ``--config`` alike).
 
     Snakemake parses nested ``--config 'dpo={beta: 0.2, seeds: [1, 2]}'`` with YAML's base loader,
-    so every scalar arrives as a string. Where the schema expects a number, integer or boolean
-    and gets a string, the string is read as YAML; anything else is left to the validator.
+    so every scalar arrives as a string; and PyYAML reads ``learning_rate: 5e-7`` in a config
+    file as the string ``'5e-7'`` (YAML 1.1 wants a dot). Where the schema expects a number,
+    integer or boolean and gets a string, the string is read as YAML, then as a decimal number
+    (``5e-7``); anything else is left to the validator, whose error names the key and the value.
     """
 
     def walk(value: Any, node: dict, key: str = "") -> Any:
@@ -323,7 +410,10 @@ def coerce_cli_strings(config: dict, schema: dict) -> dict:
             try:
                 parsed = yaml.safe_load(value)
             except yaml.YAMLError:
-                return value
+                parsed = value
+            if isinstance(parsed, str) and {"number", "integer"} & set(types):
+                number = _number(value, set(types))
+                return value if number is None else number
             return parsed if not isinstance(parsed, str) else value
         if isinstance(value, dict):
             props = node.get("properties", {})
@@ -404,7 +494,13 @@ def _explain(error) -> str:
     if error.validator == "enum":
         return f"{where}: {error.instance!r} is not allowed; allowed values: {', '.join(map(repr, schema['enum']))}"
     if error.validator == "type":
-        return f"{where}: {error.instance!r} has the wrong type; expected {schema['type']}"
+        expected = _types(schema)
+        hint = ""
+        if isinstance(error.instance, str) and "number" in expected:
+            hint = "; write a number without quotes, e.g. 0.0002 or 5.0e-7"
+        elif isinstance(error.instance, str) and "integer" in expected:
+            hint = "; write a whole number without quotes, e.g. 16"
+        return f"{where}: {error.instance!r} has the wrong type; expected {schema['type']}{hint}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bound = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[error.validator]
         return f"{where}: {error.instance!r} is out of bounds; expected a value {bound} {error.validator_value}"
@@ -452,6 +548,7 @@ def load_config(*configfiles: str | Path, check: bool = True) -> dict:
     for path in configfiles:
         with open(path, encoding="utf-8") as fh:
             update_config(config, yaml.safe_load(fh) or {})
+    coerce_cli_strings(config, load_schema())  # learning_rate: 5e-7, as the Snakefile does
     validate_config(config)
     if check:
         check_config(config)

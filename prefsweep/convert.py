@@ -4,7 +4,7 @@ These sources all become the same kind of output directory, ``hf/{model_id}/``:
 
 * a full HF model directory (``config.json`` + weights), e.g. ``train/sft/final/``;
 * a hub model id (``org/name``, e.g. a baseline used as it is), loaded with ``from_pretrained``
-  (from the local cache when offline);
+  through :mod:`prefsweep.hub` (the local cache when it is there, else a bounded wait for the hub);
 * a PEFT adapter directory (``adapter_config.json``), merged into its base model with
   ``merge_and_unload`` (base from ``--base`` or the adapter's ``base_model_name_or_path``);
 * a ``transformers.Trainer`` checkpoint (``checkpoint-{step}/`` with ``trainer_state.json``),
@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prefsweep import hub
 from prefsweep.io import atomic_dir, atomic_write_json, library_versions, sha256_json
 
 #: Keys of a run_info.json (top level or under "extra"/"data") that may hold the sha256 of the
@@ -60,14 +61,12 @@ class Source:
     name: str = ""  # the source as given (a hub id for kind "hub")
 
 
-HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
 def hub_source(name: str) -> Source:
-    """A hub model id (``name`` or ``org/name``), loaded with ``from_pretrained`` (the local
-    cache when offline). The caller says a source is a hub id: a string that merely looks like
-    one is never taken for one, whatever the working directory holds."""
-    if not HUB_ID_RE.match(name):
+    """A hub model id (``name`` or ``org/name``), loaded with ``from_pretrained`` through
+    :mod:`prefsweep.hub` (the local cache when it is there). The caller says a source is a hub
+    id: a string that merely looks like one is never taken for one, whatever the working
+    directory holds."""
+    if not hub.HUB_ID_RE.match(name):
         raise ValueError(f"{name!r}: not a hub model id (expected name or org/name)")
     return Source(Path(name), "hub", False, None, name)
 
@@ -145,7 +144,7 @@ def load_tokenizer(*candidates: str | os.PathLike | None):
         if p.is_dir() and not _has_tokenizer(p):
             tried.append(str(c))
             continue
-        return AutoTokenizer.from_pretrained(str(c))
+        return hub.from_pretrained(AutoTokenizer.from_pretrained, c)
     raise FileNotFoundError(f"no tokenizer found in {tried}; pass --base DIR with a tokenizer")
 
 
@@ -167,17 +166,18 @@ def load_merged(source: Source, base: str | os.PathLike | None = None):
     """
     from transformers import AutoModelForCausalLM
 
+    load = AutoModelForCausalLM.from_pretrained
     if source.kind == "hub":
-        model = AutoModelForCausalLM.from_pretrained(source.name)
+        model = hub.from_pretrained(load, source.name)
         return model, load_tokenizer(source.name), None
     if source.kind == "full":
-        model = AutoModelForCausalLM.from_pretrained(str(source.path))
+        model = hub.from_pretrained(load, source.path)
         tok = load_tokenizer(source.path, base)
         return model, tok, None
     from peft import PeftModel
 
     base_name = adapter_base(source.path, base)
-    base_model = AutoModelForCausalLM.from_pretrained(base_name)
+    base_model = hub.from_pretrained(load, base_name)
     model = PeftModel.from_pretrained(base_model, str(source.path)).merge_and_unload()
     tok = load_tokenizer(source.path, base_name)
     return model, tok, base_name
@@ -261,7 +261,7 @@ def model_from_state_dict(base: str | os.PathLike, state: dict):
     from transformers import logging as hf_logging
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
-    config = AutoConfig.from_pretrained(str(base))
+    config = hub.from_pretrained(AutoConfig.from_pretrained, base)
     cls = MODEL_FOR_CAUSAL_LM_MAPPING[type(config)]
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # our error below replaces transformers' load report

@@ -68,8 +68,10 @@ def load_for_generation(model_dir: str | os.PathLike, device: str = "auto", base
         model, tok, _ = load_merged(inspect_source(model_dir), base)
         set_generation_ids(model, tok)
     else:
-        tok = AutoTokenizer.from_pretrained(str(model_dir))
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir))
+        from prefsweep import hub
+
+        tok = hub.from_pretrained(AutoTokenizer.from_pretrained, model_dir)
+        model = hub.from_pretrained(AutoModelForCausalLM.from_pretrained, model_dir)
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

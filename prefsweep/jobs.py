@@ -21,10 +21,11 @@ gather of the full weights when the model is saved; LoRA is refused there (use `
 
 The scripts only read their inputs into a :class:`TrainingJob` (:func:`read_sft_corpus`,
 :func:`read_dpo_data`) and call :func:`run_training_job` inside :func:`user_errors`, which turns
-every error a user can fix (config, data, checkpoint, disk full) into a one-line ``SystemExit``.
-A full disk while a checkpoint is written leaves a checkpoint without ``trainer_state.json``
-(removed by the rerun, which resumes from the last complete one); while the final model is
-written, nothing at ``--out`` (:func:`save_atomically`).
+every error a user can fix (config, data, checkpoint, disk full, a hub model it cannot have) into a
+one-line ``SystemExit``. A full disk (the error names the directory and its free space) while a
+checkpoint is written leaves a checkpoint without ``trainer_state.json`` (removed by the rerun,
+which resumes from the last complete one); while the final model is written, nothing at
+``--out`` (:func:`save_atomically`).
 
 ``run_info.json`` of a training output (besides ``config`` and ``versions``)::
 
@@ -41,6 +42,7 @@ import errno
 import json
 import logging
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ from typing import Any
 
 from prefsweep import distributed as dist
 from prefsweep.config import ConfigError
+from prefsweep.hub import HubError
 from prefsweep.io import DataFileError, atomic_dir, read_jsonl, read_parquet, save_run_info, sha256_file, sha256_json
 from prefsweep.tracking import finish_wandb, scrub_secrets, start_wandb, wandb_dir, wandb_setup
 from prefsweep.training import (
@@ -69,8 +72,8 @@ class DiskFullError(RuntimeError):
     """The disk (or quota) filled up while the final model was written; nothing was left at --out."""
 
 
-#: Errors a user can act on: scripts print their message (it names the file, record or key).
-USER_ERRORS = (ConfigError, DataError, DataFileError, CheckpointLoadError, DiskFullError)
+#: Errors a user can act on: scripts print their message (it names the file, record, key or hub id).
+USER_ERRORS = (ConfigError, DataError, DataFileError, CheckpointLoadError, DiskFullError, HubError)
 
 
 @contextlib.contextmanager
@@ -178,10 +181,14 @@ def read_dpo_data(pairs_path: str | Path, manifest_path: str | Path, ref_logps_p
 # Saving
 # --------------------------------------------------------------------------------------------
 
-#: How a full disk or quota shows in an exception: OSError's errno, or the Rust error text of
-#: safetensors (``SafetensorError: ... No space left on device (os error 28)``), which is no OSError.
+#: How a full disk or quota shows in an exception: OSError's errno; the Rust error text of
+#: safetensors (``SafetensorError: ... No space left on device (os error 28)``), which is no OSError;
+#: and torch's zip writer (``torch.save`` of ``optimizer.pt``...), whose failed write says only
+#: ``[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598`` (or ``... file write
+#: failed``), errno lost: what ``torch.save`` to a full disk (``/dev/full``) raises.
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
-_DISK_FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|os error (28|122)\b")
+_DISK_FULL_TEXT = re.compile(r"No space left on device|Disk quota exceeded|os error (28|122)\b"
+                             r"|inline_container\.cc:\d+\].*(unexpected pos|file write failed)")
 
 
 def is_disk_full(exc: BaseException) -> bool:
@@ -193,6 +200,30 @@ def is_disk_full(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__
     return False
+
+
+def free_space(path: str | Path) -> str:
+    """Free space on the disk of ``path`` (its nearest existing ancestor), e.g. ``"12.3 MiB free"``."""
+    where = Path(path).absolute()
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        size = float(shutil.disk_usage(where).free)
+    except OSError as exc:
+        return f"free space unknown ({exc.strerror or exc})"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            break
+        size /= 1024
+    return f"{size:.1f} {unit} free"
+
+
+def disk_full_error(directory: str | Path, doing: str, exc: BaseException, after: str) -> DiskFullError:
+    """The one-line :class:`DiskFullError` of a write into ``directory`` that failed on a full disk:
+    names the directory, its disk's free space now, what was being written and the original error."""
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DiskFullError(f"{directory}: disk full (or quota exceeded) while {doing}: {free_space(directory)} on "
+                         f"its disk ({type(exc).__name__}: {first}). {after}")
 
 
 def save_atomically(out: str | Path, write: Callable[[Path], Any]) -> None:
@@ -207,9 +238,8 @@ def save_atomically(out: str | Path, write: Callable[[Path], Any]) -> None:
             write(tmp)
     except Exception as exc:
         if is_disk_full(exc):
-            raise DiskFullError(f"{out}: disk full while saving the model ({exc}); nothing was "
-                                f"written there. Free space on {out.parent} and rerun: training resumes from "
-                                "its last checkpoint") from exc
+            raise disk_full_error(out, "saving the model", exc, f"Nothing was written there. Free space on "
+                                  f"{out.parent} and rerun: training resumes from its last checkpoint") from exc
         raise
 
 
@@ -268,7 +298,8 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
                                                              processes=dist.world_size()))
     wb = wandb_setup(spec.config, group=spec.wandb_group, name=spec.run_name, job_type=step,
                      run_id=f"{spec.run_name}-{fingerprint['sha256'][:8]}", directory=wandb_dir())
-    args = _trainer_args(step, section, output_dir=spec.checkpoints, seed=seed, run_name=spec.run_name,
+    # the slice as given, not the resolved section: a hand-written slice's logging_steps wins
+    args = _trainer_args(step, spec.config[step], output_dir=spec.checkpoints, seed=seed, run_name=spec.run_name,
                          report_to=wb.report_to)
     run = start_wandb(wb, spec.config, {"job": job}) if dist.is_main() else None
     try:
@@ -283,9 +314,9 @@ def run_training_job(spec: TrainingJob) -> dict[str, Any]:
             result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         except Exception as exc:
             if is_disk_full(exc):
-                raise DiskFullError(f"{spec.checkpoints}: disk full while writing a checkpoint ({exc}). Free space "
-                                    "and rerun: the cut-off checkpoint is removed and training resumes from the "
-                                    "last complete one") from exc
+                raise disk_full_error(spec.checkpoints, "writing a checkpoint", exc, "Free space and rerun: the "
+                                      "cut-off checkpoint is removed and training resumes from the last complete "
+                                      "one") from exc
             raise
         adapter = peft_config is not None
         info = {

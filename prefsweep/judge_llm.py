@@ -45,7 +45,9 @@ every judgment, the win rates and the plots):
   api_key_env, parallel, max_retries, timeout, backoff, backoff_max. They arrive as a JSON
   object in the environment variable ``PREFSWEEP_JUDGE_CLIENT`` (``CLIENT_ENV``; the workflow
   exports :func:`client_env_value` of ``eval.judge`` in every job's shell prefix), so changing
-  them reruns nothing.
+  them reruns nothing. ``timeout`` is the deadline of one attempt as a whole (connect, send,
+  the complete response), not of each socket read: a server trickling its body a byte at a
+  time is cut at the deadline, and the attempt counts as timed out (retried).
 
 Neither carries defaults: those live in ``workflow/schemas/config.schema.yaml``; a missing key
 is an error naming it.
@@ -59,9 +61,11 @@ max_tokens -- verdict inputs only, so changing a client setting keeps every hit.
 are not part of the key: two models that give the same answer share the judgment. The entry
 stores the judge's raw text; verdicts are parsed when the judgment file is written.
 
-* Only HTTP-200 responses with a message are cached. Errors after the retries (HTTP
-  429/5xx, timeouts, connection errors, unparsable bodies) are not: they are asked again on
-  the next run.
+* Only HTTP-200 responses with a message text (a non-blank string) are cached. A 200 without
+  one (empty or null content, no choices, a body that is not a chat completion) is a server
+  fault like a 5xx: retried, never cached. Errors after the retries (HTTP 429/5xx, timeouts,
+  connection errors, unusable bodies) are not cached either: they are asked again on the next
+  run. An entry without judgment text (an older version cached empty replies) is a miss.
 * A malformed verdict (a 200 whose text has no verdict) is a valid response and is cached when
   ``cache_malformed`` is true: at temperature 0 the judge would write the same text again, so
   asking again costs money for nothing. It is written as ``error``, which FastChat's
@@ -103,6 +107,7 @@ import logging
 import os
 import random
 import re
+import socket
 import string
 import threading
 import time
@@ -112,7 +117,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from prefsweep.io import atomic_write_json, atomic_write_jsonl, read_jsonl
 
@@ -248,9 +253,11 @@ class ClientSettings:
     api_key_env: str | None
     #: Concurrent API requests of one job.
     parallel: int
-    #: Retries after the first attempt, on 408/409/429/5xx, timeouts and connection errors.
+    #: Retries after the first attempt, on 408/409/429/5xx, timeouts, connection errors and 200s
+    #: without a usable message.
     max_retries: int
-    #: Seconds per socket operation (connect, each read) before the attempt counts as timed out.
+    #: Seconds one attempt may take in all (connect, send, the complete response); past it the
+    #: attempt counts as timed out. Also each socket operation's timeout.
     timeout: float
     #: First retry delay in seconds; doubles each retry, capped by backoff_max (a server's
     #: Retry-After, when longer, is honoured up to backoff_max).
@@ -413,6 +420,15 @@ def is_malformed(judgment: str, prompt: Mapping[str, Any]) -> bool:
     return parse_pair_verdict(judgment, prompt["output_format"]) == "error"
 
 
+def usable_judgment(judgment: object) -> bool:
+    """Whether a judge's text can be cached and served: a string with more than whitespace.
+
+    An empty reply is a server fault, not a verdict (at temperature 0 an empty text would be
+    served forever as ``error``), so it is neither cached nor read back from the cache.
+    """
+    return isinstance(judgment, str) and bool(judgment.strip())
+
+
 # --- requests and cache -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class JudgeRequest:
@@ -492,7 +508,10 @@ class JudgeCache:
         except (OSError, ValueError):
             log.warning("judge cache: unreadable entry %s, asking again", self.path(key))
             return None
-        return entry if isinstance(entry, dict) and isinstance(entry.get("judgment"), str) else None
+        if not isinstance(entry, dict) or not usable_judgment(entry.get("judgment")):
+            log.warning("judge cache: entry %s has no judgment text, asking again", self.path(key))
+            return None
+        return entry
 
     def put(self, key: str, entry: dict) -> None:
         atomic_write_json(self.path(key), entry)
@@ -549,6 +568,130 @@ def _redact(text: str, secret: str | None) -> str:
     return text.replace(secret, "***") if secret else text
 
 
+class _Deadline:
+    """Shuts the connections of one attempt down once ``seconds`` have passed since it began.
+
+    A socket timeout bounds each read, not the request: a server that trickles one byte per
+    read keeps a request alive forever. The timer shuts the socket down under the blocked read,
+    which then fails (EOF or a read error); ``expired`` tells the caller why. Use as a context
+    manager around the attempt; leaving it cancels the timer.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.name = "judge-deadline"
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down at the deadline (at once if it has passed)."""
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired.is_set()
+        if expired:
+            _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired.set()
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    try:
+        # The plain socket's shutdown, also under TLS: SSLSocket.shutdown would first drop its
+        # SSL object under the thread still reading through it.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed: the attempt ended meanwhile
+
+
+class _Watched:
+    """Mixin for ``http.client`` connections: the opened socket is handed to a :class:`_Deadline`."""
+
+    def __init__(self, *args: Any, deadline: _Deadline, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self._deadline.watch(self.sock)  # type: ignore[attr-defined]
+
+
+class _WatchedHTTPConnection(_Watched, http.client.HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, http.client.HTTPSConnection):
+    pass
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WatchedHTTPConnection, req, deadline=self._deadline)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        # No context: HTTPSConnection's default one, as urlopen's own handler uses.
+        return self.do_open(_WatchedHTTPSConnection, req, deadline=self._deadline)
+
+
+def _json_kind(value: object) -> str:
+    if value is None:
+        return "null"
+    kinds = ((bool, "a boolean"), ((int, float), "a number"), (str, "a string"), (list, "an array"),
+             (dict, "an object"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
+
+
+def read_completion(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """The judge's text (``choices[0].message.content``) and the parsed chat.completion body.
+
+    Raises ``ValueError`` saying what makes the body unusable: not JSON, no choices, no
+    message, content that is not a string or is blank (:func:`usable_judgment`).
+    """
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"body is {_json_kind(data)}, not a JSON object")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise ValueError("no choices")
+    choice = choices[0] if isinstance(choices[0], dict) else {}
+    message = choice.get("message")
+    if not isinstance(message, dict):
+        raise ValueError("choices[0] has no message")
+    content = message.get("content")
+    if not isinstance(content, str):
+        raise ValueError(f"message content is {_json_kind(content)}, not a string")
+    if not usable_judgment(content):
+        raise ValueError(f"empty message content, finish_reason {choice.get('finish_reason')!r}")
+    return content, data
+
+
 class ChatClient:
     """Blocking chat-completions client with bounded retries and exponential backoff."""
 
@@ -569,11 +712,34 @@ class ChatClient:
         headers = {"Content-Type": "application/json"}
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
-        request = urllib.request.Request(self.url, data=body, headers=headers, method="POST")
+        raw = self._post(urllib.request.Request(self.url, data=body, headers=headers, method="POST"))
         try:
-            with urllib.request.urlopen(request, timeout=self.client.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
+            content, data = read_completion(raw)
+        except ValueError as exc:
+            raise _Retryable(f"unusable response from {self.url} ({_redact(str(exc), self._api_key)})") from None
+        # Redacted too: a server that echoes the request would otherwise put the key in the cache.
+        return {"judgment": _redact(content, self._api_key), "response_model": data.get("model"),
+                "usage": data.get("usage")}
+
+    def _post(self, request: urllib.request.Request) -> bytes:
+        """The body of a 200 response complete within ``timeout``; else raise ``_Retryable`` or
+        ``JudgeAPIError``."""
+        timeout = self.client.timeout
+        with _Deadline(timeout) as deadline:
+            # build_opener keeps urlopen's other handlers (proxies from the environment included).
+            opener = urllib.request.build_opener(_DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline))
+            try:
+                with opener.open(request, timeout=timeout) as response:
+                    return response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                if deadline.expired.is_set() and not isinstance(exc, urllib.error.HTTPError):
+                    raise _Retryable(f"request to {self.url} timed out (no complete response within {timeout:g} s, "
+                                     "eval.judge.timeout)") from None
+                self._raise_failure(exc)
+
+    def _raise_failure(self, exc: OSError | http.client.HTTPException) -> NoReturn:
+        """Raise ``_Retryable`` or ``JudgeAPIError`` for an attempt that got no 200 response."""
+        if isinstance(exc, urllib.error.HTTPError):
             status = exc.code
             retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
             detail = ""
@@ -587,21 +753,11 @@ class ChatClient:
             if status in RETRY_STATUSES:
                 raise _Retryable(message, retry_after) from None
             raise JudgeAPIError(message) from None
-        except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets, drops
-            reason = getattr(exc, "reason", exc)
-            kind = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else "failed"
-            raise _Retryable(f"request to {self.url} {kind} ({type(reason).__name__}: "
-                             f"{_redact(str(reason), self._api_key)})") from None
-        try:
-            data = json.loads(raw)
-            content = data["choices"][0]["message"]["content"]
-            if not isinstance(content, str):
-                raise TypeError("content is not a string")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise _Retryable(f"unusable response from {self.url} ({type(exc).__name__})") from None
-        # Redacted too: a server that echoes the request would otherwise put the key in the cache.
-        return {"judgment": _redact(content, self._api_key), "response_model": data.get("model"),
-                "usage": data.get("usage")}
+        # URLError, socket timeouts, resets, dropped connections.
+        reason = getattr(exc, "reason", exc)
+        kind = "timed out" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else "failed"
+        raise _Retryable(f"request to {self.url} {kind} ({type(reason).__name__}: "
+                         f"{_redact(str(reason), self._api_key)})") from None
 
     def complete(self, messages: list[dict[str, str]], label: str = "") -> dict:
         """``{"judgment", "response_model", "usage"}``; raises ``JudgeAPIError`` when it gives up."""
@@ -884,8 +1040,8 @@ __all__ = [
     "VerdictSettings", "ClientSettings", "VERDICT_KEYS", "CLIENT_KEYS", "CLIENT_ENV", "client_env_value",
     "PLAN_KEYS", "BUDGET_ENV", "Budget", "budget_env_value", "JudgeBudgetError", "JudgeError", "JudgeAPIError", "JudgeCache", "Claim", "ChatClient", "JudgeRequest", "RunStats",
     "load_judge_prompts", "select_judge_prompt", "check_judge_prompt", "parse_pair_verdict",
-    "cache_key", "pairwise_requests", "run_requests", "pairwise_records", "judge_answers",
-    "model_name", "load_answers",
+    "cache_key", "usable_judgment", "read_completion", "pairwise_requests", "run_requests", "pairwise_records",
+    "judge_answers", "model_name", "load_answers",
 ]
 
 

@@ -23,9 +23,10 @@
 "prompt_id"}`` (rendered; ``prompt_id`` is the file's ``id``, else ``sft-<line>``, or
 ``hh-<row>``).
 
-**No eval prompt is trained on**: an SFT prompt whose text (stripped of surrounding white space)
-is that of a held-out eval prompt raises :class:`SftDataError` naming the eval prompt ids and
-the SFT examples.
+**No eval prompt is trained on**: an SFT prompt whose text is that of a held-out eval prompt
+after :func:`prefsweep.prompts.normalize_text` (case and runs of white space ignored, the same
+comparison that keeps a prompt's candidates distinct) raises :class:`SftDataError` naming the
+eval prompt ids and the SFT examples.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prefsweep.io import DataFileError, jsonl_lines
-from prefsweep.prompts import render_completion, render_prompt
+from prefsweep.prompts import normalize_text, render_completion, render_prompt
 
 JSONL_KEYS = ("prompt", "completion", "messages", "id")
 ROLES = ("user", "assistant")
@@ -127,11 +128,13 @@ def hh_examples(spec: Mapping[str, Any]) -> list[dict[str, str]]:
 def check_no_eval_prompts(examples: Iterable[Mapping[str, str]], eval_prompts: Mapping[str, str], source: str) -> None:
     """Raise :class:`SftDataError` if an SFT example's prompt is a held-out eval prompt.
 
-    ``eval_prompts``: eval prompt id -> raw text; texts compare after stripping white space."""
+    ``eval_prompts``: eval prompt id -> raw text; texts compare after
+    :func:`~prefsweep.prompts.normalize_text` (a copy that differs in case or spacing is still
+    the eval question)."""
     by_text: dict[str, list[str]] = {}
     for pid, text in eval_prompts.items():
-        by_text.setdefault(text.strip(), []).append(pid)
-    hits = [(ex, by_text[ex["prompt"].strip()]) for ex in examples if ex["prompt"].strip() in by_text]
+        by_text.setdefault(normalize_text(text), []).append(pid)
+    hits = [(ex, by_text[key]) for ex in examples if (key := normalize_text(ex["prompt"])) in by_text]
     if hits:
         eval_ids = sorted({p for _, ids in hits for p in ids})
         shown = ", ".join(f"{ex['id']} ({ex['where']})" for ex, _ in hits[:8])

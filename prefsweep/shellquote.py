@@ -31,6 +31,11 @@ def exports(env: dict[str, object]) -> str:
     return escape_braces(f"export {words}; ") if words else ""
 
 
+def pythonpath_export(directory: str) -> str:
+    """``export PYTHONPATH='directory'`` ahead of any PYTHONPATH already set, braces doubled."""
+    return escape_braces(f"export PYTHONPATH={shlex.quote(directory)}${{PYTHONPATH:+:$PYTHONPATH}}; ")
+
+
 def escape_braces(text: str) -> str:
     """``text`` with ``{`` and ``}`` doubled, to survive Snakemake's formatting of a command."""
     return text.replace("{", "{{").replace("}", "}}")

@@ -25,9 +25,11 @@ shp            a post (its comments)          none (one pairwise    none
                                               vote per row)
 ============== ============================== ===================== ===========================
 
-Candidates with the same text within a prompt are one candidate (its first id and, for rated
+Candidates with the same text within a prompt (compared by :func:`prefsweep.prompts.normalize_text`:
+case and runs of white space ignored) are one candidate (its first id, text and, for rated
 sources, its first rating); a pairwise vote between two equal texts says nothing and is dropped;
-a prompt left with fewer than two candidates is dropped. Both are counted and logged.
+a prompt left with fewer than two candidates is dropped. Both are counted and logged. Prompts may
+hold turn markers (HH's dialogue prefixes do); candidates may not (:func:`prefsweep.ballots.load_source`).
 
 A record that breaks the dataset's schema raises :class:`~prefsweep.ballots.BallotError` naming
 the dataset, the split, the row (1-based, in dataset order), its id and the field, e.g.::
@@ -45,6 +47,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prefsweep.ballots import SHP_COLUMNS, BallotError, BallotRecord, gc_paused, validate_ballots
+from prefsweep.prompts import normalize_text
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +107,10 @@ def load_hf(spec: Mapping[str, Any], source: str, name: str | None = None, cache
 
 
 def _load_dataset(datasets, spec, source, name, kwargs):
+    from prefsweep import hub  # a hub id: the cache without network, else a bounded wait for the hub
+
     try:
-        return datasets.load_dataset(spec["path"], name, **kwargs)
+        return hub.load_dataset(spec["path"], name, **kwargs)
     except (FileNotFoundError, ValueError, ConnectionError, datasets.exceptions.DatasetNotFoundError) as exc:
         config = f" (config {name!r})" if name else ""
         raise BallotError(
@@ -158,9 +163,10 @@ class _Builder:
 
     @staticmethod
     def candidate(rec: dict[str, Any], text: str) -> str:
-        """Id of the candidate with this text (``r1``, ``r2``, ... in order of appearance)."""
+        """Id of the candidate with this text up to case and white space (``r1``, ``r2``, ... in
+        order of appearance; ``rec["cands"]`` maps the normalized text to (id, first text))."""
         cands = rec["cands"]
-        return cands.setdefault(text, f"r{len(cands) + 1}")
+        return cands.setdefault(normalize_text(text), (f"r{len(cands) + 1}", text))[0]
 
     def pair(self, rec: dict[str, Any], a: str, b: str, winner: str | None, **who: str) -> None:
         if a == b:  # two equal texts: the vote compares a response with itself
@@ -175,7 +181,7 @@ class _Builder:
                 dropped += 1
                 continue
             out.append({"prompt_id": rec["prompt_id"], "prompt": rec["prompt"], "topic": rec["topic"],
-                        "candidates": [{"id": cid, "text": t} for t, cid in rec["cands"].items()],
+                        "candidates": [{"id": cid, "text": t} for cid, t in rec["cands"].values()],
                         "votes": rec["votes"]})
         if dropped or self.dropped_votes:
             log.warning("%s: dropped %d prompts with fewer than two distinct responses or no vote, and %d "

@@ -50,7 +50,10 @@ is the same for all candidates and the rankings trade length against style; it s
 answers from degenerate text when the electorate judges model answers.
 
 Seeds: voter weights come from ``default_rng([seed, 0])`` of the electorate's seed; prompts,
-responses and vote noise from ``default_rng([seed, 1])`` of :meth:`Electorate.make_ballots`.
+responses and vote noise from ``default_rng([seed, 1])`` of :meth:`Electorate.make_ballots`. The
+candidates of a prompt are distinct texts (:func:`prefsweep.prompts.normalize_text`): a response
+composed a second time for its prompt is redrawn from a child stream of that generator, so no
+other draw changes.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from prefsweep.ballots import BallotRecord, gc_paused
+from prefsweep.prompts import normalize_text
 
 FEATURES: tuple[str, ...] = ("words", "well_formed", "answers_question", "politeness", "detail", "humour")
 #: The style features the group weights trade off (the last three columns of the features).
@@ -183,6 +187,9 @@ FILLERS = (
     "It is easier than it looks.",
 )
 
+#: Rounds of redrawing responses that repeat another of their prompt before giving up: a guard
+#: against an endless loop (the default ballots needed one round, 2000 prompts x 26 two).
+MAX_REDRAW_ROUNDS = 100
 #: Range of the numbers drawn into detail phrases.
 DETAIL_NUMBERS = (2, 30)
 #: Probabilities of 0, 1, 2, ... optional phrases of each kind in a response (politeness: an
@@ -652,17 +659,73 @@ def _without_replacement(rng: np.random.Generator, n: int, pool: int, k: int) ->
 def _compose_responses(
     rng: np.random.Generator, prompts: Sequence[tuple[str, str, str]], k: int
 ) -> tuple[list[str], np.ndarray]:
-    """``k`` responses per prompt in the fixed phrase order, 10-40 words each.
+    """``k`` distinct responses per prompt in the fixed phrase order, 10-40 words each.
 
     Returns the texts (prompt-major) and their ``[n, len(FEATURES)]`` features: words and
     markers summed from the phrases' known counts; every response is well formed (share 1) and
     answers its prompt (its core is the prompt's task). A unit test checks they equal
     :func:`text_features`. Vectorized: each response is a row of slots holding phrase-table
-    indices (-1 = empty slot), drawn for all responses at once; rows outside the word range are
-    redrawn as a batch.
+    indices (-1 = empty slot), drawn for all responses at once (:func:`_draw_slots`). A response
+    whose text (:func:`~prefsweep.prompts.normalize_text`) repeats an earlier one of its prompt
+    is redrawn from ``rng.spawn(1)``: spawning does not advance ``rng``, so every other
+    response and the vote noise drawn after them stay as they were.
     """
     table = _phrase_table()
     n = len(prompts) * k
+    names = sorted(TOPICS)
+    topic_ix = np.repeat(np.array([names.index(t) for t, _, _ in prompts]), k)
+    task_ix = np.repeat(np.array([TOPICS[t].tasks.index(task) for t, task, _ in prompts]), k)
+    slots = _draw_slots(rng, table, topic_ix, task_ix)
+    phrases = table.text
+    texts = [" ".join([phrases[j] for j in r if j >= 0]) for r in slots.tolist()]
+    again: np.random.Generator | None = None
+    repeats = _repeated(texts, k, range(n))
+    for _ in range(MAX_REDRAW_ROUNDS):
+        if not repeats.size:
+            break
+        if again is None:
+            again = rng.spawn(1)[0]
+        slots[repeats] = _draw_slots(again, table, topic_ix[repeats], task_ix[repeats])
+        for i, r in zip(repeats.tolist(), slots[repeats].tolist()):
+            texts[i] = " ".join([phrases[j] for j in r if j >= 0])
+        repeats = _repeated(texts, k, repeats.tolist())  # only a redrawn response can repeat now
+    else:
+        raise RuntimeError(f"{len(repeats)} synthetic responses still repeat an earlier one of their prompt "
+                           f"after {MAX_REDRAW_ROUNDS} redraws; lower data.synthetic.n_candidates")
+
+    used = slots >= 0
+    words = np.where(used, table.words[slots], 0).sum(axis=1)
+    markers = np.where(used[:, :, None], table.markers[slots], 0).sum(axis=1)
+    ones = np.ones(n, dtype=np.float64)
+    feats = np.column_stack([words, ones, ones, np.minimum(markers, MARKER_CAP)]).astype(np.float64)
+    return texts, feats
+
+
+def _repeated(texts: Sequence[str], k: int, rows: Sequence[int]) -> np.ndarray:
+    """Of ``rows`` (ascending indices into ``texts``, prompt-major with ``k`` per prompt), those
+    whose normalized text is that of another response of their prompt that is not in ``rows``
+    or comes earlier in ``rows``: the responses to redraw, so that every other one stays."""
+    out: list[int] = []
+    chosen = set(rows)
+    for p in sorted({i // k for i in rows}):
+        span = range(p * k, (p + 1) * k)
+        seen = {normalize_text(texts[i]) for i in span if i not in chosen}
+        for i in span:
+            if i in chosen:
+                key = normalize_text(texts[i])
+                if key in seen:
+                    out.append(i)
+                seen.add(key)
+    return np.array(out, dtype=np.int64)
+
+
+def _draw_slots(
+    rng: np.random.Generator, table: _PhraseTable, topic_ix: np.ndarray, task_ix: np.ndarray
+) -> np.ndarray:
+    """``[n, slots]`` phrase-table rows (-1 = empty slot) of one response per (topic, task)
+    index pair, in the order ``[opener] core [detail x max] [filler x max] [humour x max]
+    [closer]``; responses outside :data:`MIN_WORDS`-:data:`MAX_WORDS` words are redrawn as a
+    batch until none is."""
     names = sorted(TOPICS)
     first = next(iter(TOPICS.values()))
     n_advice = len(first.advice)
@@ -670,8 +733,6 @@ def _compose_responses(
     n_num = DETAIL_NUMBERS[1] - DETAIL_NUMBERS[0]
     core_base = np.array([table.index[("core", t, 0, 0)] for t in names])
     det_base = np.array([table.index[("detail", t, 0, DETAIL_NUMBERS[0])] for t in names])
-    topic_ix = np.repeat(np.array([names.index(t) for t, _, _ in prompts]), k)
-    task_ix = np.repeat(np.array([TOPICS[t].tasks.index(task) for t, task, _ in prompts]), k)
     opener0, closer0 = table.index[("opener", 0)], table.index[("closer", 0)]
     filler0, humour0 = table.index[("filler", 0)], table.index[("humour", 0)]
     assert len(PHRASE_COUNT_PROBS["politeness"]) == 3  # 0, opener, opener + closer
@@ -679,8 +740,8 @@ def _compose_responses(
     max_fil = len(PHRASE_COUNT_PROBS["filler"]) - 1
     max_hum = len(PHRASE_COUNT_PROBS["humour"]) - 1
 
-    slots = np.full((n, 2 + max_det + max_fil + max_hum + 1), -1, dtype=np.int64)
-    todo = np.arange(n)
+    slots = np.full((len(topic_ix), 2 + max_det + max_fil + max_hum + 1), -1, dtype=np.int64)
+    todo = np.arange(len(topic_ix))
     while todo.size:
         m = todo.size
         n_pol = _draw_counts(rng, m, "politeness")
@@ -707,12 +768,4 @@ def _compose_responses(
         ok = (words >= MIN_WORDS) & (words <= MAX_WORDS)
         slots[todo[ok]] = row[ok]
         todo = todo[~ok]
-
-    used = slots >= 0
-    words = np.where(used, table.words[slots], 0).sum(axis=1)
-    markers = np.where(used[:, :, None], table.markers[slots], 0).sum(axis=1)
-    ones = np.ones(n, dtype=np.float64)
-    feats = np.column_stack([words, ones, ones, np.minimum(markers, MARKER_CAP)]).astype(np.float64)
-    phrases = table.text
-    texts = [" ".join([phrases[j] for j in r if j >= 0]) for r in slots.tolist()]
-    return texts, feats
+    return slots

@@ -10,12 +10,18 @@ Training jobs (:mod:`prefsweep.jobs`) describe their run with :func:`wandb_setup
 :func:`start_wandb` (the transformers ``WandbCallback`` then logs into the started run) and end it
 with :func:`finish_wandb`.
 
+Tracking never costs a run: an online ``wandb.init`` that does not start within
+``WANDB_INIT_TIMEOUT`` seconds (:data:`DEFAULT_INIT_TIMEOUT_S`; no network, a hub that does not
+answer, no API key) is retried offline with a warning in the job log (:func:`init_run`), and
+the offline run can be synced later with ``wandb sync``.
+
 Nothing that looks like a credential is logged or saved: :func:`scrub_secrets` redacts keys
 named like secrets and any value of a secret environment variable wherever it appears.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -23,13 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 WANDB_MODES = ("offline", "online", "disabled")
+#: Seconds an online ``wandb.init`` may take before the run goes offline (``WANDB_INIT_TIMEOUT``
+#: overrides it). A reachable server starts a run in a few seconds; wandb's own default is 90 s.
+DEFAULT_INIT_TIMEOUT_S = 60.0
 
 #: Names of environment variables (and config keys) whose values are secrets.
 SECRET_NAME_RE = re.compile(
     r"(^|[_.-])(api[_-]?key|access[_-]?key|token|secret|secret[_-]?key|passw(or)?d|credentials?)$", re.IGNORECASE
 )
 REDACTED = "<redacted>"
+#: Where a run goes when its online start fails: logged on disk, uploaded later (wandb sync).
+FALLBACK_MODE = "offline"
 
 
 def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
@@ -117,22 +130,68 @@ def wandb_setup(config: Mapping[str, Any], *, group: str, name: str, job_type: s
     return WandbSetup(mode, project, group, name, job_type, run_id, directory, env, entity or None)
 
 
+def init_timeout(env: Mapping[str, str] | None = None) -> float:
+    """Seconds an online run may take to start: ``WANDB_INIT_TIMEOUT``, else the default."""
+    env = os.environ if env is None else env
+    raw = env.get("WANDB_INIT_TIMEOUT", "")
+    try:
+        value = float(raw) if raw else DEFAULT_INIT_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"WANDB_INIT_TIMEOUT: expected seconds (a number > 0), got {raw!r}") from None
+    if not value > 0:
+        raise ValueError(f"WANDB_INIT_TIMEOUT: expected seconds (a number > 0), got {raw!r}")
+    return value
+
+
+#: Set once an online run of this process could not start: later runs go offline at once.
+_online_failed = False
+
+
+def init_run(**kwargs: Any):
+    """``wandb.init(**kwargs)`` (silent, bounded by :func:`init_timeout`) that never fails a job
+    over tracking: an online run that cannot start is started offline instead (same id, same
+    directory), with a warning saying why and how to sync it; ``WANDB_MODE`` becomes ``offline``
+    for the rest of the process. Offline and disabled runs start as asked.
+    """
+    global _online_failed
+    import wandb
+
+    settings = wandb.Settings(silent=True, init_timeout=init_timeout())
+    if kwargs.get("mode") != "online":
+        return wandb.init(**kwargs, settings=settings)
+    if not _online_failed:
+        try:
+            return wandb.init(**kwargs, settings=settings)
+        except Exception as exc:  # noqa: BLE001 - CommError, UsageError (no key), timeouts: all alike here
+            _online_failed = True
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            log.warning("wandb: the online run could not start (%s: %s; server %s, waited at most %g s, "
+                        "WANDB_INIT_TIMEOUT); logging offline instead, training goes on. Set wandb.mode: offline "
+                        "where jobs have no internet", type(exc).__name__, first,
+                        os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"), settings.init_timeout)
+            wandb.teardown()  # the failed run still holds its id in wandb's service process
+    os.environ["WANDB_MODE"] = FALLBACK_MODE
+    run = wandb.init(**{**kwargs, "mode": FALLBACK_MODE}, settings=settings)
+    log.warning("wandb: run %s is offline in %s; upload it later with: wandb sync %s", run.id, run.settings.sync_dir,
+                run.settings.sync_dir)
+    return run
+
+
 def start_wandb(setup: WandbSetup, config: Mapping[str, Any], extra: Mapping[str, Any] | None = None):
     """Apply the env, and start (or resume) the run with the scrubbed config; ``None`` if disabled.
 
-    The transformers ``WandbCallback`` finds the run already started and logs into it.
+    The transformers ``WandbCallback`` finds the run already started and logs into it. An online
+    run that cannot start goes offline with a warning (:func:`init_run`): training goes on.
     """
     os.environ.update(setup.env)
     if setup.mode == "disabled":
         return None
-    import wandb
-
     if setup.directory is not None:
         setup.directory.mkdir(parents=True, exist_ok=True)
     logged = scrub_secrets({"prefsweep": dict(config), **dict(extra or {})})
-    return wandb.init(project=setup.project, entity=setup.entity, group=setup.group, name=setup.name,
-                      job_type=setup.job_type, id=setup.run_id, resume="allow",
-                      dir=None if setup.directory is None else str(setup.directory), mode=setup.mode, config=logged)
+    return init_run(project=setup.project, entity=setup.entity, group=setup.group, name=setup.name,
+                    job_type=setup.job_type, id=setup.run_id, resume="allow",
+                    dir=None if setup.directory is None else str(setup.directory), mode=setup.mode, config=logged)
 
 
 def finish_wandb(run) -> None:
@@ -236,7 +295,7 @@ def log_win_rates_to_wandb(
     import wandb
 
     Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
-    common = {**_init_kwargs(settings), "settings": wandb.Settings(silent=True)}
+    common = _init_kwargs(settings)
     attached: dict[str, str] = {}
     unattached: dict[str, Any] = {}
     for _, row in table.iterrows():
@@ -246,12 +305,12 @@ def log_win_rates_to_wandb(
             line = "" if pd.isna(row["arm"]) or row["arm"] == "" else f"/{row['arm']}-{row['matching']}"
             unattached.update({f"{row['model_id']}{line}/{k}": v for k, v in metrics.items()})
             continue
-        run = wandb.init(id=rid, resume="allow", **common)
+        run = init_run(id=rid, resume="allow", **common)
         run.summary.update(metrics)
         run.finish()
         attached[row["model_id"]] = rid
-    run = wandb.init(job_type="eval", name=f"eval-{config['experiment']}",
-                     config=scrub_secrets({"prefsweep": dict(config)}), **common)
+    run = init_run(job_type="eval", name=f"eval-{config['experiment']}",
+                   config=scrub_secrets({"prefsweep": dict(config)}), **common)
     run.log({"eval/win_rates": wandb.Table(dataframe=_wandb_frame(table), allow_mixed_types=True),
              "eval/arm_differences": wandb.Table(dataframe=_wandb_frame(diffs), allow_mixed_types=True),
              "eval/win_rates_groups": wandb.Table(dataframe=_wandb_frame(groups), allow_mixed_types=True)})
@@ -284,8 +343,8 @@ def log_plots_to_wandb(
     experiment = str(config["experiment"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = wandb.init(job_type="eval", group=experiment, name=f"{experiment}-plots",
-                         config=scrub_secrets(dict(config)), tags=["plots"], **_init_kwargs(settings))
+        run = init_run(job_type="eval", group=experiment, name=f"{experiment}-plots",
+                       config=scrub_secrets(dict(config)), tags=["plots"], **_init_kwargs(settings))
     try:
         payload: dict[str, Any] = {f"plots/{n}": wandb.Image(str(p), caption=n) for n, p in figures.items()}
         for n, df in tables.items():

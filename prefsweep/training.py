@@ -43,7 +43,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prefsweep.config import SHAPE_KEYS, ConfigError, schema_properties
+from prefsweep.config import RUNTIME_KEYS, SHAPE_KEYS, ConfigError, runtime_values, schema_properties
 from prefsweep.io import atomic_write_json, library_versions, sha256_file, sha256_json
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,8 @@ def _check_keys(section: Mapping[str, Any], name: str) -> tuple[str, ...]:
     unknown = sorted(set(section) - set(allowed))
     if unknown:
         raise ConfigError(f"{name}: unknown keys {unknown} (allowed: {sorted(allowed)})")
-    required = tuple(k for k in allowed if f"{name}.{k}" not in SHAPE_KEYS)
+    # runtime keys (logging_steps) reach a job in the environment, not its slice (runtime_values)
+    required = tuple(k for k in allowed if f"{name}.{k}" not in SHAPE_KEYS + RUNTIME_KEYS)
     missing = [k for k in required if k not in section]
     if missing:
         raise ConfigError(f"{name}: missing keys {missing} (the workflow fills every key from the schema's "
@@ -85,8 +86,9 @@ def _check_keys(section: Mapping[str, Any], name: str) -> tuple[str, ...]:
 def resolve_section(section: Mapping[str, Any], name: str) -> dict[str, Any]:
     """Training section ``name`` (``sft`` or ``dpo``) of a job's config slice, checked.
 
-    Returns the section's keys in schema order without the DAG-shape keys (``dpo.seeds``): what
-    the run's result depends on. ``lora`` is checked too (:func:`build_lora_config`).
+    Returns the section's keys in schema order without the DAG-shape keys (``dpo.seeds``) and the
+    runtime keys (``logging_steps``, :func:`prefsweep.config.runtime_values`): what the run's
+    result depends on. ``lora`` is checked too (:func:`build_lora_config`).
     """
     keys = _check_keys(section, name)
     out = {k: section[k] for k in keys}
@@ -165,7 +167,8 @@ def build_sft_config(section: Mapping[str, Any], *, output_dir: str | os.PathLik
     from trl import SFTConfig
 
     sec = resolve_section(section, name)
-    kwargs = _trainer_kwargs(sec, output_dir=output_dir, seed=sec["seed"], run_name=run_name, report_to=report_to)
+    kwargs = _trainer_kwargs({**sec, **runtime_values(section, name)}, output_dir=output_dir, seed=sec["seed"],
+                             run_name=run_name, report_to=report_to)
     return SFTConfig(completion_only_loss=name == "sft", **kwargs)
 
 
@@ -179,7 +182,8 @@ def build_dpo_config(section: Mapping[str, Any], *, output_dir: str | os.PathLik
     from trl import DPOConfig
 
     sec = resolve_section(section, "dpo")
-    kwargs = _trainer_kwargs(sec, output_dir=output_dir, seed=seed, run_name=run_name, report_to=report_to)
+    kwargs = _trainer_kwargs({**sec, **runtime_values(section, "dpo")}, output_dir=output_dir, seed=seed,
+                             run_name=run_name, report_to=report_to)
     return DPOConfig(beta=float(sec["beta"]), precompute_ref_log_probs=True, **kwargs)
 
 
@@ -448,6 +452,10 @@ TRAIN_DTYPE = "float32"
 def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: Any):
     """``AutoModelForCausalLM`` + ``AutoTokenizer`` from a hub id or a local HF directory.
 
+    A hub id loads through :mod:`prefsweep.hub` (the local cache with no network when it is
+    there; otherwise a bounded wait for the hub, and a :class:`~prefsweep.hub.HubError` saying
+    what to do).
+
     Weights are read from safetensors only (a pickled ``pytorch_model.bin`` can run code; a
     directory without safetensors is an error) and never with ``trust_remote_code``: every model
     the workflow loads is one transformers implements itself. ``model_kwargs`` go to
@@ -457,12 +465,14 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike, **model_kwargs: An
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from prefsweep import hub
+
     for key in ("trust_remote_code", "use_safetensors"):
         if key in model_kwargs:
             raise ValueError(f"load_model_and_tokenizer: {key} is fixed (safetensors, no remote code)")
-    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=False)
-    model = AutoModelForCausalLM.from_pretrained(str(name_or_path), trust_remote_code=False, use_safetensors=True,
-                                                 **model_kwargs)
+    tokenizer = hub.from_pretrained(AutoTokenizer.from_pretrained, name_or_path, trust_remote_code=False)
+    model = hub.from_pretrained(AutoModelForCausalLM.from_pretrained, name_or_path, trust_remote_code=False,
+                                use_safetensors=True, **model_kwargs)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.config.pad_token_id = tokenizer.pad_token_id

@@ -22,7 +22,8 @@ import argparse
 import time
 
 from prefsweep.generate import answer_questions
-from prefsweep.io import atomic_write_jsonl, load_config_json, read_jsonl
+from prefsweep.hub import HubError
+from prefsweep.io import atomic_write_jsonl, fail_clearly, load_config_json, read_jsonl
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config_json(args.config_json)
     questions = read_jsonl(args.questions)[: args.max_questions]
     t0 = time.perf_counter()
-    records = answer_questions(args.model, args.model_id, questions, config, device=args.device, base=args.base)
+    with fail_clearly(HubError):  # a hub id not to be had here: one line saying what to do
+        records = answer_questions(args.model, args.model_id, questions, config, device=args.device, base=args.base)
     atomic_write_jsonl(args.out, records)
     print(f"wrote {len(records)} answers to {args.out} in {time.perf_counter() - t0:.1f} s")
 

@@ -79,11 +79,6 @@ def main(argv: list[str] | None = None) -> None:
     if n_rounded:
         print(f"{n_rounded} vote weights have more than {WEIGHT_DECIMALS} decimal places and were rounded "
               f"to {WEIGHT_DECIMALS} (supports and margins are exact sums of the rounded weights)")
-    if config["data"]["source"] == "synthetic":
-        same = sum(len({c["text"] for c in r["candidates"]}) < len(r["candidates"]) for r in records)
-        if same:
-            print(f"{same} prompts have two candidates with the same text (the synthetic generator "
-                  "composed it twice); their pairs may have chosen == rejected")
     for s in stats:
         print(describe(s))
     print(f"done in {time.perf_counter() - t0:.1f} s")

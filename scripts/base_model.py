@@ -14,7 +14,9 @@ Config ``model.preset``:
         resume as for SFT (:mod:`prefsweep.jobs`).
   hf    ``AutoModelForCausalLM`` / ``AutoTokenizer.from_pretrained(model.name_or_path)`` (a hub
         id or a local directory; safetensors weights only, no remote code) and save a copy, a
-        pad token added if it has none. It is pretrained already: no corpus is read.
+        pad token added if it has none. It is pretrained already: no corpus is read. A hub id
+        comes from the local HF cache when it is there, else the hub must answer within
+        ``PREFSWEEP_HUB_TIMEOUT`` s (:mod:`prefsweep.hub`); download it on the login node first.
 Writes a HF directory (config, weights, tokenizer) with ``run_info.json``, atomically.
 """
 

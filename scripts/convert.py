@@ -18,7 +18,8 @@ from __future__ import annotations
 import argparse
 
 from prefsweep.convert import convert, hub_source
-from prefsweep.io import load_config_json
+from prefsweep.hub import HubError
+from prefsweep.io import fail_clearly, load_config_json
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     config = load_config_json(args.config_json)
     source = hub_source(args.hub_id) if args.hub_id else args.source
-    out = convert(source, args.out, args.model_id, config=config, base=args.base, run_info=args.run_info)
+    with fail_clearly(HubError):  # a hub id not to be had here: one line saying what to do
+        out = convert(source, args.out, args.model_id, config=config, base=args.base, run_info=args.run_info)
     print(f"wrote {out}")
 
 

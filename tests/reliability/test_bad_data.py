@@ -13,6 +13,8 @@ from __future__ import annotations
 import copy
 import importlib.util
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -139,6 +141,46 @@ CASES = [
     ("blank_lines_only", b"\n  \n\n",
      ["no ballot records (empty, or only blank lines)", "expected at least one prompt"],
      "the file; at least one record expected"),
+    # issue 22, finding 9: blank responses and texts that differ only in case or spacing
+    ("empty_candidate", bad(lambda r: r["candidates"][1].update(text="")),
+     ["line 2 (prompt_id 'p2'): candidates[1].text: expected the response's text, got ''"],
+     "file, line, prompt id and the candidate; a response with text expected"),
+    ("whitespace_candidate", bad(lambda r: r["candidates"][1].update(text=" \n\t ")),
+     ["line 2 (prompt_id 'p2'): candidates[1].text: expected the response's text", "(empty or only white space)"],
+     "file, line, prompt id and the candidate; a response with text expected"),
+    ("texts_differ_in_spacing_only", bad(lambda r: r["candidates"][1].update(text="Boil  it.\n")),
+     ["line 2 (prompt_id 'p2'): candidates[1].text: candidate 'b' has the same text as candidate 'a' (candidates[0])",
+      "ignoring case and runs of white space", "expected distinct response texts"],
+     "file, line, prompt id and both candidate ids; texts distinct up to white space expected"),
+    ("texts_differ_in_case_and_spacing", bad(lambda r: r["candidates"][2].update(text="  boil\n\nIT. ")),
+     ["line 2 (prompt_id 'p2'): candidates[2].text: candidate 'c' has the same text as candidate 'a' (candidates[0])"],
+     "file, line, prompt id and both candidate ids; texts distinct up to case and white space expected"),
+    # finding 10: a response that writes the next turn (prompt_format style hh, the default)
+    ("hh_human_marker_in_candidate", bad(lambda r: r["candidates"][1].update(text="Steam it.\n\nHuman: And then?")),
+     ["line 2 (prompt_id 'p2'): candidates[1].text: candidate 'b' contains the turn marker '\\n\\nHuman:'",
+      "data.candidate_turn_markers: drop"],
+     "file, line, prompt id, candidate and the marker; the option to drop such candidates"),
+    ("hh_assistant_marker_in_candidate",
+     bad(lambda r: r["candidates"][2].update(text="Buy it.\n\nAssistant: Or cook it.")),
+     ["line 2 (prompt_id 'p2'): candidates[2].text: candidate 'c' contains the turn marker '\\n\\nAssistant:'"],
+     "file, line, prompt id, candidate and the marker"),
+    # finding 12: a lone surrogate (valid JSON, not text) in any field that is written back
+    ("lone_surrogate_in_candidate_text", bad(lambda r: r["candidates"][1].update(text="Steam \ud800 it.")),
+     ["line 2 (prompt_id 'p2'): candidates[1].text: character '\\ud800' at position 6 is not encodable as UTF-8",
+      "expected UTF-8 text"],
+     "file, line, prompt id and the field; UTF-8 text expected"),
+    ("lone_surrogate_in_prompt", bad(lambda r: r.update(prompt="How do I cook \udc00rice?")),
+     ["line 2 (prompt_id 'p2'): prompt: character '\\udc00' at position 14 is not encodable as UTF-8"],
+     "file, line, prompt id and the field; UTF-8 text expected"),
+    ("lone_surrogate_in_candidate_id", bad(lambda r: r["candidates"][0].update(id="a\ud800")),
+     ["line 2 (prompt_id 'p2'): candidates[0].id: character '\\ud800' at position 1 is not encodable as UTF-8"],
+     "file, line, prompt id and the field; UTF-8 text expected"),
+    ("lone_surrogate_in_prompt_id", bad(lambda r: r.update(prompt_id="p\udfff")),
+     ["line 2 (prompt_id 'p\\udfff'): prompt_id: character '\\udfff' at position 1 is not encodable as UTF-8"],
+     "file, line, the prompt id (escaped) and the field; UTF-8 text expected"),
+    ("lone_surrogate_in_voter", bad(lambda r: r["votes"][1].update(voter="v\ud800")),
+     ["line 2 (prompt_id 'p2'): votes[1].voter: character '\\ud800' at position 1 is not encodable as UTF-8"],
+     "file, line, prompt id and the field; UTF-8 text expected"),
 ]
 
 
@@ -151,6 +193,63 @@ def test_bad_ballots_file(case, config, tmp_path, name, data, fragments, expecte
     for fragment in fragments:
         assert fragment in msg, msg
     assert "Traceback" not in msg
+
+
+def test_multi_turn_prompt_and_emoji_are_accepted(case, config, tmp_path):
+    case.expect("a prompt holding earlier HH turns and an emoji (a valid surrogate pair in JSON) is kept "
+                "as it is: only candidates are checked for turn markers")
+    rec = good("p1")
+    rec["prompt"] = "Hi!\n\nAssistant: Hello, how can I help?\n\nHuman: How do I cook rice \U0001F35A?"
+    src, out = tmp_path / "multi.jsonl", tmp_path / "ballots.jsonl"
+    src.write_bytes(lines(rec, good("p2")))
+    script("ballots").main(["--config-json", ballots_slice(config, src), "--source-file", str(src), "--out", str(out)])
+    prompts = [json.loads(line)["prompt"] for line in out.read_text(encoding="utf-8").splitlines()]
+    case.observe(f"written prompts {prompts}")
+    assert prompts == [rec["prompt"], good("p2")["prompt"]]
+
+
+def test_turn_marker_candidates_dropped_when_configured(case, config, tmp_path):
+    case.expect("data.candidate_turn_markers: drop: candidates holding a turn marker are dropped with the "
+                "votes left comparing nothing (a prompt left with one candidate too), counted in the job log")
+    p2, p3 = good("p2"), good("p3")
+    p2["candidates"][1]["text"] = "Steam it.\n\nHuman: Thanks!"
+    p3["candidates"][0]["text"] = "Boil it.\n\nAssistant: Or fry it."
+    p3["candidates"][1]["text"] = "Steam it.\n\nHuman: And?"
+    src, out = tmp_path / "marked.jsonl", tmp_path / "ballots.jsonl"
+    src.write_bytes(lines(good("p1"), p2, p3))
+    cfg = copy.deepcopy(config)
+    cfg["data"]["candidate_turn_markers"] = "drop"
+    # the job as the rule runs it: its log is stdout and stderr together
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "ballots.py"), "--config-json",
+                          ballots_slice(cfg, src), "--source-file", str(src), "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    job_log = run.stdout + run.stderr
+    dropped = [line for line in job_log.splitlines() if "dropped" in line]
+    case.observe((dropped or job_log.strip().splitlines()[-1:] or [f"exit {run.returncode}, no log"])[0]
+                 .replace(str(tmp_path), "<tmp>"))
+    assert run.returncode == 0, job_log
+    assert f"{src}: dropped 3 candidates containing a turn marker" in job_log
+    assert "1 votes left comparing nothing (a pair with one of them, a ranking of only them), and 1 prompts left" in job_log
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["prompt_id"] for r in recs] == ["p1", "p2"]
+    assert [c["id"] for c in recs[1]["candidates"]] == ["a", "c"]
+    assert recs[1]["votes"] == [{"ranking": [["a"], ["c"]], "weight": 1.0}, {"ranking": [["a"], ["c"]], "weight": 0.5},
+                                {"pair": ["a", "c"], "winner": "c"}]
+
+
+def test_default_synthetic_ballots_read_back_as_jsonl(case, config, tmp_path):
+    case.expect("the default synthetic ballots, written by the ballots job and fed back as data.source "
+                "jsonl, are accepted unchanged (no prompt has two candidates with the same text)")
+    first, again = tmp_path / "synthetic.jsonl", tmp_path / "again.jsonl"
+    script("ballots").main(["--config-json", json.dumps(job_config(config, "ballots")), "--out", str(first)])
+    try:
+        script("ballots").main(["--config-json", ballots_slice(config, first), "--source-file", str(first),
+                                "--out", str(again)])
+    except SystemExit as exc:
+        case.observe(str(exc).replace(str(tmp_path), "<tmp>"))
+        raise
+    case.observe(f"read back {len(first.read_text().splitlines())} prompts unchanged")
+    assert again.read_bytes() == first.read_bytes()
 
 
 def test_jsonl_source_needs_source_file(case, config, tmp_path):
@@ -203,7 +302,7 @@ def data_stage(config, tmp_path) -> dict:
     for arm in ("maj", "sc"):
         script("pool").main(["--config-json", data_cfg, "--ballots", str(paths["ballots"]), "--split",
                              str(paths["split"]), "--arm", arm, "--out", str(paths[arm])])
-    return {"paths": paths, "config": data_cfg, "dir": d}
+    return {"paths": paths, "config": data_cfg, "dir": d, "cfg": cfg}
 
 
 def series_args(stage: dict, out_dir: Path) -> list[str]:
@@ -266,3 +365,27 @@ def test_unvalidated_huge_weight_through_pool(case, data_stage):
     case.observe(msg)
     assert msg.startswith(f"{ballots}: prompt_id {recs[3]['prompt_id']!r}: votes[1].weight: expected a finite number from 1e-06 to 1e+06"), msg
     assert "got 1e+308" in msg and not out.exists()
+
+
+def test_sft_file_with_an_eval_prompt_in_other_case_or_spacing(case, data_stage, tmp_path):
+    case.expect("an SFT jsonl file whose prompt is a held-out eval prompt up to case and doubled spaces is "
+                "refused naming the eval prompt id and the SFT example; no corpus written")
+    eval_id = json.loads(data_stage["paths"]["split"].read_text())["eval_prompt_ids"][0]
+    ballots = [json.loads(line) for line in data_stage["paths"]["ballots"].read_text().splitlines()]
+    eval_text = next(r["prompt"] for r in ballots if r["prompt_id"] == eval_id)
+    variant = eval_text.upper().replace(" ", "  ")
+    sft = tmp_path / "my_sft.jsonl"
+    sft.write_bytes(lines({"prompt": "A question of our own?", "completion": "Our answer."},
+                          {"prompt": variant, "completion": "Leaked answer."}))
+    cfg = copy.deepcopy(data_stage["cfg"])
+    cfg["sft"]["data"].update(source="jsonl", path=str(sft))
+    out = tmp_path / "sft.jsonl"
+    with pytest.raises(SystemExit) as exc:
+        script("sft_corpus").main(["--config-json", json.dumps(job_config(cfg, "sft_corpus")),
+                                   "--ballots", str(data_stage["paths"]["ballots"]),
+                                   "--split", str(data_stage["paths"]["split"]), "--sft-data", str(sft),
+                                   "--out", str(out)])
+    msg = str(exc.value)
+    case.observe(msg.replace(str(tmp_path), "<tmp>"))
+    assert msg.startswith(f"{sft}: 1 SFT prompts are held-out eval prompts (eval prompt ids '{eval_id}'"), msg
+    assert "SFT examples sft-2 (line 2)" in msg and not out.exists()

@@ -84,3 +84,60 @@ def test_bad_config_stops_before_any_job(tmp_path, case, name, config, needles):
         assert needle in out, f"{needle!r} not in:\n{out[-3000:]}"
     assert "Traceback" not in out and "$schema" not in out  # one clear line, no dump
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def job_slices(output: str) -> dict[str, dict]:
+    """``--out`` path -> ``--config-json`` slice of every job in a ``snakemake -n -p`` output
+    (the params Snakemake compares to decide whether a finished job reruns)."""
+    import json
+    import shlex
+
+    slices = {}
+    for line in output.splitlines():
+        if not line.startswith("Shell command:") or "--config-json" not in line:
+            continue
+        words = shlex.split(line.split(":", 1)[1].split(" > ")[0])
+        args = dict(zip(words, words[1:]))
+        slices[args.get("--out", words[-1])] = json.loads(args["--config-json"])
+    return slices
+
+
+def test_exponent_learning_rate_in_a_config_file(tmp_path, case):
+    """PyYAML reads `5e-7` (no dot) as a string (YAML 1.1): the schema's type makes it a number."""
+    import json
+    import subprocess
+    import sys
+
+    case.expect("dpo: {learning_rate: 5e-7} in a config file: every DPO job's slice has the float 5e-07")
+    path = tmp_path / "lr.yaml"
+    path.write_text("dpo: {learning_rate: 5e-7}\n")
+    proc = snakemake("-n", "-p", "--configfile", str(REPO / "config/config.yaml"), str(path), cwd=tmp_path,
+                     check=False)
+    out = proc.stdout + proc.stderr
+    dpo = {k: v for k, v in job_slices(proc.stdout).items() if "/train/dpo/" in k}
+    if proc.returncode:
+        case.observe(next((line for line in out.splitlines() if "dpo.learning_rate" in line), out[-300:]))
+    assert proc.returncode == 0, out[-2000:]
+    case.observe(f"{len(dpo)} DPO jobs, learning_rate: "
+                 + ", ".join(sorted({repr(s['dpo']['learning_rate']) for s in dpo.values()})))
+    assert dpo and {type(s["dpo"]["learning_rate"]) for s in dpo.values()} == {float}
+    assert {s["dpo"]["learning_rate"] for s in dpo.values()} == {5e-07}
+    # the slice a script run by hand gets (prefsweep.config.load_config) is the same
+    hand = subprocess.run([sys.executable, "-m", "prefsweep.config", "dpo", "--configfile", str(path)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert hand.returncode == 0, hand.stderr[-2000:]
+    assert json.loads(hand.stdout) == next(iter(dpo.values()))
+
+
+def test_a_learning_rate_that_is_no_number_names_the_key(tmp_path, case):
+    case.expect("error naming dpo.learning_rate, the value and how to write a number; no job runs")
+    path = tmp_path / "lr.yaml"
+    path.write_text("dpo: {learning_rate: 5e-7x}\n")
+    proc = snakemake("--cores", "1", "--configfile", str(REPO / "config/config.yaml"), str(path), cwd=tmp_path,
+                     check=False)
+    out = proc.stdout + proc.stderr
+    case.observe(next((line for line in out.splitlines() if "dpo.learning_rate" in line), out[-300:]))
+    assert proc.returncode != 0
+    for needle in ("dpo.learning_rate", "'5e-7x'", "expected number", "5.0e-7"):
+        assert needle in out, f"{needle!r} not in:\n{out[-3000:]}"
+    assert "Traceback" not in out and not (tmp_path / "results").exists()

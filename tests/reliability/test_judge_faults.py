@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,12 @@ TRANSIENT = {
     "200 that is not JSON": srv.Raw(200, "not json"),
     "timeout": srv.Reply("late [[B]]", delay=1.0),
     "dropped connection": srv.Drop(),
+    # Each read gets a byte within the 0.3 s timeout; only a deadline on the whole attempt cuts it.
+    "body trickled one byte per 0.05 s": srv.Trickle("late [[B]]", interval=0.05, duration=1.5),
+    "200 with empty content": srv.Reply(""),
+    "200 with blank content": srv.Reply("  \n"),
+    "200 with null content": srv.Raw(200, json.dumps(srv.completion(None))),
+    "200 without choices": srv.Raw(200, json.dumps({**srv.completion("x"), "choices": []})),
 }
 
 
@@ -100,6 +107,9 @@ PERSISTENT = {
     "HTTP 500": (srv.Fail(500, message="upstream exploded"), "HTTP 500 from http://127.0.0.1"),
     "timeout": (srv.Reply("late [[A]]", delay=0.5), "timed out"),
     "dropped connection": (srv.Drop(), "failed (RemoteDisconnected"),
+    "trickled body": (srv.Trickle("late [[A]]", interval=0.05, duration=1.5),
+                      "timed out (no complete response within 0.2 s"),
+    "200 with empty content": (srv.Reply(""), "unusable response from http://127.0.0.1"),
 }
 
 
@@ -132,6 +142,61 @@ def test_persistent_fault_fails_naming_questions_and_keeps_received(case, server
     case.observe(f"rerun: {lines[0]}")
     assert lines[0] == "judge: 8 comparisons, 3 cached, 5 API calls" and server.n_requests == 5
     assert [r["g1_winner"] for r in records[:2]] == ["model_1", "model_1"] and out.exists()
+
+
+def test_trickling_server_is_cut_at_the_deadline(case, server, files):
+    case.expect("a server that sends headers, then one byte every 0.05 s: each attempt is cut at the 0.3 s "
+                "deadline (timeout), retried twice, then a clear error naming the server and the deadline")
+    server.default = srv.Trickle("late [[A]]", interval=0.05, duration=3.0)
+    start = time.monotonic()
+    with pytest.raises(jl.JudgeAPIError) as err:
+        run_judge(verdict(), client(server, parallel=1, max_retries=2, timeout=0.3), files)
+    elapsed = time.monotonic() - start
+    case.observe(f"{elapsed:.1f} s, {server.n_requests} requests: {err.value}")
+    assert f"request to {server.api_base}/chat/completions timed out (no complete response within 0.3 s" \
+        in str(err.value)
+    assert "gave up after 3 attempts" in str(err.value) and server.n_requests == 3
+    assert elapsed < 2.5  # 3 attempts of 0.3 s; without a deadline each would take the trickle's 3 s
+    assert cache_files(files) == []
+
+
+def test_empty_responses_are_not_cached_and_a_fixed_server_recovers(case, server, files, monkeypatch):
+    case.expect("a server answering HTTP 200 with empty content: the job fails naming the unusable response and "
+                "caches nothing; once the server is fixed the rerun sends all 8 and writes no error")
+    server.default = srv.Reply("")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv(jl.CLIENT_ENV, json.dumps(client_values(server, parallel=1, max_retries=1)))
+    with pytest.raises(SystemExit) as err:
+        script.main(judge_argv(files, slice_json(cache_malformed=False)))
+    case.observe(err.value)
+    assert "question(s) q0 (g1) failed for good: unusable response from " \
+           f"{server.api_base}/chat/completions (empty message content" in str(err.value)
+    assert "0 of 8 new responses were cached" in str(err.value)
+    assert cache_files(files) == [] and not out_path(files, "dpo-a").exists()
+    server.reset()
+    server.default = prefers_good
+    lines = []
+    records, _ = run_judge(verdict(), client(server), files, lines=lines)
+    case.observe(f"fixed server: {lines[0]}; {lines[-1]}")
+    assert lines[0] == "judge: 8 comparisons, 0 cached, 8 API calls" and server.n_requests == 8
+    assert "error" not in {r[g] for r in records for g in ("g1_winner", "g2_winner")}
+
+
+@pytest.mark.parametrize("judgment", ["", " \n", None])
+def test_unusable_cache_entries_are_asked_again(case, server, files, judgment):
+    case.expect(f"cache entries with judgment {judgment!r} (left by an older version): not served, asked again; "
+                "the rerun writes real verdicts and repairs the cache")
+    run_judge(verdict(), client(server), files)
+    for path in cache_files(files):
+        entry = json.loads(path.read_text())
+        path.write_text(json.dumps({**entry, "judgment": judgment}))
+    server.reset()
+    lines = []
+    records, _ = run_judge(verdict(cache_malformed=False), client(server), files, lines=lines)
+    case.observe(f"{lines[0]}; {lines[-1]}")
+    assert lines[0] == "judge: 8 comparisons, 0 cached, 8 API calls" and server.n_requests == 8
+    assert "error" not in {r[g] for r in records for g in ("g1_winner", "g2_winner")}
+    assert all(json.loads(p.read_text())["judgment"].startswith("Verdict: ") for p in cache_files(files))
 
 
 def test_client_error_is_not_retried(case, server, files):

@@ -138,3 +138,19 @@ def test_text_that_utf8_cannot_encode_names_the_file(tmp_path, case):
     case.observe(err.value)
     assert "out.jsonl" in str(err.value) and "line 2" in str(err.value)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("key, section", [
+    ("eval.baselines[0].name_or_path", {"eval": {"baselines": [{"name": "pythia", "name_or_path": "EleutherAI/$(touch pwned6)"}]}}),
+    ("model.name_or_path", {"model": {"preset": "hf", "name_or_path": "`touch pwned7`"}}),
+])
+def test_a_model_name_that_is_no_path_nor_hub_id_is_refused(hostile, case, key, section):
+    """Finding 4: a model name reaches ``--hub-id`` / ``from_pretrained``; one that is neither a
+    local directory nor a hub id stops the plan, naming the key, and runs nothing."""
+    root, clone, work = hostile
+    case.expect(f"{key} holding shell syntax: the config check refuses it before any job, naming the key")
+    proc = run(clone, work, "-n", "-p", "--configfile", str(E2E_CONFIG), str(overlay(work, **section)))
+    message = proc.stdout + proc.stderr
+    case.observe(next((line for line in message.splitlines() if key in line), message[-300:]))
+    assert proc.returncode != 0 and f"{key}: " in message and "neither a local directory nor a hub id" in message
+    assert not pwned_files(root, Path.home())

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
+import logging
 
 import numpy as np
 import pytest
 
 from prefsweep.arms import support_batches, support_matrix
 from prefsweep.ballots import (
-    BallotError, load_jsonl, load_shp, read_ballots_table, validate_ballots, write_ballots,
+    BallotError, load_jsonl, load_shp, load_source, read_ballots_table, screen_turn_markers, validate_ballots,
+    write_ballots,
 )
+from prefsweep.prompts import HH_MARKERS
+from tests.conftest import load_config
+from tests.fixtures import datasets as fx
 from tests.unit.test_arms import reference_support
 
 
@@ -64,7 +70,18 @@ BAD = [
     (lambda r: r.update(prompt=""), "prompt", "expected the question's text, got ''"),
     (lambda r: r.update(prompt=" \n\t"), "prompt", "(empty or only white space)"),
     (lambda r: r["candidates"][2].update(text="Boil it."), "candidates[2].text",
-     "candidate 'c' has the same text as candidate 'a' (candidates[0]); expected distinct response texts"),
+     "candidate 'c' has the same text as candidate 'a' (candidates[0]), compared ignoring case and runs of "
+     "white space; expected distinct response texts"),
+    (lambda r: r["candidates"][1].update(text=" BOIL\t it. "), "candidates[1].text",
+     "candidate 'b' has the same text as candidate 'a' (candidates[0])"),
+    (lambda r: r["candidates"][1].update(text=""), "candidates[1].text", "expected the response's text, got ''"),
+    (lambda r: r["candidates"][1].update(text="\n  "), "candidates[1].text", "(empty or only white space)"),
+    (lambda r: r.update(prompt="Rice\udfff?"), "prompt", "character '\\udfff' at position 4 is not encodable as UTF-8"),
+    (lambda r: r.update(topic="cook\ud800"), "topic", "character '\\ud800' at position 4 is not encodable"),
+    (lambda r: r["candidates"][2].update(text="\udbff Buy."), "candidates[2].text", "character '\\udbff' at position 0"),
+    (lambda r: r["candidates"][2].update(id="c\ud800"), "candidates[2].id", "is not encodable as UTF-8"),
+    (lambda r: r["votes"][2].update(group="g\ud800"), "votes[2].group", "is not encodable as UTF-8"),
+    (lambda r: r.update(meta={"note": ["ok", "x\ud800"]}), "meta.note[1]", "is not encodable as UTF-8"),
     (lambda r: r["votes"][0].update(voter=3), "votes[0].voter", "expected a string"),
     (lambda r: r["votes"][0].update(pair=["a", "b"]), "votes[0]", "exactly one of 'ranking'"),
     (lambda r: r["votes"][1].update(pair=["a", "z"]), "votes[1].pair[1]", "unknown candidate 'z'"),
@@ -183,3 +200,120 @@ def test_shp_adapter_rejects_other_schemas(tmp_path):
     write_lines(d / "train.jsonl", [{"post_id": "p", "text": "x"}])
     with pytest.raises(BallotError, match="missing; expected the SHP schema"):
         load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache"))
+
+
+# -- texts the validator compares, and turn markers (issue 22, findings 9, 10, 12) ---------------
+
+
+def test_in_memory_records_with_a_lone_surrogate_are_refused():
+    # records built in memory (a dataset, a caller) get the same check as a jsonl line
+    bad = record("p1")
+    bad["candidates"][0]["text"] = "Boil \ud800"
+    with pytest.raises(BallotError, match=r"src: record 1 \(prompt_id 'p1'\): candidates\[0\].text: character "
+                                           r"'\\ud800' at position 5 is not encodable as UTF-8"):
+        validate_ballots([bad], "src", unit="record")
+
+
+def test_an_emoji_escaped_as_a_surrogate_pair_is_text(tmp_path):
+    rec = record()
+    rec["candidates"][0]["text"] = "Boil it \U0001F35A."
+    write_lines(tmp_path / "b.jsonl", [rec])  # json.dumps writes "\ud83c\udf5a"
+    assert "\\ud83c\\udf5a" in (tmp_path / "b.jsonl").read_text()
+    assert load_jsonl(tmp_path / "b.jsonl") == [rec]
+
+
+def marked_record(pid: str = "p1") -> dict:
+    rec = record(pid)
+    rec["prompt"] = "Hi!\n\nAssistant: Hello.\n\nHuman: How do I cook rice?"  # earlier turns: fine
+    rec["candidates"][1]["text"] = "Steam it.\n\nHuman: thanks"
+    return rec
+
+
+def test_a_turn_marker_in_a_candidate_is_an_error_naming_line_candidate_and_marker(tmp_path):
+    path = tmp_path / "b.jsonl"
+    write_lines(path, [record("p1"), marked_record("p2")])
+    assert load_jsonl(path) == [record("p1"), marked_record("p2")]  # no markers given: not checked
+    with pytest.raises(BallotError) as err:
+        load_jsonl(path, HH_MARKERS)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: line 2 (prompt_id 'p2'): candidates[1].text: candidate 'b' contains the turn "
+                          "marker '\\n\\nHuman:' of prompt_format"), msg
+    assert "data.candidate_turn_markers: drop" in msg
+
+
+def test_dropping_marked_candidates_prunes_votes_and_logs_counts(caplog):
+    rec = marked_record()  # b is marked; votes: ranking a > {b, c}, pair a-b (tie), pair b-c
+    rec["votes"].append({"ranking": [["b"]], "weight": 1.0})  # names only b: says nothing without it
+    other = record("p2")
+    for c in other["candidates"][:2]:
+        c["text"] += "\n\nAssistant: more"  # a and b marked: one candidate left, the prompt goes
+    with caplog.at_level(logging.WARNING, logger="prefsweep.ballots"):
+        out = screen_turn_markers([rec, record("p3"), other], HH_MARKERS, True, "src.jsonl")
+    assert [r["prompt_id"] for r in out] == ["p1", "p3"]
+    assert out[0]["candidates"] == [{"id": "a", "text": "Boil it."}, {"id": "c", "text": "Buy it."}]
+    assert out[0]["votes"] == [{"ranking": [["a"], ["c"]], "weight": 1.0, "voter": "v0", "group": "g"}]
+    assert out[1] == record("p3") and rec == {**marked_record(), "votes": rec["votes"]}  # input unchanged
+    validate_ballots(out, distinct_texts=True)
+    # votes: p1's pairs a-b, b-c and its ranking [[b]]; p2's pairs a-b, b-c (its ranking keeps c)
+    assert ("src.jsonl: dropped 3 candidates containing a turn marker of prompt_format ('\\n\\nHuman:', "
+            "'\\n\\nAssistant:'), 5 votes left comparing nothing (a pair with one of them, a ranking of only them), and 1 prompts left") in caplog.text
+    with pytest.raises(BallotError, match=r"src: no prompt left after dropping"):
+        screen_turn_markers([other], HH_MARKERS, True, "src")
+
+
+def test_load_source_uses_the_configured_format_and_mode(tmp_path):
+    path = tmp_path / "b.jsonl"
+    rec = record("p2")
+    rec["candidates"][2]["text"] = "Buy it.\n### Answer: or cook it"
+    write_lines(path, [record("p1"), rec])
+    cfg = load_config()
+    cfg["data"]["source"] = "jsonl"
+    assert len(load_source(cfg, path)) == 2  # style hh: '### Answer:' is text
+    cfg["prompt_format"] = {"style": "template", "prompt_template": "### Question: {prompt}\n### Answer:"}
+    with pytest.raises(BallotError, match=r"line 2 \(prompt_id 'p2'\): candidates\[2\].text: candidate 'c' "
+                                           r"contains the turn marker '\\n### Answer:'"):
+        load_source(cfg, path)
+    cfg["data"]["candidate_turn_markers"] = "drop"
+    assert [len(r["candidates"]) for r in load_source(cfg, path)] == [3, 2]
+
+
+def write_hh(directory, rows) -> dict:
+    d = directory / "helpful-base"
+    d.mkdir(parents=True)
+    with gzip.open(d / "train.jsonl.gz", "wt") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in rows))
+    return {**load_config()["data"]["hh"], "path": str(directory), "data_dir": "helpful-base"}
+
+
+def test_hh_prompts_may_hold_turns_candidates_may_not(tmp_path):
+    rows = fx.hh_rows(8)  # every fourth prompt is two turns deep
+    bad = {"chosen": "\n\nHuman: Hi?\n\nAssistant: Hello!\n\nHuman: Bye?",  # the last turn is the human's
+           "rejected": "\n\nHuman: Hi?\n\nAssistant: Go away."}
+    # a near-duplicate pair (trailing space) is one candidate: the pair says nothing and goes
+    same = {"chosen": "\n\nHuman: Why?\n\nAssistant: Because.", "rejected": "\n\nHuman: Why?\n\nAssistant: Because. "}
+    cfg = load_config()
+    cfg["data"]["source"] = "hh"
+    cfg["data"]["hh"] = write_hh(tmp_path / "hh", [*rows, same, bad])
+    with pytest.raises(BallotError) as err:
+        load_source(cfg, None)
+    assert str(err.value).startswith(f"{tmp_path / 'hh'} (split train): prompt 9 (prompt_id 'hh-"), str(err.value)
+    assert "candidates[0].text: candidate 'r1' contains the turn marker '\\n\\nHuman:'" in str(err.value)
+    cfg["data"]["candidate_turn_markers"] = "drop"
+    recs = load_source(cfg, None)
+    assert len(recs) == 8 and any("\n\nAssistant: " in r["prompt"] for r in recs)  # multi-turn prompts kept
+
+
+def test_shp_blank_and_near_duplicate_comments_are_named(tmp_path):
+    rows = shp_rows()
+    rows[2]["human_ref_B"] = "  "
+    d = tmp_path / "shp"
+    d.mkdir()
+    write_lines(d / "train.jsonl", rows)
+    with pytest.raises(BallotError, match=r"post 2 \(prompt_id 'p2'\): candidates\[1\].text: expected the response's text"):
+        load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache"))
+    rows = shp_rows()
+    rows[2]["human_ref_B"] = "rayleigh. "
+    write_lines(d / "train.jsonl", rows)
+    with pytest.raises(BallotError, match=r"post 2 \(prompt_id 'p2'\): candidates\[1\].text: candidate 'd2' has "
+                                           r"the same text as candidate 'd1'"):
+        load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache2"))

@@ -80,6 +80,23 @@ def test_cli_strings_get_schema_types():
     assert cfg["experiment"] == "x" and cfg["sc"]["rule"] == "borda" and cfg["model"]["name_or_path"] is None
 
 
+def test_config_file_exponents_are_numbers(tmp_path):
+    """PyYAML reads 5e-7 (no dot) as a string; the schema's type makes it the number it means."""
+    from prefsweep.config import load_config as load
+
+    path = tmp_path / "lr.yaml"
+    path.write_text("dpo: {learning_rate: 5e-7, per_device_train_batch_size: 1e1}\nsft: {learning_rate: 1E-5}\n")
+    cfg = load(path, check=False)
+    assert (cfg["dpo"]["learning_rate"], cfg["sft"]["learning_rate"]) == (5e-07, 1e-05)
+    assert cfg["dpo"]["per_device_train_batch_size"] == 10 and type(cfg["dpo"]["per_device_train_batch_size"]) is int
+    path.write_text("dpo: {learning_rate: 5e-7x, per_device_train_batch_size: 2.5e0}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path, check=False)
+    for needle in ("dpo.learning_rate: '5e-7x' has the wrong type; expected number; write a number",
+                   "dpo.per_device_train_batch_size: '2.5e0' has the wrong type; expected integer; write a whole"):
+        assert needle in str(err.value)
+
+
 @pytest.mark.parametrize("path", sorted(p.name for p in (REPO / "config").glob("pythia-*.yaml")))
 def test_paper_configs_train_with_the_dpo_papers_loss(path):
     """Every config merges over config/config.yaml, whose DPO adds the chosen responses' NLL for
@@ -161,3 +178,55 @@ def test_data_jobs_see_only_their_rule(default_config):
     assert job_config(default_config, "dpo")["dpo"]["init"] == "sft"
     with pytest.raises(ConfigError, match="arm 'borda': not an arm"):
         job_config(default_config, "data", "borda")
+
+
+#: (dotted key, new value, the steps whose slice changes: the jobs a change reruns). Runtime
+#: keys (prefsweep.config.RUNTIME_KEYS: how often a job logs, never what it computes) and the
+#: judge's client settings rerun nothing; save_steps decides which checkpoints exist: it reruns.
+RERUNS = [
+    ("dpo.logging_steps", 5, set()),
+    ("sft.logging_steps", 5, set()),
+    ("pretrain.logging_steps", 5, set()),
+    ("eval.judge.parallel", 8, set()),
+    ("model.n_params", 1e9, set()),
+    ("dpo.beta", 0.2, {"dpo"}),
+    ("dpo.save_steps", 4, {"dpo"}),
+    ("dpo.learning_rate", 5e-7, {"dpo"}),
+    ("dpo.max_length", 128, {"ref_logps", "dpo", "pair_accuracy"}),
+    ("sft.learning_rate", 1e-3, {"sft"}),
+    ("sft.save_steps", 50, {"sft"}),
+    ("pretrain.learning_rate", 1e-3, {"base_model"}),
+    ("eval.generation.max_new_tokens", 64, {"answers"}),
+    ("eval.judge.temperature", 0.5, {"judge"}),
+    ("plots.dpi", 300, {"plots"}),
+]
+
+
+@pytest.mark.parametrize("dotted, value, steps", RERUNS, ids=[r[0] for r in RERUNS])
+def test_which_steps_a_key_reruns(default_config, dotted, value, steps):
+    from prefsweep.config import job_config_json
+
+    changed = copy.deepcopy(default_config)
+    node = changed
+    *parents, key = dotted.split(".")
+    for part in parents:
+        node = node[part]
+    assert node[key] != value
+    node[key] = value
+    touched = {s for s in STEP_KEYS if job_config_json(changed, s) != job_config_json(default_config, s)}
+    assert touched == steps
+
+
+def test_runtime_keys_are_in_no_slice_and_reach_jobs_in_the_environment(default_config):
+    import json
+
+    from prefsweep.config import RUNTIME_ENV, RUNTIME_KEYS, runtime_env_value
+
+    assert set(RUNTIME_KEYS) >= {"pretrain.logging_steps", "sft.logging_steps", "dpo.logging_steps"}
+    assert "save_steps" not in " ".join(RUNTIME_KEYS)  # decides the checkpoints: part of the result
+    for step in STEP_KEYS:
+        assert "logging_steps" not in json.dumps(job_config(default_config, step)), step
+    changed = copy.deepcopy(default_config)
+    changed["dpo"]["logging_steps"] = 5
+    assert json.loads(runtime_env_value(changed))["dpo.logging_steps"] == 5
+    assert RUNTIME_ENV == "PREFSWEEP_RUNTIME"

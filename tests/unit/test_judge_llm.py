@@ -12,6 +12,8 @@ import importlib.util
 import json
 import subprocess
 import sys
+import threading
+import time
 from argparse import Namespace
 
 import pytest
@@ -37,6 +39,7 @@ from tests.fixtures.judge_cases import (  # noqa: F401 (fixtures: files, no_prox
     server,
     slice_json,
     verdict,
+    wait_for,
     write_eval_files,
 )
 
@@ -361,6 +364,61 @@ def test_missing_key_fails_only_when_calls_are_needed(server, files):
     # A server without auth: api_key_env null sends no Authorization header.
     run_judge(verdict(), client(server, api_key_env=None), files, model="dpo-b", env={})
     assert all("Authorization" not in r.headers for r in server.requests)
+
+
+# --- the HTTP client: deadline and unusable responses -------------------------------------------
+def _chat(server: srv.JudgeServer, **over) -> jl.ChatClient:
+    return jl.ChatClient(verdict(), client(server, **{"max_retries": 0, **over}), server.api_base, KEY,
+                         sleep=lambda s: None)
+
+
+@pytest.mark.parametrize("body, reason", [
+    (json.dumps(srv.completion("")), "(empty message content, finish_reason 'stop')"),
+    (json.dumps(srv.completion(" \n\t")), "(empty message content, finish_reason 'stop')"),
+    (json.dumps(srv.completion(None)), "(message content is null, not a string)"),
+    (json.dumps(srv.completion(7)), "(message content is a number, not a string)"),
+    (json.dumps({**srv.completion("x"), "choices": []}), "(no choices)"),
+    (json.dumps({"model": "m"}), "(no choices)"),
+    (json.dumps({"choices": [{"index": 0}]}), "(choices[0] has no message)"),
+    (json.dumps([1, 2]), "(body is an array, not a JSON object)"),
+    ("not json", "(not JSON:"),
+])
+def test_unusable_response_is_a_retried_server_fault(server, body, reason):
+    chat = _chat(server, max_retries=1)
+    server.default = srv.Reply("Verdict: [[A]]")
+    server.script(srv.Raw(200, body), srv.Raw(200, body))
+    with pytest.raises(jl.JudgeAPIError) as err:
+        chat.complete([{"role": "user", "content": "q"}])
+    assert f"unusable response from {server.api_base}/chat/completions {reason}" in str(err.value)
+    assert "gave up after 2 attempts" in str(err.value) and server.n_requests == 2
+    server.script(srv.Raw(200, body))  # once, then the default verdict: the retry succeeds
+    assert chat.complete([{"role": "user", "content": "q"}])["judgment"].startswith("Verdict: ")
+
+
+def test_cache_serves_only_entries_with_judgment_text(tmp_path):
+    cache = jl.JudgeCache(tmp_path)
+    entries = {"empty": "", "blank": " \n", "null": None, "number": 3, "text": "Verdict: [[A]]"}
+    for key, judgment in entries.items():
+        cache.put(key * 8, {"key": key * 8, "judgment": judgment})
+    cache.put("missing" * 8, {"key": "x"})
+    served = {key: cache.get(key * 8) is not None for key in [*entries, "missing"]}
+    assert served == {"empty": False, "blank": False, "null": False, "number": False, "text": True,
+                      "missing": False}
+    assert jl.usable_judgment("[[A]]") and not jl.usable_judgment("\n")
+
+
+def test_deadline_bounds_the_whole_attempt_not_each_read(server):
+    chat = _chat(server, timeout=0.4)
+    server.script(srv.Reply("Verdict: [[A]]", delay=0.2))  # in time: answered
+    assert chat.complete([{"role": "user", "content": "q"}])["judgment"] == "Verdict: [[A]]"
+    server.script(srv.Trickle("Verdict: [[B]]", interval=0.02, duration=5.0))
+    start = time.monotonic()
+    with pytest.raises(jl.JudgeAPIError, match=r"timed out \(no complete response within 0\.4 s"):
+        chat.complete([{"role": "user", "content": "q"}])
+    assert 0.35 < time.monotonic() - start < 2.0
+    # The attempt's watchdog is gone with it: no timer thread is left per request.
+    wait_for(lambda: not [t for t in threading.enumerate() if t.name == "judge-deadline"], timeout=2.0,
+             what="the deadline threads to end")
 
 
 # --- the script -------------------------------------------------------------------------------

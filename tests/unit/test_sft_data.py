@@ -79,6 +79,17 @@ def test_an_eval_prompt_in_the_sft_data_is_an_error_naming_its_ids(tmp_path):
     check_no_eval_prompts(examples[:1], {"p7": "How do I cook rice?"}, "my.jsonl")
 
 
+@pytest.mark.parametrize("copy_of_eval", ["how do i cook RICE?", "How do I  cook rice?", "How do I\ncook\trice? ",
+                                          "HOW  DO I COOK RICE?"])
+def test_an_eval_prompt_up_to_case_and_spacing_is_refused(copy_of_eval):
+    # the same normalize_text that keeps a prompt's candidates distinct (issue 22)
+    examples = [{"id": "s1", "prompt": copy_of_eval, "completion": "x", "where": "line 1"}]
+    with pytest.raises(SftDataError, match=r"eval prompt ids 'p7'; SFT examples s1 \(line 1\)"):
+        check_no_eval_prompts(examples, {"p7": "How do I cook rice?"}, "my.jsonl")
+    # negative control: another question is trained on
+    check_no_eval_prompts([{**examples[0], "prompt": "How do I cook brown rice?"}], {"p7": "How do I cook rice?"}, "x")
+
+
 def test_hh_chosen_responses_as_sft_data(tmp_path):
     d = fx.write_fixture("hh", tmp_path / "hh", n_prompts=6)
     cfg = config_with(tmp_path, source="hh", path=str(d), data_dir="helpful-base", max_examples=4)

@@ -192,3 +192,45 @@ def test_majority_and_borda_disagree_on_a_measurable_share():
     stats = winner_disagreement(recs, "borda", 0)
     assert 0.10 <= stats["share_disagree"] <= 0.30, stats
     assert winner_disagreement(recs, "copeland", 0)["disagree"] == 0  # Copeland is Condorcet-consistent
+
+
+def test_default_synthetic_ballots_pass_the_jsonl_validator(tmp_path):
+    """Issue 22, finding 11: the default ballots (config/config.yaml's data.synthetic), written out
+    and read back as a user's jsonl file, pass its validator: no prompt has two candidates with
+    the same text (10 of the default maj pool's pairs had chosen == rejected)."""
+    from prefsweep.ballots import load_jsonl, write_ballots
+
+    cfg = config()
+    syn = cfg["data"]["synthetic"]
+    recs = Electorate.from_config(cfg).make_ballots(syn["n_prompts"], syn["n_candidates"], cfg["data"]["seed"])
+    write_ballots(tmp_path / "ballots.jsonl", recs)
+    assert load_jsonl(tmp_path / "ballots.jsonl") == recs
+
+
+def test_only_repeated_responses_are_redrawn():
+    """A response that repeats an earlier one of its prompt is redrawn from a child stream: every
+    other response is the one the first draw gave, and all are distinct, even at K = 26."""
+    from prefsweep.prompts import normalize_text
+    from prefsweep.synthetic import _compose_responses, _draw_prompts, _draw_slots, _phrase_table
+
+    k = 26
+    prompts = _draw_prompts(np.random.default_rng(5), 400)
+    rng = np.random.default_rng(5)
+    _draw_prompts(rng, 400)
+    table, names = _phrase_table(), sorted(TOPICS)
+    topic_ix = np.repeat([names.index(t) for t, _, _ in prompts], k)
+    task_ix = np.repeat([TOPICS[t].tasks.index(task) for t, task, _ in prompts], k)
+    first = [" ".join(table.text[j] for j in r if j >= 0) for r in _draw_slots(rng, table, topic_ix, task_ix).tolist()]
+    after_first = rng.random()
+
+    rng = np.random.default_rng(5)
+    _draw_prompts(rng, 400)
+    texts, feats = _compose_responses(rng, prompts, k)
+    assert rng.random() == after_first  # the stream goes on as if nothing was redrawn
+    changed = [i for i in range(len(texts)) if texts[i] != first[i]]
+    repeated = [i for i in range(len(first)) if normalize_text(first[i]) in
+                {normalize_text(t) for t in first[i - i % k: i]}]
+    assert changed == repeated and len(repeated) > 50  # K = 26: many repeats to redraw
+    for p in range(400):
+        assert len({normalize_text(t) for t in texts[p * k: (p + 1) * k]}) == k
+    np.testing.assert_array_equal(feats, text_features(texts, [q for _, _, q in prompts for _ in range(k)]))

@@ -5,17 +5,16 @@ import atexit
 import gc
 import json
 import os
-import shlex
 import sys
 
 sys.path.insert(0, workflow.basedir)
 
 from prefsweep import paths as P
-from prefsweep.config import check_config, check_secrets, checkpoint_eval, job_config_json
+from prefsweep.config import check_config, check_secrets, checkpoint_eval, job_config_json, runtime_env_value
 from prefsweep.judge_llm import BUDGET_ENV, CLIENT_ENV, budget_env_value, client_env_value
 from prefsweep.plan import planned_comparisons
 from prefsweep.resources import judge_runtime as judge_job_runtime, resource_function
-from prefsweep.shellquote import escape_braces, exports, option
+from prefsweep.shellquote import exports, option, pythonpath_export
 from prefsweep.sources import DATASET_SOURCES
 
 check_config(config)
@@ -95,21 +94,25 @@ def arm_cfg(wildcards):
 # a Slurm node). Snakemake itself sets OMP_NUM_THREADS & co. to the job's threads.
 # Settings that change how a job logs or talks to an API, never its result, reach jobs through
 # the environment: a params change would rerun them (wandb; the judge's client settings).
-def shell_exports(**env):
-    """``export K='V'; `` for each value that is not None (prefsweep.shellquote.exports)."""
-    return exports(env)
+def job_environment():
+    """What every job finds in its environment: wandb settings, the judge's client settings, the
+    runtime-only training keys and the judge's budget guard (values that never change a result)."""
+    env = {
+        "WANDB_MODE": config["wandb"]["mode"],
+        "WANDB_PROJECT": config["wandb"]["project"],
+        "WANDB_DIR": L.wandb_dir(),
+        "WANDB_SILENT": "true",
+        "WANDB_ENTITY": config["wandb"]["entity"] or None,
+        CLIENT_ENV: client_env_value(config["eval"]["judge"]),
+        "PREFSWEEP_RUNTIME": runtime_env_value(config),
+    }
+    if JUDGE == "llm":
+        # The guard eval.judge.max_api_calls, with the experiment's planned requests (prefsweep/plan.py).
+        env[BUDGET_ENV] = budget_env_value(config["eval"]["judge"], planned_comparisons(config))
+    return env
 
 
-shell.prefix(
-    "set -euo pipefail; "
-    + escape_braces(f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}; ")
-    + shell_exports(WANDB_MODE=config["wandb"]["mode"], WANDB_PROJECT=config["wandb"]["project"],
-                    WANDB_DIR=L.wandb_dir(), WANDB_SILENT="true", WANDB_ENTITY=config["wandb"]["entity"] or None)
-    + shell_exports(**{CLIENT_ENV: client_env_value(config["eval"]["judge"])})
-    # The guard eval.judge.max_api_calls, with the experiment's planned requests (prefsweep/plan.py).
-    + (shell_exports(**{BUDGET_ENV: budget_env_value(config["eval"]["judge"], planned_comparisons(config))})
-       if JUDGE == "llm" else "")
-)
+shell.prefix(f"set -euo pipefail; {pythonpath_export(workflow.basedir)}{exports(job_environment())}")
 
 
 # -- targets ---------------------------------------------------------------------------------
@@ -302,7 +305,7 @@ def answers_model_args(wildcards, input):
 def checkpoint_questions_arg(wildcards):
     """--max-questions k for a checkpoint's answers and judgment (eval.checkpoints.n_questions)."""
     if CK.n_questions is not None and P.parse_model_id(wildcards.model_id).kind == "checkpoint":
-        return " " + option("--max-questions", CK.n_questions)
+        return f" {option('--max-questions', CK.n_questions)}"
     return ""
 
 
