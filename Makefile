@@ -9,10 +9,10 @@ STAMP := $(VENV)/.installed
 CORES ?= 2
 SNAKEMAKE_ARGS ?=
 # CONFIG: the experiment's config files, merged over config/config.yaml in that order, e.g.
-# CONFIG="config/pythia-2.8b-shp.yaml my.yaml" (one --configfile: a second --configfile option
-# would replace the first). run, report, dag, plan and rerun all follow it, and the report goes to
-# that experiment's results/<experiment>/report.html. A --configfile in SNAKEMAKE_ARGS is read
-# the same way; giving both is an error (scripts/make_config.py).
+# CONFIG="config/paper/base.yaml config/paper/shp.yaml" (one --configfile: a second
+# --configfile option would replace the first). run, report, dag, plan and rerun all follow it,
+# and the report goes to that experiment's results/<experiment>/report.html. A --configfile in
+# SNAKEMAKE_ARGS is read the same way; giving both is an error (scripts/make_config.py).
 CONFIG ?=
 CONFIG_ARGS = $(if $(strip $(CONFIG)),--configfile $(CONFIG))
 # $(call q,TEXT): TEXT as one single-quoted shell word
@@ -34,7 +34,7 @@ help:
 	@echo "make reliability  - the reliability suite alone, with its table of cases"
 	@echo "make bench        - run the benchmarks in benchmarks/, write benchmarks/RESULTS.md (BENCH_ARGS=...)"
 	@echo "make dag          - print the job DAG of the experiment (dot format; CONFIG=files)"
-	@echo "make plan         - jobs, GPU memory, GPU-hours, judge calls and cost, disk of an experiment (CONFIG=file GPU=type)"
+	@echo "make plan         - jobs, GPU memory, GPU-hours, judge calls and cost, disk of an experiment (CONFIG=files GPU=type)"
 	@echo "make gpu-check    - the e2e experiment on CUDA (bf16), its tables compared with a CPU run's shape"
 	@echo "make report       - the HTML report of the experiment's results, in results/<experiment>/ (CONFIG=files)"
 	@echo "make rerun        - retrain TARGET=results/<exp>/train/<run>/final (or TARGET=dpo) from scratch, checkpoints moved aside"
@@ -94,10 +94,11 @@ bench: $(STAMP)
 
 dag: $(STAMP)
 	@$(MAKE_CONFIG) check
-	$(BIN)/snakemake --dag $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
+	@$(BIN)/snakemake --dag $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
 
 # What an experiment costs before it runs (nothing is trained or sent): `make plan` for the
-# default experiment, `make plan CONFIG=config/pythia-2.8b-shp.yaml GPU=h100-80gb` for another.
+# default experiment, `make plan CONFIG="config/paper/base.yaml config/paper/shp.yaml" GPU=h100-80gb`
+# for another.
 GPU ?=
 PLAN_FILES = $(shell $(MAKE_CONFIG) configfiles)
 plan: $(STAMP)

@@ -1,7 +1,7 @@
 # prefsweep: one preference-learning experiment as one DAG.
 #
 #   snakemake --cores 2                     # the embedded default (config/config.yaml)
-#   snakemake --profile profiles/slurm --configfile config/pythia-2.8b-shp.yaml
+#   snakemake --profile profiles/slurm --configfile config/paper/base.yaml config/paper/shp.yaml
 #   snakemake data_all | train_all | eval_all | plots_all
 #
 # Stages live in workflow/rules/*.smk, logic in the prefsweep package, one CLI per heavy

@@ -12,12 +12,12 @@ The baseline is FastChat's own code: ``fastchat.llm_judge.gen_model_answer.get_m
 (fschat 0.2.36), called as it is with three things patched for CPU and for a like-for-like
 comparison: its ``load_model`` returns the already loaded model (loading is not timed on either
 side), its ``get_conversation_template`` returns a FastChat ``Conversation`` that renders
-``prefsweep.prompts.render_prompt``'s prompt (the script checks the two prompts are equal), and
+``prefsweep.data.prompts.render_prompt``'s prompt (the script checks the two prompts are equal), and
 the ``.cuda()`` it calls on the input ids becomes ``.to(device)``. It then generates one
 question at a time exactly as FastChat does (``torch.manual_seed``, temperature 0 for the
 ``reasoning`` category so ``do_sample=False``, one ``model.generate`` per question, special
 tokens removed, answers appended to its answer file), and the answers are read back from that
-file. The other side is ``prefsweep.generate.generate_completions`` (left padding, batches
+file. The other side is ``prefsweep.eval.generate.generate_completions`` (left padding, batches
 longest first). Both outputs go through ``strip_completion`` and must be identical (a
 difference fails the benchmark); the two sides run in turn for each repeat and the speed-up is
 taken repeat by repeat. Target >= 10x. The label also gives the ceiling any batching has on the
@@ -44,7 +44,7 @@ from unittest import mock
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import REPO, Figure, emit, fmt_s, median, paired, parser, ratios, spread, target
+from harness import Figure, emit, fmt_s, median, paired, parser, ratios, spread, target
 
 FIGURES = ("answers.tiny", "answers.pythia-100m")
 TARGET = 10.0
@@ -84,15 +84,15 @@ def make_questions(n: int) -> list[dict]:
 def build_model(kind: str, questions: list[dict], fmt: dict, init_std: float, device: str = "cpu"):
     """(model, tokenizer) of ``kind``, random weights of std ``init_std`` (drawn on the CPU, so
     every device gets the same ones), on ``device``, set up for generation."""
-    import yaml
     from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
-    from prefsweep.prompts import render_prompt
-    from prefsweep.tiny import tiny_config, train_tokenizer
+    from prefsweep.config import load_config
+    from prefsweep.data.prompts import render_prompt
+    from prefsweep.train.tiny import tiny_config, train_tokenizer
 
     texts = [render_prompt(q["turns"][0], fmt) for q in questions] * 4
     if kind == "tiny":
-        tiny = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["model"]["tiny"]
+        tiny = load_config(check=False)["model"]["tiny"]  # config/config.yaml over the schema's defaults
         tok = train_tokenizer(texts, vocab_size=tiny["vocab_size"])
         config = tiny_config(tok, tiny)
     else:
@@ -160,8 +160,8 @@ def decode_step_seconds(model, tok, prompts: list[str], batch: int, steps: int =
 
 def bench_model(kind: str, n_questions: int, max_new_tokens: int, batch_size: int, repeats: int,
                 init_std: float, device: str = "cpu") -> Figure:
-    from prefsweep.generate import generate_completions
-    from prefsweep.prompts import render_prompt, strip_completion
+    from prefsweep.eval.generate import generate_completions
+    from prefsweep.data.prompts import render_prompt, strip_completion
 
     fmt = prompt_format()
     questions = make_questions(n_questions)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (CUDA where available)")
     args = p.parse_args(argv)
-    from prefsweep.generate import pick_device
+    from prefsweep.eval.generate import pick_device
 
     device = pick_device(args.device)
     if args.threads:

@@ -1,5 +1,5 @@
-"""Planning the paper-scale DAG: ``snakemake -n`` of config/pythia-2.8b-shp.yaml with the
-checkpoint models in it.
+"""Planning the paper-scale DAG: ``snakemake -n`` of config/paper/base.yaml + config/paper/shp.yaml
+with the checkpoint models in it.
 
     python benchmarks/bench_dag.py [--scale full|small] [--repeats 5] [--json OUT]
 
@@ -28,7 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
@@ -48,10 +47,12 @@ from harness import (
 
 FIGURES = ("dag.paper",)
 TARGET_S = 5.0
-CONFIGS = {"full": REPO / "config" / "pythia-2.8b-shp.yaml", "small": REPO / "config" / "config.yaml"}
+#: Config files of each scale, after one --configfile (merged in order).
+CONFIGS = {"full": (REPO / "config" / "paper" / "base.yaml", REPO / "config" / "paper" / "shp.yaml"),
+           "small": (REPO / "config" / "config.yaml",)}
 
 
-def simulate_finished_training(work: Path, configfile: Path) -> int:
+def simulate_finished_training(work: Path, configfiles: tuple[Path, ...]) -> int:
     """Create every output of ``train_all`` as a finished run leaves it; returns the number of
     kept checkpoints that get their own model id."""
     import subprocess
@@ -59,10 +60,10 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
     from prefsweep.config import load_config
     from prefsweep.paths import layout
 
-    config = load_config(configfile, check=False)
+    config = load_config(*configfiles, check=False)
     dpo = config["dpo"]
     per_step = dpo["per_device_train_batch_size"] * dpo["gradient_accumulation_steps"]
-    proc = subprocess.run(snakemake_argv("train_all", "--summary", "--configfile", str(configfile), cwd=work),
+    proc = subprocess.run(snakemake_argv("train_all", "--summary", "--configfile", *map(str, configfiles), cwd=work),
                           capture_output=True, text=True, env=snakemake_env(), check=True)
     rows = [line.split("\t") for line in proc.stdout.splitlines()[1:] if "\t" in line]
     stamp = time.time() - 60
@@ -108,10 +109,10 @@ def simulate_finished_training(work: Path, configfile: Path) -> int:
     return n_checkpoints
 
 
-def dry_run(work: Path, configfile: Path) -> tuple[float, float, dict[str, int]]:
+def dry_run(work: Path, configfiles: tuple[Path, ...]) -> tuple[float, float, dict[str, int]]:
     """Wall and CPU seconds of ``snakemake -n`` in ``work``, and its jobs per rule."""
     log = work / "dry-run.log"
-    usage = run_job(snakemake_argv("-n", "--quiet", "rules", "--configfile", str(configfile), cwd=work),
+    usage = run_job(snakemake_argv("-n", "--quiet", "rules", "--configfile", *map(str, configfiles), cwd=work),
                     log=log, env=snakemake_env())
     return usage.wall, usage.cpu, job_counts(log.read_text())
 
@@ -130,21 +131,24 @@ def floor_run(work: Path) -> float:
 def main(argv: list[str] | None = None) -> None:
     args = parser(__doc__).parse_args(argv)
     repeats = args.repeats or 5  # the machine is noisy and the target close
-    configfile = CONFIGS[args.scale]
-    name = yaml.safe_load(configfile.read_text()).get("experiment", configfile.stem)
+    from prefsweep.config import load_config
+
+    configfiles = CONFIGS[args.scale]
+    name = load_config(*configfiles, check=False)["experiment"]
+    files = " + ".join(f.name for f in configfiles)
     env_key = os.environ.pop("OPENAI_API_KEY", None)  # planning needs no key (checked when jobs start)
     try:
         with tempfile.TemporaryDirectory(prefix="bench_dag.") as tmp:
             clean, finished, one = Path(tmp) / "clean", Path(tmp) / "finished", Path(tmp) / "one-rule"
             for d in (clean, finished, one):
                 d.mkdir()
-            n_ckpt = simulate_finished_training(finished, configfile)
+            n_ckpt = simulate_finished_training(finished, configfiles)
             t_clean, t_done, cpu_done, t_floor = [], [], [], []
             for _ in range(repeats):
                 t_floor.append(floor_run(one))
-                t, _, clean_counts = dry_run(clean, configfile)
+                t, _, clean_counts = dry_run(clean, configfiles)
                 t_clean.append(t)
-                t, cpu, done_counts = dry_run(finished, configfile)
+                t, cpu, done_counts = dry_run(finished, configfiles)
                 t_done.append(t)
                 cpu_done.append(cpu)
             print(f"[bench]   jobs after simulated training: {done_counts}", flush=True)
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     n_done, n_clean = sum(done_counts.values()), sum(clean_counts.values())
     fig = Figure(
         name="dag.paper",
-        label=(f"snakemake -n, {name} ({configfile.name}), training finished (simulated): {n_done} jobs to plan "
+        label=(f"snakemake -n, {name} ({files}), training finished (simulated): {n_done} jobs to plan "
                f"after training, {n_ckpt} checkpoint models expanded ({done_counts.get('convert', 0)} conversions)"),
         value=f"{fmt_s(median(t_done))} ({fmt_s(median(cpu_done))} CPU)",
         comparison=(f"empty directory, checkpoints unknown, {n_clean} jobs: {fmt_s(median(t_clean))}; "

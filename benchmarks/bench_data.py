@@ -19,13 +19,10 @@ writing the pools included) is the speed-up of the batched arms.
 
 from __future__ import annotations
 
-import copy
 import json
 import sys
 import tempfile
 from pathlib import Path
-
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import REPO, Figure, JobUsage, emit, fmt_s, median, parser, run_job, spread, target, timed
@@ -49,8 +46,10 @@ def load_script(name: str):
 def bench_config(n_prompts: int, sizes: list[int] = SIZES) -> dict:
     """config/config.yaml with ``n_prompts`` synthetic prompts, 6 candidates, 5 + 2 + 2 voters and
     the paper config's held-out prompts (500), so bench_ref_sharing.py can reuse the data."""
-    config = copy.deepcopy(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
-    paper = yaml.safe_load((REPO / "config" / "pythia-2.8b-shp.yaml").read_text())
+    from prefsweep.config import load_config
+
+    config = load_config(check=False)  # config/config.yaml over the schema's defaults
+    paper = load_config(REPO / "config" / "paper" / "base.yaml", REPO / "config" / "paper" / "shp.yaml", check=False)
     config["data"]["n_eval_prompts"] = min(paper["data"]["n_eval_prompts"], n_prompts // 10)
     syn = config["data"]["synthetic"]
     syn["n_prompts"] = n_prompts
@@ -155,7 +154,7 @@ def run_in_process(work: Path, n_prompts: int | None, config: dict | None = None
 def naive_arms(ballots_path: Path, n: int) -> int:
     """The per-profile ``pref_voting`` loop over the first ``n`` records: Borda winner and loser
     and the majority pairs of each prompt. Returns the number of pairs (maj + sc)."""
-    from prefsweep.arms import pref_voting_profile, pref_voting_winners
+    from prefsweep.data.rules import pref_voting_profile, pref_voting_winners
 
     pairs = 0
     with open(ballots_path) as f:

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.keep or tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
     prompts = work / "judge_prompts.jsonl"
-    prompts.write_text((REPO / "prefsweep" / "judge_prompts.jsonl").read_text())
+    prompts.write_text((REPO / "prefsweep" / "eval" / "judges" / "llm" / "judge_prompts.jsonl").read_text())
     env = snakemake_env()
     env.pop("OPENAI_API_KEY", None)
     figures = []

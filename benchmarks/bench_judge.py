@@ -7,7 +7,7 @@ The server is tests/fixtures/judge_server.py (an OpenAI-compatible chat-completi
 One model's answers are judged against a baseline's on ``n`` questions, both orders of each
 pair: 2n requests per run. At ``parallel`` 1, 8 and 32, in turn for each repeat:
 
-* prefsweep: ``prefsweep.judge_llm.judge_answers`` (what scripts/judge.py runs) with
+* prefsweep: ``prefsweep.eval.judges.llm.judge.judge_answers`` (what scripts/judge.py runs) with
   ``ClientSettings.parallel``, a fresh cache each run;
 * FastChat 0.2.36: the loop of ``fastchat/llm_judge/gen_judgment.py``'s ``__main__`` block --
   ``load_questions``, ``load_model_answers``, ``load_judge_prompts``, ``make_judge_pairwise``,
@@ -46,7 +46,7 @@ BASELINE, MODEL = "sft", "dpo-maj-shared-n64-seed1"
 
 def write_inputs(work: Path, n: int) -> Path:
     """FastChat's layout (data/bench/...): questions, two models' answers, judge prompts."""
-    from prefsweep.judge_llm import default_judge_prompts_path, load_judge_prompts
+    from prefsweep.eval.judges.llm.format import default_judge_prompts_path, load_judge_prompts
 
     bench = work / "data" / "bench"
     (bench / "model_answer").mkdir(parents=True)
@@ -70,21 +70,21 @@ def verdict_settings():
     """The default config's verdict settings, read once (the warm-up run): loading the config is
     the job's start-up, not judging, and FastChat's runs are not charged for theirs."""
     from prefsweep.config import load_config
-    from prefsweep.judge_llm import VERDICT_KEYS, VerdictSettings
+    from prefsweep.eval.judges.llm.settings import VERDICT_KEYS, VerdictSettings
 
     judge = load_config(check=False)["eval"]["judge"]
     return VerdictSettings(**{k: judge[k] for k in VERDICT_KEYS})
 
 
 def client_settings(api_base: str, parallel: int):
-    from prefsweep.judge_llm import ClientSettings
+    from prefsweep.eval.judges.llm.settings import ClientSettings
 
     return ClientSettings(api_base=api_base, api_key_env=None, parallel=parallel, max_retries=0, timeout=30.0,
                           backoff=0.0, backoff_max=0.0)
 
 
 def ours(bench: Path, work: Path, api_base: str, parallel: int, cache: Path) -> None:
-    from prefsweep.judge_llm import judge_answers
+    from prefsweep.eval.judges.llm.judge import judge_answers
 
     judge_answers(verdict_settings(), client_settings(api_base, parallel), questions_path=bench / "question.jsonl",
                   answers_path=bench / "model_answer" / f"{MODEL}.jsonl",

@@ -3,7 +3,7 @@ design, shared per arm (prefsweep) vs TRL's per-job precompute.
 
     python benchmarks/bench_ref_sharing.py [--scale full|small] [--repeats 3] [--json OUT] [--data-dir DIR]
 
-**Tokens, paper design.** Every series of config/pythia-2.8b-shp.yaml's design (sizes
+**Tokens, paper design.** Every series of config/paper/{base,shp}.yaml's design (sizes
 1000..64000, maj shared, sc prompt- and size-matched, 5 seeds, ``dpo.num_train_epochs``) is
 built on the synthetic source at the same scale (100k prompts: SHP cannot be downloaded here;
 ``--data-dir`` reuses the data bench_data.py built with ``--keep``), each pair tokenized once
@@ -14,7 +14,7 @@ times the epochs), prefsweep's one ``ref_logps`` job per arm over its largest se
 
 **Wall time, default design.** The default experiment's series (config/config.yaml) and its
 tiny model (random weights: the time does not depend on them): prefsweep's two ``ref_logps``
-computations (``prefsweep.reflogps.compute_ref_logps`` over each arm's union, tokenization
+computations (``prefsweep.train.reflogps.compute_ref_logps`` over each arm's union, tokenization
 included) vs, for each of the default design's DPO jobs, TRL 1.16's own precompute in
 ``DPOTrainer`` (its ``_prepare_dataset`` tokenization + ``_precompute_ref_logps``, timed inside
 the trainer's construction; same batch size 32). The values are checked equal (1e-5) on the
@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_data import REPO, run_in_process
@@ -53,9 +52,10 @@ def series_tables(data: Path) -> dict[tuple[str, str, int], pd.DataFrame]:
 def paper_tokens(data_dir: Path, n_prompts: int) -> Figure:
     from bench_data import bench_config, sizes_for
 
-    from prefsweep.tiny import train_tokenizer
+    from prefsweep.config import load_config
+    from prefsweep.train.tiny import train_tokenizer
 
-    paper = yaml.safe_load((REPO / "config" / "pythia-2.8b-shp.yaml").read_text())
+    paper = load_config(REPO / "config" / "paper" / "base.yaml", REPO / "config" / "paper" / "shp.yaml", check=False)
     seeds, epochs = paper["dpo"]["seeds"], paper["dpo"]["num_train_epochs"]
     if not (data_dir / "data" / "split.json").exists():
         run_in_process(data_dir, n_prompts, bench_config(n_prompts, sizes_for(n_prompts)))
@@ -94,8 +94,8 @@ def default_design(work: Path):
     unions, and a saved random tiny model."""
     from prefsweep import paths as P
     from prefsweep.config import load_config
-    from prefsweep.reflogps import union_pairs
-    from prefsweep.tiny import build_tiny_model, train_tokenizer
+    from prefsweep.train.reflogps import union_pairs
+    from prefsweep.train.tiny import build_tiny_model, train_tokenizer
 
     config = load_config()
     run_in_process(work, None, config)
@@ -116,8 +116,8 @@ def wall_default(work: Path, repeats: int) -> Figure:
     from datasets import Dataset
     from trl import DPOTrainer
 
-    from prefsweep.reflogps import compute_ref_logps
-    from prefsweep.training import TRAIN_DTYPE, build_dpo_config, load_model_and_tokenizer
+    from prefsweep.train.reflogps import compute_ref_logps
+    from prefsweep.train.training import TRAIN_DTYPE, build_dpo_config, load_model_and_tokenizer
 
     config, jobs, unions, model_dir = default_design(work)
     max_length = config["dpo"]["max_length"]

@@ -182,6 +182,6 @@ def snakemake_env() -> dict[str, str]:
 
 def job_counts(output: str) -> dict[str, int]:
     """Jobs per rule from the 'Job stats' table of a Snakemake run or dry-run ({} when nothing to do)."""
-    from prefsweep.plan import parse_job_stats
+    from prefsweep.cost.plan import parse_job_stats
 
     return parse_job_stats(output)

@@ -5,16 +5,16 @@
 Each case trains a Pythia-shaped model (tests/scale/pythia.py: GPT-NeoX, ``rotary_pct`` 0.25,
 parallel residual, untied ``embed_out``; here with Pythia's padded vocabulary of 50304 rows, so
 the LM head is as large as the real suite's) for a few steps in fp32 through the workflow's own
-training code: :func:`prefsweep.training.load_model_and_tokenizer` (``dtype=TRAIN_DTYPE``),
+training code: :func:`prefsweep.train.training.load_model_and_tokenizer` (``dtype=TRAIN_DTYPE``),
 ``build_sft_config`` / ``build_dpo_config`` from a schema-filled section, and
-``prefsweep.trl_adapter.make_sft_trainer`` / ``make_dpo_trainer`` (TRL's SFTTrainer /
+``prefsweep.train.trl_adapter.make_sft_trainer`` / ``make_dpo_trainer`` (TRL's SFTTrainer /
 DPOTrainer, transformers' default AdamW). Every micro-batch is 4 sequences of 128 tokens
 (SFT: batch 4; DPO: batch 2 pairs, chosen + rejected).
 
 Each case runs in a fresh process. ``measured_mb`` = the process's peak RSS over the training
 steps (``ru_maxrss`` at the end of each step; checkpoint saving is off) minus its peak RSS
 right after the imports, before the model is loaded. ``predicted_mb`` =
-:func:`prefsweep.plan.training_memory` with ``dtype="float32"``, ``overhead_bytes=0`` (no
+:func:`prefsweep.cost.plan.training_memory` with ``dtype="float32"``, ``overhead_bytes=0`` (no
 CUDA context on a CPU) and ``device="cpu"`` (TRL's fused LM head runs its torch fallback, which
 holds several fp32 tiles: the ``logits`` term), with its components. Prints the table and writes it as CSV to ``--out``.
 """
@@ -40,7 +40,7 @@ BATCH_SEQUENCES = 4
 SEQ_LEN = 128
 STEPS = 3
 LORA = {"enabled": True, "r": 64, "lora_alpha": 128, "lora_dropout": 0.05,
-        "target_modules": ["query_key_value", "dense"]}  # config/pythia-2.8b-shp.yaml's dpo.lora
+        "target_modules": ["query_key_value", "dense"]}  # config/paper/base.yaml's dpo.lora
 
 #: size -> (hidden, layers, heads); case -> (size, step, LoRA, gradient checkpointing)
 SIZES = {"s": (256, 6, 4), "m": (512, 6, 8)}  # m: pythia-70m's shape
@@ -87,9 +87,9 @@ def run_case(name: str, model_dir: Path, work: Path) -> dict:
     import trl  # noqa: F401  (the training stack's imports belong to the baseline)
     import peft  # noqa: F401
     from prefsweep.config import job_config, validate_config
-    from prefsweep.training import (TRAIN_DTYPE, build_dpo_config, build_lora_config, build_sft_config,
+    from prefsweep.train.training import (TRAIN_DTYPE, build_dpo_config, build_lora_config, build_sft_config,
                                     configure_runtime, load_model_and_tokenizer, n_parameters)
-    from prefsweep.trl_adapter import make_dpo_trainer, make_sft_trainer
+    from prefsweep.train.trl_adapter import make_dpo_trainer, make_sft_trainer
 
     configure_runtime(threads=int(os.environ.get("BENCH_THREADS", "2")))
     base_mb = peak_rss_mb()
@@ -148,7 +148,7 @@ def run_case(name: str, model_dir: Path, work: Path) -> dict:
 
 
 def predict(row: dict) -> dict:
-    from prefsweep.plan import lora_params, training_memory
+    from prefsweep.cost.plan import lora_params, training_memory
 
     h, layers = row["hidden"], row["layers"]
     trainable = lora_params(hidden=h, layers=layers, r=LORA["r"], target_modules=LORA["target_modules"])

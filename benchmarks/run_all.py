@@ -1,4 +1,4 @@
-"""Run every benchmark and write benchmarks/RESULTS.md and the README's Benchmarks table.
+"""Run every benchmark and write benchmarks/RESULTS.md.
 
     python benchmarks/run_all.py [--scale full|small] [--only NAME ...] [--fresh-run | --reuse-run DIR]   # make bench
 
@@ -10,13 +10,12 @@ each script's run, and one row per figure (measured, compared with, ratio, sprea
 By default bench_default_run.py reuses this clone's own `make run` when it ran every job from a
 clean ``results/`` and is still current (``--reuse-if-done``; else it runs afresh, ~9 min);
 ``--fresh-run`` always runs afresh, ``--reuse-run DIR`` hands ``--reuse DIR`` to it (the
-figures of a finished `make run` in DIR, unchecked). ``--render`` only rewrites RESULTS.md and the
-README table from the stored figures. A script that fails keeps its previous figures; the exit
-status is then non-zero.
+figures of a finished `make run` in DIR, unchecked). ``--render`` only rewrites RESULTS.md from
+the stored figures. A script that fails keeps its previous figures; the exit status is then
+non-zero.
 
-The README's "Benchmarks" section quotes RESULTS.md's table between the markers
-``<!-- bench:begin -->`` and ``<!-- bench:end -->`` (tests/unit/test_benchmarks.py checks both
-against every script's ``FIGURES``).
+RESULTS.md is the one home of the figures: docs/benchmarks.md links it and copies no row
+(tests/unit/test_benchmarks.py checks RESULTS.md against every script's ``FIGURES``).
 """
 
 from __future__ import annotations
@@ -37,8 +36,6 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 RESULTS_DIR = BENCH / "figures"
 RESULTS_MD = BENCH / "RESULTS.md"
-README = REPO / "README.md"
-BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 #: Run order: bench_data keeps its 100k-prompt data for bench_ref_sharing (see main).
 ORDER = ("bench_data", "bench_ref_sharing", "bench_data_memory", "bench_answers", "bench_dag", "bench_judge",
          "bench_incremental", "bench_default_run")
@@ -65,10 +62,9 @@ def git_commit() -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    # What make bench itself writes (figures, RESULTS.md, the README table) is not a change to
-    # the code measured.
+    # What make bench itself writes (figures, RESULTS.md) is not a change to the code measured.
     changed = git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                  ":(exclude)benchmarks/figures", ":(exclude)benchmarks/RESULTS.md", ":(exclude)README.md")
+                  ":(exclude)benchmarks/figures", ":(exclude)benchmarks/RESULTS.md")
     return head + (" + uncommitted changes" if changed else "")
 
 
@@ -147,19 +143,8 @@ def render(results: dict[str, dict]) -> str:
     ])
 
 
-def update_readme(results: dict[str, dict]) -> None:
-    text = README.read_text()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f"README.md lacks the markers {BEGIN} / {END} of the Benchmarks table")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    README.write_text(head + BEGIN + "\n" + "\n".join(table(results)) + "\n" + END + tail)
-
-
 def write_outputs() -> None:
-    results = load_results()
-    RESULTS_MD.write_text(render(results))
-    update_readme(results)
+    RESULTS_MD.write_text(render(load_results()))
 
 
 def run_script(script: str, args: argparse.Namespace, scratch: Path) -> bool:
@@ -206,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reuse-run", default=None, help="bench_default_run.py --reuse DIR (a finished make run)")
     p.add_argument("--fresh-run", action="store_true",
                    help="time a fresh default run even when this clone holds a complete one from `make run`")
-    p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md and the README table")
+    p.add_argument("--render", action="store_true", help="only rewrite RESULTS.md from the stored figures")
     args = p.parse_args(argv)
     ok = True
     if not args.render:
@@ -220,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 ok = run_script(script, args, Path(tmp)) and ok
         print(f"== all: {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     write_outputs()
-    print(f"wrote {RESULTS_MD.relative_to(REPO)} and the README's Benchmarks table")
+    print(f"wrote {RESULTS_MD.relative_to(REPO)}")
     return 0 if ok else 1
 
 

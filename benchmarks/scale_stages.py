@@ -2,7 +2,7 @@
 
     python benchmarks/scale_stages.py [--widths 64 256] [--out benchmarks/results/scale.csv] [--keep DIR]
 
-Runs the scale experiment of tests/scale/ (config/pythia-2.8b-shp.yaml at toy sizes, a
+Runs the scale experiment of tests/scale/ (config/paper/{base,shp}.yaml at toy sizes, a
 Pythia-shaped model from tests/scale/pythia.py, SHP-format data, the LLM judge on the loopback
 server) with Snakemake up to one DPO cell's answers (base copy, full SFT, reference log-probs,
 DPO with LoRA on [query_key_value, dense], merge, answers), then once more with full DPO for
@@ -11,7 +11,7 @@ tokens/s of SFT and DPO from the trainer's own ``num_tokens`` / ``train_runtime`
 loop only), of ref_logps and answers from the tokens scored or generated over the job's wall
 time (import and load included). ``base_rss_mb`` is the peak RSS of a process that only imports
 what the training scripts import: ``max_rss - base_rss_mb`` is what the model and data cost,
-the figure to compare with a memory model (``prefsweep.plan.training_memory`` with
+the figure to compare with a memory model (``prefsweep.cost.plan.training_memory`` with
 ``overhead_bytes=0`` and the CPU's dtype, where that module exists: column ``predicted_mb``).
 
 Prints the table and writes it as CSV to ``--out``.
@@ -45,7 +45,7 @@ MODEL_ID = dpo_model_id(*CELL)
 def base_rss_mb() -> float:
     """Peak RSS (MB) of a process that imports the training stack and nothing else."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-c", "import torch, transformers, trl, peft, datasets; import prefsweep.jobs"],
+    subprocess.run([sys.executable, "-c", "import torch, transformers, trl, peft, datasets; import prefsweep.train.jobs"],
                    check=True, cwd=REPO)
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(before, after) / 1024  # ru_maxrss is in KiB on Linux
@@ -62,9 +62,9 @@ def count_tokens(tokenizer, texts) -> int:
 
 
 def predicted_mb(stage: str, config: dict, n_params: int, seq_len: int, lora_params: int) -> float | None:
-    """Memory model's peak bytes (MB) for a training stage on CPU, if prefsweep.plan has one."""
+    """Memory model's peak bytes (MB) for a training stage on CPU, if prefsweep.cost.plan has one."""
     try:
-        from prefsweep.plan import training_memory_bytes
+        from prefsweep.cost.plan import training_memory_bytes
     except ImportError:
         return None
     section = config["dpo" if stage.startswith("dpo") else "sft"]

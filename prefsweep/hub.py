@@ -125,7 +125,9 @@ def unanswered(url: str, timeout: float) -> str | None:
             outcome.append(None)  # an answer: a 401 or 404 is the library's to explain
         except Exception as exc:  # noqa: BLE001 - every failure to get an answer is reported alike
             reason = getattr(exc, "reason", exc)
-            outcome.append(f"{type(reason).__name__}: {reason}")
+            # the socket's own timeout may fire before the join below gives up: the same silence
+            silent = isinstance(reason, TimeoutError)
+            outcome.append(f"no answer within {timeout:g} s" if silent else f"{type(reason).__name__}: {reason}")
 
     thread = threading.Thread(target=ask, name="prefsweep-hub-probe", daemon=True)
     thread.start()

@@ -80,12 +80,6 @@ MATCHINGS = ("prompt", "size")
 #: The reference arm's series do not depend on matching: stored and trained once, as "shared".
 SHARED = "shared"
 RESULTS = "results"
-#: Figure names (``plots/{figure}.{format}``), in the order the plots job builds them; the
-#: figures themselves are drawn by :mod:`prefsweep.plotting`. Here, not there, so that the
-#: Snakefile names them without importing matplotlib, seaborn and scipy (4-5 s of every dry-run).
-FIGURES = ("win_rate_vs_pairs", "evolution", "groups", "length", "rule_comparison")
-#: Figures of the welfare table (``eval/welfare.csv``, electorate judge only), built when it is given.
-WELFARE_FIGURES = ("welfare", "distortion")
 LOGS = "logs"
 
 MODEL_ID_RE = re.compile(
@@ -394,19 +388,13 @@ def final_model_ids(config: dict) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def evaluated_checkpoint_steps(checkpoints_dir: str, run_info: str) -> list[int]:
-    """Steps of a finished run's complete kept checkpoints that get their own model id.
-
-    The checkpoint saved at the run's last step holds the same weights as the final model
-    (``run_info.json``'s ``global_step``), so it is left out: the final model stands for it.
-    """
-    import json
-
-    from prefsweep.training import complete_checkpoint_steps
-
-    with open(run_info, encoding="utf-8") as fh:
-        last = json.load(fh)["global_step"]
-    return [step for step in complete_checkpoint_steps(checkpoints_dir) if step != last]
+def judged_model_ids(config: dict) -> list[str]:
+    """Final models judged against the baseline: every final model, less the zero point when
+    ``eval.baseline`` is ``zero`` (it is the baseline itself, win rate 0.5 by definition)."""
+    ids = final_model_ids(config)
+    if config["eval"]["baseline"] == "zero":
+        ids = [m for m in ids if m != zero_point_id(config)]
+    return ids
 
 
 def local_fingerprint(path: str | None) -> str | None:

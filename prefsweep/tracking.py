@@ -6,7 +6,7 @@ from the environment the workflow sets for every job (``WANDB_MODE``, ``WANDB_PR
 for section ``wandb``. The workflow passes them through the environment so that switching wandb
 on or off never reruns a job.
 
-Training jobs (:mod:`prefsweep.jobs`) describe their run with :func:`wandb_setup`, start it with
+Training jobs (:mod:`prefsweep.train.jobs`) describe their run with :func:`wandb_setup`, start it with
 :func:`start_wandb` (the transformers ``WandbCallback`` then logs into the started run) and end it
 with :func:`finish_wandb`.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -254,15 +254,14 @@ def _wandb_frame(df: Any) -> Any:
     return out.astype(object).where(out.notna(), None)
 
 
-def eval_metrics(row: Mapping[str, Any]) -> dict[str, Any]:
-    """``eval/{judge}/{stat}`` summary values of one win-rate row (missing values dropped):
-    the statistics columns of :data:`prefsweep.winrate.STAT_COLUMNS` and ``mean_words``."""
+def eval_metrics(row: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    """``eval/{judge}/{column}`` summary values of one win-rate row (missing values dropped), for
+    ``columns`` (the columns the measures registry marks as logged:
+    ``prefsweep.eval.measures.logged_columns("win_rates")``)."""
     import pandas as pd
 
-    from prefsweep.winrate import STAT_COLUMNS
-
     out = {}
-    for k in (*STAT_COLUMNS, "mean_words"):
+    for k in columns:
         v = row.get(k)
         if v is None or pd.isna(v):
             continue
@@ -278,10 +277,12 @@ def log_win_rates_to_wandb(
     *,
     wandb_dir: str | os.PathLike,
     run_ids: Mapping[str, str],
+    metric_columns: Sequence[str],
 ) -> dict[str, Any]:
     """Log eval metrics: into each final DPO model's training run where its id is known
     (``run_ids``: model id -> the ``wandb_run_id`` of its ``run_info.json``), and into one new
-    eval run (all three tables, plus the metrics of models without a run).
+    eval run (all three tables, plus the metrics of models without a run). ``metric_columns``: the
+    columns of ``table`` logged as summary values (:func:`eval_metrics`).
 
     Settings from :func:`wandb_settings`. Only the scrubbed config (:func:`scrub_secrets`) and the
     tables are logged. Returns ``{"attached": {model_id: run_id}, "eval_run": run id or None}``.
@@ -300,7 +301,7 @@ def log_win_rates_to_wandb(
     unattached: dict[str, Any] = {}
     for _, row in table.iterrows():
         rid = run_ids.get(row["model_id"])
-        metrics = eval_metrics(row)
+        metrics = eval_metrics(row, metric_columns)
         if rid is None:
             line = "" if pd.isna(row["arm"]) or row["arm"] == "" else f"/{row['arm']}-{row['matching']}"
             unattached.update({f"{row['model_id']}{line}/{k}": v for k, v in metrics.items()})

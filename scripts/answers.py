@@ -13,7 +13,7 @@ directory (a PEFT adapter or full weights) and ``--base`` the model it was train
 
 Batched, left-padded generation on CPU or CUDA with config ``eval.generation``
 ({max_new_tokens, do_sample, temperature, seed, batch_size}); prompts rendered with
-``prompt_format``. See :mod:`prefsweep.generate` for the record format.
+``prompt_format``. See :mod:`prefsweep.eval.generate` for the record format.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from prefsweep.generate import answer_questions
+from prefsweep.eval.generate import answer_questions
 from prefsweep.hub import HubError
 from prefsweep.io import atomic_write_jsonl, fail_clearly, load_config_json, read_jsonl
 

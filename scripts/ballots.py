@@ -1,4 +1,4 @@
-"""Build the normalized ballots of an experiment from its source (synthetic, jsonl or shp).
+"""Build the normalized ballots of an experiment from its source (``data.source``).
 
     python scripts/ballots.py --config-json "$(python -m prefsweep.config ballots)" \
         --out results/default/data/ballots.jsonl
@@ -7,14 +7,14 @@
     python scripts/ballots.py --config-json "$(python -m prefsweep.config ballots --configfile my.yaml)" \
         --source-file my_ballots.jsonl --out results/my/data/ballots.jsonl
 
-Source: ``data.source`` (``synthetic``: :class:`prefsweep.synthetic.Electorate`; ``jsonl``: the
-file ``--source-file``, which the workflow sets to ``data.jsonl.path``; ``shp``: ``data.shp``
-through ``datasets.load_dataset``). Every record is validated (:mod:`prefsweep.ballots`) and the
-per-prompt statistics are computed before anything is written; a bad record stops the job
-with the file, line, prompt id and field named, and ``--out`` is then left as it was. The file
-is written atomically; the log gets the counts, how many vote weights were rounded to 6 decimal
-places, and how often the majority (Condorcet) winner and the Borda winner (and the
-``sc.rule`` winner) disagree.
+Source: ``data.source``, one of :mod:`prefsweep.data.sources` (``synthetic``: the electorate of
+``data.synthetic``; ``jsonl``: the file ``--source-file``, which the workflow sets to
+``data.jsonl.path``; a dataset: ``data.<source>`` through ``datasets.load_dataset``). Every record
+is validated (:mod:`prefsweep.data.ballots`) and the per-prompt statistics are computed before
+anything is written; a bad record stops the job with the file, line, prompt id and field named,
+and ``--out`` is then left as it was. The file is written atomically; the log gets the counts,
+how many vote weights were rounded to 6 decimal places, and how often the majority (Condorcet)
+winner and the Borda winner (and the ``sc.rule`` winner) disagree.
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ import time
 
 import pyarrow.compute as pc
 
-from prefsweep.arms import ballots_table, winner_disagreement
-from prefsweep.ballots import VOTES_SCHEMA, WEIGHT_DECIMALS, load_source, rounded_weights
+from prefsweep.data.arms import winner_disagreement
+from prefsweep.data.ballot_table import VOTES_SCHEMA, ballots_table, rounded_weights
+from prefsweep.data.ballots import WEIGHT_DECIMALS
+from prefsweep.data.sources import load_source
 from prefsweep.io import atomic_write_jsonl, fail_clearly, load_config_json
 from prefsweep.paths import arm_rules
 

@@ -8,10 +8,10 @@ Config ``model.preset``:
   tiny  train a byte-level BPE tokenizer (``model.tiny.vocab_size``) on the pretraining corpus
         (every candidate response of the training prompts, chosen or not, after its prompt; see
         ``data/pretrain.jsonl``), build a random GPT-NeoX sized by ``model.tiny`` (weights seeded
-        with ``prefsweep.tiny.TINY_INIT_SEED``, :mod:`prefsweep.tiny`), then pretrain it: language
+        with ``prefsweep.train.tiny.TINY_INIT_SEED``, :mod:`prefsweep.train.tiny`), then pretrain it: language
         modelling with loss on every token (config section ``pretrain``, TRL names), so the base
         model writes fluent text that nobody selected: a base model, not noise. Checkpoints and
-        resume as for SFT (:mod:`prefsweep.jobs`).
+        resume as for SFT (:mod:`prefsweep.train.jobs`).
   hf    ``AutoModelForCausalLM`` / ``AutoTokenizer.from_pretrained(model.name_or_path)`` (a hub
         id or a local directory; safetensors weights only, no remote code) and save a copy, a
         pad token added if it has none. It is pretrained already: no corpus is read. A hub id
@@ -28,9 +28,9 @@ import time
 from pathlib import Path
 
 from prefsweep.io import atomic_dir, load_config_json, save_run_info
-from prefsweep.jobs import TrainingJob, read_sft_corpus, run_training_job, user_errors
+from prefsweep.train.jobs import TrainingJob, read_sft_corpus, run_training_job, user_errors
 from prefsweep.tracking import scrub_secrets
-from prefsweep.training import configure_runtime, load_model_and_tokenizer, n_parameters
+from prefsweep.train.training import configure_runtime, load_model_and_tokenizer, n_parameters
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -48,7 +48,7 @@ def pretrain_tiny(config: dict, corpus: str, out: Path, checkpoints: Path) -> di
     """Tokenizer and random tiny GPT-NeoX from ``corpus``, then pretraining on it (see module doc)."""
     from datasets import Dataset
 
-    from prefsweep.tiny import TINY_INIT_SEED, build_tiny_model, train_tokenizer
+    from prefsweep.train.tiny import TINY_INIT_SEED, build_tiny_model, train_tokenizer
 
     tiny = config["model"]["tiny"]
     records, id_name = read_sft_corpus(corpus)

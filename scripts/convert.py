@@ -10,14 +10,14 @@ A model used as it is from the hub: ``--hub-id EleutherAI/pythia-6.9b`` instead 
 
 LoRA adapters are merged (``merge_and_unload``); the base comes from ``--base`` or the adapter's
 ``base_model_name_or_path``. Writes safetensors, tokenizer, generation_config (eos/pad) and
-provenance.json atomically (see :mod:`prefsweep.convert`).
+provenance.json atomically (see :mod:`prefsweep.train.convert`).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from prefsweep.convert import convert, hub_source
+from prefsweep.train.convert import convert, hub_source
 from prefsweep.hub import HubError
 from prefsweep.io import fail_clearly, load_config_json
 

@@ -11,11 +11,11 @@
 
 The reference log-probs come from ``--ref-logps`` (computed once per arm by
 ``scripts/ref_logps.py``); no reference model is built or run here (see
-:mod:`prefsweep.trl_adapter`). Every pair needs its values: a missing pair_id is an error.
+:mod:`prefsweep.train.trl_adapter`). Every pair needs its values: a missing pair_id is an error.
 Hyperparameters: config section ``dpo`` (TRL names); ``--seed`` sets the data order and the LoRA
 init. ``--out`` gets the trained policy (a PEFT adapter directory with ``dpo.lora.enabled``,
 else a full HF directory) with ``run_info.json`` (config, library versions, manifest sha256; see
-:mod:`prefsweep.jobs`), written atomically. ``checkpoint-{step}`` every ``save_steps`` (all
+:mod:`prefsweep.train.jobs`), written atomically. ``checkpoint-{step}`` every ``save_steps`` (all
 kept) go to ``--checkpoints`` (older ones keep only their weights); a killed run started again
 with the same config and inputs resumes from the last one and ends with the same weights as an
 uninterrupted run.
@@ -27,9 +27,9 @@ import argparse
 from pathlib import Path
 
 from prefsweep.io import load_config_json, sha256_file
-from prefsweep.jobs import TrainingJob, read_dpo_data, run_training_job, user_errors
+from prefsweep.train.jobs import TrainingJob, read_dpo_data, run_training_job, user_errors
 from prefsweep.paths import INITS, dpo_model_id
-from prefsweep.training import configure_runtime
+from prefsweep.train.training import configure_runtime
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -7,16 +7,17 @@
 
 Questions ``{"question_id", "category", "turns"}``; reference answers in FastChat's answer
 format with ``model_id`` ``reference`` and the best (``sc.rule`` winner) response (see
-:func:`prefsweep.series.eval_questions`). Both are computed before either file is written.
+:func:`prefsweep.data.series.eval_questions`). Both are computed before either file is written.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from prefsweep.ballots import BallotError, read_ballots_table
+from prefsweep.data.ballot_table import read_ballots_table
+from prefsweep.data.ballots import BallotError
 from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, naming, read_json
-from prefsweep.series import SeriesError, eval_questions
+from prefsweep.data.series import SeriesError, eval_questions
 
 
 def make_parser() -> argparse.ArgumentParser:

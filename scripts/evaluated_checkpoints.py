@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 from prefsweep.io import atomic_write_json
-from prefsweep.paths import evaluated_checkpoint_steps
+from prefsweep.train.checkpoints import evaluated_checkpoint_steps
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from prefsweep.convert import import_policy
+from prefsweep.train.convert import import_policy
 from prefsweep.io import load_config_json
 
 

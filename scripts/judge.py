@@ -12,7 +12,7 @@ An LLM over an OpenAI-compatible API (``type: llm``; here from a config file ``l
 holding ``eval: {judge: {type: llm}}``), which needs ``--cache`` and its client settings:
 
     export OPENAI_API_KEY=...
-    export PREFSWEEP_JUDGE_CLIENT="$(python -m prefsweep.judge_llm --configfile llm.yaml)"
+    export PREFSWEEP_JUDGE_CLIENT="$(python -m prefsweep.eval.judges.llm --configfile llm.yaml)"
     python scripts/judge.py --config-json "$(python -m prefsweep.config judge --configfile llm.yaml)" \\
         --answers results/default/eval/model_answer/dpo-maj-shared-n64-seed1.jsonl \\
         --baseline-answers results/default/eval/model_answer/sft.jsonl \\
@@ -30,7 +30,7 @@ from the variable that ``api_key_env`` names. ``--cache`` is not used by the ele
 ``--baseline-answers`` may also be ``results/default/eval/reference_answer/reference.jsonl``.
 Model names are the answer files' names without ``.jsonl`` (FastChat's convention). The output
 is one file of FastChat pair-judgment records (``*_pair.jsonl`` schema, written atomically; see
-:mod:`prefsweep.judge_electorate` and :mod:`prefsweep.judge_llm`).
+:mod:`prefsweep.eval.judges`; each judge is registered there).
 PREFSWEEP_JUDGE_BUDGET (``{"max_api_calls": N|null, "planned_calls": M}``, exported by the
 workflow from ``eval.judge.max_api_calls`` and the plan) stops an LLM judge job before any
 request when the experiment's remaining calls exceed N. ``--max-questions K`` judges the first K
@@ -47,20 +47,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 
+from prefsweep.eval.judges import JudgeError, JudgeJob, judge_of
 from prefsweep.io import load_config_json
-from prefsweep.judge_electorate import judge_files
-from prefsweep.judge_llm import (
-    BUDGET_ENV,
-    Budget,
-    ClientSettings,
-    JudgeError,
-    VerdictSettings,
-    judge_answers,
-)
-
-JUDGE_TYPES = ("electorate", "llm")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -71,22 +60,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline-answers", required=True, help="answers of the baseline (model_2)")
     p.add_argument("--questions", required=True, help="FastChat question.jsonl")
     p.add_argument("--out", required=True, help="judgment file to write (FastChat *_pair.jsonl records)")
-    p.add_argument("--cache", help="request cache directory, shared by judge jobs (required for type llm)")
+    p.add_argument("--cache", help="request cache directory, shared by judge jobs (required by a judge that "
+                   "keeps one, the LLM judge)")
     p.add_argument("--client-json", help="LLM client settings as a JSON object (overrides PREFSWEEP_JUDGE_CLIENT)")
     p.add_argument("--max-questions", type=int, default=None,
                    help="judge the first K questions only (eval.checkpoints.n_questions)")
     return p
-
-
-def judge_type(config: dict) -> str:
-    try:
-        kind = config["eval"]["judge"]["type"]
-    except (KeyError, TypeError):
-        raise JudgeError("eval.judge.type: missing from the config slice; expected one of "
-                         f"{', '.join(JUDGE_TYPES)}") from None
-    if kind not in JUDGE_TYPES:
-        raise JudgeError(f"eval.judge.type: {kind!r}; expected one of {', '.join(JUDGE_TYPES)}")
-    return kind
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,24 +75,13 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config_json(args.config_json)
     echo = lambda line: print(line, flush=True)  # noqa: E731
     try:
-        if judge_type(config) == "electorate":
-            judge_files(config, answers_path=args.answers, baseline_path=args.baseline_answers,
-                        questions_path=args.questions, out_path=args.out, echo=echo,
-                        max_questions=args.max_questions)
-            return
-        if not args.cache:
-            parser.error("--cache is required when eval.judge.type is llm")
-        verdict = VerdictSettings.from_config(config)
-        if args.client_json is not None:
-            client = ClientSettings.from_json(args.client_json, "--client-json")
-        else:
-            client = ClientSettings.from_env(os.environ)
-        print(f"judge client: {client}", file=sys.stderr, flush=True)
-        # The guard eval.judge.max_api_calls: set by the workflow (absent in a hand run: no limit).
-        budget = Budget.from_json(os.environ[BUDGET_ENV]) if os.environ.get(BUDGET_ENV) else None
-        judge_answers(verdict, client, questions_path=args.questions, answers_path=args.answers,
-                      baseline_path=args.baseline_answers, cache_dir=args.cache, out_path=args.out, echo=echo,
-                      budget=budget, max_questions=args.max_questions)
+        judge = judge_of(config)
+        if judge.needs_cache and not args.cache:
+            parser.error(f"--cache is required when eval.judge.type is {judge.name}")
+        judge.judge(JudgeJob(config=config, questions=args.questions, answers=args.answers,
+                             baseline=args.baseline_answers, out=args.out, cache=args.cache,
+                             max_questions=args.max_questions, client_json=args.client_json, env=os.environ,
+                             echo=echo))
     except (JudgeError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"judge: error: {exc}") from None
 

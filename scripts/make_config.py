@@ -19,7 +19,7 @@ import shlex
 import sys
 
 from prefsweep.config import ConfigError
-from prefsweep.configfiles import make_configfiles, make_report_path
+from prefsweep.config.files import make_configfiles, make_report_path
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@
         --out results/default/eval/pair_accuracy.csv [--groups-out results/default/eval/pair_accuracy_groups.csv]
 
 ``score``: the accuracy of one model on the pairs of the held-out eval prompts, truncated at
-``dpo.max_length`` (metric and record format: :mod:`prefsweep.pair_accuracy`), and with
+``dpo.max_length`` (metric and record format: :mod:`prefsweep.eval.pair_accuracy`), and with
 ``--group-pairs`` per voter group on each group's majority pairs. ``table``: one row per model
 (and, with ``--groups-out``, one per model and group).
 """
@@ -21,11 +21,11 @@ import json
 
 
 from prefsweep.io import atomic_write_json, atomic_write_text, load_config_json, read_parquet
-from prefsweep.jobs import user_errors
-from prefsweep.pair_accuracy import (
+from prefsweep.train.jobs import user_errors
+from prefsweep.eval.pair_accuracy import (
     accuracy_table, group_accuracy_table, read_results, result_record, score_model, score_model_with_groups,
 )
-from prefsweep.training import DataError, configure_runtime
+from prefsweep.train.training import DataError, configure_runtime
 
 
 def make_parser() -> argparse.ArgumentParser:

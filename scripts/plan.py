@@ -1,14 +1,14 @@
 """Print what an experiment will cost before anything runs: jobs, GPU memory, GPU-hours, judge calls, disk.
 
-    python scripts/plan.py --configfile config/pythia-2.8b-shp.yaml [--gpu h100-80gb] [--json]
-    make plan CONFIG=config/pythia-2.8b-shp.yaml GPU=h100-80gb
+    python scripts/plan.py --configfile config/paper/base.yaml config/paper/shp.yaml [--gpu h100-80gb] [--json]
+    make plan CONFIG="config/paper/base.yaml config/paper/shp.yaml" GPU=h100-80gb
 
 Run it where the workflow runs (the repository root): jobs come from ``snakemake -n`` there, so
 finished jobs are not counted and cached judge responses under
 ``results/<experiment>/eval/judge_cache/`` are subtracted. ``--config KEY=VALUE ...`` is passed
 to Snakemake and merged into the config as Snakemake merges it. The GPU defaults to
 $PREFSWEEP_GPU_MODEL (the Slurm profile's GPU model) when it names a known type, else
-a100-80gb. See :mod:`prefsweep.plan` for the memory model and the throughput figures.
+a100-80gb. See :mod:`prefsweep.cost.plan` for the memory model and the throughput figures.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import argparse
 import os
 
 from prefsweep.config import load_config
-from prefsweep.plan import DEFAULT_GPU, GPUS, dry_run_jobs, format_plan, make_plan
+from prefsweep.cost.plan import DEFAULT_GPU, GPUS, dry_run_jobs, format_plan, make_plan
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -37,18 +37,14 @@ def resolved_config(configfiles: list[str], overrides: list[str]) -> dict:
     from snakemake.cli import parse_config
     from snakemake.utils import update_config
 
-    from prefsweep.config import (
-        check_config,
-        coerce_cli_strings,
-        load_schema,
-        validate_config,
-    )
+    from prefsweep.config import coerce_cli_strings, load_schema, validate_config
+    from prefsweep.experiment import check_experiment
 
     config = load_config(*configfiles, check=False)
     update_config(config, parse_config(overrides))
     coerce_cli_strings(config, load_schema())
     validate_config(config)
-    check_config(config)
+    check_experiment(config)
     return config
 
 

@@ -6,9 +6,9 @@
 
 ``--arm maj``: every strict pairwise-majority pair; ``--arm sc`` (or a rule's name when
 ``sc.rule`` is a list): the rule's winner against the loser (or everyone, ``sc.pairs``). ``--eval``: the same pairs over the held-out eval prompts
-(``data/eval_pairs/{arm}.parquet``). Columns: :data:`prefsweep.series.SERIES_COLUMNS`.
+(``data/eval_pairs/{arm}.parquet``). Columns: :data:`prefsweep.data.series.SERIES_COLUMNS`.
 ``--by-group`` (no ``--arm``): each voter group's majority pairs on the held-out prompts
-(``data/eval_pairs/by_group.parquet``, :func:`prefsweep.series.build_group_pairs`).
+(``data/eval_pairs/by_group.parquet``, :func:`prefsweep.data.series.build_group_pairs`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import time
 
 import pyarrow.compute as pc
 
-from prefsweep.ballots import BallotError, read_ballots_table
+from prefsweep.data.ballot_table import read_ballots_table
+from prefsweep.data.ballots import BallotError
 from prefsweep.io import DataFileError, fail_clearly, load_config_json, naming, read_json
-from prefsweep.series import SeriesError, build_group_pairs, build_pool, write_table
+from prefsweep.data.series import SeriesError, build_group_pairs, build_pool, write_table
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -8,11 +8,11 @@
 ``--pairs`` takes one or more pairs tables (the arm's largest series under each matching); their
 union by ``pair_id`` is scored. Output columns: pair_id, ref_chosen_logps, ref_rejected_logps
 (float64: summed completion token log-probs, exactly as TRL 1.16 ``DPOTrainer`` computes them,
-with ``dpo.max_length``; see :mod:`prefsweep.reflogps`). A prompt of ``dpo.max_length`` tokens
+with ``dpo.max_length``; see :mod:`prefsweep.train.reflogps`). A prompt of ``dpo.max_length`` tokens
 or more is an error naming the pairs. With ``dpo.bf16`` the forward runs under bf16 autocast (on
 the GPU, or the CPU without one), as it does inside the trainer. Under
 ``python -m prefsweep.launch --processes N`` (N GPUs) each process scores a share of the pairs
-and rank 0 writes the table, equal to that of one process (:mod:`prefsweep.reflogps`).
+and rank 0 writes the table, equal to that of one process (:mod:`prefsweep.train.reflogps`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import time
 
 from prefsweep import distributed
 from prefsweep.io import atomic_write_parquet, load_config_json, read_parquet
-from prefsweep.jobs import user_errors
-from prefsweep.reflogps import compute_ref_logps, union_pairs
-from prefsweep.training import TRAIN_DTYPE, DataError, check_max_length, configure_runtime, load_model_and_tokenizer
+from prefsweep.train.jobs import user_errors
+from prefsweep.train.reflogps import compute_ref_logps, union_pairs
+from prefsweep.train.training import TRAIN_DTYPE, DataError, check_max_length, configure_runtime, load_model_and_tokenizer
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, tokenizer = load_model_and_tokenizer(args.model, dtype=TRAIN_DTYPE)
     model.to(device)
-    # As the DPO trainer runs its forward: bf16 autocast on the GPU or the CPU (prefsweep.training).
+    # As the DPO trainer runs its forward: bf16 autocast on the GPU or the CPU (prefsweep.train.training).
     autocast = torch.bfloat16 if bf16 else None
     with user_errors():
         check_max_length(model, max_length, "dpo.max_length", args.model)

@@ -1,7 +1,7 @@
 """Retrain one training cell (or every job of a training rule) from scratch.
 
     python scripts/rerun_fresh.py results/default/train/dpo/sc/size/n64/seed1/final -- --cores 2
-    python scripts/rerun_fresh.py dpo --configfile config/pythia-2.8b-shp.yaml -- --profile profiles/slurm
+    python scripts/rerun_fresh.py dpo --configfile config/paper/base.yaml config/paper/shp.yaml -- --profile profiles/slurm
     make rerun TARGET=results/default/train/dpo/sc/size/n64/seed1/final [CONFIG=my.yaml]
 
 A plain ``snakemake -f <run>/final`` (or ``-R dpo``) resumes from the run's checkpoints and ends
@@ -11,7 +11,7 @@ Snakemake: model paths with ``--force`` (later, a plain ``snakemake`` reruns wha
 them), rule names (base_model, sft, sft_baseline, dpo) with ``--forcerun RULE --until RULE``.
 Options after ``--`` go to Snakemake. ``--dry-run`` moves nothing and passes ``--dry-run``.
 Run it in the working directory of the workflow (or give Snakemake's ``--directory``); it
-refuses while another Snakemake holds the lock there. See :mod:`prefsweep.rerun`.
+refuses while another Snakemake holds the lock there. See :mod:`prefsweep.train.rerun`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import argparse
 import sys
 
 from prefsweep.config import ConfigError
-from prefsweep.rerun import rerun_fresh
+from prefsweep.train.rerun import rerun_fresh
 
 
 def make_parser() -> argparse.ArgumentParser:

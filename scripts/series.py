@@ -7,7 +7,7 @@
         --manifest-out results/default/data/sc/prompt/n64/manifest.json
 
 For the reference arm (``data.reference_arm``) pass ``--matching shared`` and the same pool
-twice. Writes the pairs and their manifest (see :mod:`prefsweep.series`).
+twice. Writes the pairs and their manifest (see :mod:`prefsweep.data.series`).
 A truncated or corrupt pool stops the job with the pool's path and how to rebuild it.
 """
 
@@ -17,7 +17,7 @@ import argparse
 
 from prefsweep.io import DataFileError, fail_clearly, load_config_json
 from prefsweep.paths import SHARED
-from prefsweep.series import MATCHINGS, SeriesError, read_series, write_series
+from prefsweep.data.series import MATCHINGS, SeriesError, read_series, write_series
 
 
 def make_parser() -> argparse.ArgumentParser:

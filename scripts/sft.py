@@ -5,11 +5,11 @@
         --out results/default/train/sft/final --checkpoints results/default/train/sft/checkpoints
 
 Prompt/completion data (``{prompt, completion, prompt_id}``, both rendered with
-:mod:`prefsweep.prompts`; or a series ``pairs.parquet`` for a baseline's SFT on an arm's chosen
+:mod:`prefsweep.data.prompts`; or a series ``pairs.parquet`` for a baseline's SFT on an arm's chosen
 responses), loss on completion tokens only (TRL appends the eos token to each completion).
-Hyperparameters: config section ``sft`` (TRL names, see :mod:`prefsweep.training`); ``sft.seed``
+Hyperparameters: config section ``sft`` (TRL names, see :mod:`prefsweep.train.training`); ``sft.seed``
 sets the data order. With ``sft.lora.enabled`` the adapter is merged, so ``--out`` is always a
-full HF directory, with ``run_info.json`` (see :mod:`prefsweep.jobs`), written atomically.
+full HF directory, with ``run_info.json`` (see :mod:`prefsweep.train.jobs`), written atomically.
 Checkpoints every ``save_steps`` go to ``--checkpoints`` (older ones keep only their weights); a
 killed run started again with the same config and inputs resumes from the last one and ends
 with the same weights as an uninterrupted run.
@@ -21,8 +21,8 @@ import argparse
 from pathlib import Path
 
 from prefsweep.io import load_config_json
-from prefsweep.jobs import TrainingJob, read_sft_corpus, run_training_job, user_errors
-from prefsweep.training import configure_runtime
+from prefsweep.train.jobs import TrainingJob, read_sft_corpus, run_training_job, user_errors
+from prefsweep.train.training import configure_runtime
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -6,10 +6,10 @@ pretraining corpus: every candidate response of every training prompt.
         --ballots results/default/data/ballots.jsonl --split results/default/data/split.json \
         --out results/default/data/sft.jsonl [--sft-data my_sft.jsonl] [--all-candidates]
 
-Rows ``{"prompt", "completion", "prompt_id"}`` rendered with :mod:`prefsweep.prompts`: for
-``best_response`` in train order (see :func:`prefsweep.series.sft_corpus` and
-:func:`prefsweep.series.pretrain_corpus`); for ``jsonl`` (the file ``--sft-data``, which the
-workflow sets to ``sft.data.path``) and ``hh`` in file order (:mod:`prefsweep.sft_data`), after
+Rows ``{"prompt", "completion", "prompt_id"}`` rendered with :mod:`prefsweep.data.prompts`: for
+``best_response`` in train order (see :func:`prefsweep.data.series.sft_corpus` and
+:func:`prefsweep.data.series.pretrain_corpus`); for ``jsonl`` (the file ``--sft-data``, which the
+workflow sets to ``sft.data.path``) and ``hh`` in file order (:mod:`prefsweep.data.sft_data`), after
 checking that no SFT prompt is a held-out eval prompt (the error names their ids).
 """
 
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 
-from prefsweep import arms
-from prefsweep.ballots import BallotError, read_ballots_table
+from prefsweep.data.ballot_table import ballot_field, read_ballots_table
+from prefsweep.data.ballots import BallotError
 from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, naming, read_json
-from prefsweep.series import SeriesError, pretrain_corpus, records_in, sft_corpus
-from prefsweep.sft_data import SftDataError, external_sft_corpus
+from prefsweep.data.series import SeriesError, pretrain_corpus, records_in, sft_corpus
+from prefsweep.data.sft_data import SftDataError, external_sft_corpus
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
                 rows = sft_corpus(records, split, config)
             else:
                 ev = records_in(records, split["eval_prompt_ids"])
-                eval_prompts = dict(zip(arms.ballot_field(ev, "prompt_id"), arms.ballot_field(ev, "prompt")))
+                eval_prompts = dict(zip(ballot_field(ev, "prompt_id"), ballot_field(ev, "prompt")))
                 rows = external_sft_corpus(config, eval_prompts, args.sft_data)
     atomic_write_jsonl(args.out, rows)
     what = "pretraining" if args.all_candidates else f"SFT ({source})"

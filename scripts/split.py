@@ -3,7 +3,7 @@
     python scripts/split.py --config-json "$(python -m prefsweep.config split)" \
         --ballots results/default/data/ballots.jsonl --out results/default/data/split.json
 
-Writes ``{"seed", "topics", "eval_prompt_ids", "train_order"}`` (see :func:`prefsweep.series.make_split`):
+Writes ``{"seed", "topics", "eval_prompt_ids", "train_order"}`` (see :func:`prefsweep.data.series.make_split`):
 eval prompts are split off first, before any training file exists.
 """
 
@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 
-from prefsweep.ballots import BallotError, read_ballots_table
+from prefsweep.data.ballot_table import read_ballots_table
+from prefsweep.data.ballots import BallotError
 from prefsweep.io import atomic_write_json, fail_clearly, load_config_json
-from prefsweep.series import make_split
+from prefsweep.data.series import make_split
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,7 @@ final DPO models, with ``--out .../evolution.csv --diff-out .../evolution_differ
 --groups-out .../evolution_groups.csv --no-wandb``, writes the evolution tables.
 
 With the electorate judge (``eval.judge.type: electorate``), ``--welfare-out FILE`` also writes
-the welfare table (:mod:`prefsweep.welfare`: utilitarian, egalitarian and per-group welfare and
+the welfare table (:mod:`prefsweep.eval.welfare`: utilitarian, egalitarian and per-group welfare and
 distortion of every model of the win-rate table, from the voters' utilities of the answers);
 it needs ``--ballots`` (the ballots of the eval questions, whose candidates bound the best
 achievable welfare) and the electorate's keys in the config slice (``data.source``,
@@ -36,8 +36,9 @@ least one valid verdict; anything else stops with an error naming the model and 
 file. Models with some malformed judgments are kept, and the log names them. Metrics go to wandb
 (config ``wandb`` or the WANDB_* environment; off with ``--no-wandb``): into the DPO training run
 named by ``wandb_run_id`` when there is one, and into a new eval run with the three tables,
-under ``--wandb-dir`` (default: ``$WANDB_DIR``, which the workflow sets). Table formats:
-:mod:`prefsweep.winrate`.
+under ``--wandb-dir`` (default: ``$WANDB_DIR``, which the workflow sets). Columns and their
+meaning: :mod:`prefsweep.eval.measures` (``python -c "from prefsweep.eval import measures;
+print(measures.caption('win_rates'))"``); how they are computed: :mod:`prefsweep.eval.tables`.
 """
 
 from __future__ import annotations
@@ -46,24 +47,15 @@ import argparse
 import logging
 
 from prefsweep.config import ConfigError
-from prefsweep.generate import model_name
+from prefsweep.eval import measures
+from prefsweep.eval.generate import model_name
+from prefsweep.eval.inputs import InputError, ModelInputs, answer_texts
+from prefsweep.eval.judgments import JudgmentError, load_judgments, restrict_questions
+from prefsweep.eval.table_io import write_table
+from prefsweep.eval.tables import arm_differences, win_rate_tables
+from prefsweep.eval.welfare import WELFARE_COLUMNS, welfare_from_files
 from prefsweep.io import load_config_json, read_jsonl
 from prefsweep.tracking import table_wandb_dir
-from prefsweep.welfare import WELFARE_COLUMNS, welfare_from_files
-from prefsweep.winrate import (
-    DIFF_COLUMNS,
-    GROUP_COLUMNS,
-    WIN_RATE_COLUMNS,
-    InputError,
-    JudgmentError,
-    ModelInputs,
-    answer_texts,
-    arm_differences,
-    load_judgments,
-    restrict_questions,
-    win_rate_tables,
-    write_table,
-)
 
 log = logging.getLogger("win_rates")
 
@@ -118,11 +110,11 @@ def main(argv: list[str] | None = None) -> None:
             welfare = welfare_from_files(config, table, read_jsonl(args.questions), answers, args.ballots)
     except (JudgmentError, InputError, ConfigError) as exc:
         raise SystemExit(f"win_rates: {exc}") from None
-    except ValueError as exc:  # the electorate's config (prefsweep.synthetic)
+    except ValueError as exc:  # the electorate's config (prefsweep.data.synthetic)
         raise SystemExit(f"win_rates: {exc}") from None
-    write_table(args.out, table, WIN_RATE_COLUMNS)
-    write_table(args.diff_out, diffs, DIFF_COLUMNS)
-    write_table(args.groups_out, groups, GROUP_COLUMNS)
+    write_table(args.out, table, measures.columns(measures.WIN_RATES))
+    write_table(args.diff_out, diffs, measures.columns(measures.DIFFERENCES))
+    write_table(args.groups_out, groups, measures.columns(measures.GROUPS))
     print(table[["model_id", "arm", "matching", "size", "step", "n", "errors", "win_rate", "ci_low",
                  "ci_high", "lc_win_rate", "well_formed"]].to_string(index=False))
     if welfare is not None:
@@ -133,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_wandb:
         from prefsweep.tracking import log_win_rates_to_wandb
 
-        logged = log_win_rates_to_wandb(table, diffs, groups, config, wandb_dir=wandb_dir, run_ids=inputs.run_ids())
+        logged = log_win_rates_to_wandb(table, diffs, groups, config, wandb_dir=wandb_dir, run_ids=inputs.run_ids(),
+                                        metric_columns=measures.logged_columns(measures.WIN_RATES))
         log.info("wandb: attached to %d training run(s); eval run %s", len(logged["attached"]), logged["eval_run"])
 
 

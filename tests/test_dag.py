@@ -35,9 +35,9 @@ def snakemake(*args: str, cwd, check: bool = True, profile: str | None = "local"
 
 
 def job_counts(output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry-run (:func:`prefsweep.plan.parse_job_stats`); a dry-run
+    """The 'Job stats' table of a dry-run (:func:`prefsweep.cost.plan.parse_job_stats`); a dry-run
     without one (nothing to do, or an error) fails the test with its output."""
-    from prefsweep.plan import parse_job_stats
+    from prefsweep.cost.plan import parse_job_stats
 
     assert "Job stats:" in output, f"no 'Job stats' table in:\n{output[-3000:]}"
     return parse_job_stats(output)
@@ -71,9 +71,10 @@ def test_default_config_dry_run_job_counts(tmp_path):
 
 
 def test_paper_config_dry_run_job_counts(tmp_path, monkeypatch):
-    # Planning needs no API key: the key is checked when jobs start (prefsweep.config.check_secrets).
+    # Planning needs no API key: the key is checked when jobs start (prefsweep.experiment.check_secrets).
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config/pythia-2.8b-shp.yaml"), cwd=tmp_path)
+    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(REPO / "config/paper/base.yaml"),
+                     str(REPO / "config/paper/shp.yaml"), cwd=tmp_path)
     counts = job_counts(proc.stdout)
     # 7 sizes (1k..64k) x 3 distinct series x 5 seeds
     assert counts["series"] == 21 and counts["dpo"] == 105
@@ -116,7 +117,7 @@ def test_list_and_scalar_forms_dry_run(tmp_path, forms, arms, inits):
 
 def test_paper_config_with_two_inits_and_three_rules(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    shell = snakemake("-n", "-p", "--configfile", str(REPO / "config/pythia-2.8b-shp.yaml"),
+    shell = snakemake("-n", "-p", "--configfile", str(REPO / "config/paper/base.yaml"), str(REPO / "config/paper/shp.yaml"),
                       "--config", "dpo={init: [sft, base]}", "sc={rule: [borda, copeland, schulze]}",
                       cwd=tmp_path).stdout
     counts = job_counts(shell)
@@ -136,11 +137,12 @@ def test_paper_config_with_two_inits_and_three_rules(tmp_path, monkeypatch):
     ("hh", 7, True),
 ])
 def test_dataset_source_paper_configs_dry_run(tmp_path, monkeypatch, source, n_sizes, judged_zero):
-    """config/pythia-2.8b-<source>.yaml plans without the hub or an API key (the data is read by
-    the ballots job, the key is checked when jobs start)."""
+    """config/paper/base.yaml with config/paper/<source>.yaml (one --configfile) plans without the
+    hub or an API key (the data is read by the ballots job, the key is checked when jobs start)."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    path = REPO / "config" / f"pythia-2.8b-{source}.yaml"
-    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(path), cwd=tmp_path)
+    paper = REPO / "config" / "paper"
+    proc = snakemake("-n", "--quiet", "rules", "--configfile", str(paper / "base.yaml"), str(paper / f"{source}.yaml"),
+                     cwd=tmp_path)
     counts = job_counts(proc.stdout)
     # sizes > 0 x 3 distinct series x 5 seeds; sft (zero point) + base (always evaluated) + DPO + 2 baselines
     assert counts["series"] == 3 * n_sizes and counts["dpo"] == 15 * n_sizes

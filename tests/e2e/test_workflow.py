@@ -22,6 +22,7 @@ import pytest
 from prefsweep.paths import Layout
 from tests.conftest import BIN, E2E_CONFIG, REPO
 from tests.test_dag import job_counts, snakemake
+from tests.test_docs import doc_commands, layout_patterns, readme_output_patterns
 
 pytestmark = pytest.mark.e2e
 
@@ -107,31 +108,6 @@ def test_last_checkpoint_is_evaluated_once(run_dir):
     assert not runs.duplicated(["arm", "matching", "size", "seed", "step"]).any()
 
 
-def _patterns(lines: list[str]) -> list[str]:
-    return [p for line in lines for p in re.findall(r"`([^`]+)`", line.split("|")[1])]
-
-
-def readme_output_patterns() -> list[str]:
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Outputs", 1)[1].split("\n## ", 1)[0]
-    return _patterns([line for line in section.splitlines() if line.startswith("| `")])
-
-
-def layout_patterns() -> tuple[list[str], set[str]]:
-    """The map in prefsweep/paths.py's docstring: patterns, and those not in every run."""
-    import prefsweep.paths
-
-    block = prefsweep.paths.__doc__.split("Map of", 1)[1].split("Logs mirror", 1)[0]
-    patterns, optional = [], set()
-    for line in block.splitlines()[3:]:
-        if line.startswith("    ") and not line.startswith("     " * 2) and line.strip():
-            first = line.split()[0].rstrip(",")
-            patterns.append(first)
-            if "only)" in line or "(make run)" in line:
-                optional.add(first)
-    return patterns, optional
-
-
 def _regex(pattern: str) -> re.Pattern:
     rx = re.escape(pattern).replace(r"\{run\}", ".+").replace(r"\{path\}", ".+")  # several segments
     rx = re.sub(r"\\\{[a-z_ ]+\\\}", "[^/]+", rx)
@@ -139,6 +115,8 @@ def _regex(pattern: str) -> re.Pattern:
 
 
 def test_readme_outputs_table_is_the_layout_and_the_run(run_dir):
+    """The README's map of results/<experiment>/ (tests/test_docs.py reads it) is the Layout's,
+    and a real run writes exactly the files it lists."""
     patterns, optional = layout_patterns()
     assert readme_output_patterns() == patterns
     res = run_dir / E2E.root
@@ -199,13 +177,42 @@ def test_a_docstring_command_runs_by_hand(run_dir, tmp_path):
     assert json.loads((out / "provenance.json").read_text())["model_id"] == "dpo-maj-shared-n48-seed1"
 
 
-def test_readme_results_come_from_the_tables(run_dir):
-    """The README's results table is this script's output over a run's tables."""
-    proc = subprocess.run([str(BIN / "python"), str(REPO / "scripts/readme_results.py"), "--configfile", CONFIG],
+def test_results_page_comes_from_the_tables(run_dir, tmp_path):
+    """docs/results.md and the README's figure are scripts/results_page.py's output over a run:
+    every number on the page is a value of the run's tables, and the figure is the run's own."""
+    page, figure = tmp_path / "results.md", tmp_path / "figure.png"
+    proc = subprocess.run([str(BIN / "python"), str(REPO / "scripts/results_page.py"), "--configfile", CONFIG,
+                           "--out", str(page), "--figure", str(figure)],
                           cwd=run_dir, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr
-    table = pd.read_csv(run_dir / E2E.table("win_rates"))
-    n48 = table[(table["kind"] == "dpo") & (table["size"] == 48)].set_index("model_id")
-    row = n48.loc["dpo-sc-size-n48-seed1"]
-    assert f"| sc (borda), size-matched | 48 | {row['win_rate']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]" in proc.stdout
-    assert "| zero point (sft) | 0 | 0.50 |" in proc.stdout and "Condorcet winner in" in proc.stdout
+    text = page.read_text()
+    table = pd.read_csv(run_dir / E2E.table("win_rates")).set_index("model_id")
+    row = table.loc["dpo-sc-size-n48-seed1"]
+    assert f"| sc (borda), size-matched | 48 | {row['win_rate']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]" \
+        in text
+    assert "| zero point (sft) | 0 | 0.50 |" in text and "Condorcet winner in" in text
+    assert f"| `dpo-sc-size-n48-seed1` | {row['win_rate']:.2f} | {row['lc_win_rate']:.2f} [" in text
+    diff = pd.read_csv(run_dir / E2E.table("arm_differences")).set_index(["matching", "size"]).loc[("size", 48)]
+    assert (f"| sc (borda), size-matched − maj | 48 | {diff['diff']:.2f} [{diff['ci_low']:.2f}, "
+            f"{diff['ci_high']:.2f}] |") in text
+    welfare = pd.read_csv(run_dir / E2E.table("welfare"))
+    gain = welfare.query("model_id == 'dpo-maj-shared-n48-seed1' and measure == 'utilitarian'").iloc[0]
+    assert f"| `dpo-maj-shared-n48-seed1` | {gain['vs_zero']:.2f} [{gain['vs_zero_ci_low']:.2f}," in text
+    assert figure.read_bytes() == (run_dir / E2E.plot("win_rate_vs_pairs", "png")).read_bytes()
+
+
+def test_docs_show_result_command_reads_the_judgments(run_dir):
+    """docs/judges.md's FastChat command, as a user types it on this run (the default run's path
+    made the e2e run's): FastChat's own show_result reads our judgment file and gives the wins,
+    losses and win rate of eval/win_rates.csv."""
+    [command] = [c.text for c in doc_commands() if "fastchat.llm_judge.show_result" in c.text]
+    command = command.replace("results/default/", "results/e2e/").replace("-n256-", "-n48-")
+    model_id = re.search(r"/([^/ ]+)\.jsonl", command)[1]
+    proc = subprocess.run(["bash", "-c", command], cwd=run_dir, capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = pd.read_csv(run_dir / E2E.table("win_rates")).set_index("model_id").loc[model_id]
+    # FastChat's row: model, win, loss, [tie, win_rate, ...,] win_rate_adjusted (pandas may elide middle columns)
+    fields = next(line for line in proc.stdout.splitlines() if line.startswith(f"{model_id} ")).split()
+    assert (int(fields[1]), int(fields[2])) == (row["wins"], row["losses"]), proc.stdout
+    assert float(fields[-1]) == pytest.approx(row["win_rate"], abs=1e-6)

@@ -352,7 +352,7 @@ def test_truncated_split_through_pool(case, data_stage):
 
 def test_unvalidated_huge_weight_through_pool(case, data_stage):
     case.expect("pool on a ballots.jsonl edited by hand to weight 1e308: error naming the prompt and the "
-                "vote's weight before any pair is built (no NaN margins, no crash in _pick); no pool written")
+                "vote's weight before any pair is built (no NaN margins, no crash in rules.pick); no pool written")
     ballots = data_stage["paths"]["ballots"]
     recs = [json.loads(line) for line in ballots.read_text().splitlines()]
     recs[3]["votes"][1]["weight"] = 1e308

@@ -17,7 +17,7 @@ import pytest
 
 from prefsweep.config import job_config
 from prefsweep.io import atomic_write_jsonl, read_jsonl
-from prefsweep.winrate import GROUP_COLUMNS, WIN_RATE_COLUMNS, read_table, write_table
+from prefsweep.eval.table_io import GROUP_COLUMNS, WIN_RATE_COLUMNS, read_table, write_table
 from tests.unit.conftest_eval import EvalRun, load_script
 
 pytestmark = pytest.mark.reliability

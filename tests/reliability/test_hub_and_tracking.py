@@ -3,7 +3,7 @@ dying with a library's traceback.
 
 The unreachable hub and wandb server is a loopback TCP server that accepts connections and never
 answers (a compute node behind a firewall: the worst case, since nothing fails by itself). Hub
-jobs run as subprocesses (``scripts/base_model.py``, :func:`prefsweep.sources.load_hf`) with
+jobs run as subprocesses (``scripts/base_model.py``, :func:`prefsweep.data.sources.hf_dataset.load_hf`) with
 ``HF_ENDPOINT`` pointed at it, ``HF_HOME`` in a temporary directory and ``HF_HUB_OFFLINE``
 unset, as a user's job would be; each has a hard wall-clock limit, so a hang fails the test
 instead of holding the suite.
@@ -188,8 +188,8 @@ def test_a_model_in_the_cache_loads_without_the_network(case, tmp_path, silent_s
 
 LOAD_DATASET = """
 import sys
-from prefsweep.ballots import BallotError
-from prefsweep.sources import load_hf
+from prefsweep.data.ballots import BallotError
+from prefsweep.data.sources.hf_dataset import load_hf
 try:
     ds = load_hf({"path": sys.argv[1], "split": "train"}, "hh", cache_dir=sys.argv[2])
 except BallotError as exc:
@@ -329,7 +329,7 @@ def test_disk_full_while_torch_writes_the_optimizer_state(case, tmp_path, monkey
 
 def test_disk_full_errno_names_the_directory_and_free_space(case, tmp_path):
     case.expect("OSError ENOSPC while saving: 'disk full', the directory, and its free space (shutil.disk_usage)")
-    from prefsweep.jobs import DiskFullError, save_atomically
+    from prefsweep.train.jobs import DiskFullError, save_atomically
 
     def write(tmp: Path) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp / "model.safetensors"))

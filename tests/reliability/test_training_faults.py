@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from prefsweep.config import job_config
-from prefsweep.training import complete_checkpoint_steps, is_complete_checkpoint
+from prefsweep.train.checkpoints import complete_checkpoint_steps, is_complete_checkpoint
 from tests.conftest import load_config
 from tests.unit.train_helpers import (
     REPO, build_tiny_dir, dpo_argv, load_script, make_pairs, sft_argv, write_pairs_and_manifest, write_sft_corpus,
@@ -225,7 +225,7 @@ def test_disk_full_while_saving_leaves_no_model(case, tiny_model, tmp_path, monk
     import safetensors
     import transformers.modeling_utils as mu
 
-    from prefsweep.jobs import DiskFullError, save_atomically
+    from prefsweep.train.jobs import DiskFullError, save_atomically
 
     from transformers import AutoModelForCausalLM
 
@@ -287,7 +287,7 @@ def test_loaders_use_safetensors_and_no_remote_code(case, tiny_model, tmp_path, 
                 "every torch.load during a resume is weights_only=True")
     import transformers
 
-    from prefsweep.training import load_model_and_tokenizer
+    from prefsweep.train.training import load_model_and_tokenizer
 
     seen: list[dict] = []
     for cls in (transformers.AutoModelForCausalLM, transformers.AutoTokenizer):
@@ -335,8 +335,8 @@ def first_epoch_order(tiny_model: Path, argv: list[str]) -> list[tuple[int, ...]
     from datasets import Dataset
 
     from prefsweep.io import read_jsonl
-    from prefsweep.training import build_sft_config, load_model_and_tokenizer
-    from prefsweep.trl_adapter import make_sft_trainer
+    from prefsweep.train.training import build_sft_config, load_model_and_tokenizer
+    from prefsweep.train.trl_adapter import make_sft_trainer
 
     section = json.loads(option(argv, "--config-json").read_text())["sft"]
     records = read_jsonl(option(argv, "--corpus"))

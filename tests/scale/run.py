@@ -22,7 +22,7 @@ from tests.scale.pythia import write_pythia_dir
 from tests.scale.shp_fixture import write_shp_dir
 
 #: The experiment: the paper's config, then the toy sizes (one --configfile option takes all).
-CONFIGS = (str(REPO / "config/pythia-2.8b-shp.yaml"), str(REPO / "tests/scale/config.yaml"))
+CONFIGS = tuple(str(REPO / f) for f in ("config/paper/base.yaml", "config/paper/shp.yaml", "tests/scale/config.yaml"))
 #: Model shapes: (hidden_size, num_hidden_layers, num_attention_heads). 2.8B: 2560, 32, 32.
 WIDTHS = {64: (64, 2, 4), 256: (256, 4, 4)}
 

@@ -3,7 +3,7 @@
 A local HF directory with Pythia's architecture and files (tests/scale/pythia.py: rotary_pct
 0.25, parallel residual, untied embed_out, the embedding padded to a multiple of 128, a
 GPTNeoXTokenizer with no pad token in its files, fp16 weights) at 64 wide and 2 layers, data in
-SHP's schema (tests/scale/shp_fixture.py), and config/pythia-2.8b-shp.yaml at toy sizes
+SHP's schema (tests/scale/shp_fixture.py), and config/paper/{base,shp}.yaml at toy sizes
 (tests/scale/config.yaml): base copy, SFT, reference log-probs, DPO with LoRA on
 [query_key_value, dense] and checkpoints, adapter merging, sampled answers, the LLM judge on the
 loopback server, win rates. Then what a user does next on the same run: full DPO instead of LoRA
@@ -52,7 +52,7 @@ def test_fixture_loads_as_pythia(tmp_path):
     from tokenizers import Tokenizer
     from transformers import AutoConfig, AutoTokenizer
 
-    from prefsweep.training import load_model_and_tokenizer
+    from prefsweep.train.training import load_model_and_tokenizer
 
     d = write_pythia_dir(tmp_path / "p", ["a b c", "fix rust  now"] * 20, hidden_size=32, num_hidden_layers=1,
                          num_attention_heads=4, base_vocab=300)

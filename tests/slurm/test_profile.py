@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from prefsweep.resources import resource_function
+from prefsweep.cost.resources import resource_function
 from tests.conftest import BIN, REPO, load_config
 from tests.slurm.plan import parse_dry_run, profile_args, sbatch_line, sbatch_options
 
-PAPER = "config/pythia-2.8b-shp.yaml"
+#: The paper config: the shared base and SHP, both after one --configfile (merged in order).
+PAPER = ("config/paper/base.yaml", "config/paper/shp.yaml")
 PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 # Slurm clients and conda front ends: absent from the PATH of these dry-runs.
 HIDDEN = {"sacct", "sacctmgr", "salloc", "sattach", "sbatch", "sbcast", "scancel", "scontrol", "scrontab",
@@ -42,12 +43,12 @@ def bare_path(tmp_path_factory) -> Path:
     return d
 
 
-def dry_run(tmp_path: Path, bare: Path, config: str = PAPER, **site: str) -> str:
-    """`snakemake --profile profiles/slurm --configfile CONFIG -n` with only ``site`` variables set."""
+def dry_run(tmp_path: Path, bare: Path, config: tuple[str, ...] = PAPER, **site: str) -> str:
+    """`snakemake --profile profiles/slurm --configfile CONFIG... -n` with only ``site`` variables set."""
     env = {"HOME": os.environ.get("HOME", str(tmp_path)), "PATH": f"{BIN}{os.pathsep}{bare}", "HF_HUB_OFFLINE": "1", **site}
     proc = subprocess.run(
         [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-         "--profile", str(PROFILE.parent), "--configfile", str(REPO / config), "-n"],
+         "--profile", str(PROFILE.parent), "--configfile", *(str(REPO / c) for c in config), "-n"],
         capture_output=True, text=True, cwd=tmp_path, env=env,
     )
     assert proc.returncode == 0, f"dry-run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -108,12 +109,12 @@ def test_every_gpu_rule_gets_the_gpu_partition(paper_plan, monkeypatch, bare_pat
 
 
 def test_paper_sbatch_lines(paper_plan, monkeypatch, bare_path):
-    """Partition, CPUs (= threads), memory and runtime (prefsweep.resources), GPUs, requeue."""
+    """Partition, CPUs (= threads), memory and runtime (prefsweep.cost.resources), GPUs, requeue."""
     from snakemake.iocontainers import Wildcards
 
     args = rendered_profile(monkeypatch, bare_path)
     gpu = profile_gpu_rules(args)
-    cfg = load_config(PAPER)
+    cfg = load_config(*PAPER)
     checked = set()
     for sub in paper_plan:
         if sub.name == "all" or len(sub.jobs) != 1 or sub.jobs[0].group:
@@ -167,7 +168,7 @@ def test_account_defaults_to_slurms_record_not_a_guess(tmp_path, bare_path):
     bare = tmp_path / "path"
     shutil.copytree(bare_path, bare, symlinks=True)
     (bare / "sacctmgr").symlink_to(fake / "sacctmgr")
-    plan = parse_dry_run(dry_run(tmp_path, bare, config="config/config.yaml"))
+    plan = parse_dry_run(dry_run(tmp_path, bare, config=("config/config.yaml",)))
     accounts = {job.resources.get("slurm_account") for sub in plan for job in sub.jobs}
     assert accounts == {"lab-default"}
 
@@ -198,7 +199,7 @@ def test_electorate_judgments_run_with_their_table(tmp_path, bare_path):
     stand apart; the checkpoints' judgments join the group when the evaluated checkpoints are
     known (the DAG's one update), and with them the evolution tables (they read the final
     models' judgments too): the Slurm test sees one evaluate job."""
-    plan = parse_dry_run(dry_run(tmp_path, bare_path, config="config/config.yaml"))
+    plan = parse_dry_run(dry_run(tmp_path, bare_path, config=("config/config.yaml",)))
     evaluate = sorted((collections.Counter(j.rule for j in s.jobs) for s in plan if s.name == "evaluate"), key=len)
     assert evaluate == [{"evolution": 1}, {"judge": 13, "win_rates": 1}], evaluate
     assert all(j.group == "evaluate" for s in plan for j in s.jobs if j.rule == "judge")

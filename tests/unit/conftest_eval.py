@@ -37,7 +37,7 @@ def make_tiny(seed: int = 0):
     import torch
     from transformers import GPTNeoXForCausalLM
 
-    from prefsweep.tiny import tiny_config, train_tokenizer
+    from prefsweep.train.tiny import tiny_config, train_tokenizer
 
     tok = train_tokenizer(SENTENCES * 4, vocab_size=TINY["vocab_size"])
     config = tiny_config(tok, TINY)
@@ -111,9 +111,9 @@ class EvalRun:
     ``run_info.json`` is written by ``prefsweep.io.save_run_info`` with the ``job`` and
     ``global_step`` fields ``scripts/dpo.py`` writes (final step ``size // 8``) and kept
     checkpoints at half the final step and at the final step itself (the latter the same model as
-    the final one); series manifests come from ``prefsweep.series.series_manifest``; answers are
+    the final one); series manifests come from ``prefsweep.data.series.series_manifest``; answers are
     FastChat answer files (larger series give longer answers); judgments are written by
-    ``prefsweep.judge_electorate.judge_pairs`` with the config's real electorate.
+    ``prefsweep.eval.judges.electorate.judge_pairs`` with the config's real electorate.
     """
 
     def __init__(self, root: Path, baseline: str = "zero"):
@@ -121,9 +121,9 @@ class EvalRun:
 
         from prefsweep.config import job_config
         from prefsweep.io import atomic_write_json, atomic_write_jsonl, save_run_info
-        from prefsweep.judge_electorate import electorate_from_config, judge_pairs
+        from prefsweep.eval.judges.electorate import electorate_from_config, judge_pairs
         from prefsweep.paths import dpo_model_id, final_model_ids, parse_model_id, series_cells, zero_point_id
-        from prefsweep.series import series_manifest
+        from prefsweep.data.series import series_manifest
         from tests.conftest import load_config
 
         self.root = root
@@ -174,7 +174,7 @@ class EvalRun:
         self.baseline = self.zero if baseline == "zero" else "reference"
 
         electorate = electorate_from_config(job_config(cfg, "judge"))
-        from prefsweep.generate import read_answers
+        from prefsweep.eval.generate import read_answers
         from prefsweep.io import read_jsonl
 
         questions = read_jsonl(self.questions)

@@ -3,8 +3,8 @@
 On the default world (config/config.yaml, validated with the schema's defaults) and on another
 electorate (other groups, sizes, weights, length targets and seed), every answer below, given for
 every eval question, must LOSE against that question's best response (the reference answer as
-:func:`prefsweep.series.eval_questions` makes it: the ``sc.rule`` winner of its ballot) on at
-least 95% of the eval questions, judged by :func:`prefsweep.judge_electorate.judge_pairs` (the
+:func:`prefsweep.data.series.eval_questions` makes it: the ``sc.rule`` winner of its ballot) on at
+least 95% of the eval questions, judged by :func:`prefsweep.eval.judges.electorate.judge_pairs` (the
 judge job's code, both answer orders):
 
 * an empty answer;
@@ -23,9 +23,9 @@ import string
 import numpy as np
 import pytest
 
-from prefsweep.judge_electorate import electorate_from_config, judge_pairs
-from prefsweep.series import eval_questions, make_split
-from prefsweep.winrate import outcome
+from prefsweep.eval.judges.electorate import electorate_from_config, judge_pairs
+from prefsweep.data.series import eval_questions, make_split
+from prefsweep.eval.judgments import outcome
 from tests.conftest import load_config
 
 #: Share of questions an adversarial answer must lose at least.
@@ -69,7 +69,7 @@ WORLDS = {"default": default_world, "other": other_world}
 
 def world(name: str):
     """(electorate, questions, reference answers by question id) of one world."""
-    from prefsweep.ballots import load_source
+    from prefsweep.data.sources import load_source
 
     cfg = WORLDS[name]()
     records = load_source(cfg, None)

@@ -11,11 +11,11 @@ from pref_voting.profiles_with_ties import ProfileWithTies
 from pref_voting.voting_methods import beat_path, borda, copeland, minimax, ranked_pairs
 from pref_voting.weighted_majority_graphs import MarginGraph
 
-from prefsweep.arms import (
-    ballots_table, maj_pairs, majority_cycles, rule_scores, sc_outcomes, sc_pairs, sc_winners, support_batches,
-    support_matrix, winner_disagreement,
-)
-from prefsweep.ballots import read_ballots_table, rounded_weights, validate_ballots, write_ballots
+from prefsweep.data.arms import maj_pairs, sc_outcomes, sc_pairs, sc_winners, winner_disagreement
+from prefsweep.data.ballot_table import ballots_table, read_ballots_table, rounded_weights
+from prefsweep.data.ballots import validate_ballots, write_ballots
+from prefsweep.data.rules import rule_scores
+from prefsweep.data.support import majority_cycles, support_batches, support_matrix
 
 
 def rec(pid: str, rankings: list[str], counts: list[int] | None = None, topic: str = "t") -> dict:
@@ -77,7 +77,7 @@ def test_winner_vs_all_and_other_rules():
 
 
 def reference_support(record: dict) -> tuple[np.ndarray, np.ndarray]:
-    """``(S, C)`` of one record, vote by vote in float64 (the definition in prefsweep.arms,
+    """``(S, C)`` of one record, vote by vote in float64 (the definition in prefsweep.data.support,
     written plainly): the oracle of the vectorized Arrow path."""
     ids = {c["id"]: k for k, c in enumerate(record["candidates"])}
     k = len(ids)
@@ -395,7 +395,7 @@ def test_probabilistic_rule_names_match_pref_voting():
     import pref_voting.probabilistic_methods as pms
     from pref_voting.prob_voting_method import ProbVotingMethod
 
-    from prefsweep.arms import PROBABILISTIC_RULES, is_probabilistic, rule_names
+    from prefsweep.data.rules import PROBABILISTIC_RULES, is_probabilistic, rule_names
 
     names = {n for n in dir(pms) if isinstance(getattr(pms, n), ProbVotingMethod) and n == n.lower()}
     assert set(PROBABILISTIC_RULES) == names
@@ -404,7 +404,7 @@ def test_probabilistic_rule_names_match_pref_voting():
 
 
 def test_unknown_rule_lists_the_valid_names():
-    from prefsweep.arms import check_rule
+    from prefsweep.data.rules import check_rule
 
     with pytest.raises(ValueError, match=r"sc.rule: unknown voting rule 'maximal_lotery'.*all: .*maximal_lottery"):
         check_rule("maximal_lotery")
@@ -416,7 +416,7 @@ def test_maximal_lottery_draws_from_pref_votings_lottery():
     """The winner is a seeded draw from pref_voting's maximal lottery; a Condorcet winner is no draw."""
     from pref_voting.probabilistic_methods import maximal_lottery
 
-    from prefsweep.arms import pref_voting_lottery
+    from prefsweep.data.rules import pref_voting_lottery
 
     (batch,) = support_batches([CYCLE4])
     m = batch.margin_units[0]
@@ -453,7 +453,7 @@ def test_condorcet_columns_of_the_pairs():
 
 
 def test_arm_pairs_by_arm_name():
-    from prefsweep.arms import arm_pairs
+    from prefsweep.data.arms import arm_pairs
 
     one = {"sc": {"rule": "copeland", "pairs": "winner_loser"}, "data": {"seed": 0}}
     listed = {"sc": {"rule": ["borda", "copeland"], "pairs": "winner_loser"}, "data": {"seed": 0}}

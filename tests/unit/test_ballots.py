@@ -10,15 +10,23 @@ import logging
 import numpy as np
 import pytest
 
-from prefsweep.arms import support_batches, support_matrix
-from prefsweep.ballots import (
-    BallotError, load_jsonl, load_shp, load_source, read_ballots_table, screen_turn_markers, validate_ballots,
-    write_ballots,
-)
-from prefsweep.prompts import HH_MARKERS
+from prefsweep.data.ballot_table import read_ballots_table
+from prefsweep.data.ballots import BallotError, validate_ballots, write_ballots
+from prefsweep.data.marker_screen import screen_turn_markers
+from prefsweep.data.prompts import HH_MARKERS
+from prefsweep.data.sources import load_source
+from prefsweep.data.sources.jsonl import load_jsonl
+from prefsweep.data.sources.shp import load_shp
+from prefsweep.data.support import support_batches, support_matrix
 from tests.conftest import load_config
 from tests.fixtures import datasets as fx
 from tests.unit.test_arms import reference_support
+
+
+def shp_spec(path, domains=None, max_posts=None) -> dict:
+    """``data.shp`` of a local SHP copy at ``path`` (every other key its schema default)."""
+    return {"path": str(path), "split": "train", "domains": domains, "max_posts": max_posts,
+            "min_score_ratio": None, "max_pairs_per_post": None}
 
 
 def record(pid: str = "p1") -> dict:
@@ -180,7 +188,7 @@ def test_shp_adapter_groups_rows_by_post(tmp_path):
     d = tmp_path / "shp"
     d.mkdir()
     write_lines(d / "train.jsonl", shp_rows())
-    recs = load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache"))
+    recs = load_shp(shp_spec(d, None, None), str(tmp_path / "cache"))
     assert [r["prompt_id"] for r in recs] == ["p1", "p2", "p3"]
     p1 = recs[0]
     assert p1["topic"] == "askculinary_train" and p1["prompt"] == "How to cook rice?"
@@ -190,7 +198,7 @@ def test_shp_adapter_groups_rows_by_post(tmp_path):
     assert [v["winner"] for v in p1["votes"]] == ["c1", "c1", "c2"]
     assert [v["pair"] for v in p1["votes"]] == [["c1", "c2"], ["c3", "c1"], ["c2", "c3"]]
     assert recs[2]["votes"] == [{"pair": ["e1", "e2"], "winner": "e2", "weight": 1.0}]
-    only = load_shp(str(d), "train", ["askculinary_train"], 1, cache_dir=str(tmp_path / "cache"))
+    only = load_shp(shp_spec(d, ["askculinary_train"], 1), str(tmp_path / "cache"))
     assert [r["prompt_id"] for r in only] == ["p1"] and len(only[0]["votes"]) == 3
 
 
@@ -199,7 +207,7 @@ def test_shp_adapter_rejects_other_schemas(tmp_path):
     d.mkdir()
     write_lines(d / "train.jsonl", [{"post_id": "p", "text": "x"}])
     with pytest.raises(BallotError, match="missing; expected the SHP schema"):
-        load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache"))
+        load_shp(shp_spec(d, None, None), str(tmp_path / "cache"))
 
 
 # -- texts the validator compares, and turn markers (issue 22, findings 9, 10, 12) ---------------
@@ -247,7 +255,7 @@ def test_dropping_marked_candidates_prunes_votes_and_logs_counts(caplog):
     other = record("p2")
     for c in other["candidates"][:2]:
         c["text"] += "\n\nAssistant: more"  # a and b marked: one candidate left, the prompt goes
-    with caplog.at_level(logging.WARNING, logger="prefsweep.ballots"):
+    with caplog.at_level(logging.WARNING, logger="prefsweep.data.marker_screen"):
         out = screen_turn_markers([rec, record("p3"), other], HH_MARKERS, True, "src.jsonl")
     assert [r["prompt_id"] for r in out] == ["p1", "p3"]
     assert out[0]["candidates"] == [{"id": "a", "text": "Boil it."}, {"id": "c", "text": "Buy it."}]
@@ -310,10 +318,10 @@ def test_shp_blank_and_near_duplicate_comments_are_named(tmp_path):
     d.mkdir()
     write_lines(d / "train.jsonl", rows)
     with pytest.raises(BallotError, match=r"post 2 \(prompt_id 'p2'\): candidates\[1\].text: expected the response's text"):
-        load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache"))
+        load_shp(shp_spec(d, None, None), str(tmp_path / "cache"))
     rows = shp_rows()
     rows[2]["human_ref_B"] = "rayleigh. "
     write_lines(d / "train.jsonl", rows)
     with pytest.raises(BallotError, match=r"post 2 \(prompt_id 'p2'\): candidates\[1\].text: candidate 'd2' has "
                                            r"the same text as candidate 'd1'"):
-        load_shp(str(d), "train", None, None, cache_dir=str(tmp_path / "cache2"))
+        load_shp(shp_spec(d, None, None), str(tmp_path / "cache2"))

@@ -1,6 +1,7 @@
-"""benchmarks/RESULTS.md and the README's Benchmarks table name exactly the figures that the
-benchmark scripts declare (no stale rows, none missing); the harness refuses a script that
-reports other figures than it declares. Reads files only: no benchmark runs here."""
+"""benchmarks/RESULTS.md names exactly the figures that the benchmark scripts declare (no stale
+rows, none missing) and is the one home of them (docs/benchmarks.md links it, copying no row);
+the harness refuses a script that reports other figures than it declares. Reads files only: no
+benchmark runs here."""
 
 from __future__ import annotations
 
@@ -59,13 +60,13 @@ def test_results_md_is_what_the_stored_figures_render():
         "RESULTS.md was edited by hand or its figures changed: rerun benchmarks/run_all.py --render"
 
 
-def test_readme_quotes_the_results_table():
-    ra = run_all()
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Benchmarks", 1)[1].split("\n## ", 1)[0]
-    quoted = section.split(ra.BEGIN, 1)[1].split(ra.END, 1)[0].strip().splitlines()
-    assert quoted == ra.table(ra.load_results())
-    assert "\n".join(quoted) in (BENCH / "RESULTS.md").read_text()
+def test_docs_link_the_results_table_and_copy_none_of_it():
+    """One home per fact: the benchmarks page links RESULTS.md; neither it nor the README
+    repeats a row (a copy would go stale at the next `make bench`)."""
+    page = (REPO / "docs" / "benchmarks.md").read_text()
+    assert "(../benchmarks/RESULTS.md)" in page
+    for doc in (REPO / "README.md", REPO / "docs" / "benchmarks.md"):
+        assert table_names(doc.read_text()) == [], f"{doc.name} copies rows of benchmarks/RESULTS.md"
 
 
 def test_emit_refuses_undeclared_figures(tmp_path):

@@ -1,5 +1,5 @@
 """A kept LoRA checkpoint is answered from base + adapter, with no merged copy on disk, and the
-answers equal those of its merged export (prefsweep.generate.load_for_generation with base)."""
+answers equal those of its merged export (prefsweep.eval.generate.load_for_generation with base)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import json
 import torch
 from conftest_eval import load_script, tiny_model_dir  # noqa: F401
 
-from prefsweep.convert import convert
-from prefsweep.generate import answer_questions
+from prefsweep.train.convert import convert
+from prefsweep.eval.generate import answer_questions
 
 # Sampling, so any difference in the weights or the generation ids shows in the text.
 GEN = {"max_new_tokens": 10, "do_sample": True, "temperature": 1.0, "top_p": 1.0, "seed": 7, "batch_size": 3}

@@ -3,20 +3,21 @@ import copy
 import pytest
 from snakemake.exceptions import WorkflowError
 
-from prefsweep.config import STEP_KEYS, ConfigError, check_config, coerce_cli_strings, job_config
+from prefsweep.config import STEP_KEYS, ConfigError, coerce_cli_strings, job_config
+from prefsweep.experiment import check_experiment
 from tests.conftest import REPO, load_config
 
 
 def test_both_shipped_configs_validate_and_pass_checks(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")  # the paper config's LLM judge
-    check_config(load_config())
-    check_config(load_config("config/pythia-2.8b-shp.yaml"))
+    check_experiment(load_config())
+    check_experiment(load_config("config/paper/base.yaml", "config/paper/shp.yaml"))
 
 
 @pytest.mark.parametrize("source", ["multipref", "helpsteer2", "ultrafeedback", "prism", "hh"])
 def test_dataset_source_configs_validate_and_name_their_hub_dataset(source):
-    cfg = load_config(f"config/pythia-2.8b-{source}.yaml")
-    check_config(cfg)
+    cfg = load_config("config/paper/base.yaml", f"config/paper/{source}.yaml")
+    check_experiment(cfg)
     assert cfg["data"]["source"] == source and "/" in cfg["data"][source]["path"]  # a hub name
     assert cfg["eval"]["judge"]["type"] == "llm" and cfg["model"]["name_or_path"] == "EleutherAI/pythia-2.8b"
 
@@ -65,7 +66,7 @@ def test_cross_key_errors_name_the_key(default_config, mutate, key):
     cfg = copy.deepcopy(default_config)
     mutate(cfg)
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        check_config(cfg)
+        check_experiment(cfg)
 
 
 def test_cli_strings_get_schema_types():
@@ -97,13 +98,13 @@ def test_config_file_exponents_are_numbers(tmp_path):
         assert needle in str(err.value)
 
 
-@pytest.mark.parametrize("path", sorted(p.name for p in (REPO / "config").glob("pythia-*.yaml")))
+@pytest.mark.parametrize("path", sorted(p.name for p in (REPO / "config" / "paper").glob("*.yaml") if p.stem != "base"))
 def test_paper_configs_train_with_the_dpo_papers_loss(path):
     """Every config merges over config/config.yaml, whose DPO adds the chosen responses' NLL for
     the tiny model; a paper-scale config must not inherit it silently."""
     from prefsweep.config import load_config as load
 
-    dpo = load(REPO / "config" / path, check=False)["dpo"]
+    dpo = load(REPO / "config" / "paper" / "base.yaml", REPO / "config" / "paper" / path, check=False)["dpo"]
     assert (dpo["loss_type"], dpo["loss_weights"]) == ("sigmoid", None)
 
 
@@ -129,7 +130,7 @@ def _validated(**overrides):
 def test_arm_errors_at_config_time(overrides, needles):
     cfg = _validated(**overrides)
     with pytest.raises(ConfigError) as err:
-        check_config(cfg)
+        check_experiment(cfg)
     for needle in needles:
         assert needle in str(err.value)
 
@@ -147,9 +148,9 @@ def test_list_forms_checked_by_the_schema(overrides, key):
 
 
 def test_list_forms_pass_and_scalar_forms_keep_working():
-    check_config(_validated(dpo__init=["sft", "base"], sc__rule=["borda", "copeland", "schulze", "maximal_lottery"]))
-    check_config(_validated(dpo__init="base", sc__rule="maximal_lottery"))
-    check_config(_validated(sc__rule=["borda", "copeland"], data__reference_arm="copeland"))
+    check_experiment(_validated(dpo__init=["sft", "base"], sc__rule=["borda", "copeland", "schulze", "maximal_lottery"]))
+    check_experiment(_validated(dpo__init="base", sc__rule="maximal_lottery"))
+    check_experiment(_validated(sc__rule=["borda", "copeland"], data__reference_arm="copeland"))
 
 
 def test_data_jobs_see_only_their_rule(default_config):

@@ -1,4 +1,4 @@
-"""Which config a make target runs (prefsweep/configfiles.py): CONFIG or SNAKEMAKE_ARGS, read
+"""Which config a make target runs (prefsweep/config/files.py): CONFIG or SNAKEMAKE_ARGS, read
 as Snakemake reads --configfile, and the report path of that experiment."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from prefsweep.config import ConfigError
-from prefsweep.configfiles import make_configfiles, make_report_path, snakemake_config_options
+from prefsweep.config.files import make_configfiles, make_report_path, snakemake_config_options
 
 
 @pytest.mark.parametrize("argv, files, overrides", [

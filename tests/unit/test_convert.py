@@ -10,7 +10,7 @@ import torch
 from conftest_eval import load_script, make_tiny, tiny_model_dir  # noqa: F401
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from prefsweep.convert import (
+from prefsweep.train.convert import (
     StateDictMismatch,
     convert,
     hub_source,

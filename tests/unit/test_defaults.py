@@ -81,7 +81,7 @@ def test_the_scan_finds_a_copy():
     assert len(default_copies(tree, schema_defaults())) == 3
 
 
-@pytest.mark.parametrize("module", sorted(p.name for p in PACKAGE.glob("*.py")))
+@pytest.mark.parametrize("module", sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")))
 def test_no_module_repeats_a_schema_default(module):
     hits = default_copies(ast.parse((PACKAGE / module).read_text()), schema_defaults())
     assert not hits, f"prefsweep/{module} repeats schema defaults (read the validated config instead): {hits}"

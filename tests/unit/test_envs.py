@@ -1,5 +1,5 @@
 """Conda stays available per rule but opt-in: env files match pyproject.toml, no profile turns
-conda on (``--sdm conda`` does, see README "Running on a cluster")."""
+conda on (``--sdm conda`` does, see docs/cluster.md "What runs where")."""
 
 from __future__ import annotations
 

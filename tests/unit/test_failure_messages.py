@@ -1,4 +1,4 @@
-"""Disk-full detection and wording (prefsweep.jobs) and the wandb offline fallback (prefsweep.tracking),
+"""Disk-full detection and wording (prefsweep.train.jobs) and the wandb offline fallback (prefsweep.tracking),
 with fakes: no disk is filled and no wandb server is needed (the real cases are in
 tests/reliability/test_hub_and_tracking.py)."""
 
@@ -10,7 +10,9 @@ import os
 
 import pytest
 
-from prefsweep import jobs, tracking
+from prefsweep.train import jobs
+
+from prefsweep import tracking
 
 
 def test_disk_full_is_recognised_in_each_form_it_takes():

@@ -8,14 +8,14 @@ import pytest
 import torch
 from conftest_eval import load_script, tiny_model_dir  # noqa: F401
 
-from prefsweep.generate import (
+from prefsweep.eval.generate import (
     answer_id,
     answer_questions,
     answer_records,
     generate_completions,
     load_for_generation,
 )
-from prefsweep.prompts import render_prompt
+from prefsweep.data.prompts import render_prompt
 
 GEN = {"max_new_tokens": 12, "do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": 0, "batch_size": 4}
 HH = {"style": "hh"}

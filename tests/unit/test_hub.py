@@ -82,7 +82,7 @@ def test_unanswered_tells_answer_silence_and_refusal_apart(answering_port, silen
     assert hub.unanswered(f"http://127.0.0.1:{answering_port}/api/models/x", 5) is None  # a 404 is an answer
     t0 = time.monotonic()
     assert hub.unanswered(f"http://127.0.0.1:{silent_port}/api/models/x", 0.5) == "no answer within 0.5 s"
-    assert time.monotonic() - t0 < 2
+    assert time.monotonic() - t0 < 10  # a 0.5 s wait; loose so that a busy machine passes
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]  # bound, not listening: connections are refused
@@ -124,7 +124,7 @@ def test_a_silent_hub_is_an_error_after_the_wait(hub_settings, monkeypatch, sile
     t0 = time.monotonic()
     with pytest.raises(hub.HubError) as exc:
         hub.from_pretrained(lambda *a, **k: pytest.fail("the loader must not run"), REPO_ID)
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 10  # a 0.5 s wait; loose so that a busy machine passes
     message = str(exc.value)
     for part in (REPO_ID, endpoint, "0.5 s", hub.HUB_TIMEOUT_ENV, f"hf download {REPO_ID}", "HF_HUB_OFFLINE=1"):
         assert part in message, part

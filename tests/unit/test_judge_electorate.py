@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest_eval import load_script
 
-from prefsweep.judge_electorate import judge_pairs, pair_verdict
+from prefsweep.eval.judges.electorate import judge_pairs, pair_verdict
 
 GROUPS = ["short", "short", "short", "long", "long"]
 
@@ -99,7 +99,7 @@ def test_the_judge_is_given_the_question():
 
 
 def test_the_real_electorate_prefers_an_answer_to_the_question():
-    from prefsweep.judge_electorate import electorate_from_config
+    from prefsweep.eval.judges.electorate import electorate_from_config
     from tests.conftest import load_config
 
     cfg = load_config()

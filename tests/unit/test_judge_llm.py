@@ -18,7 +18,29 @@ from argparse import Namespace
 
 import pytest
 
-from prefsweep import judge_llm as jl
+from prefsweep.eval.judges.base import JudgeError
+from prefsweep.eval.judges.llm import format as judge_format
+from prefsweep.eval.judges.llm.cache import JudgeCache, cache_key
+from prefsweep.eval.judges.llm.client import ChatClient, JudgeAPIError
+from prefsweep.eval.judges.llm.format import (
+    JudgeRequest,
+    TIE_DELTA,
+    check_judge_prompt,
+    format_pair_prompt,
+    load_judge_prompts,
+    parse_pair_verdict,
+    select_judge_prompt,
+    usable_judgment,
+)
+from prefsweep.eval.judges.llm.settings import (
+    CLIENT_ENV,
+    CLIENT_KEYS,
+    ClientSettings,
+    PLAN_KEYS,
+    VERDICT_KEYS,
+    VerdictSettings,
+    client_env_value,
+)
 from prefsweep.config import load_schema
 from prefsweep.io import atomic_write_jsonl
 from tests.conftest import REPO
@@ -52,45 +74,45 @@ from tests.fixtures.judge_cases import (  # noqa: F401 (fixtures: files, no_prox
     ("[[5, 5.05]]", "[[rating_a,rating_b]]", "tie"), ("none", "[[rating_a,rating_b]]", "error"),
 ])
 def test_parse_pair_verdict(text, fmt, want):
-    assert jl.parse_pair_verdict(text, fmt) == want
+    assert parse_pair_verdict(text, fmt) == want
 
 
 def test_shipped_prompts_are_valid_fastchat_records():
-    prompts = jl.load_judge_prompts()
+    prompts = load_judge_prompts()
     assert set(prompts) == {"prefsweep-pair-v1"}
     for p in prompts.values():
         assert set(p) == {"name", "type", "system_prompt", "prompt_template", "description",
                           "category", "output_format"}
-        jl.check_judge_prompt(p)
+        check_judge_prompt(p)
     assert prompts["prefsweep-pair-v1"]["output_format"] == "[[A]]"
 
 
 def test_unsupported_prompts_are_rejected(tmp_path):
     multi = {"name": "mt", "type": "pairwise", "system_prompt": "s", "output_format": "[[A]]",
              "prompt_template": "{question_1}{answer_a_1}{answer_b_1}"}
-    with pytest.raises(jl.JudgeError, match="multi-turn"):
-        jl.check_judge_prompt(multi)
+    with pytest.raises(JudgeError, match="multi-turn"):
+        check_judge_prompt(multi)
     single = {"name": "single-v1", "type": "single", "system_prompt": "s", "output_format": "[[rating]]",
               "prompt_template": "{question}{answer}"}
-    with pytest.raises(jl.JudgeError, match="'single-v1' has type 'single', not 'pairwise'"):
-        jl.check_judge_prompt(single)
+    with pytest.raises(JudgeError, match="'single-v1' has type 'single', not 'pairwise'"):
+        check_judge_prompt(single)
     atomic_write_jsonl(tmp_path / "p.jsonl", [multi])
-    with pytest.raises(jl.JudgeError, match=r"p\.jsonl: judge prompt 'prefsweep-pair-v1' .*not in the file"):
-        jl.select_judge_prompt(verdict(judge_prompts=str(tmp_path / "p.jsonl")))
+    with pytest.raises(JudgeError, match=r"p\.jsonl: judge prompt 'prefsweep-pair-v1' .*not in the file"):
+        select_judge_prompt(verdict(judge_prompts=str(tmp_path / "p.jsonl")))
 
 
 # --- settings ---------------------------------------------------------------------------------
 def test_settings_have_no_defaults_of_their_own():
     """Defaults live in the schema only: no field default, and no schema default in a default
     position (function default, class attribute, ``.get(key, default)``) of the judge modules."""
-    for cls in (jl.VerdictSettings, jl.ClientSettings):
+    for cls in (VerdictSettings, ClientSettings):
         for f in dataclasses.fields(cls):
             assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, (cls, f.name)
     judge = load_schema()["properties"]["eval"]["properties"]["judge"]["properties"]
-    assert set(judge) == {"type", *jl.VERDICT_KEYS, *jl.CLIENT_KEYS, *jl.PLAN_KEYS}
+    assert set(judge) == {"type", *VERDICT_KEYS, *CLIENT_KEYS, *PLAN_KEYS}
     defaults = {v["default"] for v in judge.values() if v.get("default") is not None}
-    for module in ("judge_llm", "judge_electorate"):
-        tree = ast.parse((REPO / "prefsweep" / f"{module}.py").read_text())
+    for module in sorted((REPO / "prefsweep" / "eval" / "judges").rglob("*.py")):
+        tree = ast.parse(module.read_text())
         for node in ast.walk(tree):
             candidates = []
             if isinstance(node, (ast.FunctionDef, ast.Lambda)):
@@ -101,52 +123,52 @@ def test_settings_have_no_defaults_of_their_own():
                 candidates.append(node.args[1])
             for c in candidates:
                 assert not (isinstance(c, ast.Constant) and c.value in defaults and not isinstance(c.value, bool)), (
-                    f"prefsweep/{module}.py:{c.lineno}: schema default {c.value!r} copied")
+                    f"{module.relative_to(REPO)}:{c.lineno}: schema default {c.value!r} copied")
 
 
 def test_verdict_settings_from_the_slice_and_missing_keys():
-    v = jl.VerdictSettings.from_config(json.loads(slice_json()))
+    v = VerdictSettings.from_config(json.loads(slice_json()))
     assert v == verdict()
     assert (v.model, v.pairwise_prompt, v.temperature, v.max_tokens, v.cache_malformed) == (
         "judge-x", "prefsweep-pair-v1", 0, 1024, True)
-    for key in jl.VERDICT_KEYS:
+    for key in VERDICT_KEYS:
         cfg = json.loads(slice_json())
         del cfg["eval"]["judge"][key]
-        with pytest.raises(jl.JudgeError, match=rf"eval.judge: missing key\(s\) {key};"):
-            jl.VerdictSettings.from_config(cfg)
+        with pytest.raises(JudgeError, match=rf"eval.judge: missing key\(s\) {key};"):
+            VerdictSettings.from_config(cfg)
     # A client setting in the slice would rerun every judge job when changed: refused, named.
     cfg = json.loads(slice_json())
     cfg["eval"]["judge"]["timeout"] = 60
-    with pytest.raises(jl.JudgeError, match="eval.judge.timeout: a client setting .* PREFSWEEP_JUDGE_CLIENT"):
-        jl.VerdictSettings.from_config(cfg)
+    with pytest.raises(JudgeError, match="eval.judge.timeout: a client setting .* PREFSWEEP_JUDGE_CLIENT"):
+        VerdictSettings.from_config(cfg)
     cfg = json.loads(slice_json(max_tokens=0))
-    with pytest.raises(jl.JudgeError, match=r"eval.judge.max_tokens: must be >= 1, got 0"):
-        jl.VerdictSettings.from_config(cfg)
+    with pytest.raises(JudgeError, match=r"eval.judge.max_tokens: must be >= 1, got 0"):
+        VerdictSettings.from_config(cfg)
     cfg = json.loads(slice_json(model=None))
-    with pytest.raises(jl.JudgeError, match=r"eval.judge.model: expected str, got None"):
-        jl.VerdictSettings.from_config(cfg)
+    with pytest.raises(JudgeError, match=r"eval.judge.model: expected str, got None"):
+        VerdictSettings.from_config(cfg)
 
 
 def test_client_settings_exact_keys_types_and_bounds():
     values = client_values()
-    c = jl.ClientSettings.from_json(json.dumps(values), "PREFSWEEP_JUDGE_CLIENT")
-    assert c == jl.ClientSettings(**values)
-    for key in jl.CLIENT_KEYS:
+    c = ClientSettings.from_json(json.dumps(values), "PREFSWEEP_JUDGE_CLIENT")
+    assert c == ClientSettings(**values)
+    for key in CLIENT_KEYS:
         partial = {k: v for k, v in values.items() if k != key}
-        with pytest.raises(jl.JudgeError, match=rf"PREFSWEEP_JUDGE_CLIENT: missing key\(s\) {key};"):
-            jl.ClientSettings.from_mapping(partial, "PREFSWEEP_JUDGE_CLIENT")
-    with pytest.raises(jl.JudgeError, match=r"--client-json: unknown key\(s\) temperature; expected exactly api_base"):
-        jl.ClientSettings.from_mapping({**values, "temperature": 0}, "--client-json")
-    with pytest.raises(jl.JudgeError, match="--client-json: parallel: must be >= 1, got 0"):
-        jl.ClientSettings.from_mapping({**values, "parallel": 0}, "--client-json")
-    with pytest.raises(jl.JudgeError, match="--client-json: timeout: expected float, got '5'"):
-        jl.ClientSettings.from_mapping({**values, "timeout": "5"}, "--client-json")
-    with pytest.raises(jl.JudgeError, match="--client-json: parallel: expected int, got True"):
-        jl.ClientSettings.from_mapping({**values, "parallel": True}, "--client-json")
-    with pytest.raises(jl.JudgeError, match="--client-json: not valid JSON"):
-        jl.ClientSettings.from_json("{parallel: 2}", "--client-json")
-    with pytest.raises(jl.JudgeError, match="PREFSWEEP_JUDGE_CLIENT: not set"):
-        jl.ClientSettings.from_env({})
+        with pytest.raises(JudgeError, match=rf"PREFSWEEP_JUDGE_CLIENT: missing key\(s\) {key};"):
+            ClientSettings.from_mapping(partial, "PREFSWEEP_JUDGE_CLIENT")
+    with pytest.raises(JudgeError, match=r"--client-json: unknown key\(s\) temperature; expected exactly api_base"):
+        ClientSettings.from_mapping({**values, "temperature": 0}, "--client-json")
+    with pytest.raises(JudgeError, match="--client-json: parallel: must be >= 1, got 0"):
+        ClientSettings.from_mapping({**values, "parallel": 0}, "--client-json")
+    with pytest.raises(JudgeError, match="--client-json: timeout: expected float, got '5'"):
+        ClientSettings.from_mapping({**values, "timeout": "5"}, "--client-json")
+    with pytest.raises(JudgeError, match="--client-json: parallel: expected int, got True"):
+        ClientSettings.from_mapping({**values, "parallel": True}, "--client-json")
+    with pytest.raises(JudgeError, match="--client-json: not valid JSON"):
+        ClientSettings.from_json("{parallel: 2}", "--client-json")
+    with pytest.raises(JudgeError, match="PREFSWEEP_JUDGE_CLIENT: not set"):
+        ClientSettings.from_env({})
     assert c.resolved_api_base({"OPENAI_API_BASE": "http://h/v1/"}) == "http://h/v1"
     assert client(api_base="http://c/v1").resolved_api_base({"OPENAI_API_BASE": "x"}) == "http://c/v1"
     assert c.resolved_api_base({}) == "https://api.openai.com/v1"
@@ -154,29 +176,29 @@ def test_client_settings_exact_keys_types_and_bounds():
 
 def test_client_env_value_is_the_validated_configs_client_section():
     section = judge_section()
-    value = json.loads(jl.client_env_value(section))
-    assert value == {k: section[k] for k in jl.CLIENT_KEYS}
-    assert jl.ClientSettings.from_json(jl.client_env_value(section), "x").parallel == section["parallel"]
-    proc = subprocess.run([sys.executable, "-m", "prefsweep.judge_llm"], capture_output=True, text=True,
+    value = json.loads(client_env_value(section))
+    assert value == {k: section[k] for k in CLIENT_KEYS}
+    assert ClientSettings.from_json(client_env_value(section), "x").parallel == section["parallel"]
+    proc = subprocess.run([sys.executable, "-m", "prefsweep.eval.judges.llm"], capture_output=True, text=True,
                           cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {k: load_schema()["properties"]["eval"]["properties"]["judge"]
-                                       ["properties"][k]["default"] for k in jl.CLIENT_KEYS}
+                                       ["properties"][k]["default"] for k in CLIENT_KEYS}
 
 
 # --- cache keys -------------------------------------------------------------------------------
 def test_cache_key_covers_every_verdict_input_and_is_stable():
-    prompt = jl.load_judge_prompts()["prefsweep-pair-v1"]
+    prompt = load_judge_prompts()["prefsweep-pair-v1"]
     base = dict(judge_model="m", prompt=prompt, question_id="q", question="Q", answer_a="a",
                 answer_b="b", order="g1", temperature=0.0, max_tokens=10)
-    k = jl.cache_key(**base)
-    assert k == jl.cache_key(**base)
+    k = cache_key(**base)
+    assert k == cache_key(**base)
     changes = [{"judge_model": "n"}, {"prompt": {**prompt, "prompt_template": prompt["prompt_template"] + " "}},
                {"prompt": {**prompt, "name": "other"}}, {"question_id": "r"}, {"question": "Q2"},
                {"answer_a": "b"}, {"answer_b": "a"}, {"order": "g2"}, {"temperature": 0.5}, {"max_tokens": 11}]
-    assert len({jl.cache_key(**{**base, **c}) for c in changes} | {k}) == len(changes) + 1
+    assert len({cache_key(**{**base, **c}) for c in changes} | {k}) == len(changes) + 1
     # Pinned: a change of the key's recipe would silently throw every user's cache away.
-    assert jl.cache_key(judge_model="gpt-4", prompt=prompt, question_id="q0", question="Q?", answer_a="a",
+    assert cache_key(judge_model="gpt-4", prompt=prompt, question_id="q0", question="Q?", answer_a="a",
                         answer_b="b", order="g1", temperature=0.0, max_tokens=1024) == (
         "50134b19ee502c74c6f07d8feea6b01e9feee999fa2c15320d73960b2dcb4a0f")
 
@@ -224,7 +246,7 @@ def _fastchat_common(monkeypatch):
 def test_matches_fastchat_prompt_rendering_and_parsing(monkeypatch):
     """Our rendering and parsing give what FastChat's run_judge_pair gives."""
     common = _fastchat_common(monkeypatch)
-    pair = jl.load_judge_prompts()["prefsweep-pair-v1"]
+    pair = load_judge_prompts()["prefsweep-pair-v1"]
     q = {"question_id": "q", "turns": ["What {is} 2+2?"]}
     a1 = {"choices": [{"turns": ["4, {x}"]}]}
     a2 = {"choices": [{"turns": ["five"]}]}
@@ -243,12 +265,12 @@ def test_matches_fastchat_prompt_rendering_and_parsing(monkeypatch):
         for judgment in judgments:
             monkeypatch.setattr(common, "chat_completion_openai", fake_api(judgment))
             winner, user_prompt, _ = common.run_judge_pair(q, a1, a2, judge, None)
-            assert winner == jl.parse_pair_verdict(judgment, fmt)
-            assert user_prompt == jl.format_pair_prompt(pair, "What {is} 2+2?", "4, {x}", "five")
-            assert seen[-1] == jl.JudgeRequest("k", "q", "g1", pair["system_prompt"], user_prompt).messages()
+            assert winner == parse_pair_verdict(judgment, fmt)
+            assert user_prompt == format_pair_prompt(pair, "What {is} 2+2?", "4, {x}", "five")
+            assert seen[-1] == JudgeRequest("k", "q", "g1", pair["system_prompt"], user_prompt).messages()
     for pattern in ("two_score_pattern", "two_score_pattern_backup"):
-        assert getattr(common, pattern).pattern == getattr(jl, pattern.upper()).pattern
-    assert common.TIE_DELTA == jl.TIE_DELTA
+        assert getattr(common, pattern).pattern == getattr(judge_format, pattern.upper()).pattern
+    assert common.TIE_DELTA == TIE_DELTA
 
 
 # --- against the loopback server --------------------------------------------------------------
@@ -301,7 +323,7 @@ def test_reference_answers_as_baseline(server, files):
 def test_missing_answer_names_the_file(server, files):
     path = files / "model_answer" / "dpo-a.jsonl"
     atomic_write_jsonl(path, [json.loads(line) for line in path.read_text().splitlines() if '"q2"' not in line])
-    with pytest.raises(jl.JudgeError, match=r"dpo-a\.jsonl: no answer to 1 question\(s\) of .*question\.jsonl, "
+    with pytest.raises(JudgeError, match=r"dpo-a\.jsonl: no answer to 1 question\(s\) of .*question\.jsonl, "
                                             r"e\.g\. \['q2'\]"):
         run_judge(verdict(), client(server), files)
     assert server.n_requests == 0
@@ -354,7 +376,7 @@ def test_rerun_and_added_model_send_only_missing_requests(server, files):
 
 
 def test_missing_key_fails_only_when_calls_are_needed(server, files):
-    with pytest.raises(jl.JudgeError, match="OPENAI_API_KEY is not set"):
+    with pytest.raises(JudgeError, match="OPENAI_API_KEY is not set"):
         run_judge(verdict(), client(server), files, env={})
     assert server.n_requests == 0
     run_judge(verdict(), client(server), files)
@@ -367,8 +389,8 @@ def test_missing_key_fails_only_when_calls_are_needed(server, files):
 
 
 # --- the HTTP client: deadline and unusable responses -------------------------------------------
-def _chat(server: srv.JudgeServer, **over) -> jl.ChatClient:
-    return jl.ChatClient(verdict(), client(server, **{"max_retries": 0, **over}), server.api_base, KEY,
+def _chat(server: srv.JudgeServer, **over) -> ChatClient:
+    return ChatClient(verdict(), client(server, **{"max_retries": 0, **over}), server.api_base, KEY,
                          sleep=lambda s: None)
 
 
@@ -387,7 +409,7 @@ def test_unusable_response_is_a_retried_server_fault(server, body, reason):
     chat = _chat(server, max_retries=1)
     server.default = srv.Reply("Verdict: [[A]]")
     server.script(srv.Raw(200, body), srv.Raw(200, body))
-    with pytest.raises(jl.JudgeAPIError) as err:
+    with pytest.raises(JudgeAPIError) as err:
         chat.complete([{"role": "user", "content": "q"}])
     assert f"unusable response from {server.api_base}/chat/completions {reason}" in str(err.value)
     assert "gave up after 2 attempts" in str(err.value) and server.n_requests == 2
@@ -396,7 +418,7 @@ def test_unusable_response_is_a_retried_server_fault(server, body, reason):
 
 
 def test_cache_serves_only_entries_with_judgment_text(tmp_path):
-    cache = jl.JudgeCache(tmp_path)
+    cache = JudgeCache(tmp_path)
     entries = {"empty": "", "blank": " \n", "null": None, "number": 3, "text": "Verdict: [[A]]"}
     for key, judgment in entries.items():
         cache.put(key * 8, {"key": key * 8, "judgment": judgment})
@@ -404,18 +426,18 @@ def test_cache_serves_only_entries_with_judgment_text(tmp_path):
     served = {key: cache.get(key * 8) is not None for key in [*entries, "missing"]}
     assert served == {"empty": False, "blank": False, "null": False, "number": False, "text": True,
                       "missing": False}
-    assert jl.usable_judgment("[[A]]") and not jl.usable_judgment("\n")
+    assert usable_judgment("[[A]]") and not usable_judgment("\n")
 
 
 def test_deadline_bounds_the_whole_attempt_not_each_read(server):
     chat = _chat(server, timeout=0.4)
     server.script(srv.Reply("Verdict: [[A]]", delay=0.2))  # in time: answered
     assert chat.complete([{"role": "user", "content": "q"}])["judgment"] == "Verdict: [[A]]"
-    server.script(srv.Trickle("Verdict: [[B]]", interval=0.02, duration=5.0))
+    server.script(srv.Trickle("Verdict: [[B]]", interval=0.02, duration=20.0))
     start = time.monotonic()
-    with pytest.raises(jl.JudgeAPIError, match=r"timed out \(no complete response within 0\.4 s"):
+    with pytest.raises(JudgeAPIError, match=r"timed out \(no complete response within 0\.4 s"):
         chat.complete([{"role": "user", "content": "q"}])
-    assert 0.35 < time.monotonic() - start < 2.0
+    assert 0.35 < time.monotonic() - start < 10  # the trickle alone would take 20 s
     # The attempt's watchdog is gone with it: no timer thread is left per request.
     wait_for(lambda: not [t for t in threading.enumerate() if t.name == "judge-deadline"], timeout=2.0,
              what="the deadline threads to end")
@@ -424,7 +446,7 @@ def test_deadline_bounds_the_whole_attempt_not_each_read(server):
 # --- the script -------------------------------------------------------------------------------
 def test_cli_llm_client_from_env_or_flag(server, files, monkeypatch, capsys):
     monkeypatch.setenv("PREFSWEEP_TEST_KEY", KEY)
-    monkeypatch.setenv(jl.CLIENT_ENV, json.dumps(client_values(server, api_key_env="PREFSWEEP_TEST_KEY")))
+    monkeypatch.setenv(CLIENT_ENV, json.dumps(client_values(server, api_key_env="PREFSWEEP_TEST_KEY")))
     argv = judge_argv(files, slice_json())
     script.main(argv)
     captured = capsys.readouterr()
@@ -440,8 +462,8 @@ def test_cli_llm_client_from_env_or_flag(server, files, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda argv, env: env.pop(jl.CLIENT_ENV), "judge: error: PREFSWEEP_JUDGE_CLIENT: not set"),
-    (lambda argv, env: env.update({jl.CLIENT_ENV: json.dumps({"parallel": 2})}),
+    (lambda argv, env: env.pop(CLIENT_ENV), "judge: error: PREFSWEEP_JUDGE_CLIENT: not set"),
+    (lambda argv, env: env.update({CLIENT_ENV: json.dumps({"parallel": 2})}),
      r"judge: error: PREFSWEEP_JUDGE_CLIENT: missing key\(s\) api_base, api_key_env, max_retries"),
     (lambda argv, env: env.pop("OPENAI_API_KEY"), "judge: error: environment variable OPENAI_API_KEY is not set"),
     (lambda argv, env: argv.__setitem__(1, json.dumps({"eval": {"judge": {"type": "gpt"}}})),
@@ -450,11 +472,11 @@ def test_cli_llm_client_from_env_or_flag(server, files, monkeypatch, capsys):
      "judge: error: eval.judge.api_base: a client setting in the judge job's config slice"),
 ])
 def test_cli_errors_name_what_is_wrong(server, files, monkeypatch, change, message):
-    env = {jl.CLIENT_ENV: json.dumps(client_values(server)), "OPENAI_API_KEY": KEY}
+    env = {CLIENT_ENV: json.dumps(client_values(server)), "OPENAI_API_KEY": KEY}
     argv = judge_argv(files, slice_json())
     change(argv, env)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv(jl.CLIENT_ENV, raising=False)
+    monkeypatch.delenv(CLIENT_ENV, raising=False)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     with pytest.raises(SystemExit, match=message):

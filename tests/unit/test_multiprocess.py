@@ -32,7 +32,7 @@ from prefsweep import distributed
 from prefsweep.config import job_config
 from prefsweep.io import read_parquet
 from prefsweep.launch import accelerate_config, launch_command
-from prefsweep.training import complete_checkpoint_steps, is_complete_checkpoint, last_complete_checkpoint
+from prefsweep.train.checkpoints import complete_checkpoint_steps, is_complete_checkpoint, last_complete_checkpoint
 from tests.conftest import load_config
 from tests.unit.train_helpers import REPO, build_tiny_dir, dpo_argv, load_script, make_pairs, write_pairs_and_manifest
 

@@ -11,11 +11,12 @@ import pytest
 
 from prefsweep.config import job_config
 from prefsweep.io import atomic_write_parquet
-from prefsweep.pair_accuracy import (
-    RESULT_KEYS, TABLE_COLUMNS, accuracy_from_logps, accuracy_table, read_results, result_record, score_model,
+from prefsweep.eval.measures.pair_accuracy import accuracy_from_logps
+from prefsweep.eval.pair_accuracy import (
+    RESULT_KEYS, TABLE_COLUMNS, accuracy_table, read_results, result_record, score_model,
 )
-from prefsweep.reflogps import compute_ref_logps
-from prefsweep.training import load_model_and_tokenizer
+from prefsweep.train.reflogps import compute_ref_logps
+from prefsweep.train.training import load_model_and_tokenizer
 from tests.conftest import load_config
 from tests.unit.train_helpers import HH, build_tiny_dir, load_script, make_pairs
 
@@ -84,7 +85,7 @@ def test_script_score_then_table(tiny_dir, tmp_path):
 
 
 def test_script_score_names_too_long_prompts(tiny_dir, tmp_path):
-    from prefsweep.prompts import render_prompt
+    from prefsweep.data.prompts import render_prompt
 
     pairs = make_pairs(3)
     pairs.loc[0, "prompt"] = render_prompt("Explain it all to me please. " * 20, HH)
@@ -100,7 +101,7 @@ def test_script_score_names_too_long_prompts(tiny_dir, tmp_path):
 def test_per_group_accuracy_scores_each_groups_majority_pairs(tiny_dir, tmp_path):
     """score --group-pairs: the same metrics as without, plus each group's accuracy on its own
     pairs (one reversed: what one group prefers the model must rank the other way round)."""
-    from prefsweep.pair_accuracy import GROUP_KEYS, GROUP_TABLE_COLUMNS, score_model_with_groups
+    from prefsweep.eval.pair_accuracy import GROUP_KEYS, GROUP_TABLE_COLUMNS, score_model_with_groups
 
     pairs = make_pairs(4)
     flipped = pairs.iloc[:2].rename(columns={"chosen": "rejected", "rejected": "chosen"})

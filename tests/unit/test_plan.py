@@ -1,4 +1,4 @@
-"""The plan (prefsweep/plan.py): memory model, steps and checkpoints, judge calls, cost, disk,
+"""The plan (prefsweep/cost/plan.py): memory model, steps and checkpoints, judge calls, cost, disk,
 and the two guards it shows (eval.judge.max_api_calls, eval.checkpoints)."""
 
 from __future__ import annotations
@@ -8,16 +8,19 @@ import json
 
 import pytest
 
-from prefsweep import plan as pl
-from prefsweep.config import ConfigError, check_config, checkpoint_eval, validate_config
+from prefsweep import paths as P
+from prefsweep.cost import plan as pl
+from prefsweep.config import ConfigError, checkpoint_eval, validate_config
+from prefsweep.experiment import check_experiment
 from tests.conftest import REPO, load_config
 
-PAPER = REPO / "config" / "pythia-2.8b-shp.yaml"
+#: The paper config: the shared base, then SHP (merged in that order, as after one --configfile).
+PAPER = (REPO / "config" / "paper" / "base.yaml", REPO / "config" / "paper" / "shp.yaml")
 
 
 @pytest.fixture(scope="module")
 def paper():
-    return load_config(PAPER)
+    return load_config(*PAPER)
 
 
 @pytest.fixture(autouse=True)
@@ -115,8 +118,8 @@ def test_steps_and_checkpoints_as_trainer_counts_them(paper):
     dpo = paper["dpo"]
     assert pl.train_steps(64000, dpo) == 1000  # 64000 pairs / (8 x 8)
     assert pl.saved_checkpoint_steps(1000, 200) == [200, 400, 600, 800, 1000]
-    assert pl.evaluated_checkpoint_steps(1000, 200) == [200, 400, 600, 800]
-    assert pl.train_steps(1000, dpo) == 16 and pl.evaluated_checkpoint_steps(16, 200) == []
+    assert pl.planned_checkpoint_steps(1000, 200) == [200, 400, 600, 800]
+    assert pl.train_steps(1000, dpo) == 16 and pl.planned_checkpoint_steps(16, 200) == []
     assert pl.saved_checkpoint_steps(250, 200) == [200, 250]
 
 
@@ -124,31 +127,31 @@ def test_e2e_config_steps_match_its_comment():
     # tests/e2e/config.yaml: "n48: 12 steps, kept checkpoints at steps 4 and 8"
     e2e = load_config(REPO / "tests" / "e2e" / "config.yaml")
     steps = pl.train_steps(48, e2e["dpo"])
-    assert steps == 12 and pl.evaluated_checkpoint_steps(steps, e2e["dpo"]["save_steps"]) == [4, 8]
+    assert steps == 12 and pl.planned_checkpoint_steps(steps, e2e["dpo"]["save_steps"]) == [4, 8]
 
 
 def test_checkpoint_models_and_judge_requests_of_the_paper_config(paper):
-    ids = pl.checkpoint_model_ids(paper)
+    ids = pl.planned_checkpoint_ids(paper)
     # 3 series (maj shared, sc prompt, sc size) x 5 seeds x (1 at 16k + 2 at 32k + 4 at 64k)
     assert len(ids) == 105 and "dpo-sc-size-n64000-seed5-step800" in ids
     # base + 2 baselines + 105 DPO finals judged (the zero point is the baseline) + 105 checkpoints,
     # 500 questions, both orders
-    assert len(pl.judged_final_ids(paper)) == 108  # + base, always evaluated
+    assert len(P.judged_model_ids(paper)) == 108  # + base, always evaluated
     assert pl.planned_comparisons(paper, 500) == 2 * 500 * (108 + 105)
 
 
 def test_eval_checkpoints_names_sizes_and_questions(paper):
     c = with_eval(paper, checkpoints={"sizes": [64000], "n_questions": 100})
     validate_config(c)
-    check_config(c)
+    check_experiment(c)
     assert checkpoint_eval(c) == pl.checkpoint_eval(c)
-    assert len(pl.checkpoint_model_ids(c)) == 3 * 5 * 4
+    assert len(pl.planned_checkpoint_ids(c)) == 3 * 5 * 4
     assert pl.planned_comparisons(c, 500) == 2 * (500 * 108 + 100 * 60)
     off = with_eval(paper, checkpoints=False)
-    assert pl.checkpoint_model_ids(off) == [] and pl.planned_comparisons(off, 500) == 2 * 500 * 108
+    assert pl.planned_checkpoint_ids(off) == [] and pl.planned_comparisons(off, 500) == 2 * 500 * 108
     bad = with_eval(paper, checkpoints={"sizes": [500]})
     with pytest.raises(ConfigError, match=r"eval.checkpoints.sizes: \[500\] not among"):
-        check_config(bad)
+        check_experiment(bad)
 
 
 def test_cached_responses_are_subtracted_and_cost_is_priced(paper, tmp_path):
@@ -189,7 +192,7 @@ def test_plan_script_on_the_paper_config(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     from tests.unit.train_helpers import load_script
 
-    load_script("plan").main(["--configfile", str(PAPER), "--json", "--config", "dpo={seeds: [1]}",
+    load_script("plan").main(["--configfile", *map(str, PAPER), "--json", "--config", "dpo={seeds: [1]}",
                               "eval={checkpoints: {sizes: [64000], n_questions: 100}}"])
     out = json.loads(capsys.readouterr().out)
     # 7 sizes x 3 series; sft + 2 baselines + 21 DPO finals judged

@@ -21,10 +21,22 @@ from scipy import stats  # noqa: E402
 
 from conftest_eval import EvalRun, load_script  # noqa: E402
 
-from prefsweep import plotting as P  # noqa: E402
+from prefsweep.plots import registry  # noqa: E402
+from prefsweep.plots.distortion import distortion_vs_pairs  # noqa: E402
+from prefsweep.plots.evolution import evolution  # noqa: E402
+from prefsweep.plots.inputs import FigureInputs  # noqa: E402
+from prefsweep.plots.options import PlotOptions  # noqa: E402
+from prefsweep.plots.result import PLOT_COLUMNS  # noqa: E402
+from prefsweep.plots.rule_comparison import rule_comparison  # noqa: E402
+from prefsweep.plots.save import save_result  # noqa: E402
+from prefsweep.plots.seeds import seed_interval  # noqa: E402
+from prefsweep.plots.style import series_color, series_label  # noqa: E402
+from prefsweep.plots.welfare import welfare_vs_pairs  # noqa: E402
+from prefsweep.plots.win_rate_vs_pairs import win_rate_vs_pairs  # noqa: E402
 from prefsweep.config import ConfigError, job_config  # noqa: E402
-from prefsweep.welfare import WELFARE_COLUMNS  # noqa: E402
-from prefsweep.winrate import DIFF_COLUMNS, GROUP_COLUMNS, WIN_RATE_COLUMNS, InputError, read_table  # noqa: E402
+from prefsweep.eval.welfare import WELFARE_COLUMNS  # noqa: E402
+from prefsweep.eval.inputs import InputError  # noqa: E402
+from prefsweep.eval.table_io import DIFF_COLUMNS, GROUP_COLUMNS, WIN_RATE_COLUMNS, read_table  # noqa: E402
 from tests.conftest import REPO, load_config  # noqa: E402
 
 SEEDS = (1, 2)
@@ -41,19 +53,27 @@ STEPS = {64: (4, 8), 256: (16, 32)}
 REFERENCE_WORDS = 45.0
 
 
-def options(**over) -> P.PlotOptions:
+def options(**over) -> PlotOptions:
     """Options from the plots job's config slice of the default config (as the workflow passes it)."""
     cfg = job_config(load_config(), "plots")
     cfg["plots"].update(over)
-    return P.PlotOptions.from_config(cfg)
+    return PlotOptions.from_config(cfg)
 
 
 OPTS = options()
 
 
+def build_all(win_rates, groups, diffs, evolution_table, opts, reference_arm, only=registry.FIGURES,
+              accuracy_groups=None):
+    """The figures of the win-rate tables named in ``only``, prepared and built as the plots job does."""
+    inputs = FigureInputs.prepare(win_rates, groups, diffs, reference_arm, evolution=evolution_table,
+                                  accuracy_groups=accuracy_groups)
+    return registry.build(inputs, opts, only=only)
+
+
 def as_read(rows: list[dict], columns, tmp: Path, name: str) -> pd.DataFrame:
     """``rows`` as the plots step sees them: written with the table's columns, read back with
-    prefsweep.winrate.read_table."""
+    prefsweep.eval.table_io.read_table."""
     path = tmp / f"{name}.csv"
     pd.DataFrame(rows).reindex(columns=list(columns)).to_csv(path, index=False)
     return read_table(path, columns)
@@ -68,7 +88,7 @@ def _row(model_id, kind, arm="", matching="", size=None, n_pairs=None, seed=None
 
 
 def win_rate_rows() -> list[dict]:
-    """In the win-rate step's format (prefsweep.winrate): the zero point (sft) only on the lines;
+    """In the win-rate step's format (prefsweep.eval.tables): the zero point (sft) only on the lines;
     final models at their last step, checkpoints before it."""
     rows = [
         _row("base", "base", win=0.05, flip=0.2, words=30.0),
@@ -102,7 +122,7 @@ def group_rows(wr: pd.DataFrame) -> list[dict]:
 
 
 def diff_rows() -> list[dict]:
-    """As prefsweep.winrate.arm_differences writes it: sizes > 0 only."""
+    """As prefsweep.eval.tables.arm_differences writes it: sizes > 0 only."""
     return [dict(judge="electorate", baseline="reference", arm="sc", matching=m, ref_arm="maj", size=s,
                  seeds="1;2", n_seeds=2, n_questions=48, win_rate=0.5 + d, ref_win_rate=0.5, diff=d,
                  ci_low=d - 0.05, ci_high=d + 0.05, seed_sd=0.01)
@@ -116,7 +136,7 @@ WELFARE_GROUPS = {"concise": -0.5, "thorough": 0.3}
 
 
 def welfare_rows(wr: pd.DataFrame) -> list[dict]:
-    """As prefsweep.welfare writes it: every row of the win-rate table (no checkpoints) x measure."""
+    """As prefsweep.eval.welfare writes it: every row of the win-rate table (no checkpoints) x measure."""
     rows = []
     for _, r in wr[wr["kind"] != "checkpoint"].iterrows():
         meta = {c: r[c] for c in WELFARE_COLUMNS[:10]}
@@ -159,15 +179,15 @@ def _line(ax, gid):
 
 
 def test_seed_interval_is_student_t():
-    mean, lo, hi, k = P.seed_interval([0.45, 0.49, 0.52], ci=95)
+    mean, lo, hi, k = seed_interval([0.45, 0.49, 0.52], ci=95)
     assert k == 3 and mean == pytest.approx(0.48666, abs=1e-4)
     assert (lo, hi) == pytest.approx(t_interval([0.45, 0.49, 0.52]))
-    assert math.isnan(P.seed_interval([0.4], 95)[1]) and P.seed_interval([], 95)[3] == 0
+    assert math.isnan(seed_interval([0.4], 95)[1]) and seed_interval([], 95)[3] == 0
 
 
 def test_win_rate_vs_pairs_values(tables):
     wr, _, diffs = tables
-    res = P.win_rate_vs_pairs(wr, diffs, OPTS, reference_arm="maj")
+    res = win_rate_vs_pairs(wr, diffs, OPTS, reference_arm="maj")
     data = res.data
     ax = res.figure.axes[0]
     lines = data[(data["panel"] == "a") & (data["element"] == "line")]
@@ -175,7 +195,7 @@ def test_win_rate_vs_pairs_values(tables):
     # One line per arm x matching; the reference arm once, as "maj (shared)".
     assert sorted(lines["label"].unique()) == ["maj (shared)", "sc (prompt)", "sc (size)"]
     for (arm, matching), cells in FINALS.items():
-        label = P.series_label(arm, matching)
+        label = series_label(arm, matching)
         s = lines[lines["label"] == label].sort_values("x")
         # x = actual pairs (prompt-matched sc at 11 and 43, not 64 and 256), zero point first.
         assert list(s["x"]) == [0, *[n for n, _ in cells.values()]]
@@ -217,11 +237,11 @@ def test_win_rate_vs_pairs_values(tables):
 
 def test_evolution_values(tables):
     wr = tables[0]
-    res = P.evolution(wr[wr["kind"] != "checkpoint"], wr[wr["kind"].isin(["checkpoint", "dpo"])], OPTS)
+    res = evolution(wr[wr["kind"] != "checkpoint"], wr[wr["kind"].isin(["checkpoint", "dpo"])], OPTS)
     data = res.data
     assert set(data["panel"]) == {"maj (shared)", "sc (prompt)", "sc (size)"}
     for (arm, matching), cells in FINALS.items():
-        label = P.series_label(arm, matching)
+        label = series_label(arm, matching)
         for size, (_, wins) in cells.items():
             s = data[(data["panel"] == label) & (data["element"] == "line") & (data["size"] == size)]
             steps = STEPS[size]
@@ -237,7 +257,7 @@ def test_evolution_values(tables):
 
 
 def test_welfare_values(welfare):
-    res = P.welfare_vs_pairs(welfare, OPTS)
+    res = welfare_vs_pairs(welfare, OPTS)
     assert res.placeholder is None and not res.missing
     d = res.data
     panels = ["a:utilitarian", "b:egalitarian", "c:group:concise", "d:group:thorough"]
@@ -245,7 +265,7 @@ def test_welfare_values(welfare):
     offsets = [0.0, min(WELFARE_GROUPS.values()), *WELFARE_GROUPS.values()]
     for panel, off in zip(panels, offsets):
         for (arm, matching), cells in FINALS.items():
-            s = d[(d["panel"] == panel) & (d["label"] == P.series_label(arm, matching))].sort_values("x")
+            s = d[(d["panel"] == panel) & (d["label"] == series_label(arm, matching))].sort_values("x")
             assert list(s["x"]) == [0, *[n for n, _ in cells.values()]]
             exp = [ZERO_WIN * 10 - 2 + off, *[np.mean(w) * 10 - 2 + off for _, w in cells.values()]]
             assert list(s["y"]) == pytest.approx(exp)
@@ -259,26 +279,29 @@ def test_welfare_values(welfare):
 
 
 def test_distortion_values(welfare):
-    res = P.distortion_vs_pairs(welfare, OPTS)
+    res = distortion_vs_pairs(welfare, OPTS)
     d = res.data
     lines = d[d["element"] == "line"]
     for (arm, matching), cells in FINALS.items():
-        s = lines[lines["label"] == P.series_label(arm, matching)].sort_values("x")
+        s = lines[lines["label"] == series_label(arm, matching)].sort_values("x")
         assert list(s["y"]) == pytest.approx([2 - ZERO_WIN, *[2 - np.mean(w) for _, w in cells.values()]])
     assert d.loc[d["label"] == "best achievable (1)", "y"].tolist() == [1.0]
     # An infinite distortion (answers at the bottom of every voter's scale) is left out and named.
     inf = welfare.copy()
     inf.loc[(inf["model_id"] == "dpo-sc-size-n256-seed1") & (inf["measure"] == "distortion"), "value"] = np.inf
-    res = P.distortion_vs_pairs(inf, OPTS)
+    res = distortion_vs_pairs(inf, OPTS)
     assert any("dpo-sc-size-n256-seed1" in m for m in res.missing)
     s = res.data[(res.data["label"] == "sc (size)") & (res.data["size"] == 256)]
     assert s["y"].item() == pytest.approx(2 - 0.62) and s["n_models"].item() == 1
 
 
-def test_welfare_placeholders(tmp_path):
+def test_welfare_placeholders(tables, tmp_path):
     empty = _empty_table(tmp_path / "welfare.csv", WELFARE_COLUMNS)
-    for r in P.build_welfare(empty, OPTS):
-        assert r.placeholder and r.data.empty and r.name in P.WELFARE_FIGURES
+    inputs = FigureInputs.prepare(*tables, "maj", welfare=empty)
+    results = registry.build(inputs, OPTS, only=registry.WELFARE_FIGURES)
+    assert [r.name for r in results] == list(registry.WELFARE_FIGURES)
+    for r in results:
+        assert r.placeholder and r.data.empty
 
 
 def test_cli_draws_the_welfare_figures_when_given(tables, welfare, tmp_path):
@@ -291,12 +314,12 @@ def test_cli_draws_the_welfare_figures_when_given(tables, welfare, tmp_path):
             str(paths["groups"]), "--diffs", str(paths["diffs"]), "--out-dir", str(tmp_path / "out"), "--no-wandb"]
     with pytest.raises(SystemExit):  # a welfare figure without the welfare table
         load_script("plots").main([*argv, "--only", "welfare"])
-    assert load_script("plots").main([*argv, "--welfare", str(paths["welfare"]), "--only", "length", *P.WELFARE_FIGURES]) == 0
+    assert load_script("plots").main([*argv, "--welfare", str(paths["welfare"]), "--only", "length", *registry.WELFARE_FIGURES]) == 0
     done = json.loads((tmp_path / "out" / "done.json").read_text())
-    assert set(done["figures"]) == {"length", *P.WELFARE_FIGURES} and done["inputs"]["welfare"]
-    for name in P.WELFARE_FIGURES:
+    assert set(done["figures"]) == {"length", *registry.WELFARE_FIGURES} and done["inputs"]["welfare"]
+    for name in registry.WELFARE_FIGURES:
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-        assert list(pd.read_csv(tmp_path / "out" / f"{name}.csv").columns) == list(P.PLOT_COLUMNS)
+        assert list(pd.read_csv(tmp_path / "out" / f"{name}.csv").columns) == list(PLOT_COLUMNS)
 
 
 def test_groups_values(cli_out):
@@ -306,7 +329,7 @@ def test_groups_values(cli_out):
     assert len(bars) == len(FINALS) * len(GROUP_OFFSET)
     for (arm, matching), cells in FINALS.items():
         for group, off in GROUP_OFFSET.items():
-            r = bars[(bars["label"] == P.series_label(arm, matching)) & (bars["group"] == group)]
+            r = bars[(bars["label"] == series_label(arm, matching)) & (bars["group"] == group)]
             assert r["y"].item() == pytest.approx(np.mean(cells[256][1]) + off)
             lo, hi = t_interval(np.asarray(cells[256][1]) + off)
             assert (r["y_low"].item(), r["y_high"].item()) == pytest.approx((max(lo, 0), min(hi, 1)))  # clipped
@@ -333,7 +356,7 @@ def test_length_and_flip_values(cli_out, tables):
 
 
 def _empty_table(path: Path, columns) -> pd.DataFrame:
-    """A table with nothing in it, as prefsweep.winrate writes it: the header line only."""
+    """A table with nothing in it, as prefsweep.eval.table_io writes it: the header line only."""
     path.write_text(",".join(columns) + "\n")
     return read_table(path, columns)
 
@@ -342,16 +365,16 @@ def test_empty_inputs_give_placeholders(tmp_path):
     empty = _empty_table(tmp_path / "win_rates.csv", WIN_RATE_COLUMNS)
     groups = _empty_table(tmp_path / "groups.csv", GROUP_COLUMNS)
     diffs = _empty_table(tmp_path / "diffs.csv", DIFF_COLUMNS)
-    results = P.build_all(empty, groups, diffs, None, options(formats=["png"]), "maj")
-    assert [r.name for r in results] == list(P.FIGURES)
+    results = build_all(empty, groups, diffs, None, options(formats=["png"]), "maj")
+    assert [r.name for r in results] == list(registry.FIGURES)
     for r in results:
         assert r.placeholder and r.data.empty
         texts = [t.get_text() for ax in r.figure.axes for t in ax.texts if t.get_gid() == "placeholder"]
         assert texts and texts[0] == r.placeholder
-    P.save_result(results[1], tmp_path / "out", options(formats=["png", "pdf"], dpi=50))
+    save_result(results[1], tmp_path / "out", options(formats=["png", "pdf"], dpi=50))
     assert (tmp_path / "out" / "evolution.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "out" / "evolution.pdf").read_bytes()[:5] == b"%PDF-"
-    assert list(pd.read_csv(tmp_path / "out" / "evolution.csv").columns) == list(P.PLOT_COLUMNS)
+    assert list(pd.read_csv(tmp_path / "out" / "evolution.csv").columns) == list(PLOT_COLUMNS)
 
 
 def test_tables_that_are_not_the_writers_are_errors(tmp_path):
@@ -370,7 +393,7 @@ def test_rows_without_values_are_left_out_not_a_crash(tables):
     wr, groups, diffs = tables
     nan = wr.assign(win_rate=np.where(wr["kind"].isin(["dpo", "checkpoint"]), np.nan, wr["win_rate"]),
                     flip_rate=np.nan, ci_low=np.nan, ci_high=np.nan)
-    results = {r.name: r for r in P.build_all(nan, groups.assign(win_rate=np.nan), diffs.assign(diff=np.nan),
+    results = {r.name: r for r in build_all(nan, groups.assign(win_rate=np.nan), diffs.assign(diff=np.nan),
                                                nan, OPTS, "maj")}
     assert results["groups"].placeholder and results["evolution"].placeholder
     assert any("dpo-maj-shared-n64-seed1" in m for m in results["win_rate_vs_pairs"].missing)
@@ -382,7 +405,7 @@ def test_rows_without_values_are_left_out_not_a_crash(tables):
 
 def test_no_checkpoints_placeholder(tables):
     wr = tables[0]
-    res = P.evolution(wr[wr["kind"] != "checkpoint"], None, OPTS)
+    res = evolution(wr[wr["kind"] != "checkpoint"], None, OPTS)
     assert res.placeholder and "checkpoint" in res.placeholder
 
 
@@ -410,12 +433,12 @@ def cli_out(tables, tmp_path_factory):
 
 
 def test_cli_writes_every_file(cli_out):
-    for name in P.FIGURES:
+    for name in registry.FIGURES:
         assert (cli_out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
-        assert list(pd.read_csv(cli_out / f"{name}.csv").columns) == list(P.PLOT_COLUMNS)
+        assert list(pd.read_csv(cli_out / f"{name}.csv").columns) == list(PLOT_COLUMNS)
     assert not list(cli_out.glob(".*tmp*"))  # atomic writes leave no temporaries
     done = json.loads((cli_out / "done.json").read_text())
-    assert set(done["figures"]) == set(P.FIGURES) and done["placeholders"] == {}
+    assert set(done["figures"]) == set(registry.FIGURES) and done["placeholders"] == {}
     assert all(done["inputs"].values())  # hashes of the four inputs
     # The CSV on disk is the plotted table: prompt-matched sc at its real pair counts.
     back = pd.read_csv(cli_out / "win_rate_vs_pairs.csv")
@@ -480,31 +503,39 @@ def test_real_run_tables_to_figures(tmp_path):
 
 def test_options_come_from_the_config_slice():
     cfg = job_config(load_config(), "plots")
-    opts = P.PlotOptions.from_config(cfg)
-    assert list(P.PlotOptions.__dataclass_fields__) == list(cfg["plots"])  # the schema's keys, no others
+    opts = PlotOptions.from_config(cfg)
+    assert list(PlotOptions.__dataclass_fields__) == list(cfg["plots"])  # the schema's keys, no others
     assert opts.formats == tuple(cfg["plots"]["formats"]) and opts.interval_name == f"t{cfg['plots']['ci']:g} over seeds"
     for key in cfg["plots"]:
         broken = json.loads(json.dumps(cfg))
         del broken["plots"][key]
         with pytest.raises(ConfigError, match=f"config key plots.{key}: missing"):
-            P.PlotOptions.from_config(broken)
+            PlotOptions.from_config(broken)
     broken = json.loads(json.dumps(cfg))
     broken["plots"]["colour"] = "red"
     with pytest.raises(ConfigError, match=r"plots: unknown key\(s\) \['colour'\]"):
-        P.PlotOptions.from_config(broken)
+        PlotOptions.from_config(broken)
     with pytest.raises(ConfigError, match="config key plots: missing"):
-        P.PlotOptions.from_config({})
+        PlotOptions.from_config({})
 
 
 def test_no_default_options():
     """Options are passed explicitly: no PlotOptions() default, no field defaults."""
     import dataclasses
+    import importlib
     import inspect
+    import pkgutil
 
-    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(P.PlotOptions))
-    for name, fn in inspect.getmembers(P, inspect.isfunction):
+    import prefsweep.plots
+
+    assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(PlotOptions))
+    functions = [(f"{info.name}.{name}", fn) for info in pkgutil.iter_modules(prefsweep.plots.__path__)
+                 for name, fn in inspect.getmembers(importlib.import_module(f"prefsweep.plots.{info.name}"),
+                                                    inspect.isfunction)]
+    assert len(functions) > 50  # every module of the package, not only one
+    for name, fn in functions:
         for param in inspect.signature(fn).parameters.values():
-            assert not isinstance(param.default, P.PlotOptions), (name, param.name)
+            assert not isinstance(param.default, PlotOptions), (name, param.name)
         assert "ci" not in inspect.signature(fn).parameters or \
             inspect.signature(fn).parameters["ci"].default is inspect.Parameter.empty, name
 
@@ -513,7 +544,7 @@ def test_mixed_comparisons_fail(tables):
     wr = tables[0].copy()
     wr.loc[wr.index[:2], "baseline"] = "sft"
     with pytest.raises(ValueError, match="mixes judges/baselines"):
-        P.win_rate_vs_pairs(wr, None, OPTS, "maj")
+        win_rate_vs_pairs(wr, None, OPTS, "maj")
 
 
 def test_plots_wandb_disabled_imports_nothing(monkeypatch):
@@ -551,7 +582,7 @@ def test_report_captions_render(caption, default_config):
 def test_groups_figure_falls_back_to_per_group_accuracy(tables, tmp_path):
     """An LLM judge gives no per-group verdicts: the groups figure shows each group's held-out
     pair accuracy (eval/pair_accuracy_groups.csv) at the models' training pairs instead."""
-    from prefsweep.pair_accuracy import GROUP_TABLE_COLUMNS
+    from prefsweep.eval.pair_accuracy import GROUP_TABLE_COLUMNS
 
     wr = tables[0]
     no_groups = _empty_table(tmp_path / "groups.csv", GROUP_COLUMNS)
@@ -562,17 +593,17 @@ def test_groups_figure_falls_back_to_per_group_accuracy(tables, tmp_path):
                                           finals["size"], finals["seed"])
             for g, acc in (("normal", 0.6), ("expert", 0.3))]
     acc = as_read(rows, GROUP_TABLE_COLUMNS, tmp_path, "pair_accuracy_groups")
-    (result,) = P.build_all(wr, no_groups, tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=acc)
+    (result,) = build_all(wr, no_groups, tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=acc)
     assert not result.placeholder and "held-out pair accuracy" in result.notes[0]
     bars = result.data[result.data["element"] == "bar"]
     assert set(bars["group"]) == {"normal", "expert"}
     assert bars.groupby("group")["y"].mean().to_dict() == pytest.approx({"normal": 0.6, "expert": 0.3})
     assert result.figure.axes[0].get_ylabel() == "held-out pair accuracy"
     # with per-group verdicts the judge's win rates stay the figure
-    (judged,) = P.build_all(wr, tables[1], tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=acc)
+    (judged,) = build_all(wr, tables[1], tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=acc)
     assert not judged.notes and set(judged.data["group"].dropna()) - {""} != {"normal", "expert"}
     empty = _empty_table(tmp_path / "pag.csv", GROUP_TABLE_COLUMNS)
-    (none,) = P.build_all(wr, no_groups, tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=empty)
+    (none,) = build_all(wr, no_groups, tables[2], None, OPTS, "maj", only=["groups"], accuracy_groups=empty)
     assert none.placeholder
 
 
@@ -608,7 +639,7 @@ def study_tables(tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_inits_are_lines_of_their_own_and_rules_are_compared(tmp_path):
     wr, diffs = study_tables(tmp_path)
-    res = P.build_all(wr, wr.iloc[0:0].assign(group="")[list(GROUP_COLUMNS)], diffs, None, OPTS, "maj",
+    res = build_all(wr, wr.iloc[0:0].assign(group="")[list(GROUP_COLUMNS)], diffs, None, OPTS, "maj",
                       only=["win_rate_vs_pairs", "rule_comparison"])
     fig1, rules = res
     a = fig1.data[(fig1.data["panel"] == "a") & (fig1.data["element"] == "line")]
@@ -620,8 +651,8 @@ def test_inits_are_lines_of_their_own_and_rules_are_compared(tmp_path):
     ax = fig1.figure.axes[0]
     dashed = {ln.get_gid(): ln.get_linestyle() for ln in ax.lines if str(ln.get_gid()).startswith("series:")}
     assert dashed["series:borda (prompt), from sft"] == "-" and dashed["series:borda (prompt), from base"] == "--"
-    assert P.series_color("copeland|base", "prompt") == P.series_color("copeland", "prompt")
-    assert P.series_color("borda", "prompt") != P.series_color("copeland", "prompt")
+    assert series_color("copeland|base", "prompt") == series_color("copeland", "prompt")
+    assert series_color("borda", "prompt") != series_color("copeland", "prompt")
     # panel b: every rule, matching and init against maj
     b = fig1.data[(fig1.data["panel"] == "b") & (fig1.data["element"] == "line")]
     assert b["label"].nunique() == 3 * 2 * 2
@@ -636,6 +667,27 @@ def test_inits_are_lines_of_their_own_and_rules_are_compared(tmp_path):
     assert (pts["y_low"] < pts["y"]).all() and rules.placeholder is None
 
 
+def test_registry_names_the_figures_without_importing_plotting_libraries():
+    """The Snakefile names the plots job's outputs from the registry on every dry-run: naming them
+    imports no matplotlib, seaborn or scipy (seconds per dry-run); every figure has a builder and a
+    report caption, and the welfare figures are named only with the welfare table."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from prefsweep.plots import registry as r; print(list(r.plotted(welfare=True))); "
+            "print(sorted(m for m in ('matplotlib', 'seaborn', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    names, heavy = out.stdout.splitlines()
+    assert heavy == "[]" and names == str(list(registry.NAMES))
+    assert registry.plotted(welfare=False) == registry.FIGURES
+    assert not set(registry.FIGURES) & set(registry.WELFARE_FIGURES)
+    for spec in registry.REGISTRY:
+        assert (REPO / "workflow" / "report" / spec.caption).is_file(), spec.caption
+        assert callable(spec.builder())
+    with pytest.raises(ValueError, match=r"unknown figure\(s\) \['nope'\]"):
+        build_all(*[pd.DataFrame(columns=list(WIN_RATE_COLUMNS))] * 3, None, OPTS, "maj", only=["nope"])
+
+
 def test_rule_comparison_without_differences_is_a_placeholder():
-    res = P.rule_comparison(None, OPTS, "maj")
+    res = rule_comparison(None, OPTS, "maj")
     assert res.placeholder and "arm_differences" in res.placeholder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prefsweep.prompts import HH_MARKERS, normalize_text, render_prompt, turn_markers
+from prefsweep.data.prompts import HH_MARKERS, normalize_text, render_prompt, turn_markers
 
 
 def test_normalize_text_ignores_case_and_runs_of_white_space_only():

@@ -1,4 +1,4 @@
-"""Retraining from scratch (prefsweep/rerun.py): the named run's checkpoints are moved aside,
+"""Retraining from scratch (prefsweep/train/rerun.py): the named run's checkpoints are moved aside,
 never deleted, other runs' are untouched, and Snakemake is asked to rerun exactly those jobs."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 
 from prefsweep.config import ConfigError
 from prefsweep.paths import layout
-from prefsweep.rerun import move_aside, rerun_fresh, resolve_targets, training_runs
+from prefsweep.train.rerun import move_aside, rerun_fresh, resolve_targets, training_runs
 
 RUN = "dpo/sc/size/n64/seed1"
 OTHER = "dpo/sc/size/n64/seed2"
@@ -35,7 +35,7 @@ def config(default_config):
 def test_one_cell_moves_its_checkpoints_aside_and_forces_its_job(tmp_path, monkeypatch, config):
     monkeypatch.chdir(tmp_path)
     L = fake_checkpoints(tmp_path, config, [RUN, OTHER, "sft"])
-    monkeypatch.setattr("prefsweep.configfiles.experiment_config", lambda files, overrides: config)
+    monkeypatch.setattr("prefsweep.config.files.experiment_config", lambda files, overrides: config)
     calls = []
     status = rerun_fresh([L.model(RUN)], extra=["--cores", "2"], run=lambda argv: calls.append(argv) or 0,
                          say=lambda _: None)
@@ -62,7 +62,7 @@ def test_a_second_rerun_keeps_the_first_set_aside(tmp_path, monkeypatch, config)
 def test_a_rule_reruns_every_run_of_it_and_nothing_after(tmp_path, monkeypatch, config):
     monkeypatch.chdir(tmp_path)
     L = fake_checkpoints(tmp_path, config, [RUN, OTHER, "sft"])
-    monkeypatch.setattr("prefsweep.configfiles.experiment_config", lambda files, overrides: config)
+    monkeypatch.setattr("prefsweep.config.files.experiment_config", lambda files, overrides: config)
     calls = []
     rerun_fresh(["dpo"], ["my.yaml"], run=lambda argv: calls.append(argv) or 0, say=lambda _: None)
     assert not (tmp_path / L.checkpoints(RUN)).exists() and not (tmp_path / L.checkpoints(OTHER)).exists()
@@ -74,7 +74,7 @@ def test_a_rule_reruns_every_run_of_it_and_nothing_after(tmp_path, monkeypatch, 
 def test_a_dry_run_moves_nothing(tmp_path, monkeypatch, config):
     monkeypatch.chdir(tmp_path)
     L = fake_checkpoints(tmp_path, config, [RUN])
-    monkeypatch.setattr("prefsweep.configfiles.experiment_config", lambda files, overrides: config)
+    monkeypatch.setattr("prefsweep.config.files.experiment_config", lambda files, overrides: config)
     calls = []
     rerun_fresh([L.model(RUN)], dry_run=True, run=lambda argv: calls.append(argv) or 0, say=lambda _: None)
     assert (tmp_path / L.checkpoint(RUN, 8)).is_dir() and calls[0][-1] == "--dry-run"
@@ -85,7 +85,7 @@ def test_a_running_snakemake_is_never_disturbed(tmp_path, monkeypatch, config):
     L = fake_checkpoints(tmp_path, config, [RUN])
     (tmp_path / ".snakemake" / "locks").mkdir(parents=True)
     (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text("")
-    monkeypatch.setattr("prefsweep.configfiles.experiment_config", lambda files, overrides: config)
+    monkeypatch.setattr("prefsweep.config.files.experiment_config", lambda files, overrides: config)
     with pytest.raises(ConfigError, match="another Snakemake is running"):
         rerun_fresh([L.model(RUN)], run=lambda argv: 0, say=lambda _: None)
     assert (tmp_path / L.checkpoint(RUN, 8)).is_dir()

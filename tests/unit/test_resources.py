@@ -1,4 +1,4 @@
-"""Job memory and runtime requests (prefsweep.resources) scale with the model and the data."""
+"""Job memory and runtime requests (prefsweep.cost.resources) scale with the model and the data."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import json
 
 import pytest
 
-from prefsweep import resources as R
+from prefsweep.cost import resources as R
+from prefsweep.eval.judges import electorate
 from tests.conftest import load_config
+
+#: The paper config: the shared base, then SHP (merged in that order).
+PAPER = ("config/paper/base.yaml", "config/paper/shp.yaml")
 
 
 def config(*extra: str, n_params=None) -> dict:
@@ -42,9 +46,9 @@ def test_tiny_preset_count_is_the_real_model_count():
 
 
 def test_explicit_override_wins_and_unknown_size_names_the_key(tmp_path):
-    cfg = config("config/pythia-2.8b-shp.yaml", n_params=1.4e9)
+    cfg = config(*PAPER, n_params=1.4e9)
     assert R.model_params(cfg) == 1_400_000_000
-    cfg = config("config/pythia-2.8b-shp.yaml")
+    cfg = config(*PAPER)
     cfg["model"]["name_or_path"] = str(tmp_path / "my-model")
     with pytest.raises(ValueError, match=r"my-model.*model\.n_params"):
         R.model_params(cfg)
@@ -56,14 +60,14 @@ def test_local_dir_size_from_its_config_json(tmp_path):
     (d / "config.json").write_text(json.dumps(
         {"vocab_size": 50304, "hidden_size": 2560, "num_hidden_layers": 32, "intermediate_size": 10240}
     ))
-    cfg = config("config/pythia-2.8b-shp.yaml")
+    cfg = config(*PAPER)
     cfg["model"]["name_or_path"] = str(d)
     # Pythia-2.8B's shape: 2.775e9 parameters (its model card)
     assert R.model_params(cfg) == pytest.approx(2.775e9, rel=0.01)
 
 
 def test_paper_scale_jobs_ask_for_hours_and_tens_of_gb():
-    cfg = config("config/pythia-2.8b-shp.yaml")
+    cfg = config(*PAPER)
     dpo = R.job_resources(cfg, "dpo", n_pairs=64000)
     # fp32 weights twice on the host (2 x 11.2 GB) + base; 6 N tokens of compute at 5e13 FLOP/s
     assert 25000 <= dpo["mem_mb"] <= 40000
@@ -79,7 +83,7 @@ def test_tiny_jobs_ask_for_the_minimum():
 
 
 def test_runtime_grows_with_pairs_and_model():
-    cfg = config("config/pythia-2.8b-shp.yaml")
+    cfg = config(*PAPER)
     small, large = (R.job_resources(cfg, "dpo", n_pairs=n)["runtime"] for n in (4000, 64000))
     assert large > 4 * small
     big = R.job_resources(cfg, "sft_baseline", name_or_path="EleutherAI/pythia-6.9b")
@@ -88,7 +92,7 @@ def test_runtime_grows_with_pairs_and_model():
 
 
 def test_lora_saves_less_than_full_finetuning():
-    cfg = config("config/pythia-2.8b-shp.yaml")
+    cfg = config(*PAPER)
     cfg["dpo"]["save_steps"] = 10
     lora = R.job_resources(cfg, "dpo", n_pairs=64000)["runtime"]
     cfg["dpo"]["lora"]["enabled"] = False
@@ -104,7 +108,7 @@ def test_unknown_rule_is_an_error():
 def test_resource_function_reads_the_wildcards():
     from snakemake.iocontainers import Wildcards
 
-    cfg = config("config/pythia-2.8b-shp.yaml")
+    cfg = config(*PAPER)
     mem = R.resource_function(cfg, "dpo", "runtime")
     assert mem(Wildcards(fromdict={"arm": "sc", "matching": "size", "size": "1000", "seed": "1"})) == R.job_resources(cfg, "dpo", 1000)["runtime"]
     conv = R.resource_function(cfg, "convert", "mem_mb")
@@ -116,7 +120,7 @@ def test_resource_function_reads_the_wildcards():
 
 
 def test_judge_runtime_follows_the_requests_an_llm_judge_sends():
-    paper = config("config/pythia-2.8b-shp.yaml")
+    paper = config(*PAPER)
     # 500 questions x 2 orders at 10 s, 8 at a time: 1250 s -> 21 min, + 1 to start
     assert R.judge_runtime(paper) == 22
     paper["eval"]["judge"]["parallel"] = 16
@@ -126,4 +130,4 @@ def test_judge_runtime_follows_the_requests_an_llm_judge_sends():
     # the electorate scores texts locally: a few minutes whatever the questions
     default = config()
     default["data"]["n_eval_prompts"] = 5000
-    assert R.judge_runtime(default) == R.ELECTORATE_JUDGE_MIN
+    assert R.judge_runtime(default) == electorate.RUNTIME_MIN

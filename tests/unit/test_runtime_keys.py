@@ -9,7 +9,7 @@ import json
 import pytest
 
 from prefsweep.config import RUNTIME_ENV, ConfigError, job_config, runtime_env_value, runtime_values, schema_node
-from prefsweep.training import build_dpo_config, build_sft_config, resolve_section
+from prefsweep.train.training import build_dpo_config, build_sft_config, resolve_section
 
 
 def test_a_job_reads_its_runtime_keys_from_the_environment(default_config, tmp_path, monkeypatch):

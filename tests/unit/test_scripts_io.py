@@ -29,7 +29,7 @@ def test_read_parquet_is_pandas_read_parquet_with_named_errors(tmp_path):
     import pytest
 
     from prefsweep.io import DataFileError, read_parquet, read_parquet_table
-    from prefsweep.series import write_table
+    from prefsweep.data.series import write_table
 
     df = pd.DataFrame({"order": range(40), "prompt": [f"q{i}" for i in range(40)]})
     path = tmp_path / "pairs.parquet"

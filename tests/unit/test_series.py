@@ -11,15 +11,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from prefsweep.ballots import read_ballots_table
+from prefsweep.data.ballot_table import read_ballots_table
 from prefsweep.io import sha256_file
 from prefsweep.paths import arm_rules
-from prefsweep.prompts import render_completion, render_prompt
-from prefsweep.series import (
+from prefsweep.data.prompts import render_completion, render_prompt
+from prefsweep.data.series import (
     SERIES_COLUMNS, SeriesError, build_pool, build_series, eval_questions, make_split, select_topics,
     sft_corpus,
 )
-from prefsweep.synthetic import Electorate
+from prefsweep.data.synthetic import Electorate
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = [32, 64, 128]
@@ -256,7 +256,7 @@ def _ranked(pid: str, rankings: list[str]) -> dict:
 def test_prompts_without_a_reference_pair_are_left_out_of_every_arm(tmp_path, rule):
     """The first prompt in train order has no maj pair (every pairwise comparison tied); the
     rule still gives it a tie-broken pair, which no series of the rule's arm takes."""
-    from prefsweep.ballots import write_ballots
+    from prefsweep.data.ballots import write_ballots
 
     records = [_ranked("tied", ["abc", "cba"])] + [_ranked(f"p{i}", ["abc", "abc", "bca"]) for i in range(6)]
     path = tmp_path / "ballots.jsonl"

@@ -12,12 +12,11 @@ import pandas as pd
 import pytest
 
 from prefsweep.config import ConfigError, check_config, job_config
-from prefsweep.pair_accuracy import (
-    GROUP_TABLE_COLUMNS, group_accuracy, group_accuracy_table, result_record, wilson_interval,
-)
-from prefsweep.prompts import render_completion, render_prompt
-from prefsweep.series import GROUP_PAIR_COLUMNS, build_group_pairs, build_pool, vote_groups
-from prefsweep.sft_data import SftDataError, check_no_eval_prompts, external_sft_corpus, read_sft_jsonl
+from prefsweep.eval.measures.pair_accuracy import group_accuracy, wilson_interval
+from prefsweep.eval.pair_accuracy import GROUP_TABLE_COLUMNS, group_accuracy_table, result_record
+from prefsweep.data.prompts import render_completion, render_prompt
+from prefsweep.data.series import GROUP_PAIR_COLUMNS, build_group_pairs, build_pool, vote_groups
+from prefsweep.data.sft_data import SftDataError, check_no_eval_prompts, external_sft_corpus, read_sft_jsonl
 from tests.conftest import load_config
 from tests.fixtures import datasets as fx
 from tests.unit.train_helpers import load_script

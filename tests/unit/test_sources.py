@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from prefsweep.ballots import BallotError, load_source
-from prefsweep.sources import DATASET_SOURCES, load_dataset_source, split_hh, text_id
+from prefsweep.data.ballots import BallotError
+from prefsweep.data.sources import load_source
+from prefsweep.data.sources.hf_dataset import text_id
+from prefsweep.data.sources.hh import split_hh
+from prefsweep.data.sources.registry import SOURCES, get_source
 from tests.conftest import load_config
 from tests.fixtures import datasets as fx
 
@@ -34,15 +37,22 @@ def spec(cfg: dict, source: str, path: Path, **over) -> dict:
     return out
 
 
+#: The sources read through ``datasets.load_dataset`` (their path may be a local copy).
+DATASETS = tuple(name for name, s in SOURCES.items() if s.local_copy is not None)
+
+
 def load(cfg, source, path, cache, **over):
-    return load_dataset_source(source, spec(cfg, source, path, **over), cache_dir=cache)
+    """The source's ballots from a local copy, through the registry as the ballots job reads
+    them (``cache``: the hub cache, unused by a local copy)."""
+    return get_source(source).load({"data": {source: spec(cfg, source, path, **over)}}, None).records
 
 
 def test_every_dataset_source_has_a_config_section_and_a_fixture(cfg, tmp_path, cache):
     from prefsweep.config import schema_node
 
-    assert set(schema_node("data.source")["enum"]) == {"synthetic", "jsonl", *DATASET_SOURCES}
-    for source in DATASET_SOURCES:
+    assert set(DATASETS) == {"multipref", "helpsteer2", "ultrafeedback", "prism", "hh", "shp"}
+    assert set(DATASETS) < set(schema_node("data.source")["enum"])
+    for source in DATASETS:
         assert "path" in cfg["data"][source]
         recs = load(cfg, source, fx.write_fixture(source, tmp_path / source, n_prompts=8), cache)
         assert len(recs) == 8, source
@@ -118,7 +128,7 @@ def test_prism_participant_ranks_opening_turn_grouped_by_survey_field(cfg, tmp_p
 
 
 def test_hh_groups_rows_by_dialogue_prefix_and_renders_back_exactly(cfg, tmp_path, cache):
-    from prefsweep.prompts import render_completion, render_prompt
+    from prefsweep.data.prompts import render_completion, render_prompt
 
     rows = fx.hh_rows(10)
     recs = load(cfg, "hh", fx.write_fixture("hh", tmp_path / "hh", n_prompts=10), cache)
@@ -195,7 +205,7 @@ def test_multipref_bad_preference_value_names_the_annotation(cfg, tmp_path, cach
 def test_missing_columns_and_unloadable_paths_are_named(cfg, tmp_path, cache):
     d = fx.write_fixture("helpsteer2", tmp_path / "hs", n_prompts=4)
     with pytest.raises(BallotError, match=r"columns \['source', 'instruction', 'completions'\] missing; expected the UltraFeedback schema"):
-        load_dataset_source("ultrafeedback", spec(cfg, "ultrafeedback", d), cache_dir=cache)
+        load(cfg, "ultrafeedback", d, cache)
     with pytest.raises(BallotError, match=r"data.hh.path: .*nowhere.*cannot be loaded by datasets.load_dataset"):
         load(cfg, "hh", tmp_path / "nowhere", cache)
 

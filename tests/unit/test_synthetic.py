@@ -8,18 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from prefsweep.arms import winner_disagreement
-from prefsweep.ballots import validate_ballots
-from prefsweep.synthetic import (
-    FEATURES,
-    MARKER_CAP,
-    TOPICS,
-    Electorate,
-    parse_answer,
-    question_task,
-    text_features,
-    well_formedness,
-)
+from prefsweep.data.arms import winner_disagreement
+from prefsweep.data.ballots import validate_ballots
+from prefsweep.data.synthetic import Electorate, parse_answer, text_features, well_formedness
+from prefsweep.data.synthetic_phrases import FEATURES, MARKER_CAP, TOPICS, question_task
 from tests.conftest import load_config
 
 Q = "How do I back up my files on a budget?"
@@ -166,11 +158,11 @@ def test_ballots_are_deterministic_valid_and_short():
 
 
 def test_construction_features_equal_measured_features():
-    from prefsweep.synthetic import _compose_responses, _draw_prompts
+    from prefsweep.data.synthetic_responses import compose_responses, draw_prompts
 
     rng = np.random.default_rng(0)
-    prompts = _draw_prompts(rng, 300)
-    texts, feats = _compose_responses(rng, prompts, 6)
+    prompts = draw_prompts(rng, 300)
+    texts, feats = compose_responses(rng, prompts, 6)
     measured = text_features(texts, [p for _, _, p in prompts for _ in range(6)])
     np.testing.assert_array_equal(feats, measured)
     assert (measured[:, 1] == 1).all() and (measured[:, 2] == 1).all()  # every candidate is a good answer
@@ -198,7 +190,8 @@ def test_default_synthetic_ballots_pass_the_jsonl_validator(tmp_path):
     """Issue 22, finding 11: the default ballots (config/config.yaml's data.synthetic), written out
     and read back as a user's jsonl file, pass its validator: no prompt has two candidates with
     the same text (10 of the default maj pool's pairs had chosen == rejected)."""
-    from prefsweep.ballots import load_jsonl, write_ballots
+    from prefsweep.data.ballots import write_ballots
+    from prefsweep.data.sources.jsonl import load_jsonl
 
     cfg = config()
     syn = cfg["data"]["synthetic"]
@@ -210,22 +203,23 @@ def test_default_synthetic_ballots_pass_the_jsonl_validator(tmp_path):
 def test_only_repeated_responses_are_redrawn():
     """A response that repeats an earlier one of its prompt is redrawn from a child stream: every
     other response is the one the first draw gave, and all are distinct, even at K = 26."""
-    from prefsweep.prompts import normalize_text
-    from prefsweep.synthetic import _compose_responses, _draw_prompts, _draw_slots, _phrase_table
+    from prefsweep.data.prompts import normalize_text
+    from prefsweep.data.synthetic_phrases import phrase_table
+    from prefsweep.data.synthetic_responses import compose_responses, draw_prompts, draw_slots
 
     k = 26
-    prompts = _draw_prompts(np.random.default_rng(5), 400)
+    prompts = draw_prompts(np.random.default_rng(5), 400)
     rng = np.random.default_rng(5)
-    _draw_prompts(rng, 400)
-    table, names = _phrase_table(), sorted(TOPICS)
+    draw_prompts(rng, 400)
+    table, names = phrase_table(), sorted(TOPICS)
     topic_ix = np.repeat([names.index(t) for t, _, _ in prompts], k)
     task_ix = np.repeat([TOPICS[t].tasks.index(task) for t, task, _ in prompts], k)
-    first = [" ".join(table.text[j] for j in r if j >= 0) for r in _draw_slots(rng, table, topic_ix, task_ix).tolist()]
+    first = [" ".join(table.text[j] for j in r if j >= 0) for r in draw_slots(rng, table, topic_ix, task_ix).tolist()]
     after_first = rng.random()
 
     rng = np.random.default_rng(5)
-    _draw_prompts(rng, 400)
-    texts, feats = _compose_responses(rng, prompts, k)
+    draw_prompts(rng, 400)
+    texts, feats = compose_responses(rng, prompts, k)
     assert rng.random() == after_first  # the stream goes on as if nothing was redrawn
     changed = [i for i in range(len(texts)) if texts[i] != first[i]]
     repeated = [i for i in range(len(first)) if normalize_text(first[i]) in

@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from prefsweep.prompts import render_completion, render_prompt
+from prefsweep.data.prompts import render_completion, render_prompt
 
 HH = {"style": "hh"}  # prompt_format of the default config
 from prefsweep.config import job_config, schema_properties
-from prefsweep.tiny import EOS_TOKEN, PAD_TOKEN, TINY_INIT_SEED, build_tiny_model, tiny_keys, train_tokenizer
+from prefsweep.train.tiny import EOS_TOKEN, PAD_TOKEN, TINY_INIT_SEED, build_tiny_model, tiny_keys, train_tokenizer
 from tests.conftest import load_config
 
 TINY = {"vocab_size": 512, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,

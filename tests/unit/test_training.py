@@ -19,15 +19,16 @@ import torch
 
 from prefsweep.config import ConfigError, job_config
 from prefsweep.io import atomic_write_parquet
-from prefsweep.prompts import render_prompt
+from prefsweep.data.prompts import render_prompt
 
 HH = {"style": "hh"}  # prompt_format of the default config
-from prefsweep.reflogps import attach_ref_logps, union_pairs
+from prefsweep.train.reflogps import attach_ref_logps, union_pairs
 from prefsweep.tracking import finish_wandb, scrub_secrets, secret_values, start_wandb, wandb_dir, wandb_setup
-from prefsweep.training import (
-    build_dpo_config, build_lora_config, build_sft_config, complete_checkpoint_steps, is_complete_checkpoint,
-    last_complete_checkpoint, prepare_checkpoint_dir, prune_resume_state, resolve_section, run_fingerprint,
+from prefsweep.train.checkpoints import (
+    complete_checkpoint_steps, is_complete_checkpoint, last_complete_checkpoint, prepare_checkpoint_dir,
+    prune_resume_state, run_fingerprint,
 )
+from prefsweep.train.training import build_dpo_config, build_lora_config, build_sft_config, resolve_section
 from tests.conftest import REPO, load_config
 from tests.unit.train_helpers import (
     build_tiny_dir, dpo_argv, load_script, make_pairs, sft_argv, write_pairs_and_manifest, write_sft_corpus,
@@ -95,7 +96,8 @@ def test_no_schema_default_repeated_in_training_modules():
 
     keys = set(schema_properties("sft")) | set(schema_properties("dpo")) | set(schema_properties("sft.lora"))
     keys |= set(schema_properties("model.tiny"))
-    for name in ("training", "jobs", "trl_adapter", "reflogps", "tiny", "pair_accuracy"):
+    for name in ("train/training", "train/checkpoints", "train/jobs", "train/trl_adapter", "train/reflogps",
+                 "train/tiny", "eval/pair_accuracy"):
         tree = ast.parse((REPO / "prefsweep" / f"{name}.py").read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
@@ -135,7 +137,7 @@ def test_dpo_config_uses_section_values(tmp_path):
 def test_bf16_trains_on_a_cpu_without_a_gpu(tmp_path, monkeypatch):
     """The paper config's bf16: true on a machine without CUDA: transformers refuses bf16 unless
     told to train on the CPU (then CPU bf16 autocast); on a GPU nothing changes."""
-    import prefsweep.training as training
+    import prefsweep.train.training as training
 
     monkeypatch.setattr(training, "_cuda_available", lambda: False)
     args = build_dpo_config({**DPO, "bf16": True}, output_dir=tmp_path, seed=1, run_name="r", report_to="none")
@@ -365,7 +367,7 @@ def test_sft_corpus_errors_name_file_and_record(tiny_dir, tmp_path):
 
 def test_sft_corpus_from_jsonl_or_an_arms_pairs(tmp_path):
     from prefsweep.io import atomic_write_jsonl
-    from prefsweep.jobs import read_sft_corpus
+    from prefsweep.train.jobs import read_sft_corpus
 
     atomic_write_jsonl(tmp_path / "sft.jsonl", [{"prompt": "P", "completion": " a", "prompt_id": "p1"}])
     assert read_sft_corpus(tmp_path / "sft.jsonl") == ([{"prompt": "P", "completion": " a", "prompt_id": "p1"}],

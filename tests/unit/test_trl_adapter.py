@@ -1,4 +1,4 @@
-"""The gate for a TRL / transformers upgrade: every internal that prefsweep.trl_adapter wraps,
+"""The gate for a TRL / transformers upgrade: every internal that prefsweep.train.trl_adapter wraps,
 checked against the library's own behaviour (see that module's docstring).
 
 If these pass on a new TRL or transformers, the project's use of their internals still holds:
@@ -15,12 +15,12 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from prefsweep.prompts import render_completion, render_prompt
+from prefsweep.data.prompts import render_completion, render_prompt
 
 HH = {"style": "hh"}  # prompt_format of the default config
-from prefsweep.reflogps import attach_ref_logps, compute_ref_logps, dpo_columns
-from prefsweep.training import build_dpo_config, build_lora_config, build_sft_config, load_model_and_tokenizer
-from prefsweep.trl_adapter import (
+from prefsweep.train.reflogps import attach_ref_logps, compute_ref_logps, dpo_columns
+from prefsweep.train.training import build_dpo_config, build_lora_config, build_sft_config, load_model_and_tokenizer
+from prefsweep.train.trl_adapter import (
     REF_COLUMNS, CheckpointLoadError, check_adapter_loaded, load_full_checkpoint, make_dpo_trainer, make_sft_trainer,
     prompt_token_count, tokenize_pair,
 )
@@ -59,7 +59,7 @@ def test_same_prompt_for_sft_dpo_and_generation(tiny_dir, tmp_path):
     """The SFT trainer, the DPO trainer and generation see the same prompt tokens."""
     from datasets import Dataset
 
-    from prefsweep.generate import question_prompt
+    from prefsweep.eval.generate import question_prompt
 
     fmt = {"style": "hh"}
     raw = "How do I fold the towel?"
@@ -121,7 +121,7 @@ def test_trl_drops_what_we_refuse(tiny_dir, tmp_path):
     from datasets import Dataset
     from trl import DPOTrainer
 
-    from prefsweep.training import DataError
+    from prefsweep.train.training import DataError
 
     pairs = make_pairs(4)
     pairs.loc[2, "prompt"] = render_prompt("Why? " * 40, HH)
@@ -212,7 +212,7 @@ def test_dpo_moves_policy_toward_chosen(dpo_run):
 def test_precomputed_trainer_requires_columns_and_no_ref_model(tiny_dir, tmp_path):
     from datasets import Dataset
 
-    from prefsweep.trl_adapter import PrecomputedRefDPOTrainer
+    from prefsweep.train.trl_adapter import PrecomputedRefDPOTrainer
 
     model, tok = load(tiny_dir)
     args = build_dpo_config(section("dpo"), output_dir=tmp_path, seed=1, run_name="t", report_to="none")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest_eval import EvalRun, load_script
 
-from prefsweep.welfare import (
+from prefsweep.eval.welfare import (
     WELFARE_COLUMNS,
     ballot_floor_and_best,
     group_means,
@@ -19,7 +19,9 @@ from prefsweep.welfare import (
     welfare_rows,
     welfare_table,
 )
-from prefsweep.winrate import WIN_RATE_COLUMNS, InputError, bootstrap_ci, read_table
+from prefsweep.eval.bootstrap import bootstrap_ci
+from prefsweep.eval.inputs import InputError
+from prefsweep.eval.table_io import WIN_RATE_COLUMNS, read_table
 
 GROUPS = ["a", "b"]  # voter 0 is in group a, voter 1 in group b
 #: Two questions; per question the [n_voters, K] utilities of its ballot's candidates.
@@ -133,9 +135,9 @@ def welfare_slice(run: EvalRun) -> dict:
 
 def write_eval_ballots(run: EvalRun, path) -> list[dict]:
     """Ballots whose prompt ids are the run's question ids (q0, ...), cast by its electorate."""
-    from prefsweep.ballots import write_ballots
+    from prefsweep.data.ballots import write_ballots
     from prefsweep.io import read_jsonl
-    from prefsweep.synthetic import Electorate
+    from prefsweep.data.synthetic import Electorate
 
     questions = read_jsonl(run.questions)
     records = Electorate.from_config(run.config).make_ballots(len(questions), 4, seed=0)

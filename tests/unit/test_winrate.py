@@ -18,24 +18,14 @@ from conftest_eval import EvalRun, load_script, write_answers
 from prefsweep.config import ConfigError, job_config
 from prefsweep.paths import parse_model_id
 from prefsweep.tracking import log_win_rates_to_wandb
-from prefsweep.welfare import WELFARE_COLUMNS
-from prefsweep.winrate import (
-    DIFF_COLUMNS,
-    GROUP_COLUMNS,
-    WIN_RATE_COLUMNS,
-    FinalRun,
-    InputError,
-    LC_L2_C,
-    JudgmentError,
-    ModelInputs,
-    arm_differences,
-    bootstrap_ci,
-    judgment_frames,
-    length_controlled_win_rate,
-    outcome,
-    read_table,
-    win_rate_tables,
-)
+from prefsweep.eval import measures
+from prefsweep.eval.bootstrap import bootstrap_ci
+from prefsweep.eval.inputs import FinalRun, InputError, ModelInputs
+from prefsweep.eval.judgments import JudgmentError, judgment_frames, outcome
+from prefsweep.eval.length import LC_L2_C, length_controlled_win_rate
+from prefsweep.eval.table_io import DIFF_COLUMNS, GROUP_COLUMNS, WIN_RATE_COLUMNS, read_table
+from prefsweep.eval.tables import arm_differences, win_rate_tables
+from prefsweep.eval.welfare import WELFARE_COLUMNS
 from tests.conftest import REPO, load_config
 
 
@@ -47,6 +37,8 @@ def _config(**eval_over) -> dict:
 
 
 CONFIG = _config()
+#: What the win-rate job logs to wandb as summary values (scripts/win_rates.py)
+METRICS = measures.logged_columns(measures.WIN_RATES)
 JUDGE = ["electorate", "weighted-majority"]
 A, B = "dpo-maj-shared-n4-seed1", "dpo-sc-prompt-n4-seed1"
 
@@ -198,7 +190,7 @@ def test_lc_columns_and_well_formed_in_the_table():
 
 
 def test_well_formed_column_from_the_answers(tmp_path):
-    from prefsweep.synthetic import well_formedness
+    from prefsweep.data.synthetic import well_formedness
 
     good = "Happy to help. To cook rice, follow a simple recipe first."
     texts = {A: [good, good + " Keep Keep", ""], "sft": [good, good, good]}
@@ -376,7 +368,7 @@ def test_wandb_attaches_to_training_run(tmp_path, monkeypatch):
     cfg = {**CONFIG, "wandb": {"mode": "offline", "project": "p"},
            "eval": {**CONFIG["eval"], "judge": {"type": "llm", "api_key": "sk-very-secret-value"}}}
     out = log_win_rates_to_wandb(table, arm_differences(q, CONFIG), groups, cfg, wandb_dir=tmp_path / "wandb",
-                                 run_ids={A: "dpo-maj-shared-n4-seed1-abc"})
+                                 run_ids={A: "dpo-maj-shared-n4-seed1-abc"}, metric_columns=METRICS)
     assert out["attached"] == {A: "dpo-maj-shared-n4-seed1-abc"} and out["eval_run"]
     runs = sorted(p.name for p in (tmp_path / "wandb" / "wandb").glob("offline-run-*"))
     assert any(r.endswith("-dpo-maj-shared-n4-seed1-abc") for r in runs) and len(runs) == 2
@@ -406,12 +398,12 @@ def test_wandb_init_leaves_the_entity_to_the_environment(tmp_path, monkeypatch):
     table, groups = tables(TABLE_A)
     cfg = {**CONFIG, "wandb": {"mode": "offline", "project": "p"}}
     log_win_rates_to_wandb(table, arm_differences(judgment_frames(TABLE_A)[0], CONFIG), groups, cfg,
-                           wandb_dir=tmp_path, run_ids={A: "rid"})
+                           wandb_dir=tmp_path, run_ids={A: "rid"}, metric_columns=METRICS)
     assert len(calls) == 2 and all(c.get("entity") in (None, "my-team") for c in calls)
     monkeypatch.delenv("WANDB_ENTITY")
     calls.clear()
     log_win_rates_to_wandb(table, arm_differences(judgment_frames(TABLE_A)[0], CONFIG), groups, cfg,
-                           wandb_dir=tmp_path, run_ids={})
+                           wandb_dir=tmp_path, run_ids={}, metric_columns=METRICS)
     assert calls and all("entity" not in c for c in calls)
 
 
@@ -483,11 +475,12 @@ def test_report_caption_names_every_column(caption, columns):
     assert [c for c in columns if f"``{c}``" not in text] == []
 
 
-def test_columns_are_declared_once():
-    """The table schemas live in prefsweep.winrate; no other module re-declares them."""
-    for path in (Path(REPO) / "prefsweep").glob("*.py"):
-        if path.name == "winrate.py":
-            continue
-        text = path.read_text()
-        assert not re.search(r"^(WIN_RATE|GROUP|DIFF)_COLUMNS\s*=", text, re.M), path
-        assert "mean_length" not in text, path
+def test_logged_metrics_are_the_statistics_and_mean_words():
+    """What goes to wandb did not change when the columns moved into the measures registry."""
+    assert METRICS == ("wins", "ties", "losses", "errors", "n", "win_rate", "ci_low", "ci_high", "flip_rate",
+                       "mean_words")
+
+
+def test_old_column_name_is_gone():
+    for path in (Path(REPO) / "prefsweep").rglob("*.py"):
+        assert "mean_length" not in path.read_text(), path

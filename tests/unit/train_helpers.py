@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from prefsweep.io import atomic_write_parquet, sha256_file
-from prefsweep.prompts import render_completion, render_prompt
+from prefsweep.data.prompts import render_completion, render_prompt
 
 HH = {"style": "hh"}  # prompt_format of the default config
 
@@ -53,7 +53,7 @@ def make_pairs(n_prompts: int, seed: int = 0) -> pd.DataFrame:
 
 def build_tiny_dir(out: Path, tiny: dict | None = None, n_prompts: int = 32) -> Path:
     """A tiny GPT-NeoX + tokenizer trained on the texts of :func:`make_pairs`, saved at ``out``."""
-    from prefsweep.tiny import build_tiny_model, train_tokenizer
+    from prefsweep.train.tiny import build_tiny_model, train_tokenizer
 
     tiny = dict(TINY if tiny is None else tiny)
     pairs = make_pairs(n_prompts, seed=1)

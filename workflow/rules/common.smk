@@ -2,6 +2,7 @@
 # Every path comes from prefsweep/paths.py (Layout); the logic behind these functions is in the
 # prefsweep package so pytest can test it.
 import atexit
+import functools
 import gc
 import json
 import os
@@ -10,14 +11,15 @@ import sys
 sys.path.insert(0, workflow.basedir)
 
 from prefsweep import paths as P
-from prefsweep.config import check_config, check_secrets, checkpoint_eval, job_config_json, runtime_env_value
-from prefsweep.judge_llm import BUDGET_ENV, CLIENT_ENV, budget_env_value, client_env_value
-from prefsweep.plan import planned_comparisons
-from prefsweep.resources import judge_runtime as judge_job_runtime, resource_function
+from prefsweep.config import checkpoint_eval, job_config_json, runtime_env_value
+from prefsweep.cost.plan import planned_comparisons
+from prefsweep.cost.resources import judge_runtime as judge_job_runtime, resource_function
+from prefsweep.data.sources import source_local_copy, source_user_file
+from prefsweep.eval.judges import judge_of
+from prefsweep.experiment import check_experiment, check_secrets
 from prefsweep.shellquote import exports, option, pythonpath_export
-from prefsweep.sources import DATASET_SOURCES
 
-check_config(config)
+check_experiment(config)
 
 # Planning speed: `snakemake -n` of the paper config took a median 5.2 s without these two lines
 # and 4.4-4.8 s with them, in interleaved runs here (benchmarks/bench_dag.py times it).
@@ -41,12 +43,14 @@ INIT_W = "{init}" if P.multi_init(config) else None
 #: The comparison baseline under eval.baseline zero: the (first) init model.
 ZERO = P.zero_point_id(config)
 JUDGE = config["eval"]["judge"]["type"]
-# The electorate knows every voter's utility of any text: welfare and distortion tables and
-# figures exist only then.
-WELFARE = JUDGE == "electorate"
+#: The judge's registered implementation (prefsweep/eval/judges): what it measures and needs.
+JUDGE_IMPL = judge_of(config)
+# A judge that knows every voter's utility of any text (the electorate): welfare and distortion
+# tables and figures exist only then.
+WELFARE = JUDGE_IMPL.measures_welfare
 # Cluster group of the judgments and the tables over them (ignored by local runs): only when
-# judging is small, the electorate's seconds per model. See profiles/slurm/config.yaml, groups.
-EVAL_GROUP = "evaluate" if WELFARE else None
+# judging is quick (the electorate's seconds per model). See profiles/slurm/config.yaml, groups.
+EVAL_GROUP = "evaluate" if JUDGE_IMPL.quick else None
 # eval.checkpoints: which kept checkpoints are evaluated, and on how many questions.
 CK = checkpoint_eval(config)
 #: DPO runs whose kept checkpoints are evaluated (the sizes eval.checkpoints names).
@@ -71,7 +75,7 @@ def script_path(name):
 
 def job_resource(rule, key):
     """mem_mb or runtime of a job of ``rule``, scaled with the model and its pairs (a cluster
-    needs them; see prefsweep/resources.py)."""
+    needs them; see prefsweep/cost/resources.py)."""
     return resource_function(config, rule, key)
 
 
@@ -95,20 +99,19 @@ def arm_cfg(wildcards):
 # Settings that change how a job logs or talks to an API, never its result, reach jobs through
 # the environment: a params change would rerun them (wandb; the judge's client settings).
 def job_environment():
-    """What every job finds in its environment: wandb settings, the judge's client settings, the
-    runtime-only training keys and the judge's budget guard (values that never change a result)."""
+    """What every job finds in its environment: wandb settings, the runtime-only training keys and
+    what the judge exports (the LLM judge's client settings and budget guard): values that never
+    change a result."""
     env = {
         "WANDB_MODE": config["wandb"]["mode"],
         "WANDB_PROJECT": config["wandb"]["project"],
         "WANDB_DIR": L.wandb_dir(),
         "WANDB_SILENT": "true",
         "WANDB_ENTITY": config["wandb"]["entity"] or None,
-        CLIENT_ENV: client_env_value(config["eval"]["judge"]),
         "PREFSWEEP_RUNTIME": runtime_env_value(config),
     }
-    if JUDGE == "llm":
-        # The guard eval.judge.max_api_calls, with the experiment's planned requests (prefsweep/plan.py).
-        env[BUDGET_ENV] = budget_env_value(config["eval"]["judge"], planned_comparisons(config))
+    # The experiment's planned judge requests (prefsweep/cost/plan.py), computed only if asked.
+    env.update(JUDGE_IMPL.job_environment(config, functools.partial(planned_comparisons, config)))
     return env
 
 
@@ -143,10 +146,10 @@ def all_targets():
 
 # -- data ------------------------------------------------------------------------------------
 def user_ballots(wildcards):
-    """A user's ballots file is an input: editing it reruns the data stage."""
-    if config["data"]["source"] == "jsonl":
-        return {"source": config["data"]["jsonl"]["path"]}
-    return {}
+    """A user's ballots file (the source's, e.g. data.jsonl.path) is an input: editing it
+    reruns the data stage."""
+    path = source_user_file(config)
+    return {} if path is None else {"source": path}
 
 
 def ballots_source_arg(wildcards, input):
@@ -156,8 +159,8 @@ def ballots_source_arg(wildcards, input):
 def dataset_fingerprint(wildcards):
     """A local copy of a dataset source (data.<source>.path a directory) is fingerprinted:
     replacing it reruns."""
-    source = config["data"]["source"]
-    return P.local_fingerprint(config["data"][source]["path"]) if source in DATASET_SOURCES else None
+    path = source_local_copy(config)
+    return None if path is None else P.local_fingerprint(path)
 
 
 def sft_data_input(wildcards):
@@ -319,23 +322,14 @@ def baseline_answers():
     return L.answers(ZERO)
 
 
-def judge_prompts_input(wildcards):
-    """A user's judge_prompts.jsonl is an input: editing a prompt reruns the judgments."""
-    path = config["eval"]["judge"]["judge_prompts"]
-    return {"judge_prompts": path} if JUDGE == "llm" and path else {}
+def judge_inputs(wildcards):
+    """The user files the judge reads (the LLM judge's judge_prompts.jsonl): editing one reruns
+    the judgments."""
+    return JUDGE_IMPL.input_files(config)
 
 
 def judge_runtime(wildcards):
     return judge_job_runtime(config, P.parse_model_id(wildcards.model_id).kind == "checkpoint")
-
-
-def judged_model_ids():
-    """Final models judged against the baseline; the zero point is the baseline itself when
-    eval.baseline is zero, and gets win rate 0.5 by definition rather than a self-match."""
-    ids = P.final_model_ids(config)
-    if config["eval"]["baseline"] == "zero":
-        ids = [m for m in ids if m != ZERO]
-    return ids
 
 
 def dpo_models():
@@ -347,7 +341,7 @@ def run_infos(wildcards, input):
     return [f"{d}/run_info.json" for d in input.models]
 
 
-def checkpoint_model_ids(wildcards):
+def evaluated_checkpoint_ids(wildcards):
     """Kept checkpoints of those runs but their last step: known once the runs have finished
     (rule evaluated_checkpoints)."""
     with open(checkpoints.evaluated_checkpoints.get().output[0], encoding="utf-8") as fh:
@@ -366,8 +360,8 @@ def table_answers(model_ids):
 
 def evolution_model_ids(wildcards):
     """Every evaluated checkpoint and every final DPO model, for training-evolution curves."""
-    finals = [m for m in judged_model_ids() if P.parse_model_id(m).kind == "dpo"]
-    return checkpoint_model_ids(wildcards) + finals
+    finals = [m for m in P.judged_model_ids(config) if P.parse_model_id(m).kind == "dpo"]
+    return evaluated_checkpoint_ids(wildcards) + finals
 
 
 def evolution_judgments(wildcards):

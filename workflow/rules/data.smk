@@ -15,8 +15,8 @@ rule ballots:
         source=ballots_source_arg,
         dataset=dataset_fingerprint,
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=job_resource("ballots", "mem_mb"),
+        runtime=job_resource("ballots", "runtime"),
     conda:
         "../../envs/prefsweep.yaml"
     shell:

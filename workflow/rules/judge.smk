@@ -3,7 +3,7 @@
 
 rule judge:
     input:
-        unpack(judge_prompts_input),
+        unpack(judge_inputs),
         script=script_path("judge.py"),
         answers=L.answers("{model_id}"),
         baseline=baseline_answers(),
@@ -19,9 +19,9 @@ rule judge:
         cache=L.judge_cache(),
         questions=checkpoint_questions_arg,
     resources:
-        # Concurrent requests to one API: keep the number of LLM judge jobs bounded (the
-        # electorate calls no API).
-        judge_api=1 if JUDGE == "llm" else 0,
+        # Concurrent requests to one API: keep the number of judge jobs that call one bounded
+        # (profiles/slurm: judge_api; the electorate calls none).
+        judge_api=int(JUDGE_IMPL.calls_api),
         # a client and the answers, not a model: what 32 side by side in a group job can afford
         mem_mb=2000,
         # minutes from the judge and the questions (a cluster group job adds them up)

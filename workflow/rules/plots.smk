@@ -1,8 +1,9 @@
 # Stage 5: the paper's figures and the report.
 
-from prefsweep.paths import FIGURES, WELFARE_FIGURES
+# The registry of figures imports no plotting library: a dry-run stays fast.
+from prefsweep.plots import registry as figures
 
-PLOTTED = FIGURES + (WELFARE_FIGURES if WELFARE else ())
+PLOTTED = figures.plotted(welfare=WELFARE)
 
 
 rule plots:
@@ -13,7 +14,7 @@ rule plots:
         **{
             f"{name}_{fmt}": report(
                 L.plot(name, fmt),
-                caption=f"../report/{name}.rst",
+                caption=f"../report/{figures.figure(name).caption}",
                 category="Figures",
                 labels={"figure": name, "format": fmt},
             )
@@ -23,7 +24,7 @@ rule plots:
         **{
             f"{name}_csv": report(
                 L.plot(name, "csv"),
-                caption=f"../report/{name}.rst",
+                caption=f"../report/{figures.figure(name).caption}",
                 category="Plotted values",
                 labels={"figure": name, "format": "csv"},
             )

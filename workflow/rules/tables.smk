@@ -5,7 +5,7 @@ rule win_rates:
     input:
         unpack(welfare_inputs),
         script=script_path("win_rates.py"),
-        judgments=[L.judgment(JUDGE, m) for m in judged_model_ids()],
+        judgments=[L.judgment(JUDGE, m) for m in P.judged_model_ids(config)],
         answers=table_answers(P.final_model_ids(config)),
         manifests=manifests(),
         models=dpo_models(),

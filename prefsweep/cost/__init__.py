@@ -1,0 +1,1 @@
+"""What an experiment costs: cluster resources per job and the plan (GPU-hours, API calls)."""

@@ -1,0 +1,1 @@
+"""Evaluation stage: answers, judges, win rates, welfare and preference accuracy."""

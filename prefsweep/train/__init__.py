@@ -1,0 +1,1 @@
+"""Training stage: SFT and DPO jobs on TRL, reference log-probs, checkpoints, model export."""
