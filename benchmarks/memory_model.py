@@ -148,7 +148,7 @@ def run_case(name: str, model_dir: Path, work: Path) -> dict:
 
 
 def predict(row: dict) -> dict:
-    from prefsweep.cost.plan import lora_params, training_memory
+    from prefsweep.cost.memory import lora_params, training_memory
 
     h, layers = row["hidden"], row["layers"]
     trainable = lora_params(hidden=h, layers=layers, r=LORA["r"], target_modules=LORA["target_modules"])

@@ -64,7 +64,7 @@ def count_tokens(tokenizer, texts) -> int:
 def predicted_mb(stage: str, config: dict, n_params: int, seq_len: int, lora_params: int) -> float | None:
     """Memory model's peak bytes (MB) for a training stage on CPU, if prefsweep.cost.plan has one."""
     try:
-        from prefsweep.cost.plan import training_memory_bytes
+        from prefsweep.cost.memory import training_memory_bytes
     except ImportError:
         return None
     section = config["dpo" if stage.startswith("dpo") else "sft"]

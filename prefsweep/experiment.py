@@ -11,15 +11,26 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from prefsweep.config import check_config
+from prefsweep.config import ConfigError, check_config
 from prefsweep.data.arms import check_arms
-from prefsweep.data.sources import check_source
-from prefsweep.eval.judges import judge_of
+from prefsweep.data.sources import check_source, get_source
+from prefsweep.eval.judges import JudgeError, judge_of
+
+
+def check_registered(config: dict) -> None:
+    """``data.source`` and ``eval.judge.type`` name registered modules (the schema leaves them open
+    so that a new source or judge is one module): :class:`ConfigError` listing the registered ones."""
+    try:
+        get_source(config["data"]["source"])
+        judge_of(config)
+    except (ValueError, JudgeError) as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def check_experiment(config: dict) -> None:
     """Every check of a validated config, before any job; raises
     :class:`prefsweep.config.ConfigError` naming the key, the value and what is allowed."""
+    check_registered(config)
     check_config(config)
     check_source(config)
     judge_of(config).check_config(config)

@@ -5,7 +5,7 @@ The workflow's rules, the scripts' documented commands and the tests build paths
 has the same model id. Called with wildcard strings (``layout.series_pairs("{arm}", "{matching}",
 "{size}")``) the same functions give the rules' patterns.
 
-Map of ``results/<experiment>/`` (the README's Outputs table is checked against this list by
+Map of ``results/<experiment>/`` (the README's "Where outputs go" table is checked against this list by
 ``tests/e2e/test_workflow.py``: every file of a real run matches a row, every row marked
 ``always`` is produced by it):
 

@@ -17,7 +17,8 @@ import argparse
 import os
 
 from prefsweep.config import load_config
-from prefsweep.cost.plan import DEFAULT_GPU, GPUS, dry_run_jobs, format_plan, make_plan
+from prefsweep.cost.hardware import DEFAULT_GPU, GPUS
+from prefsweep.cost.plan import dry_run_jobs, format_plan, make_plan
 
 
 def make_parser() -> argparse.ArgumentParser:

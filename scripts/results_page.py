@@ -141,9 +141,10 @@ def code_version(directory: Path) -> str:
 def electorate_sentence(config: dict) -> str:
     """Who votes, from the config: the synthetic electorate's groups, or the dataset source."""
     data = config["data"]
-    if data["source"] != "synthetic":
+    section = data.get(data["source"]) or {}
+    if "voter_groups" not in section:  # real voters: the source's own
         return f"Ballots come from the `{data['source']}` source (see [ballots.md](ballots.md))."
-    groups = data["synthetic"]["voter_groups"]
+    groups = section["voter_groups"]
     total = sum(g["size"] for g in groups)
     listed = ", ".join(f"{g['name']} {g['size']}" for g in groups)
     return (f"The synthetic electorate has {total} voters in {len(groups)} groups ({listed}), who all value "

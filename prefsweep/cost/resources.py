@@ -33,13 +33,17 @@ import re
 from pathlib import Path
 from typing import Any, Callable
 
+from prefsweep.cost.hardware import DEFAULT_GPU, GPUS
 from prefsweep.data.sources.registry import get_source
 
 # --- hardware assumptions (not config: they describe the machine, not the experiment) ---
-#: Sustained mixed-precision FLOP/s of one GPU in training (A100: 312e12 peak bf16; ~15%).
-GPU_FLOPS = 5e13
-#: Bytes per second one decoding step reads the weights at (A100 HBM: 1.5e12-2e12).
-GPU_BYTES_PER_S = 1e12
+#: A job's ``runtime`` request assumes about half the FLOP utilization the plan expects
+#: (:attr:`prefsweep.cost.hardware.GPU.mfu`): a request too short kills the job at its limit.
+RUNTIME_MFU = 0.16
+#: Sustained mixed-precision FLOP/s of one GPU in training, for runtime requests.
+GPU_FLOPS = GPUS[DEFAULT_GPU].bf16_flops * RUNTIME_MFU
+#: Bytes per second one decoding step reads the weights at, for runtime requests.
+GPU_BYTES_PER_S = GPUS[DEFAULT_GPU].hbm_bytes_per_s * GPUS[DEFAULT_GPU].decode_efficiency
 #: Bytes per second weights and checkpoints are read and written (network file system).
 DISK_BYTES_PER_S = 2e8
 #: Host memory of a job before the model: Python, torch, CUDA libraries, tokenizer (MiB).

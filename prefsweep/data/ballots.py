@@ -347,7 +347,7 @@ def validate_ballots(
     if not records:
         raise BallotError(
             f"{source}: no ballot records (empty, or only blank lines); expected at least one "
-            "prompt, one JSON object per line (see the README, 'Ballots: the input format')"
+            "prompt, one JSON object per line (see docs/ballots.md)"
         )
     seen: dict[str, int] = {}
     for i, rec in enumerate(records):

@@ -77,7 +77,7 @@ def test_capabilities_of_the_two_judges():
 
 
 def test_unknown_or_missing_judge_names_the_key_and_the_choices():
-    with pytest.raises(JudgeError, match=r"eval.judge.type: 'gpt'; expected one of electorate, llm"):
+    with pytest.raises(JudgeError, match=r"eval.judge.type: 'gpt' is not a registered judge; expected one of 'electorate', 'llm'"):
         get_judge("gpt")
     with pytest.raises(JudgeError, match="eval.judge.type: missing from the config slice"):
         judge_of({"eval": {}})

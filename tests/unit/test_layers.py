@@ -18,7 +18,7 @@ PACKAGE = REPO / "prefsweep"
 
 #: Layer of each top-level unit of the package (a module or a subpackage), bottom first.
 LAYERS: list[tuple[str, ...]] = [
-    ("io", "hub", "shellquote", "distributed", "launch"),
+    ("io", "hub", "shellquote", "distributed", "launch", "plugins"),
     ("paths",),
     ("config",),
     ("tracking",),

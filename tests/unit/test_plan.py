@@ -9,6 +9,7 @@ import json
 import pytest
 
 from prefsweep import paths as P
+from prefsweep.cost import memory as mem
 from prefsweep.cost import plan as pl
 from prefsweep.config import ConfigError, checkpoint_eval, validate_config
 from prefsweep.experiment import check_experiment
@@ -40,7 +41,7 @@ SMALL = {"batch": 2, "seq_len": 3, "hidden": 4, "layers": 2, "vocab": 10, "inter
 
 
 def test_full_fp32_by_hand():
-    m = pl.training_memory(1000, dtype="float32", **SMALL)
+    m = mem.training_memory(1000, dtype="float32", **SMALL)
     # weights 4 x 1000, grads 4 x 1000, AdamW 8 x 1000 bytes
     assert (m.weights, m.grads, m.optimizer) == (4000, 4000, 8000)
     # per token and layer: attention 5 e h = 80, MLP e (h + 2 i) = 144, two fp32 layer norms 8 h = 32
@@ -48,11 +49,11 @@ def test_full_fp32_by_hand():
     assert m.activations == 3072 + 192
     # TRL's fused head: one 6 x 10 fp32 tile, and the saved hidden states + their fp32 gradient
     assert m.logits == 6 * 10 * 4 + 6 * 4 * (4 + 4)
-    assert m.total == pl.training_memory_bytes(1000, dtype="float32", **SMALL) == 4000 + 4000 + 8000 + 3264 + 432
+    assert m.total == mem.training_memory_bytes(1000, dtype="float32", **SMALL) == 4000 + 4000 + 8000 + 3264 + 432
 
 
 def test_lora_bf16_by_hand():
-    m = pl.training_memory(1000, dtype="bfloat16", lora=True, trainable_params=100, **SMALL)
+    m = mem.training_memory(1000, dtype="bfloat16", lora=True, trainable_params=100, **SMALL)
     # fp32 base + adapters, and autocast's bf16 copy of the 100 trained weights
     assert m.weights == 4 * 1100 + 2 * 100
     assert (m.grads, m.optimizer) == (400, 800)
@@ -63,21 +64,21 @@ def test_lora_bf16_by_hand():
 
 def test_head_is_tiled_as_trls_fused_head():
     # never tokens x vocab: at most 4096 tokens x 32768 columns at once (one bf16 buffer on CUDA)
-    big = pl.head_bytes(8192, vocab=50304, hidden=2560, dtype="bfloat16")
+    big = mem.head_bytes(8192, vocab=50304, hidden=2560, dtype="bfloat16")
     assert big == 4096 * 32768 * 2 + 8192 * 2560 * 6
     assert big < 8192 * 50304 * 2  # smaller than the logits alone
     # the torch fallback (CPU) holds CPU_HEAD_TILES fp32 tiles
-    assert pl.head_bytes(6, vocab=10, hidden=4, dtype="float32", device="cpu") == pl.CPU_HEAD_TILES * 240 + 192
-    m = pl.training_memory(1000, dtype="float32", device="cpu", **SMALL)
-    assert m.logits == pl.CPU_HEAD_TILES * 240 + 192
+    assert mem.head_bytes(6, vocab=10, hidden=4, dtype="float32", device="cpu") == mem.CPU_HEAD_TILES * 240 + 192
+    m = mem.training_memory(1000, dtype="float32", device="cpu", **SMALL)
+    assert m.logits == mem.CPU_HEAD_TILES * 240 + 192
     with pytest.raises(ValueError, match="device.*cuda or cpu"):
-        pl.training_memory(1000, device="tpu", **SMALL)
+        mem.training_memory(1000, device="tpu", **SMALL)
 
 
 def test_gradient_checkpointing_keeps_layer_inputs_and_one_layer():
-    m = pl.training_memory(1000, dtype="float32", grad_checkpointing=True, **SMALL)
+    m = mem.training_memory(1000, dtype="float32", grad_checkpointing=True, **SMALL)
     assert m.activations == 6 * (2 * 4 * 4 + 256) + 192
-    assert m.activations < pl.training_memory(1000, dtype="float32", **SMALL).activations
+    assert m.activations < mem.training_memory(1000, dtype="float32", **SMALL).activations
 
 
 def test_activations_agree_with_korthikanti_less_dropout_with_fp32_layer_norms():
@@ -86,22 +87,22 @@ def test_activations_agree_with_korthikanti_less_dropout_with_fp32_layer_norms()
     # layer norms on the fp32 residual stream (+4 h): 36 h + 2 a s per token.
     h, a, s = 2560, 32, 512
     korthikanti = 34 * h + 5 * a * s
-    ours = pl.activation_bytes_per_token_layer(h, 4 * h, dtype="bfloat16", heads=a, seq_len=s, attention="eager")
+    ours = mem.activation_bytes_per_token_layer(h, 4 * h, dtype="bfloat16", heads=a, seq_len=s, attention="eager")
     assert ours == korthikanti - 2 * h - 3 * a * s + 4 * h
-    assert pl.activation_bytes_per_token_layer(h, 4 * h) == 36 * h  # SDPA keeps no s x s matrix
+    assert mem.activation_bytes_per_token_layer(h, 4 * h) == 36 * h  # SDPA keeps no s x s matrix
 
 
 def test_lora_needs_trainable_params_and_known_modules():
     with pytest.raises(ValueError, match="trainable_params"):
-        pl.training_memory(10, lora=True, **SMALL)
+        mem.training_memory(10, lora=True, **SMALL)
     with pytest.raises(ValueError, match="dpo.lora.target_modules.*c_attn"):
-        pl.lora_params(hidden=4, layers=1, r=2, target_modules=["c_attn"])
+        mem.lora_params(hidden=4, layers=1, r=2, target_modules=["c_attn"])
 
 
 def test_lora_params_of_the_paper_config(paper):
     # 32 layers x r 64 x ((2560 + 3 x 2560) query_key_value + (2560 + 2560) attention dense)
     lora = paper["dpo"]["lora"]
-    assert pl.lora_params(hidden=2560, layers=32, r=lora["r"], target_modules=lora["target_modules"]) == 31_457_280
+    assert mem.lora_params(hidden=2560, layers=32, r=lora["r"], target_modules=lora["target_modules"]) == 31_457_280
 
 
 def test_paper_memory_fits_an_80gb_gpu_and_not_a_40gb_one(paper):

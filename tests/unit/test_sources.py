@@ -48,10 +48,11 @@ def load(cfg, source, path, cache, **over):
 
 
 def test_every_dataset_source_has_a_config_section_and_a_fixture(cfg, tmp_path, cache):
-    from prefsweep.config import schema_node
+    from prefsweep.config import schema_properties
+    from prefsweep.data.sources import SOURCES
 
     assert set(DATASETS) == {"multipref", "helpsteer2", "ultrafeedback", "prism", "hh", "shp"}
-    assert set(DATASETS) < set(schema_node("data.source")["enum"])
+    assert set(DATASETS) < set(SOURCES) and set(DATASETS) < set(schema_properties("data"))
     for source in DATASETS:
         assert "path" in cfg["data"][source]
         recs = load(cfg, source, fx.write_fixture(source, tmp_path / source, n_prompts=8), cache)

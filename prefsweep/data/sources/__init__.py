@@ -40,6 +40,11 @@ from prefsweep.data.sources import hh  # noqa: F401
 from prefsweep.data.ballots import BallotRecord
 from prefsweep.data.marker_screen import screen_turn_markers, turn_marker_policy
 from prefsweep.data.sources.registry import SOURCES, get_source
+from prefsweep.plugins import import_all
+
+# Any other module of this package registers its source too (a new source is one module here:
+# docs/extending.md), after the built-in ones.
+import_all(__name__, __path__, skip=("registry", "hf_dataset"))
 
 
 def load_source(config: dict, source_file: str | os.PathLike | None) -> list[BallotRecord]:

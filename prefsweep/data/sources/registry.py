@@ -4,15 +4,16 @@ A source is one module of :mod:`prefsweep.data.sources` that builds a :class:`So
 :func:`register` when it is imported (the package imports every built-in one). Its ``name`` is a
 value of ``data.source`` and the name of its config section ``data.<name>``, whose keys and
 defaults live in the schema (``workflow/schemas/config.schema.yaml``, the one home of defaults;
-``tests/unit/test_source_registry.py`` checks that the schema's ``data.source`` enum and its
-sections are exactly the registry's names). The ballots job (:func:`prefsweep.data.sources.load_source`),
+``tests/unit/test_source_registry.py`` checks that every section belongs to a registered
+source; ``data.source`` itself is open in the schema and checked against the registry by
+:func:`prefsweep.experiment.check_experiment`). The ballots job (:func:`prefsweep.data.sources.load_source`),
 its declared input and fingerprint (``workflow/rules/common.smk``), the config checks
 (:func:`prefsweep.data.sources.check_source`) and the resource estimates
 (:mod:`prefsweep.cost.resources`) ask :func:`get_source`; nothing else compares source names.
 
-Adding a source: a module ``prefsweep/data/sources/<name>.py`` with a loader and a
-``register(Source(...))`` call, its import in ``prefsweep/data/sources/__init__.py``, and
-``<name>`` in the schema's ``data.source`` enum with its section ``data.<name>``. Why the ballots
+Adding a source (docs/extending.md): a module ``prefsweep/data/sources/<name>.py`` with a loader
+and a ``register(Source(...))`` call (the package imports every module), and its section
+``data.<name>`` in the schema when it has settings. Why the ballots
 job's slice holds only ``data.<name>``: docs/design/data_sources.md.
 """
 
@@ -78,6 +79,9 @@ class Source:
         check: ``data -> None``: raises :class:`prefsweep.config.ConfigError` naming the key when
             the ``data`` section cannot work with this source (run before any job).
         ballots_job: the ballots job's ``mem_mb`` and ``runtime`` (minutes) on a cluster.
+        electorate: the ballots come from an electorate whose utility of any text is known (the
+            synthetic one): the electorate judge can score new answers, and the welfare table
+            exists. False for real voters.
     """
 
     name: str
@@ -90,9 +94,10 @@ class Source:
     pairs_per_prompt: Callable[[Mapping[str, Any]], int | None] = _unknown
     check: Callable[[Mapping[str, Any]], None] = _no_check
     ballots_job: Mapping[str, int] = field(default_factory=lambda: dict(BALLOTS_JOB))
+    electorate: bool = False
 
 
-#: Every registered source by name, in registration order (the schema's enum order).
+#: Every registered source by name, in registration order (the built-in ones first).
 SOURCES: dict[str, Source] = {}
 
 
@@ -110,4 +115,10 @@ def get_source(name: str) -> Source:
     try:
         return SOURCES[name]
     except KeyError:
-        raise ValueError(f"data.source: unknown source {name!r} (expected {', '.join(SOURCES)})") from None
+        raise ValueError(f"data.source: unknown source {name!r} (expected one of {', '.join(map(repr, SOURCES))}; "
+                         "a source is a module of prefsweep/data/sources/)") from None
+
+
+def electorate_sources() -> list[str]:
+    """Names of the registered sources whose electorate is known (:attr:`Source.electorate`)."""
+    return [name for name, source in SOURCES.items() if source.electorate]

@@ -64,4 +64,5 @@ register(Source(
     train_prompts=train_prompts,
     pairs_per_prompt=pairs_per_prompt,
     check=check_sizes,
+    electorate=True,
 ))

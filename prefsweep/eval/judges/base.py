@@ -153,7 +153,8 @@ def get_judge(name: str) -> Judge:
     try:
         return JUDGES[name]
     except (KeyError, TypeError):
-        raise JudgeError(f"eval.judge.type: {name!r}; expected one of {', '.join(sorted(JUDGES))}") from None
+        raise JudgeError(f"eval.judge.type: {name!r} is not a registered judge; expected one of "
+                         f"{', '.join(map(repr, JUDGES))} (a judge is a module of prefsweep/eval/judges/)") from None
 
 
 def judge_of(config: Mapping[str, Any]) -> Judge:

@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from prefsweep.config import ConfigError
+from prefsweep.data.sources.registry import electorate_sources, get_source
 from prefsweep.eval.generate import model_name, read_answers
 from prefsweep.eval.judges.base import Judge, JudgeJob, UtilityModel, register
 from prefsweep.io import atomic_write_jsonl, read_jsonl
@@ -184,8 +185,9 @@ def electorate_from_config(config: dict[str, Any]):
     if missing:
         raise ValueError(f"{', '.join(missing)}: missing from the judge job's config slice (the electorate "
                          "reads data.source, data.seed and data.synthetic)")
-    if data["source"] != "synthetic":
-        raise ValueError("eval.judge.type 'electorate' needs data.source 'synthetic'")
+    if not get_source(data["source"]).electorate:
+        raise ValueError("eval.judge.type 'electorate' needs a data.source whose electorate is known "
+                         f"({', '.join(electorate_sources())}), not {data['source']!r}")
     return Electorate.from_config(config, data["seed"])
 
 
@@ -232,10 +234,10 @@ class ElectorateJudge(Judge):
         return RUNTIME_MIN
 
     def check_config(self, config: Mapping[str, Any]) -> None:
-        if config["data"]["source"] != "synthetic":
+        if not get_source(config["data"]["source"]).electorate:
             raise ConfigError(
-                "eval.judge.type: 'electorate' needs data.source 'synthetic' (only a synthetic electorate "
-                "can score new text); use 'llm' for other sources"
+                f"eval.judge.type: 'electorate' needs data.source {' or '.join(map(repr, electorate_sources()))} "
+                "(only a synthetic electorate can score new text); use 'llm' for other sources"
             )
 
     def utility_model(self, config: Mapping[str, Any]) -> UtilityModel:

@@ -4,7 +4,7 @@ The registry and its contract: :mod:`prefsweep.eval.measures.registry`. Importin
 registers the built-in measures (one module each); the tables, the scripts, the plots and the
 report captions ask it for columns and descriptions (:func:`columns`, :func:`descriptions`,
 :func:`caption`). To add a measure to the win-rate tables, write a module here that calls
-:func:`register` with a ``compute``, and import it below.
+:func:`register` with a ``compute``: every module of this package is imported (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ from prefsweep.eval.measures.registry import (
     WIN_RATES, Column, Measure, Sample, caption, columns, columns_of_kind, descriptions, logged_columns, measure,
     measures, register, self_match_values, unregister, values,
 )
+from prefsweep.plugins import import_all
+
+# Any other module of this package registers its measure too (a new measure is one module here).
+import_all(__name__, __path__, skip=("registry",))
 
 __all__ = [
     "answers", "arm_difference", "keys", "length_controlled", "pair_accuracy", "welfare", "win_rate",
