@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from prefsweep.config import ConfigError, check_config
 from prefsweep.data.arms import check_arms
+from prefsweep.data.sft_data import check_sft_data
 from prefsweep.data.sources import check_source, get_source
 from prefsweep.eval.judges import JudgeError, judge_of
 
@@ -33,6 +34,7 @@ def check_experiment(config: dict) -> None:
     check_registered(config)
     check_config(config)
     check_source(config)
+    check_sft_data(config)
     judge_of(config).check_config(config)
     check_arms(config)
 

@@ -21,7 +21,7 @@ from prefsweep.data.ballot_table import ballot_field, read_ballots_table
 from prefsweep.data.ballots import BallotError
 from prefsweep.io import DataFileError, atomic_write_jsonl, fail_clearly, load_config_json, naming, read_json
 from prefsweep.data.series import SeriesError, pretrain_corpus, records_in, sft_corpus
-from prefsweep.data.sft_data import SftDataError, external_sft_corpus
+from prefsweep.data.sft_data import SFT_SOURCES, SftDataError, external_sft_corpus, sft_source
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -40,24 +40,25 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = make_parser().parse_args(argv)
     config = load_config_json(args.config_json)
-    source = "best_response" if args.all_candidates else config["sft"]["data"]["source"]
+    source = None if args.all_candidates else sft_source(config)
     with fail_clearly(BallotError, DataFileError, SeriesError, SftDataError):
-        if args.sft_data is not None and source != "jsonl":
-            raise SftDataError(f"--sft-data {args.sft_data}: sft.data.source is {source!r}; the file is read "
-                               "only for sft.data.source 'jsonl'")
+        if args.sft_data is not None and not (source and source.reads_file):
+            readers = " or ".join(repr(n) for n, s in SFT_SOURCES.items() if s.reads_file)
+            raise SftDataError(f"--sft-data {args.sft_data}: sft.data.source is {config['sft']['data']['source']!r}; "
+                               f"the file is read only for sft.data.source {readers}")
         split = read_json(args.split)
         records = read_ballots_table(args.ballots)
         with naming(args.ballots, BallotError):  # a record that skipped validation
             if args.all_candidates:
                 rows = pretrain_corpus(records, split, config)
-            elif source == "best_response":
+            elif source.examples is None:  # the ballots' best responses
                 rows = sft_corpus(records, split, config)
             else:
                 ev = records_in(records, split["eval_prompt_ids"])
                 eval_prompts = dict(zip(ballot_field(ev, "prompt_id"), ballot_field(ev, "prompt")))
                 rows = external_sft_corpus(config, eval_prompts, args.sft_data)
     atomic_write_jsonl(args.out, rows)
-    what = "pretraining" if args.all_candidates else f"SFT ({source})"
+    what = "pretraining" if args.all_candidates else f"SFT ({source.name})"
     print(f"wrote {len(rows)} {what} examples -> {args.out}")
 
 

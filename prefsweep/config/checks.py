@@ -21,12 +21,6 @@ def check_config(config: dict) -> None:
             f"data.sizes: {data['sizes']} has no size > 0; give at least one series size in pairs "
             "(0 is the zero point, the DPO init model itself, and is always evaluated)"
         )
-    sft_data = config["sft"]["data"]
-    if sft_data["source"] == "jsonl" and not sft_data["path"]:
-        raise ConfigError("sft.data.path: required when sft.data.source is 'jsonl' (a file of prompt/completion "
-                          "or messages objects, one a line)")
-    if sft_data["source"] == "jsonl" and not os.path.isfile(sft_data["path"]):
-        raise ConfigError(f"sft.data.path: {sft_data['path']}: no such file (the SFT data, one JSON object a line)")
     if config["model"]["preset"] == "hf" and not config["model"].get("name_or_path"):
         raise ConfigError("model.name_or_path: required when model.preset is 'hf' (hub id or local directory)")
     tiny = config["model"]["tiny"]

@@ -33,9 +33,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from prefsweep.config import ConfigError
 from prefsweep.io import DataFileError, jsonl_lines
 from prefsweep.data.prompts import normalize_text, render_completion, render_prompt
 
@@ -152,22 +154,80 @@ def render_examples(examples: Iterable[Mapping[str, str]], fmt: Mapping[str, Any
              "prompt_id": ex["id"]} for ex in examples]
 
 
+def _jsonl_examples(spec: Mapping[str, Any], path: str | os.PathLike | None) -> tuple[list[dict[str, str]], str]:
+    if path is None:
+        raise SftDataError("--sft-data: required for sft.data.source 'jsonl' (the file sft.data.path)")
+    examples = read_sft_jsonl(path)
+    if spec["max_examples"] is not None:
+        examples = examples[: spec["max_examples"]]
+    return examples, str(path)
+
+
+def _hh_examples(spec: Mapping[str, Any], path: str | os.PathLike | None) -> tuple[list[dict[str, str]], str]:
+    return hh_examples(spec), f"sft.data ({spec['path'] or DEFAULT_HH}, split {spec['split']})"
+
+
+@dataclass(frozen=True)
+class SftSource:
+    """One value of ``sft.data.source``: where SFT examples come from.
+
+    ``examples(spec, path)``: the raw examples of ``sft.data`` (``path``: the user's file of a
+    source that ``reads_file``) and how messages name them; None: the best responses of the
+    ballots' training prompts (the SFT corpus job builds them). ``reads_file``: ``sft.data.path``
+    is the user's file, a declared input of the SFT corpus job (editing it reruns SFT);
+    ``local_copy``: ``sft.data.path`` may be a local dataset copy, fingerprinted."""
+
+    name: str
+    examples: Callable[[Mapping[str, Any], str | os.PathLike | None], tuple[list[dict[str, str]], str]] | None = None
+    reads_file: bool = False
+    local_copy: bool = False
+
+
+#: The values of ``sft.data.source`` (the schema's enum lists the same names).
+SFT_SOURCES: dict[str, SftSource] = {s.name: s for s in (
+    SftSource("best_response"),
+    SftSource("jsonl", _jsonl_examples, reads_file=True),
+    SftSource("hh", _hh_examples, local_copy=True),
+)}
+
+
+def sft_source(config: Mapping[str, Any]) -> SftSource:
+    """The :class:`SftSource` of ``sft.data.source``."""
+    return SFT_SOURCES[config["sft"]["data"]["source"]]
+
+
+def sft_user_file(config: Mapping[str, Any]) -> str | None:
+    """The user's SFT file (``sft.data.path`` of a source that reads one), else None."""
+    return config["sft"]["data"]["path"] if sft_source(config).reads_file else None
+
+
+def sft_local_copy(config: Mapping[str, Any]) -> str | None:
+    """``sft.data.path`` of a source that may read a local dataset copy, else None."""
+    return config["sft"]["data"]["path"] if sft_source(config).local_copy else None
+
+
+def check_sft_data(config: Mapping[str, Any]) -> None:
+    """A source that reads the user's file has one: :class:`ConfigError` naming ``sft.data.path``."""
+    spec = config["sft"]["data"]
+    if not sft_source(config).reads_file:
+        return
+    if not spec["path"]:
+        raise ConfigError(f"sft.data.path: required when sft.data.source is {spec['source']!r} (a file of "
+                          "prompt/completion or messages objects, one a line)")
+    if not os.path.isfile(spec["path"]):
+        raise ConfigError(f"sft.data.path: {spec['path']}: no such file (the SFT data, one JSON object a line)")
+
+
 def external_sft_corpus(config: Mapping[str, Any], eval_prompts: Mapping[str, str],
                         path: str | os.PathLike | None) -> list[dict[str, str]]:
-    """The SFT rows of ``sft.data`` (``jsonl``: the file ``path``, a declared input; ``hh``: the
-    dataset), checked against the held-out eval prompts (``eval_prompts``: id -> raw text)."""
+    """The SFT rows of ``sft.data`` from a source with examples of its own (``jsonl``: the file
+    ``path``, a declared input; ``hh``: the dataset), checked against the held-out eval prompts
+    (``eval_prompts``: id -> raw text)."""
     spec = config["sft"]["data"]
-    if spec["source"] == "jsonl":
-        if path is None:
-            raise SftDataError("--sft-data: required for sft.data.source 'jsonl' (the file sft.data.path)")
-        examples = read_sft_jsonl(path)
-        if spec["max_examples"] is not None:
-            examples = examples[: spec["max_examples"]]
-        where = str(path)
-    elif spec["source"] == "hh":
-        examples = hh_examples(spec)
-        where = f"sft.data ({spec['path'] or DEFAULT_HH}, split {spec['split']})"
-    else:
-        raise SftDataError(f"sft.data.source: {spec['source']!r} is not an external source (jsonl or hh)")
+    source = sft_source(config)
+    if source.examples is None:
+        raise SftDataError(f"sft.data.source: {spec['source']!r} is not an external source "
+                           f"({', '.join(n for n, s in SFT_SOURCES.items() if s.examples is not None)})")
+    examples, where = source.examples(spec, path)
     check_no_eval_prompts(examples, eval_prompts, where)
     return render_examples(examples, config["prompt_format"])

@@ -467,7 +467,7 @@ def test_cli_llm_client_from_env_or_flag(server, files, monkeypatch, capsys):
      r"judge: error: PREFSWEEP_JUDGE_CLIENT: missing key\(s\) api_base, api_key_env, max_retries"),
     (lambda argv, env: env.pop("OPENAI_API_KEY"), "judge: error: environment variable OPENAI_API_KEY is not set"),
     (lambda argv, env: argv.__setitem__(1, json.dumps({"eval": {"judge": {"type": "gpt"}}})),
-     "judge: error: eval.judge.type: 'gpt'; expected one of electorate, llm"),
+     "judge: error: eval.judge.type: 'gpt' is not a registered judge; expected one of 'electorate', 'llm'"),
     (lambda argv, env: argv.__setitem__(1, json.dumps({"eval": {"judge": judge_section()}})),
      "judge: error: eval.judge.api_base: a client setting in the judge job's config slice"),
 ])

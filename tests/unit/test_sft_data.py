@@ -11,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from prefsweep.config import ConfigError, check_config, job_config
+from prefsweep.config import ConfigError, job_config
 from prefsweep.eval.measures.pair_accuracy import group_accuracy, wilson_interval
 from prefsweep.eval.pair_accuracy import GROUP_TABLE_COLUMNS, group_accuracy_table, result_record
 from prefsweep.data.prompts import render_completion, render_prompt
 from prefsweep.data.series import GROUP_PAIR_COLUMNS, build_group_pairs, build_pool, vote_groups
+from prefsweep.experiment import check_experiment
 from prefsweep.data.sft_data import SftDataError, check_no_eval_prompts, external_sft_corpus, read_sft_jsonl
 from tests.conftest import load_config
 from tests.fixtures import datasets as fx
@@ -103,10 +104,10 @@ def test_hh_chosen_responses_as_sft_data(tmp_path):
 def test_config_checks_and_the_corpus_slice(tmp_path):
     cfg = config_with(tmp_path, source="jsonl")
     with pytest.raises(ConfigError, match=r"sft.data.path: required when sft.data.source is 'jsonl'"):
-        check_config(cfg)
+        check_experiment(cfg)
     cfg["sft"]["data"]["path"] = str(tmp_path / "missing.jsonl")
     with pytest.raises(ConfigError, match=r"sft.data.path: .*missing.jsonl: no such file"):
-        check_config(cfg)
+        check_experiment(cfg)
     assert job_config(cfg, "sft_corpus")["sft"] == {"data": cfg["sft"]["data"]}
     assert "sft" not in job_config(cfg, "data")  # pools and series do not rerun for sft.data
 

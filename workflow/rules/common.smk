@@ -14,6 +14,7 @@ from prefsweep import paths as P
 from prefsweep.config import checkpoint_eval, job_config_json, runtime_env_value
 from prefsweep.cost.plan import planned_comparisons
 from prefsweep.cost.resources import judge_runtime as judge_job_runtime, resource_function
+from prefsweep.data.sft_data import sft_local_copy, sft_user_file
 from prefsweep.data.sources import source_local_copy, source_user_file
 from prefsweep.eval.judges import judge_of
 from prefsweep.experiment import check_experiment, check_secrets
@@ -165,8 +166,8 @@ def dataset_fingerprint(wildcards):
 
 def sft_data_input(wildcards):
     """The lab's SFT file (sft.data.path, source jsonl) is an input: editing it reruns SFT."""
-    spec = config["sft"]["data"]
-    return {"sft_data": spec["path"]} if spec["source"] == "jsonl" else {}
+    path = sft_user_file(config)
+    return {"sft_data": path} if path else {}
 
 
 def sft_data_arg(wildcards, input):
@@ -174,9 +175,8 @@ def sft_data_arg(wildcards, input):
 
 
 def sft_data_fingerprint(wildcards):
-    """A local HH copy named by sft.data.path (source hh) is fingerprinted: replacing it reruns."""
-    spec = config["sft"]["data"]
-    return P.local_fingerprint(spec["path"]) if spec["source"] == "hh" else None
+    """A local dataset copy named by sft.data.path (source hh) is fingerprinted: replacing it reruns."""
+    return P.local_fingerprint(sft_local_copy(config))
 
 
 def largest_series(arm):
