@@ -65,6 +65,20 @@ def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     return Path(tmp)
 
 
+def share_modes(root: str | os.PathLike) -> None:
+    """Give every file and directory under ``root`` (itself included) the umask's mode: libraries
+    that write through temporary files (transformers' ``model.safetensors``) leave 0o600."""
+    file_mode, dir_mode = umask_mode(), umask_mode(directory=True)
+    os.chmod(root, dir_mode)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), dir_mode)
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, file_mode)
+
+
 def mkdtemp_umask(prefix: str, suffix: str, dir: str | os.PathLike) -> Path:
     """``tempfile.mkdtemp`` with the mode the umask gives any new directory (not 0o700)."""
     tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=dir))
@@ -137,6 +151,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    share_modes(tmp)
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from prefsweep.io import atomic_write_json, library_versions, sha256_file, sha256_json
+from prefsweep.io import atomic_write_json, library_versions, sha256_file, sha256_json, share_modes
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ def prune_resume_state_callback():
                 newest = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 if is_complete_checkpoint(newest):
                     prune_resume_state(args.output_dir, newest)
+                    share_modes(newest)  # a lab mate can read it (the Trainer writes some files 0o600)
 
     return PruneResumeState()
 

@@ -122,12 +122,14 @@ def test_atomic_outputs_get_the_umask_modes(tmp_path, case, umask):
         io.atomic_write_parquet(tmp_path / "c.parquet", pd.DataFrame({"a": [1]}))
         with io.atomic_dir(tmp_path / "model") as d:
             (d / "weights.bin").write_bytes(b"0")
+            os.chmod(d / "weights.bin", 0o600)  # as transformers writes model.safetensors
     finally:
         os.umask(old)
     got = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    got["model/weights.bin"] = (tmp_path / "model" / "weights.bin").stat().st_mode & 0o777
     case.observe(", ".join(f"{k} {v:o}" for k, v in sorted(got.items())))
     assert got == {"a.txt": 0o666 & ~umask, "b.json": 0o666 & ~umask, "c.parquet": 0o666 & ~umask,
-                   "model": 0o777 & ~umask}
+                   "model": 0o777 & ~umask, "model/weights.bin": 0o666 & ~umask}
 
 
 def test_text_that_utf8_cannot_encode_names_the_file(tmp_path, case):

@@ -60,7 +60,7 @@ def grouped_rules() -> dict[str, str]:
     """Rule -> group: the profile's groups, and the workflow's own with the electorate judge
     (workflow/rules/common.smk: EVAL_GROUP)."""
     groups = dict(e.split("=", 1) for e in profile_args(SLURM_PROFILE / "config.yaml")["groups"])
-    return {**groups, "judge": "evaluate", "win_rates": "evaluate", "evolution": "evaluate"}
+    return {**groups, "judge": "evaluate", "win_rates": "evaluate"}
 
 
 def site_env(cluster) -> dict[str, str]:
@@ -218,10 +218,16 @@ def test_reduced_experiment_through_slurm_equals_local_run(slurm_cluster, runs):
         else:
             assert per_name[rule] == n, f"{rule}: {n} jobs ran, {per_name[rule]} went through sbatch"
 
-    # Every judgment with the tables over them as one job (the evolution tables read the final
-    # models' judgments too, so once the DAG's update has added the checkpoints' judgments the
-    # two groups are connected); the accuracy table with the plots.
-    assert (per_name["evaluate"], per_name["tables"]) == (1, 1), per_name
+    # The final models' judgments with the win-rate tables as one job, each kept checkpoint's
+    # judgment a group job of its own (it joins the DAG at its update); the accuracy table with
+    # the plots.
+    group_jobs = [m[3] for m in SUBMITTED_RE.finditer(slurm_log) if m[2] == "group"]
+    evaluate = [g for g in group_jobs if g.startswith("evaluate")]
+    assert sum("win_rates" in g for g in evaluate) == 1, evaluate
+    assert sorted(g for g in evaluate if "win_rates" not in g) == ["evaluate_judge"] * (len(evaluate) - 1), evaluate
+    assert len(evaluate) - 1 == 2, f"one job per kept checkpoint's judgment (2 in this config): {evaluate}"
+    assert finished["evolution"] == per_name["evolution"] == 1, per_name
+    assert per_name["tables"] == 1, per_name
 
     # GPU rules on the GPU partition with a GPU; everything else on the CPU partition without.
     gpu = gpu_rules()

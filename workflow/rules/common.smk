@@ -49,8 +49,10 @@ JUDGE_IMPL = judge_of(config)
 # A judge that knows every voter's utility of any text (the electorate): welfare and distortion
 # tables and figures exist only then.
 WELFARE = JUDGE_IMPL.measures_welfare
-# Cluster group of the judgments and the tables over them (ignored by local runs): only when
-# judging is quick (the electorate's seconds per model). See profiles/slurm/config.yaml, groups.
+# Cluster group of the final models' judgments and the win-rate tables over them (ignored by
+# local runs): only when judging is quick (the electorate's seconds per model). A kept
+# checkpoint's judgment is a group job of its own, the evolution tables a plain job (tables.smk).
+# See profiles/slurm/config.yaml, groups.
 EVAL_GROUP = "evaluate" if JUDGE_IMPL.quick else None
 # eval.checkpoints: which kept checkpoints are evaluated, and on how many questions.
 CK = checkpoint_eval(config)

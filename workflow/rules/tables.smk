@@ -52,8 +52,9 @@ rule evolution:
         config=cfg("win_rates"),
         run_info=run_infos,
         questions=evolution_questions_arg,
-    group:
-        EVAL_GROUP
+    # Not in EVAL_GROUP: its inputs are known only after the DAG's update (the checkpoints'
+    # judgments), and a cluster group that gains members at that update loses some of them
+    # (Snakemake caches group jobs: a kept checkpoint's judgment was then never scheduled).
     conda:
         "../../envs/prefsweep.yaml"
     shell:
