@@ -79,13 +79,6 @@ def share_modes(root: str | os.PathLike) -> None:
                 os.chmod(path, file_mode)
 
 
-def mkdtemp_umask(prefix: str, suffix: str, dir: str | os.PathLike) -> Path:
-    """``tempfile.mkdtemp`` with the mode the umask gives any new directory (not 0o700)."""
-    tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=dir))
-    os.chmod(tmp, umask_mode(directory=True))
-    return tmp
-
-
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary sibling and ``os.replace``."""
     path = Path(path)
@@ -145,7 +138,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = mkdtemp_umask(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
     except BaseException:

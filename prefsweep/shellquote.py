@@ -9,7 +9,6 @@ the script as one argument and is never run by the shell.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
 
 
 def option(flag: str, *values: object) -> str:
@@ -17,11 +16,6 @@ def option(flag: str, *values: object) -> str:
     if not values:
         return ""
     return " ".join([flag, *(shlex.quote(str(v)) for v in values)])
-
-
-def options(pairs: Iterable[tuple[str, object]]) -> str:
-    """Several :func:`option` s in order, skipping those whose value is ``None``."""
-    return " ".join(option(flag, value) for flag, value in pairs if value is not None)
 
 
 def exports(env: dict[str, object]) -> str:
